@@ -1,0 +1,198 @@
+//! The validated job: what [`crate::resolve`] makes of a spec once every check has passed.
+//! Paths are absolute, templates loaded, combinations settled, schemas derived.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::job_spec::ProviderKind;
+
+/// A job ready to compile and run.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// The job's name.
+    pub name: String,
+    /// The job's description, if any.
+    pub description: Option<String>,
+    /// The spec file this job came from.
+    pub spec_path: PathBuf,
+    /// The rows to label.
+    pub input: Input,
+    /// The message templates.
+    pub prompt: Prompt,
+    /// The fields the model returns, in spec order.
+    pub labels: Vec<LabelField>,
+    /// Model, provider and request parameters.
+    pub model: Model,
+    /// Where results go, if the spec says.
+    pub output: Option<Output>,
+    /// Per-file limits and retries, provider defaults applied.
+    pub limits: BatchLimits,
+    /// Spending limit in US dollars.
+    pub budget_usd: Option<f64>,
+    /// JSON Schema every model output is validated against.
+    pub output_schema: serde_json::Value,
+    /// The `response_format` sent with each request (OpenAI strict structured output).
+    pub response_format: serde_json::Value,
+    /// sha256 (hex) of everything that determines the requests: spec and template texts.
+    pub fingerprint: String,
+}
+
+/// The input file and its key columns.
+#[derive(Debug, Clone)]
+pub struct Input {
+    /// Absolute path of the input file.
+    pub path: PathBuf,
+    /// Its format.
+    pub format: InputFormat,
+    /// The id column.
+    pub id_column: String,
+    /// The text column, if named.
+    pub text_column: Option<String>,
+}
+
+/// The format of an input file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputFormat {
+    /// CSV with a header row and this delimiter.
+    Csv {
+        /// Field delimiter.
+        delimiter: u8,
+    },
+    /// JSON Lines.
+    Jsonl,
+}
+
+/// The message templates.
+#[derive(Debug, Clone)]
+pub struct Prompt {
+    /// The system message template, if any.
+    pub system: Option<Template>,
+    /// The user message template.
+    pub user: Template,
+    /// The `row.*` columns the templates read, sorted, each once.
+    pub row_columns: Vec<String>,
+}
+
+/// One template and where it came from (for error positions).
+#[derive(Debug, Clone)]
+pub struct Template {
+    /// `system` or `user`.
+    pub role: &'static str,
+    /// The template text.
+    pub text: String,
+    /// The file it was read from, or `None` when inline in the spec.
+    pub file: Option<PathBuf>,
+}
+
+/// One output field.
+#[derive(Debug, Clone, Serialize)]
+pub struct LabelField {
+    /// Field name in the output object.
+    pub name: String,
+    /// What the field means.
+    pub description: Option<String>,
+    /// What values it takes.
+    pub kind: LabelKind,
+}
+
+/// The values a field takes.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LabelKind {
+    /// Exactly one label.
+    OneOf {
+        /// The allowed labels.
+        labels: Vec<Label>,
+    },
+    /// A set of labels.
+    AnyOf {
+        /// The allowed labels.
+        labels: Vec<Label>,
+        /// Fewest labels.
+        min: Option<u32>,
+        /// Most labels.
+        max: Option<u32>,
+    },
+    /// Anything a raw JSON Schema allows.
+    Schema {
+        /// The schema.
+        schema: serde_json::Value,
+    },
+}
+
+/// A label and its definition.
+#[derive(Debug, Clone, Serialize)]
+pub struct Label {
+    /// The label as the model must write it.
+    pub name: String,
+    /// Its definition (empty when the spec gave none).
+    pub description: String,
+}
+
+/// The model and its request parameters.
+#[derive(Debug, Clone)]
+pub struct Model {
+    /// Who serves it.
+    pub provider: ProviderKind,
+    /// Model name.
+    pub name: String,
+    /// Request-body parameters besides `model`, `messages` and `response_format`, in order.
+    pub parameters: serde_json::Map<String, serde_json::Value>,
+    /// Cap on output tokens per request, if set.
+    pub max_completion_tokens: Option<u32>,
+}
+
+/// Where results go.
+#[derive(Debug, Clone)]
+pub struct Output {
+    /// Results file.
+    pub path: PathBuf,
+    /// Its format.
+    pub format: OutputFormat,
+    /// Failed rows file.
+    pub errors_path: PathBuf,
+}
+
+/// A results format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// CSV.
+    Csv,
+    /// JSON Lines.
+    Jsonl,
+    /// SQLite database.
+    Sqlite,
+}
+
+/// Limits of one batch file and the retry policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct BatchLimits {
+    /// Most requests per file.
+    pub max_requests_per_file: u64,
+    /// Most bytes per file.
+    pub max_bytes_per_file: u64,
+    /// Sends per row before it counts as failed.
+    pub max_attempts: u32,
+}
+
+impl ProviderKind {
+    /// The provider's own per-file limits.
+    pub fn limits(self) -> BatchLimits {
+        match self {
+            // protocols.md §2: ≤ 50,000 requests and ≤ 200 MB per input file.
+            ProviderKind::Openai => BatchLimits {
+                max_requests_per_file: 50_000,
+                max_bytes_per_file: 200_000_000,
+                max_attempts: 3,
+            },
+        }
+    }
+
+    /// The name used in specs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderKind::Openai => "openai",
+        }
+    }
+}

@@ -1,0 +1,226 @@
+//! The raw job spec as written in YAML: serde + schemars types, one per section.
+//!
+//! These types say *what* a job is. They are deliberately flat (optional fields instead of
+//! data-carrying enums) so that schema validation can point at the exact key that is wrong;
+//! [`crate::resolve`] checks the combinations ("exactly one of …") and builds a [`crate::Job`].
+//! The doc comments are user documentation: they become `schemas/job-spec.schema.json`.
+
+use indexmap::IndexMap;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// A batchlabel job: where the rows come from, how each row becomes a request, which labels
+/// the model must return, and where results go. A spec fully determines a run.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JobSpec {
+    /// Name of the job: letters, digits, `-` and `_`. Used in file names and batch metadata.
+    #[schemars(regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"))]
+    pub name: String,
+    /// Free-text description of the job, for humans.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The rows to label.
+    pub input: InputSpec,
+    /// How each row becomes the messages sent to the model.
+    pub prompt: PromptSpec,
+    /// The fields the model must return, by name (e.g. `sentiment`, `themes`). Each field is
+    /// one of: `one_of` (exactly one label), `any_of` (a set of labels) or `schema` (raw JSON
+    /// Schema). Names: letters, digits and `_`, not starting with a digit.
+    #[schemars(length(min = 1))]
+    pub labels: IndexMap<String, LabelFieldSpec>,
+    /// The model and provider that answer the requests.
+    pub model: ModelSpec,
+    /// Where results are written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<OutputSpec>,
+    /// Batch file limits and retry policy. Limits default to the provider's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<BatchSpec>,
+    /// Spending limit for a run of this job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<BudgetSpec>,
+}
+
+/// The input rows. Name exactly one source (`csv` or `jsonl`); paths are relative to the spec
+/// file.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InputSpec {
+    /// A CSV file with a header row (RFC 4180 quoting; fields may span lines).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub csv: Option<String>,
+    /// A JSON Lines file: one JSON object per line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jsonl: Option<String>,
+    /// The column (CSV) or key (JSONL) holding each row's unique id. Results are keyed by it.
+    pub id: String,
+    /// The column holding the text to label. Optional, but when given it is checked to exist
+    /// and templates can use it as `text`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// CSV field delimiter, one ASCII character (default `,`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delimiter: Option<String>,
+}
+
+/// The prompt: minijinja templates for the system and user messages, inline or from files.
+/// Templates see `row` (the row's columns), `text` (the `input.text` column), `id`, `labels`
+/// (per field: a list of `{name, description}`) and `job` (name, description). Using an
+/// undefined variable is an error, never an empty string.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PromptSpec {
+    /// The system message template, inline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system: Option<String>,
+    /// The system message template, from a file (relative to the spec file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system_file: Option<String>,
+    /// The user message template, inline (e.g. `"{{ row.comment_text }}"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// The user message template, from a file (relative to the spec file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_file: Option<String>,
+}
+
+/// One field the model returns. Give exactly one of `one_of`, `any_of` or `schema`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LabelFieldSpec {
+    /// What this field means; shown to the model in the output schema.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Single-label: the model picks exactly one of these labels. Write a mapping of label to
+    /// its definition (recommended: definitions improve accuracy) or a list of labels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub one_of: Option<LabelSetSpec>,
+    /// Multi-label: the model picks any number of these labels (see `min` and `max`). A mapping
+    /// of label to definition, or a list of labels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub any_of: Option<LabelSetSpec>,
+    /// For `any_of`: the fewest labels the model must pick (default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<u32>,
+    /// For `any_of`: the most labels the model may pick (default: all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<u32>,
+    /// Escape hatch: a raw JSON Schema for this field. It must stay within OpenAI's strict
+    /// structured-output subset (no `allOf`, `not`, `if`, `default`; objects need
+    /// `additionalProperties: false` and every property required).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<serde_json::Value>,
+}
+
+/// A set of labels: a mapping of label name to its definition, or a plain list of names.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum LabelSetSpec {
+    /// Label name → definition shown to the model and to templates.
+    Defined(IndexMap<String, String>),
+    /// Label names without definitions.
+    Names(Vec<String>),
+}
+
+/// The provider that serves the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ProviderKind {
+    /// The OpenAI Batch API, or any server speaking its Files + Batches protocol.
+    Openai,
+}
+
+/// Reasoning effort for reasoning models.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReasoningEffort {
+    /// No reasoning tokens.
+    None,
+    /// Minimal reasoning.
+    Minimal,
+    /// Low reasoning effort.
+    Low,
+    /// Medium reasoning effort.
+    Medium,
+    /// High reasoning effort.
+    High,
+}
+
+/// The model, its provider and its sampling parameters.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSpec {
+    /// Who serves the model.
+    pub provider: ProviderKind,
+    /// The model name as the provider knows it, e.g. `gpt-4o-mini`.
+    pub name: String,
+    /// Sampling temperature, 0 to 2. Use 0 for labeling.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0, max = 2.0))]
+    pub temperature: Option<f64>,
+    /// Nucleus sampling, 0 to 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0, max = 1.0))]
+    pub top_p: Option<f64>,
+    /// Cap on generated tokens per request, reasoning included. Bounds the output cost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub max_completion_tokens: Option<u32>,
+    /// Seed for best-effort deterministic sampling.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<i64>,
+    /// Reasoning effort, for reasoning models only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_effort: Option<ReasoningEffort>,
+    /// Extra request-body fields passed through unchanged (e.g. `service_tier`). They may not
+    /// override `model`, `messages` or `response_format`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extra_body: Option<IndexMap<String, serde_json::Value>>,
+}
+
+/// Where results go. Name exactly one sink; paths are relative to the spec file.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OutputSpec {
+    /// Write results to this CSV file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub csv: Option<String>,
+    /// Write results to this JSON Lines file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jsonl: Option<String>,
+    /// Upsert results into this SQLite database (table `results`, keyed by the row id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sqlite: Option<String>,
+    /// Where rows that failed go (JSON Lines). Default: next to the results, `*.errors.jsonl`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub errors: Option<String>,
+}
+
+/// Limits of each batch file and the retry policy.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchSpec {
+    /// Most requests per batch file (default: the provider's limit, 50,000 for OpenAI).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub max_requests_per_file: Option<u64>,
+    /// Most bytes per batch file (default: the provider's limit, 200 MB for OpenAI).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1024))]
+    pub max_bytes_per_file: Option<u64>,
+    /// How many times a row is sent before it is reported as failed (default 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 20))]
+    pub max_attempts: Option<u32>,
+}
+
+/// Spending limits.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetSpec {
+    /// Refuse to submit work whose estimated cost exceeds this many US dollars.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0))]
+    pub max_usd: Option<f64>,
+}

@@ -1,0 +1,30 @@
+//! batchlabel-spec: the job spec. It owns the YAML types (with their JSON Schema), loading a
+//! spec with positions, diagnostics (all at once, with file:line:col, a caret and a hint), and
+//! resolving a spec into a validated [`Job`] with its output schemas and fingerprint.
+//!
+//! It does not read input rows, render requests or talk to providers: `resolve` is pure
+//! apart from reading the spec and the template files it names, and checking that the input
+//! file exists.
+
+mod diagnostic;
+mod job;
+mod job_spec;
+mod label_schema;
+mod resolve;
+mod schema_check;
+mod strict_subset;
+mod templates;
+mod yaml;
+
+pub use diagnostic::{Diagnostic, Diagnostics, Severity, Span, did_you_mean};
+pub use job::{
+    BatchLimits, Input, InputFormat, Job, Label, LabelField, LabelKind, Model, Output,
+    OutputFormat, Prompt, Template,
+};
+pub use job_spec::{
+    BatchSpec, BudgetSpec, InputSpec, JobSpec, LabelFieldSpec, LabelSetSpec, ModelSpec,
+    OutputSpec, PromptSpec, ProviderKind, ReasoningEffort,
+};
+pub use resolve::{LoadedSpec, load, resolve_text};
+pub use schema_check::job_spec_schema;
+pub use templates::{TEMPLATE_VARIABLES, job_context, labels_context, template_environment};
