@@ -1,1 +1,28 @@
-//! placeholder
+//! batchlabel-cli: the `batchlabel` command line. It parses arguments, runs one subcommand
+//! (one file each under `commands/`), prints through [`printer::Printer`] and maps the
+//! outcome to an exit code (0 done, 1 rows failed, 2 spec/input/runner error).
+//!
+//! It holds no pipeline logic: that lives in the library crates.
+
+mod args;
+mod commands;
+mod exit_status;
+mod printer;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+pub use exit_status::ExitStatus;
+
+/// Run the command line and return the process exit code.
+pub fn main() -> ExitCode {
+    let cli = args::Cli::parse();
+    let printer = printer::Printer { quiet: cli.quiet };
+    let status = match cli.command {
+        args::Command::Check(args) => commands::check::check(&args, printer),
+        args::Command::Compile(args) => commands::compile::compile(&args, printer),
+        args::Command::Estimate(args) => commands::estimate::estimate(&args, printer),
+    };
+    status.into()
+}

@@ -1,1 +1,87 @@
-//! placeholder
+//! batchlabel-compile: from a resolved [`batchlabel_spec::Job`] and its input rows to sharded
+//! JSONL batch files. It owns request rendering (templates → chat-completions bodies with the
+//! strict `response_format`), custom_ids, exact dedupe of identical bodies, sharding within
+//! provider limits, and the pre-flight estimate (tokens with the model's tokenizer, dollars
+//! from a dated price table).
+//!
+//! It does not upload, submit or read results: that is the lifecycle's job.
+
+mod compiler;
+mod custom_id;
+mod estimate;
+mod planner;
+mod prices;
+mod render_context;
+mod request_renderer;
+mod seen_set;
+mod shard_writer;
+mod tokens;
+
+use std::path::{Path, PathBuf};
+
+pub use compiler::{CompileOptions, CompileReport, Progress, compile};
+pub use custom_id::{CustomIdKind, custom_id, row_id_of};
+pub use estimate::{Estimate, ShardEstimate, estimate};
+pub use prices::{BatchPrice, PRICES_AS_OF, batch_price};
+pub use request_renderer::{CHAT_COMPLETIONS_URL, RenderFailure, RenderedRequest, RequestRenderer};
+pub use shard_writer::ShardSummary;
+pub use tokens::TokenCounter;
+
+/// A problem with one input row, with where it is.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RowProblem {
+    /// The input file.
+    pub path: PathBuf,
+    /// 1-based line where the row starts.
+    pub line: u64,
+    /// The row id, when it could be read.
+    pub row_id: Option<String>,
+    /// What is wrong, with a hint.
+    pub message: String,
+}
+
+/// Why a compile failed. Nothing is written when it fails.
+#[derive(Debug, thiserror::Error)]
+pub enum CompileError {
+    /// The input as a whole is unusable.
+    #[error(transparent)]
+    Source(#[from] batchlabel_source::SourceError),
+    /// The input has a header (or nothing) but no rows.
+    #[error("input `{path}` has no rows")]
+    NoRows {
+        /// The input file.
+        path: PathBuf,
+    },
+    /// Some rows are bad; all of them are listed (up to a cap), by line.
+    #[error("{total} input row(s) have problems")]
+    Rows {
+        /// The problems, by line (at most 1000 kept).
+        problems: Vec<RowProblem>,
+        /// How many there were in all.
+        total: u64,
+    },
+    /// The output folder holds something that is not a previous compile.
+    #[error("output folder `{path}` exists and is not a batchlabel compile output; refusing to overwrite it")]
+    OutputNotEmpty {
+        /// The folder.
+        path: PathBuf,
+    },
+    /// Reading or writing a file failed.
+    #[error("cannot write `{path}`: {source}")]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The templates could not be prepared.
+    #[error("{0}")]
+    Setup(String),
+}
+
+impl CompileError {
+    fn io(path: &Path, source: std::io::Error) -> Self {
+        Self::Io { path: path.to_path_buf(), source }
+    }
+}

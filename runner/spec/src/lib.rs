@@ -25,6 +25,6 @@ pub use job_spec::{
     BatchSpec, BudgetSpec, InputSpec, JobSpec, LabelFieldSpec, LabelSetSpec, ModelSpec,
     OutputSpec, PromptSpec, ProviderKind, ReasoningEffort,
 };
-pub use resolve::{LoadedSpec, load, resolve_text};
+pub use resolve::{LoadedSpec, diagnostic_at, load, resolve_text};
 pub use schema_check::job_spec_schema;
 pub use templates::{TEMPLATE_VARIABLES, job_context, labels_context, template_environment};

@@ -456,3 +456,15 @@ fn fingerprint(value: &serde_json::Value, prompt: &Prompt) -> String {
     }
     hasher.finalize().iter().map(|byte| format!("{byte:02x}")).collect()
 }
+
+/// A diagnostic at the spot `pointer` names in the spec at `spec_path`, for problems found
+/// after resolving (e.g. an input column that does not exist). Falls back to line 1.
+pub fn diagnostic_at(spec_path: &Path, pointer: &str, code: &'static str, message: String, help: Vec<String>) -> Diagnostics {
+    let text = std::fs::read_to_string(spec_path).unwrap_or_default();
+    let span = crate::yaml::parse(&text).map_or(Span::point(1, 1), |document| document.spans.value(pointer));
+    let mut diagnostics = Diagnostics::new(spec_path, &text);
+    let mut diagnostic = Diagnostic::error(code, message, span);
+    diagnostic.help = help;
+    diagnostics.push(diagnostic);
+    diagnostics
+}

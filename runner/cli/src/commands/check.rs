@@ -1,0 +1,119 @@
+//! `batchlabel check SPEC`: the spec, the input's columns, and a test render of the first
+//! rows. Exit 0 when all is well, 2 with every problem listed otherwise.
+
+use std::fmt::Write as _;
+
+use batchlabel_compile::{CompileError, RequestRenderer, RowProblem};
+use batchlabel_source::{Format, Source};
+use batchlabel_spec::{InputFormat, Job};
+
+use crate::args::CheckArgs;
+use crate::commands::{load_job, report_compile_error};
+use crate::exit_status::ExitStatus;
+use crate::printer::Printer;
+
+pub(crate) fn check(args: &CheckArgs, printer: Printer) -> ExitStatus {
+    let Some((job, diagnostics)) = load_job(&args.spec, args.json, printer) else {
+        return ExitStatus::Error;
+    };
+    let outcome = match render_first_rows(&job, args.rows) {
+        Ok(outcome) => outcome,
+        Err(error) => {
+            report_compile_error(&job, &error, args.json, printer);
+            return ExitStatus::Error;
+        }
+    };
+    if args.json {
+        let value = serde_json::json!({
+            "ok": true,
+            "job": job.name,
+            "fingerprint": job.fingerprint,
+            "input": job.input.path,
+            "columns": outcome.columns,
+            "label_fields": job.labels.iter().map(|field| &field.name).collect::<Vec<_>>(),
+            "rendered_rows": outcome.rendered,
+            "first_request": outcome.first_request,
+            "warnings": diagnostics.to_json(),
+        });
+        printer.data(&format!("{value:#}\n"));
+        return ExitStatus::Success;
+    }
+    let mut text = String::new();
+    let _ = writeln!(text, "ok: `{}` is a valid spec (fingerprint {})", job.name, &job.fingerprint[..12]);
+    let _ = writeln!(text, "  input   {} ({} columns: {})", job.input.path.display(), outcome.columns.len(), outcome.columns.join(", "));
+    for field in &job.labels {
+        let kind = match &field.kind {
+            batchlabel_spec::LabelKind::OneOf { labels } => format!("one_of {} labels", labels.len()),
+            batchlabel_spec::LabelKind::AnyOf { labels, max, .. } => {
+                format!("any_of {} labels{}", labels.len(), max.map_or_else(String::new, |max| format!(", at most {max}")))
+            }
+            batchlabel_spec::LabelKind::Schema { .. } => "raw schema".to_string(),
+        };
+        let _ = writeln!(text, "  label   {}: {kind}", field.name);
+    }
+    let _ = writeln!(text, "  model   {} `{}`", job.model.provider.as_str(), job.model.name);
+    let _ = writeln!(text, "  render  first {} rows rendered without error", outcome.rendered);
+    if args.show_request
+        && let Some(first) = &outcome.first_request
+    {
+        let _ = writeln!(text, "{first:#}");
+    }
+    printer.data(&text);
+    ExitStatus::Success
+}
+
+struct CheckOutcome {
+    columns: Vec<String>,
+    rendered: usize,
+    first_request: Option<serde_json::Value>,
+}
+
+fn render_first_rows(job: &Job, rows: usize) -> Result<CheckOutcome, CompileError> {
+    let format = match job.input.format {
+        InputFormat::Csv { delimiter } => Format::Csv { delimiter },
+        InputFormat::Jsonl => Format::Jsonl,
+    };
+    let mut source = Source::open(&job.input.path, format, &job.input.id_column)?;
+    if let Some(text) = &job.input.text_column {
+        source.require_column(text, "the text (`input.text`)")?;
+    }
+    if matches!(source, Source::Csv(_)) {
+        for column in &job.prompt.row_columns {
+            source.require_column(column, &format!("the template's `row.{column}`"))?;
+        }
+    }
+    let columns = source.columns().names().to_vec();
+    let renderer = RequestRenderer::new(job, source.columns().clone(), false).map_err(CompileError::Setup)?;
+    let mut chunk = Vec::new();
+    source.next_chunk(rows.max(1), &mut chunk)?;
+    if chunk.is_empty() {
+        return Err(CompileError::NoRows { path: job.input.path.clone() });
+    }
+    let mut problems = Vec::new();
+    let mut first_request = None;
+    let mut rendered = 0;
+    for item in chunk {
+        match item {
+            Ok(row) => match renderer.render(row) {
+                Ok(request) => {
+                    rendered += 1;
+                    if first_request.is_none() {
+                        first_request = serde_json::from_slice(&request.jsonl).ok();
+                    }
+                }
+                Err(failure) => problems.push(RowProblem {
+                    path: job.input.path.clone(),
+                    line: failure.line,
+                    row_id: Some(failure.row_id),
+                    message: failure.message,
+                }),
+            },
+            Err(error) => problems.push(RowProblem { path: error.path, line: error.line, row_id: None, message: error.message }),
+        }
+    }
+    if !problems.is_empty() {
+        let total = problems.len() as u64;
+        return Err(CompileError::Rows { problems, total });
+    }
+    Ok(CheckOutcome { columns, rendered, first_request })
+}

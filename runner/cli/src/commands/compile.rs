@@ -1,0 +1,56 @@
+//! `batchlabel compile SPEC --out DIR`: write the sharded JSONL batch files.
+
+use std::time::Instant;
+
+use batchlabel_compile::CompileOptions;
+
+use crate::args::CompileArgs;
+use crate::commands::{load_job, report_compile_error};
+use crate::exit_status::ExitStatus;
+use crate::printer::Printer;
+
+pub(crate) fn compile(args: &CompileArgs, printer: Printer) -> ExitStatus {
+    let Some((job, _)) = load_job(&args.spec, args.json, printer) else {
+        return ExitStatus::Error;
+    };
+    let started = Instant::now();
+    let options = CompileOptions {
+        out_dir: Some(args.out.clone()),
+        count_tokens: false,
+        progress: if args.json { None } else { printer.progress("compiling") },
+    };
+    let report = match batchlabel_compile::compile(&job, &options) {
+        Ok(report) => report,
+        Err(error) => {
+            report_compile_error(&job, &error, args.json, printer);
+            return ExitStatus::Error;
+        }
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    if args.json {
+        let value = serde_json::json!({ "ok": true, "report": report, "seconds": seconds });
+        printer.data(&format!("{value:#}\n"));
+        return ExitStatus::Success;
+    }
+    let mut text = format!(
+        "compiled {} rows into {} requests in {} file{} → {} ({:.1}s, {:.0} rows/s)\n",
+        report.rows,
+        report.requests,
+        report.shards.len(),
+        if report.shards.len() == 1 { "" } else { "s" },
+        args.out.display(),
+        seconds,
+        report.rows as f64 / seconds.max(1e-9),
+    );
+    if report.duplicate_rows > 0 {
+        text.push_str(&format!(
+            "  {} rows share a request with an identical earlier row (listed in row-map.csv)\n",
+            report.duplicate_rows
+        ));
+    }
+    for shard in &report.shards {
+        text.push_str(&format!("  {}  {} requests  {} bytes\n", shard.file, shard.requests, shard.bytes));
+    }
+    printer.data(&text);
+    ExitStatus::Success
+}

@@ -1,0 +1,110 @@
+//! One module per subcommand, plus what they share: loading a spec (printing every
+//! diagnostic) and reporting compile errors.
+
+pub(crate) mod check;
+pub(crate) mod compile;
+pub(crate) mod estimate;
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use batchlabel_compile::CompileError;
+use batchlabel_source::SourceError;
+use batchlabel_spec::{Diagnostics, Job};
+
+use crate::printer::Printer;
+
+/// Load and resolve the spec; on errors print them all and return `None`.
+pub(crate) fn load_job(spec: &Path, json: bool, printer: Printer) -> Option<(Job, Diagnostics)> {
+    match batchlabel_spec::load(spec) {
+        Ok(loaded) => {
+            if !loaded.diagnostics.items.is_empty() && !json {
+                printer.message(&loaded.diagnostics.render());
+            }
+            Some((loaded.job, loaded.diagnostics))
+        }
+        Err(diagnostics) => {
+            print_diagnostics(&diagnostics, json, printer);
+            None
+        }
+    }
+}
+
+pub(crate) fn print_diagnostics(diagnostics: &Diagnostics, json: bool, printer: Printer) {
+    if json {
+        let value = serde_json::json!({ "ok": false, "diagnostics": diagnostics.to_json() });
+        printer.data(&format!("{value:#}\n"));
+        return;
+    }
+    let mut text = diagnostics.render();
+    let errors = diagnostics.error_count();
+    let _ = writeln!(
+        text,
+        "error: `{}` has {errors} problem{}",
+        diagnostics.spec_path.display(),
+        if errors == 1 { "" } else { "s" }
+    );
+    printer.message(&text);
+}
+
+/// Report a compile error: spec-positioned when the spec is at fault, else by input line.
+pub(crate) fn report_compile_error(job: &Job, error: &CompileError, json: bool, printer: Printer) {
+    if let CompileError::Source(SourceError::MissingColumn { column, purpose, available, suggestion, path }) = error {
+        let pointer = if purpose.contains("input.id") {
+            "/input/id"
+        } else if purpose.contains("input.text") {
+            "/input/text"
+        } else if job.prompt.user.text.contains(column.as_str()) {
+            if job.prompt.user.file.is_some() { "/prompt/user_file" } else { "/prompt/user" }
+        } else if job.prompt.system.as_ref().is_some_and(|system| system.file.is_some()) {
+            "/prompt/system_file"
+        } else {
+            "/prompt/system"
+        };
+        let mut help = Vec::new();
+        if let Some(suggestion) = suggestion {
+            help.push(format!("did you mean `{suggestion}`?"));
+        }
+        help.push(format!("`{}` has columns: {available}", path.display()));
+        let diagnostics = batchlabel_spec::diagnostic_at(
+            &job.spec_path,
+            pointer,
+            "missing-column",
+            format!("input has no column `{column}` (needed for {purpose})"),
+            help,
+        );
+        print_diagnostics(&diagnostics, json, printer);
+        return;
+    }
+    if json {
+        let value = match error {
+            CompileError::Rows { problems, total } => serde_json::json!({
+                "ok": false, "error": error.to_string(), "row_problems": problems, "row_problem_count": total
+            }),
+            other => serde_json::json!({ "ok": false, "error": other.to_string() }),
+        };
+        printer.data(&format!("{value:#}\n"));
+        return;
+    }
+    let mut text = format!("error: {error}\n");
+    match error {
+        CompileError::Rows { problems, total } => {
+            for problem in problems.iter().take(20) {
+                let id = problem.row_id.as_ref().map_or_else(String::new, |id| format!(" (id `{id}`)"));
+                let _ = writeln!(text, "  {}:{}{id}: {}", problem.path.display(), problem.line, problem.message);
+            }
+            if *total > 20 {
+                let _ = writeln!(text, "  … and {} more (use --json to see up to 1000)", total - 20);
+            }
+            text.push_str("hint: fix these rows and compile again; nothing was written\n");
+        }
+        CompileError::NoRows { .. } | CompileError::Source(SourceError::Empty { .. }) => {
+            text.push_str("hint: the input needs a header row and at least one data row\n");
+        }
+        CompileError::OutputNotEmpty { .. } => {
+            text.push_str("hint: pass `--out` a new or empty folder\n");
+        }
+        _ => {}
+    }
+    printer.message(&text);
+}

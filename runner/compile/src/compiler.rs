@@ -1,0 +1,266 @@
+//! The compile pipeline: a reader thread streams rows, all cores render them (rayon, order
+//! kept), and the plan stage dedupes and shards them on one thread. Memory is bounded by the
+//! chunks in flight. Files are written into a temporary folder that replaces the output
+//! folder only when everything succeeded, so a failed compile leaves nothing half-written.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use batchlabel_source::{Format, Row, RowError, Source};
+use batchlabel_spec::{InputFormat, Job};
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::planner::{Plan, Planner};
+use crate::request_renderer::{CHAT_COMPLETIONS_URL, RenderFailure, RenderedRequest, RequestRenderer};
+use crate::shard_writer::ShardSummary;
+use crate::{CompileError, RowProblem};
+
+const CHUNK_ROWS: usize = 4096;
+const CHUNKS_IN_FLIGHT: usize = 4;
+
+/// Reports progress of a long compile.
+pub trait Progress: Send + Sync {
+    /// Called once with the input's size in bytes.
+    fn start(&self, total_bytes: u64);
+    /// Called as rows are planned.
+    fn update(&self, bytes_read: u64, rows: u64);
+    /// Called when done.
+    fn finish(&self);
+}
+
+/// How to compile.
+#[derive(Default)]
+pub struct CompileOptions {
+    /// Output folder; `None` plans without writing (for estimates).
+    pub out_dir: Option<PathBuf>,
+    /// Count prompt tokens with the model's tokenizer.
+    pub count_tokens: bool,
+    /// Where to report progress.
+    pub progress: Option<Arc<dyn Progress>>,
+}
+
+/// What a compile produced.
+#[derive(Debug, Clone, Serialize)]
+pub struct CompileReport {
+    /// Rows read.
+    pub rows: u64,
+    /// Requests written (rows minus rows served by an identical request).
+    pub requests: u64,
+    /// Rows whose request body equals an earlier row's: they share its request.
+    pub duplicate_rows: u64,
+    /// The batch files.
+    pub shards: Vec<ShardSummary>,
+    /// Rows listed in `row-map.csv` (hashed ids and duplicates).
+    pub row_map_entries: u64,
+    /// The output folder, when written.
+    pub out_dir: Option<PathBuf>,
+}
+
+/// `manifest.json`: what is in an output folder, enough to join results back to rows.
+#[derive(Serialize)]
+struct Manifest<'a> {
+    batchlabel_version: &'static str,
+    job: &'a str,
+    spec_fingerprint: &'a str,
+    provider: &'static str,
+    model: &'a str,
+    endpoint: &'static str,
+    input: String,
+    rows: u64,
+    requests: u64,
+    duplicate_rows: u64,
+    limits: batchlabel_spec::BatchLimits,
+    custom_id_scheme: &'static str,
+    row_map: Option<&'static str>,
+    shards: &'a [ShardSummary],
+}
+
+enum Rendered {
+    Request(RenderedRequest),
+    Failure(RenderFailure),
+    BadRow(RowError),
+}
+
+/// Compile `job` into batch files (or only plan them, see [`CompileOptions::out_dir`]).
+pub fn compile(job: &Job, options: &CompileOptions) -> Result<CompileReport, CompileError> {
+    let format = match job.input.format {
+        InputFormat::Csv { delimiter } => Format::Csv { delimiter },
+        InputFormat::Jsonl => Format::Jsonl,
+    };
+    let mut source = Source::open(&job.input.path, format, &job.input.id_column)?;
+    check_columns(job, &source)?;
+    let renderer = RequestRenderer::new(job, source.columns().clone(), options.count_tokens).map_err(CompileError::Setup)?;
+    let staging = Staging::new(options.out_dir.as_deref())?;
+    let mut planner = Planner::new(&job.input.path, staging.work_dir(), staging.shard_dir(), job.limits)
+        .map_err(|error| CompileError::io(staging.work_dir(), error))?;
+    if let Some(progress) = &options.progress {
+        progress.start(std::fs::metadata(&job.input.path).map_or(0, |metadata| metadata.len()));
+    }
+    let bytes_read = AtomicU64::new(0);
+    let outcome = std::thread::scope(|scope| -> Result<(), CompileError> {
+        let (chunk_sender, chunk_receiver) = crossbeam_channel::bounded::<Vec<Result<Row, RowError>>>(CHUNKS_IN_FLIGHT);
+        let (rendered_sender, rendered_receiver) = crossbeam_channel::bounded::<Vec<Rendered>>(CHUNKS_IN_FLIGHT);
+        let bytes_read = &bytes_read;
+        let reader = scope.spawn(move || -> Result<(), CompileError> {
+            loop {
+                let mut chunk = Vec::with_capacity(CHUNK_ROWS);
+                let more = source.next_chunk(CHUNK_ROWS, &mut chunk)?;
+                bytes_read.store(source.bytes_read(), Ordering::Relaxed);
+                if !chunk.is_empty() && chunk_sender.send(chunk).is_err() {
+                    return Ok(()); // the planner stopped; its error is reported
+                }
+                if !more {
+                    return Ok(());
+                }
+            }
+        });
+        let renderer = &renderer;
+        scope.spawn(move || {
+            for chunk in chunk_receiver {
+                let rendered: Vec<Rendered> = chunk
+                    .into_par_iter()
+                    .map(|item| match item {
+                        Ok(row) => match renderer.render(row) {
+                            Ok(request) => Rendered::Request(request),
+                            Err(failure) => Rendered::Failure(failure),
+                        },
+                        Err(error) => Rendered::BadRow(error),
+                    })
+                    .collect();
+                if rendered_sender.send(rendered).is_err() {
+                    return;
+                }
+            }
+        });
+        for chunk in rendered_receiver {
+            for item in chunk {
+                match item {
+                    Rendered::Request(request) => planner
+                        .add(request)
+                        .map_err(|error| CompileError::io(staging.work_dir(), error))?,
+                    Rendered::Failure(failure) => planner.problem(RowProblem {
+                        path: job.input.path.clone(),
+                        line: failure.line,
+                        row_id: Some(failure.row_id),
+                        message: failure.message,
+                    }),
+                    Rendered::BadRow(error) => planner.problem(RowProblem {
+                        path: error.path,
+                        line: error.line,
+                        row_id: None,
+                        message: error.message,
+                    }),
+                }
+            }
+            if let Some(progress) = &options.progress {
+                progress.update(bytes_read.load(Ordering::Relaxed), 0);
+            }
+        }
+        reader.join().map_err(|_| CompileError::Setup("the reader thread panicked".into()))?
+    });
+    if let Some(progress) = &options.progress {
+        progress.finish();
+    }
+    outcome?;
+    let plan: Plan = planner.finish().map_err(|error| CompileError::io(staging.work_dir(), error))?;
+    if plan.problem_count > 0 {
+        return Err(CompileError::Rows { problems: plan.problems, total: plan.problem_count });
+    }
+    if plan.rows == 0 {
+        return Err(CompileError::NoRows { path: job.input.path.clone() });
+    }
+    let manifest = Manifest {
+        batchlabel_version: env!("CARGO_PKG_VERSION"),
+        job: &job.name,
+        spec_fingerprint: &job.fingerprint,
+        provider: job.model.provider.as_str(),
+        model: &job.model.name,
+        endpoint: CHAT_COMPLETIONS_URL,
+        input: job.input.path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default(),
+        rows: plan.rows,
+        requests: plan.requests,
+        duplicate_rows: plan.duplicate_rows,
+        limits: job.limits,
+        custom_id_scheme: "r-<row id> | x-<hex of row id> | h-<xxh3-128 of row id> (see row-map.csv)",
+        row_map: (plan.row_map_entries > 0).then_some("row-map.csv"),
+        shards: &plan.shards,
+    };
+    let out_dir = staging.commit(&manifest)?;
+    Ok(CompileReport {
+        rows: plan.rows,
+        requests: plan.requests,
+        duplicate_rows: plan.duplicate_rows,
+        shards: plan.shards,
+        row_map_entries: plan.row_map_entries,
+        out_dir,
+    })
+}
+
+/// The columns the job reads must exist (CSV: in the header; JSONL: in the first row).
+fn check_columns(job: &Job, source: &Source) -> Result<(), CompileError> {
+    if let Some(text) = &job.input.text_column {
+        source.require_column(text, "the text (`input.text`)")?;
+    }
+    if matches!(source, Source::Csv(_)) {
+        for column in &job.prompt.row_columns {
+            source.require_column(column, &format!("the template's `row.{column}`"))?;
+        }
+    }
+    Ok(())
+}
+
+/// The temporary folder a compile writes into, swapped into place at the end.
+struct Staging {
+    final_dir: Option<PathBuf>,
+    root: tempfile::TempDir,
+    work: PathBuf,
+}
+
+impl Staging {
+    fn new(out_dir: Option<&Path>) -> Result<Self, CompileError> {
+        let root = match out_dir {
+            Some(out_dir) => {
+                if out_dir.exists() {
+                    let is_ours = out_dir.join("manifest.json").is_file()
+                        || std::fs::read_dir(out_dir).map(|mut entries| entries.next().is_none()).unwrap_or(false);
+                    if !is_ours {
+                        return Err(CompileError::OutputNotEmpty { path: out_dir.to_path_buf() });
+                    }
+                }
+                let parent = out_dir.parent().filter(|parent| !parent.as_os_str().is_empty()).unwrap_or(Path::new("."));
+                std::fs::create_dir_all(parent).map_err(|error| CompileError::io(parent, error))?;
+                tempfile::Builder::new().prefix(".batchlabel-compile-").tempdir_in(parent)
+            }
+            None => tempfile::Builder::new().prefix("batchlabel-plan-").tempdir(),
+        }
+        .map_err(|error| CompileError::io(out_dir.unwrap_or(Path::new(".")), error))?;
+        let work = root.path().join(".work");
+        std::fs::create_dir(&work).map_err(|error| CompileError::io(&work, error))?;
+        Ok(Self { final_dir: out_dir.map(Path::to_path_buf), root, work })
+    }
+
+    fn work_dir(&self) -> &Path {
+        &self.work
+    }
+
+    fn shard_dir(&self) -> Option<&Path> {
+        self.final_dir.as_ref().map(|_| self.root.path())
+    }
+
+    fn commit(self, manifest: &Manifest<'_>) -> Result<Option<PathBuf>, CompileError> {
+        let Some(final_dir) = self.final_dir else { return Ok(None) };
+        std::fs::remove_dir_all(&self.work).map_err(|error| CompileError::io(&self.work, error))?;
+        let manifest_path = self.root.path().join("manifest.json");
+        let mut text = serde_json::to_string_pretty(manifest).map_err(|error| CompileError::Setup(error.to_string()))?;
+        text.push('\n');
+        std::fs::write(&manifest_path, text).map_err(|error| CompileError::io(&manifest_path, error))?;
+        if final_dir.exists() {
+            std::fs::remove_dir_all(&final_dir).map_err(|error| CompileError::io(&final_dir, error))?;
+        }
+        let staged = self.root.keep();
+        std::fs::rename(&staged, &final_dir).map_err(|error| CompileError::io(&final_dir, error))?;
+        Ok(Some(final_dir))
+    }
+}

@@ -1,0 +1,94 @@
+//! `custom_id`s: unique per request, at most 64 characters of `[A-Za-z0-9_-]` (portable to
+//! every provider), and joinable back to the source row from the batch file alone where the
+//! id allows it.
+
+use std::fmt::Write as _;
+
+/// Longest id that is used as-is after the `r-` prefix.
+const MAX_DIRECT: usize = 62;
+/// Longest id (in bytes) that is hex-encoded after the `x-` prefix.
+const MAX_HEX_BYTES: usize = 31;
+
+/// How a custom_id was made from a row id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CustomIdKind {
+    /// `r-<id>`: the id itself.
+    Direct,
+    /// `x-<hex of the id's UTF-8 bytes>`: reversible.
+    Hex,
+    /// `h-<128-bit hash>`: only the row map in the output folder joins it back.
+    Hashed,
+}
+
+/// The custom_id for a row id. Distinct row ids always give distinct custom_ids (the three
+/// prefixes keep the forms apart; hashes are 128-bit).
+pub fn custom_id(row_id: &str) -> (String, CustomIdKind) {
+    let safe = row_id
+        .bytes()
+        .all(|byte| byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'-');
+    if safe && !row_id.is_empty() && row_id.len() <= MAX_DIRECT {
+        return (format!("r-{row_id}"), CustomIdKind::Direct);
+    }
+    if row_id.len() <= MAX_HEX_BYTES {
+        let mut text = String::with_capacity(2 + row_id.len() * 2);
+        text.push_str("x-");
+        for byte in row_id.bytes() {
+            let _ = write!(text, "{byte:02x}");
+        }
+        return (text, CustomIdKind::Hex);
+    }
+    let hash = xxhash_rust::xxh3::xxh3_128(row_id.as_bytes());
+    (format!("h-{hash:032x}"), CustomIdKind::Hashed)
+}
+
+/// The row id a custom_id names, when it can be recovered without the row map.
+pub fn row_id_of(custom_id: &str) -> Option<String> {
+    if let Some(id) = custom_id.strip_prefix("r-") {
+        return Some(id.to_string());
+    }
+    let hex = custom_id.strip_prefix("x-")?;
+    let bytes: Option<Vec<u8>> = (0..hex.len())
+        .step_by(2)
+        .map(|at| u8::from_str_radix(hex.get(at..at + 2)?, 16).ok())
+        .collect();
+    String::from_utf8(bytes?).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn valid(custom_id: &str) -> bool {
+        custom_id.len() <= 64
+            && custom_id
+                .bytes()
+                .all(|byte| byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'-')
+    }
+
+    #[test]
+    fn every_form_is_portable_and_round_trips_where_promised() {
+        for (id, kind) in [
+            ("12345", CustomIdKind::Direct),
+            ("a_b-C", CustomIdKind::Direct),
+            ("user 7/ü", CustomIdKind::Hex),
+            ("", CustomIdKind::Hex),
+            (&"z".repeat(63), CustomIdKind::Hex),
+            (&"é".repeat(40), CustomIdKind::Hashed),
+        ] {
+            let (custom, got) = custom_id(id);
+            assert_eq!(got, kind, "{id}");
+            assert!(valid(&custom), "{custom}");
+            if kind != CustomIdKind::Hashed && !id.is_empty() && id.len() <= 62 {
+                assert_eq!(row_id_of(&custom).as_deref(), Some(id));
+            }
+        }
+    }
+
+    #[test]
+    fn forms_never_collide() {
+        // An id that looks like another form's output still maps to a different custom_id.
+        let (hex, _) = custom_id("a b");
+        let (direct, _) = custom_id(hex.trim_start_matches("x-"));
+        assert_ne!(hex, direct);
+    }
+}

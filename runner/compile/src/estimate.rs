@@ -1,0 +1,110 @@
+//! The pre-flight estimate: plan the job without writing, count prompt tokens with the
+//! model's tokenizer, bound output tokens by the label schema and `max_completion_tokens`,
+//! and price it all at the batch rate, per shard and in total.
+
+use batchlabel_spec::Job;
+use serde::Serialize;
+
+use crate::prices::{PRICES_AS_OF, batch_price};
+use crate::tokens::TokenCounter;
+use crate::{CompileError, CompileOptions, compile};
+
+/// The estimate of one batch file.
+#[derive(Debug, Clone, Serialize)]
+pub struct ShardEstimate {
+    /// File name it would have.
+    pub file: String,
+    /// Requests in it.
+    pub requests: u64,
+    /// Its size in bytes.
+    pub bytes: u64,
+    /// Prompt tokens.
+    pub input_tokens: u64,
+    /// Most output tokens (requests × per-request bound), when bounded.
+    pub output_tokens_max: Option<u64>,
+    /// Most dollars, when the model's price and the output bound are known.
+    pub cost_usd_max: Option<f64>,
+}
+
+/// The estimate of a whole job.
+#[derive(Debug, Clone, Serialize)]
+pub struct Estimate {
+    /// Model priced.
+    pub model: String,
+    /// Tokenizer used.
+    pub encoding: &'static str,
+    /// Whether the tokenizer was assumed (model unknown to tiktoken).
+    pub encoding_assumed: bool,
+    /// Rows read.
+    pub rows: u64,
+    /// Requests to send (after dedupe).
+    pub requests: u64,
+    /// Rows served by another row's identical request.
+    pub duplicate_rows: u64,
+    /// Prompt tokens in all (messages, chat overhead, and the output schema).
+    pub input_tokens: u64,
+    /// Of these, per request: the output schema's tokens.
+    pub schema_tokens_per_request: u64,
+    /// Bound on output tokens per request.
+    pub output_tokens_per_request_max: Option<u64>,
+    /// Bound on output tokens in all.
+    pub output_tokens_max: Option<u64>,
+    /// Batch price used, per 1M tokens.
+    pub price: Option<crate::BatchPrice>,
+    /// Date of the built-in price table.
+    pub prices_as_of: &'static str,
+    /// Dollars for the input tokens.
+    pub input_cost_usd: Option<f64>,
+    /// Most dollars in all.
+    pub cost_usd_max: Option<f64>,
+    /// The spec's budget, if any.
+    pub budget_usd: Option<f64>,
+    /// Per batch file.
+    pub shards: Vec<ShardEstimate>,
+}
+
+/// Estimate tokens and cost of `job` without writing anything.
+pub fn estimate(job: &Job, progress: Option<std::sync::Arc<dyn crate::Progress>>) -> Result<Estimate, CompileError> {
+    let report = compile(job, &CompileOptions { out_dir: None, count_tokens: true, progress })?;
+    let counter = TokenCounter::for_model(&job.model.name);
+    // Structured outputs put the schema in the prompt; count it once per request.
+    let schema_tokens = counter.count(&job.response_format["json_schema"]["schema"].to_string());
+    let per_request = counter.output_bound(job);
+    let price = batch_price(&job.model.name);
+    let shards: Vec<ShardEstimate> = report
+        .shards
+        .iter()
+        .map(|shard| {
+            let output = per_request.map(|bound| bound * shard.requests);
+            let input_tokens = shard.input_tokens + schema_tokens * shard.requests;
+            ShardEstimate {
+                file: shard.file.clone(),
+                requests: shard.requests,
+                bytes: shard.bytes,
+                input_tokens,
+                output_tokens_max: output,
+                cost_usd_max: price.zip(output).map(|(price, output)| price.cost(input_tokens, output)),
+            }
+        })
+        .collect();
+    let input_tokens = shards.iter().map(|shard| shard.input_tokens).sum();
+    let output_tokens_max = per_request.map(|bound| bound * report.requests);
+    Ok(Estimate {
+        model: job.model.name.clone(),
+        encoding: counter.encoding,
+        encoding_assumed: counter.assumed,
+        rows: report.rows,
+        requests: report.requests,
+        duplicate_rows: report.duplicate_rows,
+        input_tokens,
+        schema_tokens_per_request: schema_tokens,
+        output_tokens_per_request_max: per_request,
+        output_tokens_max,
+        price,
+        prices_as_of: PRICES_AS_OF,
+        input_cost_usd: price.map(|price| price.cost(input_tokens, 0)),
+        cost_usd_max: price.zip(output_tokens_max).map(|(price, output)| price.cost(input_tokens, output)),
+        budget_usd: job.budget_usd,
+        shards,
+    })
+}

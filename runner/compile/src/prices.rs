@@ -1,0 +1,79 @@
+//! Built-in batch prices (US dollars per 1M tokens). Batch is 50% of the synchronous price
+//! for input and output at OpenAI. Source: pydantic/genai-prices, which cites
+//! developers.openai.com/api/docs/pricing; see ../shared/protocols.md §6.
+
+/// The date the table was read.
+pub const PRICES_AS_OF: &str = "2026-08-21";
+
+/// Batch price of one model.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct BatchPrice {
+    /// The table entry that matched (a model family prefix).
+    pub model: &'static str,
+    /// Dollars per 1M input tokens, batch.
+    pub input_per_million: f64,
+    /// Dollars per 1M output tokens, batch.
+    pub output_per_million: f64,
+}
+
+const TABLE: &[(&str, f64, f64)] = &[
+    ("gpt-4o-mini", 0.075, 0.30),
+    ("gpt-4o", 1.25, 5.00),
+    ("gpt-4.1-nano", 0.05, 0.20),
+    ("gpt-4.1-mini", 0.20, 0.80),
+    ("gpt-4.1", 1.00, 4.00),
+    ("gpt-5-nano", 0.025, 0.20),
+    ("gpt-5-mini", 0.125, 1.00),
+    ("gpt-5.4-nano", 0.10, 0.625),
+    ("gpt-5.4-mini", 0.375, 2.25),
+    ("gpt-5", 0.625, 5.00),
+];
+
+/// The price of `model`: the longest table entry it starts with, so dated snapshots
+/// (`gpt-4o-mini-2024-07-18`) find their family and `gpt-4o-mini` never matches `gpt-4o`.
+pub fn batch_price(model: &str) -> Option<BatchPrice> {
+    TABLE
+        .iter()
+        .filter(|(name, _, _)| {
+            model == *name
+                || model
+                    .strip_prefix(name)
+                    .is_some_and(|rest| rest.starts_with('-') && rest[1..].starts_with(|c: char| c.is_ascii_digit()))
+        })
+        .max_by_key(|(name, _, _)| name.len())
+        .map(|(name, input, output)| BatchPrice {
+            model: name,
+            input_per_million: *input,
+            output_per_million: *output,
+        })
+}
+
+impl BatchPrice {
+    /// Dollars for these token counts.
+    pub fn cost(&self, input_tokens: u64, output_tokens: u64) -> f64 {
+        (input_tokens as f64 * self.input_per_million + output_tokens as f64 * self.output_per_million) / 1e6
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_families_and_snapshots_exactly() {
+        assert_eq!(batch_price("gpt-4o-mini").unwrap().input_per_million, 0.075);
+        assert_eq!(batch_price("gpt-4o-mini-2024-07-18").unwrap().model, "gpt-4o-mini");
+        assert_eq!(batch_price("gpt-4o-2024-08-06").unwrap().model, "gpt-4o");
+        assert_eq!(batch_price("gpt-5.4-mini").unwrap().model, "gpt-5.4-mini");
+        assert_eq!(batch_price("gpt-5").unwrap().model, "gpt-5");
+        assert!(batch_price("gpt-4o-audio-preview").is_none());
+        assert!(batch_price("llama-3").is_none());
+    }
+
+    #[test]
+    fn example_from_protocols_md() {
+        // 1M items × (300 in + 5 out) on gpt-4.1-nano batch ≈ $15 + $1.
+        let price = batch_price("gpt-4.1-nano").unwrap();
+        assert!((price.cost(300_000_000, 5_000_000) - 16.0).abs() < 1e-9);
+    }
+}

@@ -1,0 +1,286 @@
+//! Row → one JSONL request line. The parts of the body that do not depend on the row (model,
+//! parameters, the strict `response_format`, a system prompt that reads no row data) are
+//! serialized once; per row only the message texts are rendered and JSON-escaped.
+
+use std::sync::Arc;
+
+use batchlabel_source::{Columns, Row};
+use batchlabel_spec::{Job, Template, job_context, labels_context, template_environment};
+use minijinja::{Environment, Value};
+
+use crate::custom_id::{CustomIdKind, custom_id};
+use crate::render_context::{RenderContext, RowObject};
+use crate::tokens::TokenCounter;
+
+/// The batch endpoint every line targets.
+pub const CHAT_COMPLETIONS_URL: &str = "/v1/chat/completions";
+
+/// One rendered request.
+#[derive(Debug)]
+pub struct RenderedRequest {
+    /// The row's 1-based line in the input.
+    pub line: u64,
+    /// The row id.
+    pub row_id: String,
+    /// Its custom_id.
+    pub custom_id: String,
+    /// How the custom_id was made.
+    pub custom_id_kind: CustomIdKind,
+    /// The JSONL line, newline included.
+    pub jsonl: Vec<u8>,
+    /// Where the body starts and ends in `jsonl`.
+    pub body: std::ops::Range<usize>,
+    /// Hash of the body: equal bodies are one request.
+    pub body_hash: u128,
+    /// Prompt tokens, when counting.
+    pub input_tokens: u64,
+}
+
+/// A row that could not become a request.
+#[derive(Debug)]
+pub struct RenderFailure {
+    /// The row's 1-based line.
+    pub line: u64,
+    /// The row id.
+    pub row_id: String,
+    /// What went wrong, with a hint.
+    pub message: String,
+}
+
+enum Part {
+    /// Rendered once: the finished message object, JSON, with trailing comma.
+    Static(Vec<u8>),
+    /// `{{ row.x }}` / `{{ text }}`: the column's text, no template engine needed.
+    Column(Arc<str>),
+    /// A real template, by name in the environment.
+    Template(&'static str),
+}
+
+/// Renders rows of one job into request lines.
+pub struct RequestRenderer {
+    environment: Environment<'static>,
+    system: Option<Part>,
+    user: Part,
+    head: Vec<u8>,
+    tail: Vec<u8>,
+    columns: Arc<Columns>,
+    text_column: Option<Arc<str>>,
+    labels: Value,
+    job: Value,
+    tokens: Option<TokenCounter>,
+    static_system_tokens: u64,
+}
+
+impl RequestRenderer {
+    /// A renderer for `job` over an input with `columns`; `count_tokens` for estimates.
+    pub fn new(job: &Job, columns: Arc<Columns>, count_tokens: bool) -> Result<Self, String> {
+        let mut environment = template_environment();
+        let labels = labels_context(&job.labels);
+        let job_value = job_context(job);
+        let text_column: Option<Arc<str>> = job.input.text_column.as_deref().map(Arc::from);
+        let tokens = count_tokens.then(|| TokenCounter::for_model(&job.model.name));
+        let mut static_system_tokens = 0;
+        let system = match &job.prompt.system {
+            None => None,
+            Some(template) => {
+                environment
+                    .add_template_owned("system", template.text.clone())
+                    .map_err(|error| format!("`system` template: {error}"))?;
+                let compiled = environment.get_template("system").map_err(|error| error.to_string())?;
+                let reads_row = compiled
+                    .undeclared_variables(false)
+                    .iter()
+                    .any(|name| matches!(name.as_str(), "row" | "text" | "id"));
+                if reads_row {
+                    Some(Part::Template("system"))
+                } else {
+                    let context = minijinja::context! { labels => labels.clone(), job => job_value.clone() };
+                    let text = compiled
+                        .render(context)
+                        .map_err(|error| format!("`system` template: {error}"))?;
+                    if let Some(counter) = &tokens {
+                        static_system_tokens = counter.count(&text) + 3;
+                    }
+                    let mut message = message_bytes("system", &text);
+                    message.push(b',');
+                    Some(Part::Static(message))
+                }
+            }
+        };
+        let user = match column_shortcut(&job.prompt.user, text_column.as_deref()) {
+            Some(column) => Part::Column(column),
+            None => {
+                environment
+                    .add_template_owned("user", job.prompt.user.text.clone())
+                    .map_err(|error| format!("`user` template: {error}"))?;
+                Part::Template("user")
+            }
+        };
+        let mut head = b"{\"model\":".to_vec();
+        serde_json::to_writer(&mut head, &job.model.name).map_err(|error| error.to_string())?;
+        head.extend_from_slice(b",\"messages\":[");
+        let mut tail = b"]".to_vec();
+        for (key, value) in &job.model.parameters {
+            tail.push(b',');
+            serde_json::to_writer(&mut tail, key).map_err(|error| error.to_string())?;
+            tail.push(b':');
+            serde_json::to_writer(&mut tail, value).map_err(|error| error.to_string())?;
+        }
+        tail.extend_from_slice(b",\"response_format\":");
+        serde_json::to_writer(&mut tail, &job.response_format).map_err(|error| error.to_string())?;
+        tail.push(b'}');
+        Ok(Self {
+            environment,
+            system,
+            user,
+            head,
+            tail,
+            columns,
+            text_column,
+            labels,
+            job: job_value,
+            tokens,
+            static_system_tokens,
+        })
+    }
+
+    /// Render one row into its request line.
+    pub fn render(&self, row: Row) -> Result<RenderedRequest, RenderFailure> {
+        let line = row.line;
+        let row_id = row.id.clone();
+        let context = Arc::new(RenderContext {
+            row: Arc::new(RowObject { row, columns: self.columns.clone() }),
+            text_column: self.text_column.clone(),
+            labels: self.labels.clone(),
+            job: self.job.clone(),
+        });
+        let failure = |message: String| RenderFailure { line, row_id: row_id.clone(), message };
+        let (custom_id, custom_id_kind) = custom_id(&context.row.row.id);
+        let mut jsonl = Vec::with_capacity(self.head.len() + self.tail.len() + 512);
+        jsonl.extend_from_slice(b"{\"custom_id\":\"");
+        jsonl.extend_from_slice(custom_id.as_bytes());
+        jsonl.extend_from_slice(b"\",\"method\":\"POST\",\"url\":\"");
+        jsonl.extend_from_slice(CHAT_COMPLETIONS_URL.as_bytes());
+        jsonl.extend_from_slice(b"\",\"body\":");
+        let body_start = jsonl.len();
+        jsonl.extend_from_slice(&self.head);
+        let mut input_tokens = 0;
+        match &self.system {
+            None => {}
+            Some(Part::Static(message)) => {
+                jsonl.extend_from_slice(message);
+                input_tokens += self.static_system_tokens;
+            }
+            Some(part) => {
+                let text = self.text_of(part, &context).map_err(failure)?;
+                input_tokens += self.count_message(&text);
+                jsonl.extend_from_slice(&message_bytes("system", &text));
+                jsonl.push(b',');
+            }
+        }
+        let user = self.text_of(&self.user, &context).map_err(failure)?;
+        input_tokens += self.count_message(&user);
+        jsonl.extend_from_slice(&message_bytes("user", &user));
+        jsonl.extend_from_slice(&self.tail);
+        let body_end = jsonl.len();
+        jsonl.extend_from_slice(b"}\n");
+        let body_hash = xxhash_rust::xxh3::xxh3_128(&jsonl[body_start..body_end]);
+        if self.tokens.is_some() {
+            input_tokens += 3; // reply priming
+        }
+        Ok(RenderedRequest {
+            line,
+            row_id,
+            custom_id,
+            custom_id_kind,
+            jsonl,
+            body: body_start..body_end,
+            body_hash,
+            input_tokens,
+        })
+    }
+
+    fn count_message(&self, text: &str) -> u64 {
+        self.tokens.as_ref().map_or(0, |counter| counter.count(text) + 3)
+    }
+
+    fn text_of(&self, part: &Part, context: &Arc<RenderContext>) -> Result<String, String> {
+        match part {
+            Part::Static(_) => Ok(String::new()),
+            Part::Column(column) => match context.row.column_text(column) {
+                Some(text) => Ok(text.to_string()),
+                // Not a plain string (or missing): let the template engine say why.
+                None => self.render_template("user", context),
+            },
+            Part::Template(name) => self.render_template(name, context),
+        }
+    }
+
+    fn render_template(&self, name: &str, context: &Arc<RenderContext>) -> Result<String, String> {
+        let template = self
+            .environment
+            .get_template(name)
+            .map_err(|error| error.to_string())?;
+        template
+            .render(Value::from_dyn_object(context.clone()))
+            .map_err(|error| {
+                let mut message = format!("`{name}` template failed: {}", error.kind());
+                if let Some(detail) = error.detail() {
+                    message.push_str(": ");
+                    message.push_str(detail);
+                }
+                if let Some(line) = error.line() {
+                    message.push_str(&format!(" (template line {line})"));
+                }
+                message
+            })
+    }
+}
+
+/// `{"role":"…","content":"…"}` with the content JSON-escaped.
+fn message_bytes(role: &str, content: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(content.len() + 32);
+    out.extend_from_slice(b"{\"role\":\"");
+    out.extend_from_slice(role.as_bytes());
+    out.extend_from_slice(b"\",\"content\":");
+    // Writing a str into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut out, content);
+    out.push(b'}');
+    out
+}
+
+/// The column a template is nothing but (`{{ row.x }}`, `{{ row["x"] }}`, `{{ text }}`).
+fn column_shortcut(template: &Template, text_column: Option<&str>) -> Option<Arc<str>> {
+    let inner = template.text.trim_end_matches('\n').strip_prefix("{{")?.strip_suffix("}}")?.trim();
+    if inner == "text" {
+        return text_column.map(Arc::from);
+    }
+    let column = inner.strip_prefix("row.").filter(|name| {
+        !name.is_empty() && name.chars().all(|character| character.is_alphanumeric() || character == '_')
+    });
+    let column = column.or_else(|| {
+        inner
+            .strip_prefix("row[\"")
+            .and_then(|rest| rest.strip_suffix("\"]"))
+            .filter(|name| !name.contains(['"', '\\']))
+    })?;
+    Some(Arc::from(column))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn template(text: &str) -> Template {
+        Template { role: "user", text: text.to_string(), file: None }
+    }
+
+    #[test]
+    fn recognizes_single_column_templates() {
+        assert_eq!(column_shortcut(&template("{{ row.comment_text }}"), None).as_deref(), Some("comment_text"));
+        assert_eq!(column_shortcut(&template("{{row[\"a b\"]}}"), None).as_deref(), Some("a b"));
+        assert_eq!(column_shortcut(&template("{{ text }}"), Some("body")).as_deref(), Some("body"));
+        assert_eq!(column_shortcut(&template("{{ row.a | upper }}"), None), None);
+        assert_eq!(column_shortcut(&template("Comment: {{ row.a }}"), None), None);
+    }
+}

@@ -1,0 +1,186 @@
+//! JSON Lines input: one JSON object per line; blank lines are skipped.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::{Columns, Record, Row, RowError, SourceError};
+
+/// Rows of a JSON Lines file.
+#[derive(Debug)]
+pub struct JsonlSource {
+    path: PathBuf,
+    reader: BufReader<File>,
+    columns: Arc<Columns>,
+    id_column: String,
+    line: u64,
+    bytes_read: u64,
+    buffer: Vec<u8>,
+    /// The first row, read early to learn the columns.
+    pending: Option<Result<Row, RowError>>,
+}
+
+impl JsonlSource {
+    /// Open `path`; the keys of its first object are taken as the columns.
+    pub fn open(path: &Path, id_column: &str) -> Result<Self, SourceError> {
+        let file = File::open(path).map_err(|source| SourceError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut source = Self {
+            path: path.to_path_buf(),
+            reader: BufReader::with_capacity(1 << 18, file),
+            columns: Arc::new(Columns::default()),
+            id_column: id_column.to_string(),
+            line: 0,
+            bytes_read: 0,
+            buffer: Vec::new(),
+            pending: None,
+        };
+        match source.read_row()? {
+            None => Err(SourceError::Empty {
+                path: path.to_path_buf(),
+            }),
+            Some(first) => {
+                if let Ok(row) = &first
+                    && let Record::Json(object) = &row.record
+                {
+                    source.columns = Arc::new(Columns::new(object.keys().cloned().collect()));
+                }
+                if let Err(error) = &first
+                    && error.message.starts_with("no id")
+                {
+                    // The first row lacks the id key: most likely the key name is wrong.
+                    let mut object_keys = Vec::new();
+                    if let Ok(Value::Object(object)) = serde_json::from_slice::<Value>(&source.buffer) {
+                        object_keys = object.keys().cloned().collect();
+                    }
+                    let columns = Columns::new(object_keys);
+                    columns.require(id_column, "the row id (`input.id`)", path)?;
+                }
+                source.pending = Some(first);
+                Ok(source)
+            }
+        }
+    }
+
+    /// Keys of the first object.
+    pub fn columns(&self) -> &Arc<Columns> {
+        &self.columns
+    }
+
+    /// The input file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Bytes consumed so far.
+    pub fn bytes_read(&self) -> u64 {
+        self.bytes_read
+    }
+
+    /// Read up to `max` rows or row errors; `false` at the end of the file.
+    pub fn next_chunk(
+        &mut self,
+        max: usize,
+        out: &mut Vec<Result<Row, RowError>>,
+    ) -> Result<bool, SourceError> {
+        let mut count = 0;
+        if let Some(first) = self.pending.take() {
+            out.push(first);
+            count += 1;
+        }
+        while count < max {
+            match self.read_row()? {
+                Some(row) => out.push(row),
+                None => return Ok(false),
+            }
+            count += 1;
+        }
+        Ok(true)
+    }
+
+    fn read_row(&mut self) -> Result<Option<Result<Row, RowError>>, SourceError> {
+        loop {
+            self.buffer.clear();
+            let read = self
+                .reader
+                .read_until(b'\n', &mut self.buffer)
+                .map_err(|source| SourceError::Io {
+                    path: self.path.clone(),
+                    source,
+                })?;
+            if read == 0 {
+                return Ok(None);
+            }
+            self.line += 1;
+            self.bytes_read += read as u64;
+            if self.buffer.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            return Ok(Some(self.parse_line()));
+        }
+    }
+
+    fn parse_line(&self) -> Result<Row, RowError> {
+        let error = |message: String| RowError {
+            path: self.path.clone(),
+            line: self.line,
+            message,
+        };
+        let text = std::str::from_utf8(&self.buffer).map_err(|utf8| {
+            error(format!(
+                "invalid UTF-8 at byte {} of the line; hint: convert the file to UTF-8",
+                utf8.valid_up_to()
+            ))
+        })?;
+        let value: Value = serde_json::from_str(text).map_err(|json| {
+            error(format!("invalid JSON at column {}: {json}", json.column()))
+        })?;
+        let Value::Object(object) = value else {
+            return Err(error("expected a JSON object on each line".to_string()));
+        };
+        let id = match object.get(&self.id_column) {
+            Some(Value::String(text)) if !text.trim().is_empty() => text.clone(),
+            Some(Value::Number(number)) => number.to_string(),
+            Some(Value::String(_)) => return Err(error(format!("empty id in key `{}`", self.id_column))),
+            Some(other) => {
+                return Err(error(format!(
+                    "id key `{}` holds {other}; expected a string or a number",
+                    self.id_column
+                )));
+            }
+            None => return Err(error(format!("no id: the object has no key `{}`", self.id_column))),
+        };
+        Ok(Row {
+            line: self.line,
+            id,
+            record: Record::Json(object),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn reads_objects_and_reports_bad_lines() {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        file.write_all(b"{\"id\": 1, \"text\": \"a\"}\n\n{\"id\": \"b\"\n[1]\n{\"id\": \"c\", \"text\": \"z\"}\n").unwrap();
+        let mut source = JsonlSource::open(file.path(), "id").unwrap();
+        assert_eq!(source.columns().names(), ["id", "text"]);
+        let mut rows = Vec::new();
+        while source.next_chunk(10, &mut rows).unwrap() {}
+        assert_eq!(rows.len(), 4);
+        assert_eq!(rows[0].as_ref().unwrap().id, "1");
+        assert!(rows[1].as_ref().unwrap_err().message.contains("invalid JSON"));
+        assert_eq!(rows[1].as_ref().unwrap_err().line, 3);
+        assert!(rows[2].as_ref().unwrap_err().message.contains("JSON object"));
+        assert_eq!(rows[3].as_ref().unwrap().line, 5);
+    }
+}
