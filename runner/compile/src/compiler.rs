@@ -1,15 +1,15 @@
-//! The compile pipeline: a reader thread streams rows, all cores render them (rayon, order
-//! kept), and the plan stage dedupes and shards them on one thread. Memory is bounded by the
+//! The compile pipeline: a reader thread streams rows, one worker per core renders them, and
+//! the plan stage (in input order) dedupes and shards them on one thread. Memory is bounded by the
 //! chunks in flight. Files are written into a temporary folder that replaces the output
 //! folder only when everything succeeded, so a failed compile leaves nothing half-written.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use batchlabel_source::{Format, Row, RowError, Source};
 use batchlabel_spec::{InputFormat, Job};
-use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::planner::{Plan, Planner};
@@ -17,8 +17,9 @@ use crate::request_renderer::{CHAT_COMPLETIONS_URL, RenderFailure, RenderedReque
 use crate::shard_writer::ShardSummary;
 use crate::{CompileError, RowProblem};
 
-const CHUNK_ROWS: usize = 4096;
-const CHUNKS_IN_FLIGHT: usize = 4;
+const CHUNK_ROWS: usize = 2048;
+const CHUNKS_IN_FLIGHT: usize = 2;
+const PREFETCH_AHEAD: usize = 16;
 
 /// Reports progress of a long compile.
 pub trait Progress: Send + Sync {
@@ -78,9 +79,41 @@ struct Manifest<'a> {
 }
 
 enum Rendered {
-    Request(RenderedRequest),
+    /// A request line in the chunk's buffer, and its row id in the chunk's id text.
+    Request(RenderedRequest, std::ops::Range<usize>),
     Failure(RenderFailure),
     BadRow(RowError),
+}
+
+/// A chunk of rendered rows: every line in one buffer, every id in one string.
+struct RenderedChunk {
+    buffer: Vec<u8>,
+    row_ids: String,
+    items: Vec<Rendered>,
+}
+
+fn render_chunk(renderer: &RequestRenderer, chunk: Vec<Result<Row, RowError>>) -> RenderedChunk {
+    let mut rendered = RenderedChunk {
+        buffer: Vec::with_capacity(chunk.len() * 1024),
+        row_ids: String::with_capacity(chunk.len() * 16),
+        items: Vec::with_capacity(chunk.len()),
+    };
+    for item in chunk {
+        let item = match item {
+            Ok(row) => {
+                let id_start = rendered.row_ids.len();
+                rendered.row_ids.push_str(&row.id);
+                let id_range = id_start..rendered.row_ids.len();
+                match renderer.render_into(row, &mut rendered.buffer) {
+                    Ok(request) => Rendered::Request(request, id_range),
+                    Err(failure) => Rendered::Failure(failure),
+                }
+            }
+            Err(error) => Rendered::BadRow(error),
+        };
+        rendered.items.push(item);
+    }
+    rendered
 }
 
 /// Compile `job` into batch files (or only plan them, see [`CompileOptions::out_dir`]).
@@ -100,64 +133,88 @@ pub fn compile(job: &Job, options: &CompileOptions) -> Result<CompileReport, Com
     }
     let bytes_read = AtomicU64::new(0);
     let outcome = std::thread::scope(|scope| -> Result<(), CompileError> {
-        let (chunk_sender, chunk_receiver) = crossbeam_channel::bounded::<Vec<Result<Row, RowError>>>(CHUNKS_IN_FLIGHT);
-        let (rendered_sender, rendered_receiver) = crossbeam_channel::bounded::<Vec<Rendered>>(CHUNKS_IN_FLIGHT);
+        let workers = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+        let (chunk_sender, chunk_receiver) =
+            crossbeam_channel::bounded::<(u64, Vec<Result<Row, RowError>>)>(workers * CHUNKS_IN_FLIGHT);
+        let (rendered_sender, rendered_receiver) = crossbeam_channel::bounded::<(u64, RenderedChunk)>(workers * CHUNKS_IN_FLIGHT);
         let bytes_read = &bytes_read;
+        // One credit per chunk in flight, returned when the chunk is planned: memory stays
+        // bounded even when one worker falls behind and later chunks pile up for reordering.
+        let credits = workers * CHUNKS_IN_FLIGHT;
+        let (credit_sender, credit_receiver) = crossbeam_channel::bounded::<()>(credits);
+        for _ in 0..credits {
+            let _ = credit_sender.send(());
+        }
         let reader = scope.spawn(move || -> Result<(), CompileError> {
-            loop {
+            for sequence in 0.. {
+                if credit_receiver.recv().is_err() {
+                    return Ok(()); // the planner stopped; its error is reported
+                }
                 let mut chunk = Vec::with_capacity(CHUNK_ROWS);
                 let more = source.next_chunk(CHUNK_ROWS, &mut chunk)?;
                 bytes_read.store(source.bytes_read(), Ordering::Relaxed);
-                if !chunk.is_empty() && chunk_sender.send(chunk).is_err() {
+                if !chunk.is_empty() && chunk_sender.send((sequence, chunk)).is_err() {
                     return Ok(()); // the planner stopped; its error is reported
                 }
                 if !more {
-                    return Ok(());
+                    break;
                 }
             }
+            Ok(())
         });
-        let renderer = &renderer;
-        scope.spawn(move || {
-            for chunk in chunk_receiver {
-                let rendered: Vec<Rendered> = chunk
-                    .into_par_iter()
-                    .map(|item| match item {
-                        Ok(row) => match renderer.render(row) {
-                            Ok(request) => Rendered::Request(request),
-                            Err(failure) => Rendered::Failure(failure),
-                        },
-                        Err(error) => Rendered::BadRow(error),
+        // Plain threads on a channel rather than a work-stealing pool: idle workers block
+        // instead of spinning, leaving the cores to the reader and the planner.
+        for _ in 0..workers {
+            let chunk_receiver = chunk_receiver.clone();
+            let rendered_sender = rendered_sender.clone();
+            let renderer = &renderer;
+            scope.spawn(move || {
+                for (sequence, chunk) in chunk_receiver {
+                    if rendered_sender.send((sequence, render_chunk(renderer, chunk))).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        drop(chunk_receiver);
+        drop(rendered_sender);
+        // Chunks finish out of order; plan them in input order.
+        let mut waiting: BTreeMap<u64, RenderedChunk> = BTreeMap::new();
+        let mut next = 0;
+        let mut touched = 0;
+        for (sequence, chunk) in rendered_receiver {
+            waiting.insert(sequence, chunk);
+            while let Some(chunk) = waiting.remove(&next) {
+                next += 1;
+                let _ = credit_sender.try_send(());
+                // Touch the filter blocks a few rows ahead, so cache and TLB misses overlap.
+                let ahead: Vec<(u128, u128)> = chunk
+                    .items
+                    .iter()
+                    .filter_map(|item| match item {
+                        Rendered::Request(request, _) => Some((request.id_hash, request.body_hash)),
+                        _ => None,
                     })
                     .collect();
-                if rendered_sender.send(rendered).is_err() {
-                    return;
+                touched ^= planner.prefetch(&ahead[..ahead.len().min(PREFETCH_AHEAD)]);
+                let mut done = 0;
+                let RenderedChunk { buffer, row_ids, items } = chunk;
+                for item in items {
+                    if matches!(item, Rendered::Request(..)) {
+                        if let Some(next) = ahead.get(done + PREFETCH_AHEAD) {
+                            touched ^= planner.prefetch(std::slice::from_ref(next));
+                        }
+                        done += 1;
+                    }
+                    plan_one(&mut planner, &buffer, &row_ids, item, job, &staging)?;
                 }
-            }
-        });
-        for chunk in rendered_receiver {
-            for item in chunk {
-                match item {
-                    Rendered::Request(request) => planner
-                        .add(request)
-                        .map_err(|error| CompileError::io(staging.work_dir(), error))?,
-                    Rendered::Failure(failure) => planner.problem(RowProblem {
-                        path: job.input.path.clone(),
-                        line: failure.line,
-                        row_id: Some(failure.row_id),
-                        message: failure.message,
-                    }),
-                    Rendered::BadRow(error) => planner.problem(RowProblem {
-                        path: error.path,
-                        line: error.line,
-                        row_id: None,
-                        message: error.message,
-                    }),
+                if let Some(progress) = &options.progress {
+                    progress.update(bytes_read.load(Ordering::Relaxed), 0);
                 }
-            }
-            if let Some(progress) = &options.progress {
-                progress.update(bytes_read.load(Ordering::Relaxed), 0);
             }
         }
+        std::hint::black_box(touched);
+        drop(credit_sender);
         reader.join().map_err(|_| CompileError::Setup("the reader thread panicked".into()))?
     });
     if let Some(progress) = &options.progress {
@@ -196,6 +253,34 @@ pub fn compile(job: &Job, options: &CompileOptions) -> Result<CompileReport, Com
         row_map_entries: plan.row_map_entries,
         out_dir,
     })
+}
+
+fn plan_one(
+    planner: &mut Planner,
+    buffer: &[u8],
+    row_ids: &str,
+    item: Rendered,
+    job: &Job,
+    staging: &Staging,
+) -> Result<(), CompileError> {
+    match item {
+        Rendered::Request(request, id_range) => planner
+            .add(buffer, &row_ids[id_range], &request)
+            .map_err(|error| CompileError::io(staging.work_dir(), error)),
+        Rendered::Failure(failure) => {
+            planner.problem(RowProblem {
+                path: job.input.path.clone(),
+                line: failure.line,
+                row_id: Some(failure.row_id),
+                message: failure.message,
+            });
+            Ok(())
+        }
+        Rendered::BadRow(error) => {
+            planner.problem(RowProblem { path: error.path, line: error.line, row_id: None, message: error.message });
+            Ok(())
+        }
+    }
 }
 
 /// The columns the job reads must exist (CSV: in the header; JSONL: in the first row).

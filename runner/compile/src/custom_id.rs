@@ -2,8 +2,6 @@
 //! every provider), and joinable back to the source row from the batch file alone where the
 //! id allows it.
 
-use std::fmt::Write as _;
-
 /// Longest id that is used as-is after the `r-` prefix.
 const MAX_DIRECT: usize = 62;
 /// Longest id (in bytes) that is hex-encoded after the `x-` prefix.
@@ -20,25 +18,36 @@ pub enum CustomIdKind {
     Hashed,
 }
 
-/// The custom_id for a row id. Distinct row ids always give distinct custom_ids (the three
-/// prefixes keep the forms apart; hashes are 128-bit).
-pub fn custom_id(row_id: &str) -> (String, CustomIdKind) {
+/// Append the custom_id for `row_id` to `out` (no allocation for the common forms).
+pub fn write_custom_id(row_id: &str, out: &mut Vec<u8>) -> CustomIdKind {
     let safe = row_id
         .bytes()
         .all(|byte| byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'-');
     if safe && !row_id.is_empty() && row_id.len() <= MAX_DIRECT {
-        return (format!("r-{row_id}"), CustomIdKind::Direct);
+        out.extend_from_slice(b"r-");
+        out.extend_from_slice(row_id.as_bytes());
+        return CustomIdKind::Direct;
     }
     if row_id.len() <= MAX_HEX_BYTES {
-        let mut text = String::with_capacity(2 + row_id.len() * 2);
-        text.push_str("x-");
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        out.extend_from_slice(b"x-");
         for byte in row_id.bytes() {
-            let _ = write!(text, "{byte:02x}");
+            out.push(HEX[usize::from(byte >> 4)]);
+            out.push(HEX[usize::from(byte & 15)]);
         }
-        return (text, CustomIdKind::Hex);
+        return CustomIdKind::Hex;
     }
     let hash = xxhash_rust::xxh3::xxh3_128(row_id.as_bytes());
-    (format!("h-{hash:032x}"), CustomIdKind::Hashed)
+    out.extend_from_slice(format!("h-{hash:032x}").as_bytes());
+    CustomIdKind::Hashed
+}
+
+/// The custom_id for a row id. Distinct row ids always give distinct custom_ids (the three
+/// prefixes keep the forms apart; hashes are 128-bit).
+pub fn custom_id(row_id: &str) -> (String, CustomIdKind) {
+    let mut out = Vec::with_capacity(64);
+    let kind = write_custom_id(row_id, &mut out);
+    (String::from_utf8(out).unwrap_or_default(), kind)
 }
 
 /// The row id a custom_id names, when it can be recovered without the row map.

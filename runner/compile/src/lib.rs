@@ -6,6 +6,7 @@
 //!
 //! It does not upload, submit or read results: that is the lifecycle's job.
 
+mod background_writer;
 mod compiler;
 mod custom_id;
 mod estimate;

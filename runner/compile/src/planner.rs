@@ -87,22 +87,30 @@ impl Planner {
         self.problem_count > 0
     }
 
-    /// Take one rendered row, in input order.
-    pub(crate) fn add(&mut self, request: RenderedRequest) -> std::io::Result<()> {
+    /// Touch the filter blocks a chunk will need, so their cache misses overlap instead of
+    /// stalling one after another in [`Planner::add`].
+    pub(crate) fn prefetch(&self, keys: &[(u128, u128)]) -> u64 {
+        keys.iter()
+            .fold(0, |touched, (id_hash, body_hash)| touched ^ self.ids.peek(*id_hash) ^ self.bodies.peek(*body_hash))
+    }
+
+    /// Take one rendered row, in input order; its line and custom_id are in `buffer`.
+    pub(crate) fn add(&mut self, buffer: &[u8], row_id: &str, request: &RenderedRequest) -> std::io::Result<()> {
         self.rows += 1;
-        let id_key = xxhash_rust::xxh3::xxh3_128(request.row_id.as_bytes());
+        let id_key = request.id_hash;
         if self.ids.insert(id_key) {
-            self.id_suspects.push((id_key, request.line, request.row_id.clone()));
+            self.id_suspects.push((id_key, request.line, row_id.to_string()));
         }
         self.ids.log(id_key, &request.line.to_le_bytes())?;
-        if request.jsonl.len() as u64 > self.max_line_bytes {
+        let jsonl = &buffer[request.jsonl.clone()];
+        if jsonl.len() as u64 > self.max_line_bytes {
             self.problem(RowProblem {
                 path: self.input_path.clone(),
                 line: request.line,
-                row_id: Some(request.row_id),
+                row_id: Some(row_id.to_string()),
                 message: format!(
                     "the request for this row is {} bytes, over the per-file limit of {} bytes; hint: shorten the text (e.g. a truncating template filter) or raise `batch.max_bytes_per_file` up to the provider's limit",
-                    request.jsonl.len(),
+                    jsonl.len(),
                     self.max_line_bytes
                 ),
             });
@@ -112,19 +120,28 @@ impl Planner {
             // The run will fail; keep checking rows but skip the writing.
             return Ok(());
         }
+        let custom_id = std::str::from_utf8(&buffer[request.custom_id.clone()]).unwrap_or_default();
+        let entry = Entry {
+            row_id,
+            custom_id,
+            kind: request.custom_id_kind,
+            jsonl,
+            body_hash: request.body_hash,
+            input_tokens: request.input_tokens,
+        };
         if self.bodies.insert(request.body_hash) {
-            self.defer(&request)
+            self.defer(&entry)
         } else {
-            self.emit(&request.row_id, &request.custom_id, request.custom_id_kind, &request.jsonl, request.input_tokens)?;
-            self.bodies.log(request.body_hash, request.custom_id.as_bytes())
+            self.emit(&entry)?;
+            self.bodies.log(request.body_hash, custom_id.as_bytes())
         }
     }
 
-    fn emit(&mut self, row_id: &str, custom_id: &str, kind: CustomIdKind, jsonl: &[u8], input_tokens: u64) -> std::io::Result<()> {
+    fn emit(&mut self, entry: &Entry<'_>) -> std::io::Result<()> {
         self.requests += 1;
-        self.shards.write(jsonl, custom_id, input_tokens)?;
-        if kind == CustomIdKind::Hashed {
-            self.map_row(row_id, custom_id, "hashed-id")?;
+        self.shards.write(entry.jsonl, entry.custom_id, entry.input_tokens)?;
+        if entry.kind == CustomIdKind::Hashed {
+            self.map_row(entry.row_id, entry.custom_id, "hashed-id")?;
         }
         Ok(())
     }
@@ -145,17 +162,17 @@ impl Planner {
     }
 
     /// A body the filter may have seen: settle it at the end, against the log.
-    fn defer(&mut self, request: &RenderedRequest) -> std::io::Result<()> {
+    fn defer(&mut self, entry: &Entry<'_>) -> std::io::Result<()> {
         self.deferred_count += 1;
         let file = &mut self.deferred;
-        file.write_all(&request.body_hash.to_le_bytes())?;
-        file.write_all(&request.input_tokens.to_le_bytes())?;
-        file.write_all(&[match request.custom_id_kind {
+        file.write_all(&entry.body_hash.to_le_bytes())?;
+        file.write_all(&entry.input_tokens.to_le_bytes())?;
+        file.write_all(&[match entry.kind {
             CustomIdKind::Direct => 0,
             CustomIdKind::Hex => 1,
             CustomIdKind::Hashed => 2,
         }])?;
-        for part in [request.row_id.as_bytes(), request.custom_id.as_bytes(), &request.jsonl] {
+        for part in [entry.row_id.as_bytes(), entry.custom_id.as_bytes(), entry.jsonl] {
             file.write_all(&(part.len() as u32).to_le_bytes())?;
             file.write_all(part)?;
         }
@@ -234,12 +251,29 @@ impl Planner {
                 let shared = shared.clone();
                 self.map_row(&entry.row_id, &shared, "duplicate")?;
             } else {
-                self.emit(&entry.row_id, &entry.custom_id, entry.kind, &entry.jsonl, entry.input_tokens)?;
+                self.emit(&Entry {
+                    row_id: &entry.row_id,
+                    custom_id: &entry.custom_id,
+                    kind: entry.kind,
+                    jsonl: &entry.jsonl,
+                    body_hash: entry.body_hash,
+                    input_tokens: entry.input_tokens,
+                })?;
                 first_custom_id.insert(entry.body_hash, entry.custom_id);
             }
         }
         Ok(())
     }
+}
+
+/// One request on its way to a shard (borrowed from the chunk buffer or the deferred file).
+struct Entry<'a> {
+    row_id: &'a str,
+    custom_id: &'a str,
+    kind: CustomIdKind,
+    jsonl: &'a [u8],
+    body_hash: u128,
+    input_tokens: u64,
 }
 
 struct DeferredEntry {

@@ -28,17 +28,6 @@ impl RowObject {
                 .map(|value| Value::from(minijinja::value::Serde(value))),
         }
     }
-
-    /// The value of `column` as plain text, when it is a string.
-    pub(crate) fn column_text(&self, column: &str) -> Option<&str> {
-        match &self.row.record {
-            Record::Csv(record) => self
-                .columns
-                .position(column)
-                .and_then(|position| record.get(position)),
-            Record::Json(object) => object.get(column).and_then(serde_json::Value::as_str),
-        }
-    }
 }
 
 impl Object for RowObject {

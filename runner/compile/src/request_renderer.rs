@@ -2,36 +2,40 @@
 //! parameters, the strict `response_format`, a system prompt that reads no row data) are
 //! serialized once; per row only the message texts are rendered and JSON-escaped.
 
+use std::borrow::Cow;
+use std::ops::Range;
 use std::sync::Arc;
 
 use batchlabel_source::{Columns, Row};
 use batchlabel_spec::{Job, Template, job_context, labels_context, template_environment};
 use minijinja::{Environment, Value};
 
-use crate::custom_id::{CustomIdKind, custom_id};
+use crate::custom_id::{CustomIdKind, write_custom_id};
 use crate::render_context::{RenderContext, RowObject};
 use crate::tokens::TokenCounter;
 
 /// The batch endpoint every line targets.
 pub const CHAT_COMPLETIONS_URL: &str = "/v1/chat/completions";
 
-/// One rendered request.
-#[derive(Debug)]
+/// One rendered request line, written into a caller's buffer (so a chunk of rows shares
+/// one allocation). Ranges index that buffer.
+#[derive(Debug, Clone)]
 pub struct RenderedRequest {
     /// The row's 1-based line in the input.
     pub line: u64,
-    /// The row id.
-    pub row_id: String,
-    /// Its custom_id.
-    pub custom_id: String,
+    /// The whole JSONL line, newline included.
+    pub jsonl: Range<usize>,
+    /// The custom_id inside the line.
+    pub custom_id: Range<usize>,
+    /// The request body inside the line.
+    pub body: Range<usize>,
     /// How the custom_id was made.
     pub custom_id_kind: CustomIdKind,
-    /// The JSONL line, newline included.
-    pub jsonl: Vec<u8>,
-    /// Where the body starts and ends in `jsonl`.
-    pub body: std::ops::Range<usize>,
-    /// Hash of the body: equal bodies are one request.
+    /// Hash of the body's varying part (the messages): within one job, equal hashes mean
+    /// equal bodies, which are sent as one request.
     pub body_hash: u128,
+    /// Hash of the row id, for the uniqueness check.
+    pub id_hash: u128,
     /// Prompt tokens, when counting.
     pub input_tokens: u64,
 }
@@ -50,8 +54,9 @@ pub struct RenderFailure {
 enum Part {
     /// Rendered once: the finished message object, JSON, with trailing comma.
     Static(Vec<u8>),
-    /// `{{ row.x }}` / `{{ text }}`: the column's text, no template engine needed.
-    Column(Arc<str>),
+    /// `{{ row.x }}` / `{{ text }}`: the column's text, no template engine needed (with the
+    /// CSV position looked up once, not per row).
+    Column(Arc<str>, Option<usize>),
     /// A real template, by name in the environment.
     Template(&'static str),
 }
@@ -69,6 +74,7 @@ pub struct RequestRenderer {
     job: Value,
     tokens: Option<TokenCounter>,
     static_system_tokens: u64,
+    needs_context: bool,
 }
 
 impl RequestRenderer {
@@ -108,7 +114,10 @@ impl RequestRenderer {
             }
         };
         let user = match column_shortcut(&job.prompt.user, text_column.as_deref()) {
-            Some(column) => Part::Column(column),
+            Some(column) => {
+                let position = columns.position(&column);
+                Part::Column(column, position)
+            }
             None => {
                 environment
                     .add_template_owned("user", job.prompt.user.text.clone())
@@ -131,98 +140,149 @@ impl RequestRenderer {
         tail.push(b'}');
         Ok(Self {
             environment,
-            system,
-            user,
             head,
             tail,
             columns,
             text_column,
             labels,
             job: job_value,
+            needs_context: matches!(system, Some(Part::Template(_))) || matches!(user, Part::Template(_)),
+            system,
+            user,
             tokens,
             static_system_tokens,
         })
     }
 
-    /// Render one row into its request line.
-    pub fn render(&self, row: Row) -> Result<RenderedRequest, RenderFailure> {
+    /// Render one row, appending its line to `out`; on failure `out` is left as it was.
+    pub fn render_into(&self, row: Row, out: &mut Vec<u8>) -> Result<RenderedRequest, RenderFailure> {
+        let start = out.len();
         let line = row.line;
-        let row_id = row.id.clone();
-        let context = Arc::new(RenderContext {
-            row: Arc::new(RowObject { row, columns: self.columns.clone() }),
-            text_column: self.text_column.clone(),
-            labels: self.labels.clone(),
-            job: self.job.clone(),
-        });
-        let failure = |message: String| RenderFailure { line, row_id: row_id.clone(), message };
-        let (custom_id, custom_id_kind) = custom_id(&context.row.row.id);
-        let mut jsonl = Vec::with_capacity(self.head.len() + self.tail.len() + 512);
-        jsonl.extend_from_slice(b"{\"custom_id\":\"");
-        jsonl.extend_from_slice(custom_id.as_bytes());
-        jsonl.extend_from_slice(b"\",\"method\":\"POST\",\"url\":\"");
-        jsonl.extend_from_slice(CHAT_COMPLETIONS_URL.as_bytes());
-        jsonl.extend_from_slice(b"\",\"body\":");
-        let body_start = jsonl.len();
-        jsonl.extend_from_slice(&self.head);
+        let id_hash = xxhash_rust::xxh3::xxh3_128(row.id.as_bytes());
+        // Templates need the row as a shared object; a plain column copy does not.
+        let (context, plain_row) = if self.needs_context {
+            let context = Arc::new(RenderContext {
+                row: Arc::new(RowObject { row, columns: self.columns.clone() }),
+                text_column: self.text_column.clone(),
+                labels: self.labels.clone(),
+                job: self.job.clone(),
+            });
+            (Some(context), None)
+        } else {
+            (None, Some(row))
+        };
+        let row = match (&context, &plain_row) {
+            (Some(context), _) => &context.row.row,
+            (None, Some(row)) => row,
+            (None, None) => unreachable!("one of the two is always set"),
+        };
+        let written = self.write_line(row, context.as_ref(), out);
+        match written {
+            Ok((custom_id, custom_id_kind, body, messages, input_tokens)) => {
+                let body_hash = xxhash_rust::xxh3::xxh3_128(&out[messages]);
+                Ok(RenderedRequest {
+                    line,
+                    jsonl: start..out.len(),
+                    custom_id,
+                    body,
+                    custom_id_kind,
+                    body_hash,
+                    id_hash,
+                    input_tokens,
+                })
+            }
+            Err(message) => {
+                out.truncate(start);
+                Err(RenderFailure { line, row_id: row.id.clone(), message })
+            }
+        }
+    }
+
+    /// Render one row into a line of its own (for `check` and tests).
+    pub fn render(&self, row: Row) -> Result<Vec<u8>, RenderFailure> {
+        let mut out = Vec::new();
+        self.render_into(row, &mut out)?;
+        Ok(out)
+    }
+
+    #[expect(clippy::type_complexity, reason = "private helper returning the ranges it wrote")]
+    fn write_line(
+        &self,
+        row: &Row,
+        context: Option<&Arc<RenderContext>>,
+        out: &mut Vec<u8>,
+    ) -> Result<(Range<usize>, CustomIdKind, Range<usize>, Range<usize>, u64), String> {
+        out.extend_from_slice(b"{\"custom_id\":\"");
+        let custom_id_start = out.len();
+        let custom_id_kind = write_custom_id(&row.id, out);
+        let custom_id = custom_id_start..out.len();
+        out.extend_from_slice(b"\",\"method\":\"POST\",\"url\":\"");
+        out.extend_from_slice(CHAT_COMPLETIONS_URL.as_bytes());
+        out.extend_from_slice(b"\",\"body\":");
+        let body_start = out.len();
+        out.extend_from_slice(&self.head);
+        let messages_start = out.len();
         let mut input_tokens = 0;
         match &self.system {
             None => {}
             Some(Part::Static(message)) => {
-                jsonl.extend_from_slice(message);
+                out.extend_from_slice(message);
                 input_tokens += self.static_system_tokens;
             }
             Some(part) => {
-                let text = self.text_of(part, &context).map_err(failure)?;
+                let text = self.text_of(part, row, context)?;
                 input_tokens += self.count_message(&text);
-                jsonl.extend_from_slice(&message_bytes("system", &text));
-                jsonl.push(b',');
+                write_message(out, "system", &text);
+                out.push(b',');
             }
         }
-        let user = self.text_of(&self.user, &context).map_err(failure)?;
+        let user = self.text_of(&self.user, row, context)?;
         input_tokens += self.count_message(&user);
-        jsonl.extend_from_slice(&message_bytes("user", &user));
-        jsonl.extend_from_slice(&self.tail);
-        let body_end = jsonl.len();
-        jsonl.extend_from_slice(b"}\n");
-        let body_hash = xxhash_rust::xxh3::xxh3_128(&jsonl[body_start..body_end]);
+        write_message(out, "user", &user);
+        // Only the messages vary between rows of one job: hashing them decides body equality.
+        let messages = messages_start..out.len();
+        out.extend_from_slice(&self.tail);
+        let body = body_start..out.len();
+        out.extend_from_slice(b"}\n");
         if self.tokens.is_some() {
             input_tokens += 3; // reply priming
         }
-        Ok(RenderedRequest {
-            line,
-            row_id,
-            custom_id,
-            custom_id_kind,
-            jsonl,
-            body: body_start..body_end,
-            body_hash,
-            input_tokens,
-        })
+        Ok((custom_id, custom_id_kind, body, messages, input_tokens))
     }
 
     fn count_message(&self, text: &str) -> u64 {
         self.tokens.as_ref().map_or(0, |counter| counter.count(text) + 3)
     }
 
-    fn text_of(&self, part: &Part, context: &Arc<RenderContext>) -> Result<String, String> {
+    fn text_of<'a>(&self, part: &Part, row: &'a Row, context: Option<&Arc<RenderContext>>) -> Result<Cow<'a, str>, String> {
         match part {
-            Part::Static(_) => Ok(String::new()),
-            Part::Column(column) => match context.row.column_text(column) {
-                Some(text) => Ok(text.to_string()),
+            Part::Static(_) => Ok(Cow::Borrowed("")),
+            Part::Column(column, position) => match column_text(row, *position, column) {
+                Some(text) => Ok(Cow::Borrowed(text)),
                 // Not a plain string (or missing): let the template engine say why.
-                None => self.render_template("user", context),
+                None => self.render_template("user", row, context).map(Cow::Owned),
             },
-            Part::Template(name) => self.render_template(name, context),
+            Part::Template(name) => self.render_template(name, row, context).map(Cow::Owned),
         }
     }
 
-    fn render_template(&self, name: &str, context: &Arc<RenderContext>) -> Result<String, String> {
+    fn render_template(&self, name: &str, row: &Row, context: Option<&Arc<RenderContext>>) -> Result<String, String> {
+        let context = match context {
+            Some(context) => context.clone(),
+            // Only the column shortcut gets here without a context: its value was not text.
+            None => Arc::new(RenderContext {
+                row: Arc::new(RowObject { row: row.clone(), columns: self.columns.clone() }),
+                text_column: self.text_column.clone(),
+                labels: self.labels.clone(),
+                job: self.job.clone(),
+            }),
+        };
         let template = self
             .environment
             .get_template(name)
             .map_err(|error| error.to_string())?;
         template
-            .render(Value::from_dyn_object(context.clone()))
+            .render(Value::from_dyn_object(context))
             .map_err(|error| {
                 let mut message = format!("`{name}` template failed: {}", error.kind());
                 if let Some(detail) = error.detail() {
@@ -237,15 +297,28 @@ impl RequestRenderer {
     }
 }
 
-/// `{"role":"…","content":"…"}` with the content JSON-escaped.
-fn message_bytes(role: &str, content: &str) -> Vec<u8> {
-    let mut out = Vec::with_capacity(content.len() + 32);
+/// The text of `column` in `row`, when it is a string.
+fn column_text<'a>(row: &'a Row, position: Option<usize>, column: &str) -> Option<&'a str> {
+    match &row.record {
+        batchlabel_source::Record::Csv(record) => position.and_then(|position| record.get(position)),
+        batchlabel_source::Record::Json(object) => object.get(column).and_then(serde_json::Value::as_str),
+    }
+}
+
+/// `{"role":"…","content":"…"}` with the content JSON-escaped, appended to `out`.
+fn write_message(out: &mut Vec<u8>, role: &str, content: &str) {
     out.extend_from_slice(b"{\"role\":\"");
     out.extend_from_slice(role.as_bytes());
     out.extend_from_slice(b"\",\"content\":");
     // Writing a str into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut out, content);
+    let _ = serde_json::to_writer(&mut *out, content);
     out.push(b'}');
+}
+
+/// `{"role":"…","content":"…"}` with the content JSON-escaped.
+fn message_bytes(role: &str, content: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(content.len() + 32);
+    write_message(&mut out, role, content);
     out
 }
 

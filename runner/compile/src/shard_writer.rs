@@ -1,12 +1,12 @@
 //! Splits request lines into batch files within the provider's limits (requests and bytes
 //! per file), one model per file. In dry mode it only keeps the tallies (for `estimate`).
 
-use std::fs::File;
-use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use batchlabel_spec::BatchLimits;
 use serde::Serialize;
+
+use crate::background_writer::BackgroundWriter;
 
 /// One batch file and what is in it.
 #[derive(Debug, Clone, Serialize)]
@@ -30,7 +30,7 @@ pub struct ShardSummary {
 pub struct ShardWriter {
     directory: Option<PathBuf>,
     limits: BatchLimits,
-    current: Option<BufWriter<File>>,
+    files: Option<BackgroundWriter>,
     shards: Vec<ShardSummary>,
 }
 
@@ -40,7 +40,7 @@ impl ShardWriter {
         Self {
             directory: directory.map(Path::to_path_buf),
             limits,
-            current: None,
+            files: directory.map(|_| BackgroundWriter::new()),
             shards: Vec::new(),
         }
     }
@@ -54,8 +54,8 @@ impl ShardWriter {
         if !fits {
             self.open_next()?;
         }
-        if let Some(file) = &mut self.current {
-            file.write_all(line)?;
+        if let Some(files) = &mut self.files {
+            files.write(line)?;
         }
         if let Some(shard) = self.shards.last_mut() {
             if shard.requests == 0 {
@@ -70,10 +70,9 @@ impl ShardWriter {
     }
 
     fn open_next(&mut self) -> std::io::Result<()> {
-        self.flush_current()?;
         let file = format!("shard-{:05}.jsonl", self.shards.len() + 1);
-        if let Some(directory) = &self.directory {
-            self.current = Some(BufWriter::with_capacity(1 << 20, File::create(directory.join(&file))?));
+        if let (Some(directory), Some(files)) = (&self.directory, &mut self.files) {
+            files.open(directory.join(&file))?;
         }
         self.shards.push(ShardSummary {
             file,
@@ -86,16 +85,11 @@ impl ShardWriter {
         Ok(())
     }
 
-    fn flush_current(&mut self) -> std::io::Result<()> {
-        if let Some(mut file) = self.current.take() {
-            file.flush()?;
-        }
-        Ok(())
-    }
-
     /// Flush and return the shards.
     pub fn finish(mut self) -> std::io::Result<Vec<ShardSummary>> {
-        self.flush_current()?;
+        if let Some(files) = &mut self.files {
+            files.finish()?;
+        }
         Ok(self.shards)
     }
 }

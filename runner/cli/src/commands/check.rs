@@ -95,10 +95,10 @@ fn render_first_rows(job: &Job, rows: usize) -> Result<CheckOutcome, CompileErro
     for item in chunk {
         match item {
             Ok(row) => match renderer.render(row) {
-                Ok(request) => {
+                Ok(line) => {
                     rendered += 1;
                     if first_request.is_none() {
-                        first_request = serde_json::from_slice(&request.jsonl).ok();
+                        first_request = serde_json::from_slice(&line).ok();
                     }
                 }
                 Err(failure) => problems.push(RowProblem {
