@@ -15,6 +15,10 @@ pub struct Printer {
 
 impl Printer {
     /// Data (results, tables, JSON) on stdout.
+    #[expect(
+        clippy::unused_self,
+        reason = "all output goes through the printer, whatever it needs"
+    )]
     pub fn data(self, text: &str) {
         let mut stdout = std::io::stdout().lock();
         // A closed pipe (e.g. `| head`) is not an error worth reporting.
@@ -23,15 +27,12 @@ impl Printer {
     }
 
     /// A message on stderr (always shown: errors, diagnostics).
+    #[expect(
+        clippy::unused_self,
+        reason = "all output goes through the printer, whatever it needs"
+    )]
     pub fn message(self, text: &str) {
         let _ = std::io::stderr().lock().write_all(text.as_bytes());
-    }
-
-    /// A progress note on stderr, unless quiet.
-    pub fn note(self, text: &str) {
-        if !self.quiet {
-            self.message(text);
-        }
     }
 
     /// A progress reporter for work over `what` (bytes of input).
@@ -55,14 +56,20 @@ impl ByteProgress {
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = ProgressBar::new(0);
             bar.set_style(
-                ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta})")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar())
-                    .progress_chars("=> "),
+                ProgressStyle::with_template(
+                    "{msg} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta})",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
             );
             bar.set_message(what.to_string());
             bar
         });
-        Self { what: what.to_string(), bar, plain: Mutex::new((Instant::now(), 0)) }
+        Self {
+            what: what.to_string(),
+            bar,
+            plain: Mutex::new((Instant::now(), 0)),
+        }
     }
 }
 

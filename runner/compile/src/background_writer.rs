@@ -38,7 +38,11 @@ impl BackgroundWriter {
             }
             Ok(())
         });
-        Self { buffer: Vec::with_capacity(BUFFER_BYTES), sender: Some(sender), thread: Some(thread) }
+        Self {
+            buffer: Vec::with_capacity(BUFFER_BYTES),
+            sender: Some(sender),
+            thread: Some(thread),
+        }
     }
 
     /// Start a new file; what was written before goes to the previous one.
@@ -65,7 +69,10 @@ impl BackgroundWriter {
     }
 
     fn send(&mut self, message: Message) -> std::io::Result<()> {
-        let delivered = self.sender.as_ref().is_some_and(|sender| sender.send(message).is_ok());
+        let delivered = self
+            .sender
+            .as_ref()
+            .is_some_and(|sender| sender.send(message).is_ok());
         if delivered { Ok(()) } else { self.finish() }
     }
 

@@ -13,7 +13,9 @@ use batchlabel_spec::{InputFormat, Job};
 use serde::Serialize;
 
 use crate::planner::{Plan, Planner};
-use crate::request_renderer::{CHAT_COMPLETIONS_URL, RenderFailure, RenderedRequest, RequestRenderer};
+use crate::request_renderer::{
+    CHAT_COMPLETIONS_URL, RenderFailure, RenderedRequest, RequestRenderer,
+};
 use crate::shard_writer::ShardSummary;
 use crate::{CompileError, RowProblem};
 
@@ -124,19 +126,28 @@ pub fn compile(job: &Job, options: &CompileOptions) -> Result<CompileReport, Com
     };
     let mut source = Source::open(&job.input.path, format, &job.input.id_column)?;
     check_columns(job, &source)?;
-    let renderer = RequestRenderer::new(job, source.columns().clone(), options.count_tokens).map_err(CompileError::Setup)?;
+    let renderer = RequestRenderer::new(job, source.columns().clone(), options.count_tokens)
+        .map_err(CompileError::Setup)?;
     let staging = Staging::new(options.out_dir.as_deref())?;
-    let mut planner = Planner::new(&job.input.path, staging.work_dir(), staging.shard_dir(), job.limits)
-        .map_err(|error| CompileError::io(staging.work_dir(), error))?;
+    let mut planner = Planner::new(
+        &job.input.path,
+        staging.work_dir(),
+        staging.shard_dir(),
+        job.limits,
+    )
+    .map_err(|error| CompileError::io(staging.work_dir(), error))?;
     if let Some(progress) = &options.progress {
         progress.start(std::fs::metadata(&job.input.path).map_or(0, |metadata| metadata.len()));
     }
     let bytes_read = AtomicU64::new(0);
     let outcome = std::thread::scope(|scope| -> Result<(), CompileError> {
         let workers = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
-        let (chunk_sender, chunk_receiver) =
-            crossbeam_channel::bounded::<(u64, Vec<Result<Row, RowError>>)>(workers * CHUNKS_IN_FLIGHT);
-        let (rendered_sender, rendered_receiver) = crossbeam_channel::bounded::<(u64, RenderedChunk)>(workers * CHUNKS_IN_FLIGHT);
+        let (chunk_sender, chunk_receiver) = crossbeam_channel::bounded::<(
+            u64,
+            Vec<Result<Row, RowError>>,
+        )>(workers * CHUNKS_IN_FLIGHT);
+        let (rendered_sender, rendered_receiver) =
+            crossbeam_channel::bounded::<(u64, RenderedChunk)>(workers * CHUNKS_IN_FLIGHT);
         let bytes_read = &bytes_read;
         // One credit per chunk in flight, returned when the chunk is planned: memory stays
         // bounded even when one worker falls behind and later chunks pile up for reordering.
@@ -170,7 +181,10 @@ pub fn compile(job: &Job, options: &CompileOptions) -> Result<CompileReport, Com
             let renderer = &renderer;
             scope.spawn(move || {
                 for (sequence, chunk) in chunk_receiver {
-                    if rendered_sender.send((sequence, render_chunk(renderer, chunk))).is_err() {
+                    if rendered_sender
+                        .send((sequence, render_chunk(renderer, chunk)))
+                        .is_err()
+                    {
                         return;
                     }
                 }
@@ -198,7 +212,11 @@ pub fn compile(job: &Job, options: &CompileOptions) -> Result<CompileReport, Com
                     .collect();
                 touched ^= planner.prefetch(&ahead[..ahead.len().min(PREFETCH_AHEAD)]);
                 let mut done = 0;
-                let RenderedChunk { buffer, row_ids, items } = chunk;
+                let RenderedChunk {
+                    buffer,
+                    row_ids,
+                    items,
+                } = chunk;
                 for item in items {
                     if matches!(item, Rendered::Request(..)) {
                         if let Some(next) = ahead.get(done + PREFETCH_AHEAD) {
@@ -215,18 +233,27 @@ pub fn compile(job: &Job, options: &CompileOptions) -> Result<CompileReport, Com
         }
         std::hint::black_box(touched);
         drop(credit_sender);
-        reader.join().map_err(|_| CompileError::Setup("the reader thread panicked".into()))?
+        reader
+            .join()
+            .map_err(|_| CompileError::Setup("the reader thread panicked".into()))?
     });
     if let Some(progress) = &options.progress {
         progress.finish();
     }
     outcome?;
-    let plan: Plan = planner.finish().map_err(|error| CompileError::io(staging.work_dir(), error))?;
+    let plan: Plan = planner
+        .finish()
+        .map_err(|error| CompileError::io(staging.work_dir(), error))?;
     if plan.problem_count > 0 {
-        return Err(CompileError::Rows { problems: plan.problems, total: plan.problem_count });
+        return Err(CompileError::Rows {
+            problems: plan.problems,
+            total: plan.problem_count,
+        });
     }
     if plan.rows == 0 {
-        return Err(CompileError::NoRows { path: job.input.path.clone() });
+        return Err(CompileError::NoRows {
+            path: job.input.path.clone(),
+        });
     }
     let manifest = Manifest {
         batchlabel_version: env!("CARGO_PKG_VERSION"),
@@ -235,7 +262,12 @@ pub fn compile(job: &Job, options: &CompileOptions) -> Result<CompileReport, Com
         provider: job.model.provider.as_str(),
         model: &job.model.name,
         endpoint: CHAT_COMPLETIONS_URL,
-        input: job.input.path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default(),
+        input: job
+            .input
+            .path
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_default(),
         rows: plan.rows,
         requests: plan.requests,
         duplicate_rows: plan.duplicate_rows,
@@ -277,7 +309,12 @@ fn plan_one(
             Ok(())
         }
         Rendered::BadRow(error) => {
-            planner.problem(RowProblem { path: error.path, line: error.line, row_id: None, message: error.message });
+            planner.problem(RowProblem {
+                path: error.path,
+                line: error.line,
+                row_id: None,
+                message: error.message,
+            });
             Ok(())
         }
     }
@@ -309,21 +346,35 @@ impl Staging {
             Some(out_dir) => {
                 if out_dir.exists() {
                     let is_ours = out_dir.join("manifest.json").is_file()
-                        || std::fs::read_dir(out_dir).map(|mut entries| entries.next().is_none()).unwrap_or(false);
+                        || std::fs::read_dir(out_dir)
+                            .is_ok_and(|mut entries| entries.next().is_none());
                     if !is_ours {
-                        return Err(CompileError::OutputNotEmpty { path: out_dir.to_path_buf() });
+                        return Err(CompileError::OutputNotEmpty {
+                            path: out_dir.to_path_buf(),
+                        });
                     }
                 }
-                let parent = out_dir.parent().filter(|parent| !parent.as_os_str().is_empty()).unwrap_or(Path::new("."));
+                let parent = out_dir
+                    .parent()
+                    .filter(|parent| !parent.as_os_str().is_empty())
+                    .unwrap_or(Path::new("."));
                 std::fs::create_dir_all(parent).map_err(|error| CompileError::io(parent, error))?;
-                tempfile::Builder::new().prefix(".batchlabel-compile-").tempdir_in(parent)
+                tempfile::Builder::new()
+                    .prefix(".batchlabel-compile-")
+                    .tempdir_in(parent)
             }
-            None => tempfile::Builder::new().prefix("batchlabel-plan-").tempdir(),
+            None => tempfile::Builder::new()
+                .prefix("batchlabel-plan-")
+                .tempdir(),
         }
         .map_err(|error| CompileError::io(out_dir.unwrap_or(Path::new(".")), error))?;
         let work = root.path().join(".work");
         std::fs::create_dir(&work).map_err(|error| CompileError::io(&work, error))?;
-        Ok(Self { final_dir: out_dir.map(Path::to_path_buf), root, work })
+        Ok(Self {
+            final_dir: out_dir.map(Path::to_path_buf),
+            root,
+            work,
+        })
     }
 
     fn work_dir(&self) -> &Path {
@@ -335,17 +386,23 @@ impl Staging {
     }
 
     fn commit(self, manifest: &Manifest<'_>) -> Result<Option<PathBuf>, CompileError> {
-        let Some(final_dir) = self.final_dir else { return Ok(None) };
+        let Some(final_dir) = self.final_dir else {
+            return Ok(None);
+        };
         std::fs::remove_dir_all(&self.work).map_err(|error| CompileError::io(&self.work, error))?;
         let manifest_path = self.root.path().join("manifest.json");
-        let mut text = serde_json::to_string_pretty(manifest).map_err(|error| CompileError::Setup(error.to_string()))?;
+        let mut text = serde_json::to_string_pretty(manifest)
+            .map_err(|error| CompileError::Setup(error.to_string()))?;
         text.push('\n');
-        std::fs::write(&manifest_path, text).map_err(|error| CompileError::io(&manifest_path, error))?;
+        std::fs::write(&manifest_path, text)
+            .map_err(|error| CompileError::io(&manifest_path, error))?;
         if final_dir.exists() {
-            std::fs::remove_dir_all(&final_dir).map_err(|error| CompileError::io(&final_dir, error))?;
+            std::fs::remove_dir_all(&final_dir)
+                .map_err(|error| CompileError::io(&final_dir, error))?;
         }
         let staged = self.root.keep();
-        std::fs::rename(&staged, &final_dir).map_err(|error| CompileError::io(&final_dir, error))?;
+        std::fs::rename(&staged, &final_dir)
+            .map_err(|error| CompileError::io(&final_dir, error))?;
         Ok(Some(final_dir))
     }
 }

@@ -81,7 +81,8 @@ mod tests {
             ("a_b-C", CustomIdKind::Direct),
             ("user 7/ü", CustomIdKind::Hex),
             ("", CustomIdKind::Hex),
-            (&"z".repeat(63), CustomIdKind::Hex),
+            (&"z".repeat(62), CustomIdKind::Direct),
+            (&"z".repeat(63), CustomIdKind::Hashed),
             (&"é".repeat(40), CustomIdKind::Hashed),
         ] {
             let (custom, got) = custom_id(id);

@@ -64,8 +64,18 @@ pub struct Estimate {
 }
 
 /// Estimate tokens and cost of `job` without writing anything.
-pub fn estimate(job: &Job, progress: Option<std::sync::Arc<dyn crate::Progress>>) -> Result<Estimate, CompileError> {
-    let report = compile(job, &CompileOptions { out_dir: None, count_tokens: true, progress })?;
+pub fn estimate(
+    job: &Job,
+    progress: Option<std::sync::Arc<dyn crate::Progress>>,
+) -> Result<Estimate, CompileError> {
+    let report = compile(
+        job,
+        &CompileOptions {
+            out_dir: None,
+            count_tokens: true,
+            progress,
+        },
+    )?;
     let counter = TokenCounter::for_model(&job.model.name);
     // Structured outputs put the schema in the prompt; count it once per request.
     let schema_tokens = counter.count(&job.response_format["json_schema"]["schema"].to_string());
@@ -83,7 +93,9 @@ pub fn estimate(job: &Job, progress: Option<std::sync::Arc<dyn crate::Progress>>
                 bytes: shard.bytes,
                 input_tokens,
                 output_tokens_max: output,
-                cost_usd_max: price.zip(output).map(|(price, output)| price.cost(input_tokens, output)),
+                cost_usd_max: price
+                    .zip(output)
+                    .map(|(price, output)| price.cost(input_tokens, output)),
             }
         })
         .collect();
@@ -103,7 +115,9 @@ pub fn estimate(job: &Job, progress: Option<std::sync::Arc<dyn crate::Progress>>
         price,
         prices_as_of: PRICES_AS_OF,
         input_cost_usd: price.map(|price| price.cost(input_tokens, 0)),
-        cost_usd_max: price.zip(output_tokens_max).map(|(price, output)| price.cost(input_tokens, output)),
+        cost_usd_max: price
+            .zip(output_tokens_max)
+            .map(|(price, output)| price.cost(input_tokens, output)),
         budget_usd: job.budget_usd,
         shards,
     })

@@ -62,7 +62,9 @@ pub enum CompileError {
         total: u64,
     },
     /// The output folder holds something that is not a previous compile.
-    #[error("output folder `{path}` exists and is not a batchlabel compile output; refusing to overwrite it")]
+    #[error(
+        "output folder `{path}` exists and is not a batchlabel compile output; refusing to overwrite it"
+    )]
     OutputNotEmpty {
         /// The folder.
         path: PathBuf,
@@ -83,6 +85,9 @@ pub enum CompileError {
 
 impl CompileError {
     fn io(path: &Path, source: std::io::Error) -> Self {
-        Self::Io { path: path.to_path_buf(), source }
+        Self::Io {
+            path: path.to_path_buf(),
+            source,
+        }
     }
 }

@@ -10,11 +10,11 @@ use std::path::{Path, PathBuf};
 
 use batchlabel_spec::BatchLimits;
 
+use crate::RowProblem;
 use crate::custom_id::CustomIdKind;
 use crate::request_renderer::RenderedRequest;
 use crate::seen_set::SeenSet;
 use crate::shard_writer::{ShardSummary, ShardWriter};
-use crate::RowProblem;
 
 /// Most row problems kept in memory for the report (the count is always exact).
 const MAX_KEPT_PROBLEMS: usize = 1000;
@@ -53,7 +53,12 @@ pub(crate) struct Planner {
 impl Planner {
     /// A planner keeping scratch files in `work_dir` and writing shards (and `row-map.csv`)
     /// into `out_dir`, or only counting when `out_dir` is `None`.
-    pub(crate) fn new(input_path: &Path, work_dir: &Path, out_dir: Option<&Path>, limits: BatchLimits) -> std::io::Result<Self> {
+    pub(crate) fn new(
+        input_path: &Path,
+        work_dir: &Path,
+        out_dir: Option<&Path>,
+        limits: BatchLimits,
+    ) -> std::io::Result<Self> {
         let deferred_path = work_dir.join("deferred.bin");
         Ok(Self {
             input_path: input_path.to_path_buf(),
@@ -90,16 +95,23 @@ impl Planner {
     /// Touch the filter blocks a chunk will need, so their cache misses overlap instead of
     /// stalling one after another in [`Planner::add`].
     pub(crate) fn prefetch(&self, keys: &[(u128, u128)]) -> u64 {
-        keys.iter()
-            .fold(0, |touched, (id_hash, body_hash)| touched ^ self.ids.peek(*id_hash) ^ self.bodies.peek(*body_hash))
+        keys.iter().fold(0, |touched, (id_hash, body_hash)| {
+            touched ^ self.ids.peek(*id_hash) ^ self.bodies.peek(*body_hash)
+        })
     }
 
     /// Take one rendered row, in input order; its line and custom_id are in `buffer`.
-    pub(crate) fn add(&mut self, buffer: &[u8], row_id: &str, request: &RenderedRequest) -> std::io::Result<()> {
+    pub(crate) fn add(
+        &mut self,
+        buffer: &[u8],
+        row_id: &str,
+        request: &RenderedRequest,
+    ) -> std::io::Result<()> {
         self.rows += 1;
         let id_key = request.id_hash;
         if self.ids.insert(id_key) {
-            self.id_suspects.push((id_key, request.line, row_id.to_string()));
+            self.id_suspects
+                .push((id_key, request.line, row_id.to_string()));
         }
         self.ids.log(id_key, &request.line.to_le_bytes())?;
         let jsonl = &buffer[request.jsonl.clone()];
@@ -139,7 +151,8 @@ impl Planner {
 
     fn emit(&mut self, entry: &Entry<'_>) -> std::io::Result<()> {
         self.requests += 1;
-        self.shards.write(entry.jsonl, entry.custom_id, entry.input_tokens)?;
+        self.shards
+            .write(entry.jsonl, entry.custom_id, entry.input_tokens)?;
         if entry.kind == CustomIdKind::Hashed {
             self.map_row(entry.row_id, entry.custom_id, "hashed-id")?;
         }
@@ -148,7 +161,9 @@ impl Planner {
 
     fn map_row(&mut self, row_id: &str, custom_id: &str, reason: &str) -> std::io::Result<()> {
         self.row_map_entries += 1;
-        let Some(path) = &self.row_map_path else { return Ok(()) };
+        let Some(path) = &self.row_map_path else {
+            return Ok(());
+        };
         if self.row_map.is_none() {
             let mut file = BufWriter::new(File::create(path)?);
             file.write_all(b"row_id,custom_id,reason\n")?;
@@ -172,7 +187,11 @@ impl Planner {
             CustomIdKind::Hex => 1,
             CustomIdKind::Hashed => 2,
         }])?;
-        for part in [entry.row_id.as_bytes(), entry.custom_id.as_bytes(), entry.jsonl] {
+        for part in [
+            entry.row_id.as_bytes(),
+            entry.custom_id.as_bytes(),
+            entry.jsonl,
+        ] {
             file.write_all(&(part.len() as u32).to_le_bytes())?;
             file.write_all(part)?;
         }
@@ -207,7 +226,9 @@ impl Planner {
         let suspects = std::mem::take(&mut self.id_suspects);
         let mut reported = HashSet::new();
         for (key, _, row_id) in suspects {
-            let Some(lines) = found.get(&key) else { continue };
+            let Some(lines) = found.get(&key) else {
+                continue;
+            };
             if lines.len() < 2 || !reported.insert(key) {
                 continue;
             }
@@ -241,7 +262,9 @@ impl Planner {
             .bodies
             .lookup(&wanted)?
             .into_iter()
-            .filter_map(|(key, payloads)| Some((key, String::from_utf8(payloads.into_iter().next()?).ok()?)))
+            .filter_map(|(key, payloads)| {
+                Some((key, String::from_utf8(payloads.into_iter().next()?).ok()?))
+            })
             .collect();
         let mut reader = BufReader::new(File::open(&self.deferred_path)?);
         for _ in 0..self.deferred_count {
@@ -299,7 +322,10 @@ fn read_deferred(reader: &mut impl Read) -> std::io::Result<DeferredEntry> {
         reader.read_exact(&mut bytes)?;
         Ok(bytes)
     };
-    let text = |bytes: Vec<u8>| String::from_utf8(bytes).map_err(|error| std::io::Error::new(std::io::ErrorKind::InvalidData, error));
+    let text = |bytes: Vec<u8>| {
+        String::from_utf8(bytes)
+            .map_err(|error| std::io::Error::new(std::io::ErrorKind::InvalidData, error))
+    };
     let row_id = text(part()?)?;
     let custom_id = text(part()?)?;
     let jsonl = part()?;

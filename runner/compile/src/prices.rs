@@ -36,9 +36,9 @@ pub fn batch_price(model: &str) -> Option<BatchPrice> {
         .iter()
         .filter(|(name, _, _)| {
             model == *name
-                || model
-                    .strip_prefix(name)
-                    .is_some_and(|rest| rest.starts_with('-') && rest[1..].starts_with(|c: char| c.is_ascii_digit()))
+                || model.strip_prefix(name).is_some_and(|rest| {
+                    rest.starts_with('-') && rest[1..].starts_with(|c: char| c.is_ascii_digit())
+                })
         })
         .max_by_key(|(name, _, _)| name.len())
         .map(|(name, input, output)| BatchPrice {
@@ -51,7 +51,9 @@ pub fn batch_price(model: &str) -> Option<BatchPrice> {
 impl BatchPrice {
     /// Dollars for these token counts.
     pub fn cost(&self, input_tokens: u64, output_tokens: u64) -> f64 {
-        (input_tokens as f64 * self.input_per_million + output_tokens as f64 * self.output_per_million) / 1e6
+        (input_tokens as f64 * self.input_per_million
+            + output_tokens as f64 * self.output_per_million)
+            / 1e6
     }
 }
 
@@ -62,7 +64,10 @@ mod tests {
     #[test]
     fn matches_families_and_snapshots_exactly() {
         assert_eq!(batch_price("gpt-4o-mini").unwrap().input_per_million, 0.075);
-        assert_eq!(batch_price("gpt-4o-mini-2024-07-18").unwrap().model, "gpt-4o-mini");
+        assert_eq!(
+            batch_price("gpt-4o-mini-2024-07-18").unwrap().model,
+            "gpt-4o-mini"
+        );
         assert_eq!(batch_price("gpt-4o-2024-08-06").unwrap().model, "gpt-4o");
         assert_eq!(batch_price("gpt-5.4-mini").unwrap().model, "gpt-5.4-mini");
         assert_eq!(batch_price("gpt-5").unwrap().model, "gpt-5");

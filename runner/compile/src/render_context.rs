@@ -37,8 +37,16 @@ impl Object for RowObject {
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {
         let names: Vec<Value> = match &self.row.record {
-            Record::Csv(_) => self.columns.names().iter().map(|name| Value::from(name.as_str())).collect(),
-            Record::Json(object) => object.keys().map(|name| Value::from(name.as_str())).collect(),
+            Record::Csv(_) => self
+                .columns
+                .names()
+                .iter()
+                .map(|name| Value::from(name.as_str()))
+                .collect(),
+            Record::Json(object) => object
+                .keys()
+                .map(|name| Value::from(name.as_str()))
+                .collect(),
         };
         Enumerator::Values(names)
     }

@@ -3,6 +3,7 @@
 //! serialized once; per row only the message texts are rendered and JSON-escaped.
 
 use std::borrow::Cow;
+use std::fmt::Write as _;
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -92,7 +93,9 @@ impl RequestRenderer {
                 environment
                     .add_template_owned("system", template.text.clone())
                     .map_err(|error| format!("`system` template: {error}"))?;
-                let compiled = environment.get_template("system").map_err(|error| error.to_string())?;
+                let compiled = environment
+                    .get_template("system")
+                    .map_err(|error| error.to_string())?;
                 let reads_row = compiled
                     .undeclared_variables(false)
                     .iter()
@@ -100,7 +103,8 @@ impl RequestRenderer {
                 if reads_row {
                     Some(Part::Template("system"))
                 } else {
-                    let context = minijinja::context! { labels => labels.clone(), job => job_value.clone() };
+                    let context =
+                        minijinja::context! { labels => labels.clone(), job => job_value.clone() };
                     let text = compiled
                         .render(context)
                         .map_err(|error| format!("`system` template: {error}"))?;
@@ -113,17 +117,16 @@ impl RequestRenderer {
                 }
             }
         };
+        // Always compiled: the column shortcut falls back to it for values that are not text.
+        environment
+            .add_template_owned("user", job.prompt.user.text.clone())
+            .map_err(|error| format!("`user` template: {error}"))?;
         let user = match column_shortcut(&job.prompt.user, text_column.as_deref()) {
             Some(column) => {
                 let position = columns.position(&column);
                 Part::Column(column, position)
             }
-            None => {
-                environment
-                    .add_template_owned("user", job.prompt.user.text.clone())
-                    .map_err(|error| format!("`user` template: {error}"))?;
-                Part::Template("user")
-            }
+            None => Part::Template("user"),
         };
         let mut head = b"{\"model\":".to_vec();
         serde_json::to_writer(&mut head, &job.model.name).map_err(|error| error.to_string())?;
@@ -136,7 +139,8 @@ impl RequestRenderer {
             serde_json::to_writer(&mut tail, value).map_err(|error| error.to_string())?;
         }
         tail.extend_from_slice(b",\"response_format\":");
-        serde_json::to_writer(&mut tail, &job.response_format).map_err(|error| error.to_string())?;
+        serde_json::to_writer(&mut tail, &job.response_format)
+            .map_err(|error| error.to_string())?;
         tail.push(b'}');
         Ok(Self {
             environment,
@@ -146,7 +150,8 @@ impl RequestRenderer {
             text_column,
             labels,
             job: job_value,
-            needs_context: matches!(system, Some(Part::Template(_))) || matches!(user, Part::Template(_)),
+            needs_context: matches!(system, Some(Part::Template(_)))
+                || matches!(user, Part::Template(_)),
             system,
             user,
             tokens,
@@ -155,14 +160,21 @@ impl RequestRenderer {
     }
 
     /// Render one row, appending its line to `out`; on failure `out` is left as it was.
-    pub fn render_into(&self, row: Row, out: &mut Vec<u8>) -> Result<RenderedRequest, RenderFailure> {
+    pub fn render_into(
+        &self,
+        row: Row,
+        out: &mut Vec<u8>,
+    ) -> Result<RenderedRequest, RenderFailure> {
         let start = out.len();
         let line = row.line;
         let id_hash = xxhash_rust::xxh3::xxh3_128(row.id.as_bytes());
         // Templates need the row as a shared object; a plain column copy does not.
         let (context, plain_row) = if self.needs_context {
             let context = Arc::new(RenderContext {
-                row: Arc::new(RowObject { row, columns: self.columns.clone() }),
+                row: Arc::new(RowObject {
+                    row,
+                    columns: self.columns.clone(),
+                }),
                 text_column: self.text_column.clone(),
                 labels: self.labels.clone(),
                 job: self.job.clone(),
@@ -193,7 +205,11 @@ impl RequestRenderer {
             }
             Err(message) => {
                 out.truncate(start);
-                Err(RenderFailure { line, row_id: row.id.clone(), message })
+                Err(RenderFailure {
+                    line,
+                    row_id: row.id.clone(),
+                    message,
+                })
             }
         }
     }
@@ -205,7 +221,10 @@ impl RequestRenderer {
         Ok(out)
     }
 
-    #[expect(clippy::type_complexity, reason = "private helper returning the ranges it wrote")]
+    #[expect(
+        clippy::type_complexity,
+        reason = "private helper returning the ranges it wrote"
+    )]
     fn write_line(
         &self,
         row: &Row,
@@ -251,10 +270,17 @@ impl RequestRenderer {
     }
 
     fn count_message(&self, text: &str) -> u64 {
-        self.tokens.as_ref().map_or(0, |counter| counter.count(text) + 3)
+        self.tokens
+            .as_ref()
+            .map_or(0, |counter| counter.count(text) + 3)
     }
 
-    fn text_of<'a>(&self, part: &Part, row: &'a Row, context: Option<&Arc<RenderContext>>) -> Result<Cow<'a, str>, String> {
+    fn text_of<'a>(
+        &self,
+        part: &Part,
+        row: &'a Row,
+        context: Option<&Arc<RenderContext>>,
+    ) -> Result<Cow<'a, str>, String> {
         match part {
             Part::Static(_) => Ok(Cow::Borrowed("")),
             Part::Column(column, position) => match column_text(row, *position, column) {
@@ -266,12 +292,20 @@ impl RequestRenderer {
         }
     }
 
-    fn render_template(&self, name: &str, row: &Row, context: Option<&Arc<RenderContext>>) -> Result<String, String> {
+    fn render_template(
+        &self,
+        name: &str,
+        row: &Row,
+        context: Option<&Arc<RenderContext>>,
+    ) -> Result<String, String> {
         let context = match context {
             Some(context) => context.clone(),
             // Only the column shortcut gets here without a context: its value was not text.
             None => Arc::new(RenderContext {
-                row: Arc::new(RowObject { row: row.clone(), columns: self.columns.clone() }),
+                row: Arc::new(RowObject {
+                    row: row.clone(),
+                    columns: self.columns.clone(),
+                }),
                 text_column: self.text_column.clone(),
                 labels: self.labels.clone(),
                 job: self.job.clone(),
@@ -290,7 +324,7 @@ impl RequestRenderer {
                     message.push_str(detail);
                 }
                 if let Some(line) = error.line() {
-                    message.push_str(&format!(" (template line {line})"));
+                    let _ = write!(message, " (template line {line})");
                 }
                 message
             })
@@ -300,8 +334,12 @@ impl RequestRenderer {
 /// The text of `column` in `row`, when it is a string.
 fn column_text<'a>(row: &'a Row, position: Option<usize>, column: &str) -> Option<&'a str> {
     match &row.record {
-        batchlabel_source::Record::Csv(record) => position.and_then(|position| record.get(position)),
-        batchlabel_source::Record::Json(object) => object.get(column).and_then(serde_json::Value::as_str),
+        batchlabel_source::Record::Csv(record) => {
+            position.and_then(|position| record.get(position))
+        }
+        batchlabel_source::Record::Json(object) => {
+            object.get(column).and_then(serde_json::Value::as_str)
+        }
     }
 }
 
@@ -324,12 +362,20 @@ fn message_bytes(role: &str, content: &str) -> Vec<u8> {
 
 /// The column a template is nothing but (`{{ row.x }}`, `{{ row["x"] }}`, `{{ text }}`).
 fn column_shortcut(template: &Template, text_column: Option<&str>) -> Option<Arc<str>> {
-    let inner = template.text.trim_end_matches('\n').strip_prefix("{{")?.strip_suffix("}}")?.trim();
+    let inner = template
+        .text
+        .trim_end_matches('\n')
+        .strip_prefix("{{")?
+        .strip_suffix("}}")?
+        .trim();
     if inner == "text" {
         return text_column.map(Arc::from);
     }
     let column = inner.strip_prefix("row.").filter(|name| {
-        !name.is_empty() && name.chars().all(|character| character.is_alphanumeric() || character == '_')
+        !name.is_empty()
+            && name
+                .chars()
+                .all(|character| character.is_alphanumeric() || character == '_')
     });
     let column = column.or_else(|| {
         inner
@@ -345,15 +391,34 @@ mod tests {
     use super::*;
 
     fn template(text: &str) -> Template {
-        Template { role: "user", text: text.to_string(), file: None }
+        Template {
+            role: "user",
+            text: text.to_string(),
+            file: None,
+        }
     }
 
     #[test]
     fn recognizes_single_column_templates() {
-        assert_eq!(column_shortcut(&template("{{ row.comment_text }}"), None).as_deref(), Some("comment_text"));
-        assert_eq!(column_shortcut(&template("{{row[\"a b\"]}}"), None).as_deref(), Some("a b"));
-        assert_eq!(column_shortcut(&template("{{ text }}"), Some("body")).as_deref(), Some("body"));
-        assert_eq!(column_shortcut(&template("{{ row.a | upper }}"), None), None);
-        assert_eq!(column_shortcut(&template("Comment: {{ row.a }}"), None), None);
+        assert_eq!(
+            column_shortcut(&template("{{ row.comment_text }}"), None).as_deref(),
+            Some("comment_text")
+        );
+        assert_eq!(
+            column_shortcut(&template("{{row[\"a b\"]}}"), None).as_deref(),
+            Some("a b")
+        );
+        assert_eq!(
+            column_shortcut(&template("{{ text }}"), Some("body")).as_deref(),
+            Some("body")
+        );
+        assert_eq!(
+            column_shortcut(&template("{{ row.a | upper }}"), None),
+            None
+        );
+        assert_eq!(
+            column_shortcut(&template("Comment: {{ row.a }}"), None),
+            None
+        );
     }
 }

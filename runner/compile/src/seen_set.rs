@@ -69,7 +69,8 @@ impl SeenSet {
     /// Record `key` with `payload` in the log.
     pub fn log(&mut self, key: u128, payload: &[u8]) -> std::io::Result<()> {
         self.pending.extend_from_slice(&key.to_le_bytes());
-        self.pending.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        self.pending
+            .extend_from_slice(&(payload.len() as u32).to_le_bytes());
         self.pending.extend_from_slice(payload);
         if self.pending.len() >= PENDING_BYTES {
             self.flush()?;
@@ -84,7 +85,10 @@ impl SeenSet {
     }
 
     /// Every logged payload of each key in `wanted`, in log order.
-    pub fn lookup(&mut self, wanted: &HashSet<u128>) -> std::io::Result<HashMap<u128, Vec<Vec<u8>>>> {
+    pub fn lookup(
+        &mut self,
+        wanted: &HashSet<u128>,
+    ) -> std::io::Result<HashMap<u128, Vec<Vec<u8>>>> {
         self.flush()?;
         let mut found: HashMap<u128, Vec<Vec<u8>>> = HashMap::new();
         if wanted.is_empty() {
@@ -129,7 +133,11 @@ mod tests {
             set.log(hashed, &key.to_le_bytes()[..4]).unwrap();
         }
         let found = set.lookup(&suspects).unwrap();
-        let repeated: Vec<usize> = found.values().filter(|payloads| payloads.len() > 1).map(Vec::len).collect();
+        let repeated: Vec<usize> = found
+            .values()
+            .filter(|payloads| payloads.len() > 1)
+            .map(Vec::len)
+            .collect();
         let mut repeated = repeated;
         repeated.sort_unstable();
         assert_eq!(repeated, vec![2, 3]);

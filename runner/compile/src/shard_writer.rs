@@ -46,7 +46,12 @@ impl ShardWriter {
     }
 
     /// Append one line (which the caller checked fits in an empty file).
-    pub fn write(&mut self, line: &[u8], custom_id: &str, input_tokens: u64) -> std::io::Result<()> {
+    pub fn write(
+        &mut self,
+        line: &[u8],
+        custom_id: &str,
+        input_tokens: u64,
+    ) -> std::io::Result<()> {
         let fits = self.shards.last().is_some_and(|shard| {
             shard.requests < self.limits.max_requests_per_file
                 && shard.bytes + line.len() as u64 <= self.limits.max_bytes_per_file
@@ -100,14 +105,27 @@ mod tests {
 
     #[test]
     fn splits_on_requests_and_on_bytes() {
-        let limits = BatchLimits { max_requests_per_file: 3, max_bytes_per_file: 25, max_attempts: 1 };
+        let limits = BatchLimits {
+            max_requests_per_file: 3,
+            max_bytes_per_file: 25,
+            max_attempts: 1,
+        };
         let mut writer = ShardWriter::new(None, limits);
         for index in 0..7 {
-            let line = if index == 4 { "x".repeat(20) } else { "0123456789".to_string() };
-            writer.write(line.as_bytes(), &format!("r-{index}"), 0).unwrap();
+            let line = if index == 4 {
+                "x".repeat(20)
+            } else {
+                "0123456789".to_string()
+            };
+            writer
+                .write(line.as_bytes(), &format!("r-{index}"), 0)
+                .unwrap();
         }
         let shards = writer.finish().unwrap();
-        let shape: Vec<(u64, u64)> = shards.iter().map(|shard| (shard.requests, shard.bytes)).collect();
+        let shape: Vec<(u64, u64)> = shards
+            .iter()
+            .map(|shard| (shard.requests, shard.bytes))
+            .collect();
         assert_eq!(shape, vec![(2, 20), (2, 20), (1, 20), (2, 20)]);
         assert_eq!(shards[1].first_custom_id, "r-2");
         assert_eq!(shards[1].last_custom_id, "r-3");

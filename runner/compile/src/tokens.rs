@@ -70,13 +70,17 @@ impl TokenCounter {
             let longest = |labels: &[batchlabel_spec::Label]| -> Vec<u64> {
                 let mut counts: Vec<u64> = labels
                     .iter()
-                    .map(|label| self.count(&serde_json::Value::String(label.name.clone()).to_string()) + 1)
+                    .map(|label| {
+                        self.count(&serde_json::Value::String(label.name.clone()).to_string()) + 1
+                    })
                     .collect();
                 counts.sort_unstable_by(|left, right| right.cmp(left));
                 counts
             };
             match &field.kind {
-                LabelKind::OneOf { labels } => total += longest(labels).first().copied().unwrap_or(1),
+                LabelKind::OneOf { labels } => {
+                    total += longest(labels).first().copied().unwrap_or(1);
+                }
                 LabelKind::AnyOf { labels, max, .. } => {
                     let take = max.map_or(labels.len(), |max| max as usize);
                     total += 2 + longest(labels).iter().take(take).sum::<u64>();
@@ -94,8 +98,14 @@ mod tests {
 
     #[test]
     fn picks_the_model_tokenizer() {
-        assert_eq!(TokenCounter::for_model("gpt-4o-mini").encoding, "o200k_base");
-        assert_eq!(TokenCounter::for_model("gpt-3.5-turbo").encoding, "cl100k_base");
+        assert_eq!(
+            TokenCounter::for_model("gpt-4o-mini").encoding,
+            "o200k_base"
+        );
+        assert_eq!(
+            TokenCounter::for_model("gpt-3.5-turbo").encoding,
+            "cl100k_base"
+        );
         assert!(TokenCounter::for_model("my-local-model").assumed);
     }
 

@@ -184,10 +184,18 @@ mod tests {
         assert!(rows[0].is_ok());
         let short = rows[1].as_ref().unwrap_err();
         assert_eq!(short.line, 3);
-        assert!(short.message.contains("expected 2 fields"), "{}", short.message);
+        assert!(
+            short.message.contains("expected 2 fields"),
+            "{}",
+            short.message
+        );
         let utf8 = rows[2].as_ref().unwrap_err();
         assert_eq!(utf8.line, 4);
-        assert!(utf8.message.contains("invalid UTF-8 in column `text`"), "{}", utf8.message);
+        assert!(
+            utf8.message.contains("invalid UTF-8 in column `text`"),
+            "{}",
+            utf8.message
+        );
         assert!(rows[3].is_ok());
     }
 
@@ -197,7 +205,9 @@ mod tests {
         file.write_all(b"ID,text\n1,x\n").unwrap();
         let error = CsvSource::open(file.path(), b',', "id").unwrap_err();
         match error {
-            SourceError::MissingColumn { suggestion, .. } => assert_eq!(suggestion.as_deref(), Some("ID")),
+            SourceError::MissingColumn { suggestion, .. } => {
+                assert_eq!(suggestion.as_deref(), Some("ID"))
+            }
             other => panic!("unexpected {other}"),
         }
     }

@@ -55,7 +55,9 @@ impl JsonlSource {
                 {
                     // The first row lacks the id key: most likely the key name is wrong.
                     let mut object_keys = Vec::new();
-                    if let Ok(Value::Object(object)) = serde_json::from_slice::<Value>(&source.buffer) {
+                    if let Ok(Value::Object(object)) =
+                        serde_json::from_slice::<Value>(&source.buffer)
+                    {
                         object_keys = object.keys().cloned().collect();
                     }
                     let columns = Columns::new(object_keys);
@@ -137,23 +139,29 @@ impl JsonlSource {
                 utf8.valid_up_to()
             ))
         })?;
-        let value: Value = serde_json::from_str(text).map_err(|json| {
-            error(format!("invalid JSON at column {}: {json}", json.column()))
-        })?;
+        let value: Value = serde_json::from_str(text)
+            .map_err(|json| error(format!("invalid JSON at column {}: {json}", json.column())))?;
         let Value::Object(object) = value else {
             return Err(error("expected a JSON object on each line".to_string()));
         };
         let id = match object.get(&self.id_column) {
             Some(Value::String(text)) if !text.trim().is_empty() => text.clone(),
             Some(Value::Number(number)) => number.to_string(),
-            Some(Value::String(_)) => return Err(error(format!("empty id in key `{}`", self.id_column))),
+            Some(Value::String(_)) => {
+                return Err(error(format!("empty id in key `{}`", self.id_column)));
+            }
             Some(other) => {
                 return Err(error(format!(
                     "id key `{}` holds {other}; expected a string or a number",
                     self.id_column
                 )));
             }
-            None => return Err(error(format!("no id: the object has no key `{}`", self.id_column))),
+            None => {
+                return Err(error(format!(
+                    "no id: the object has no key `{}`",
+                    self.id_column
+                )));
+            }
         };
         Ok(Row {
             line: self.line,
@@ -178,9 +186,21 @@ mod tests {
         while source.next_chunk(10, &mut rows).unwrap() {}
         assert_eq!(rows.len(), 4);
         assert_eq!(rows[0].as_ref().unwrap().id, "1");
-        assert!(rows[1].as_ref().unwrap_err().message.contains("invalid JSON"));
+        assert!(
+            rows[1]
+                .as_ref()
+                .unwrap_err()
+                .message
+                .contains("invalid JSON")
+        );
         assert_eq!(rows[1].as_ref().unwrap_err().line, 3);
-        assert!(rows[2].as_ref().unwrap_err().message.contains("JSON object"));
+        assert!(
+            rows[2]
+                .as_ref()
+                .unwrap_err()
+                .message
+                .contains("JSON object")
+        );
         assert_eq!(rows[3].as_ref().unwrap().line, 5);
     }
 }

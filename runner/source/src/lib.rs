@@ -45,7 +45,9 @@ pub enum SourceError {
         message: String,
     },
     /// A column the spec needs is not in the input.
-    #[error("input `{path}` has no column `{column}` (needed for {purpose}); its columns are: {available}")]
+    #[error(
+        "input `{path}` has no column `{column}` (needed for {purpose}); its columns are: {available}"
+    )]
     MissingColumn {
         /// The input file.
         path: PathBuf,

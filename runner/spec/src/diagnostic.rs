@@ -246,8 +246,12 @@ mod tests {
         let text = "name: x\nlabels:\n  s:\n    onee_of: [a]\n";
         let mut diagnostics = Diagnostics::new(Path::new("spec.yaml"), text);
         diagnostics.push(
-            Diagnostic::error("unknown-field", "unknown field `onee_of`", Span::new(4, 5, 7))
-                .with_help("did you mean `one_of`?"),
+            Diagnostic::error(
+                "unknown-field",
+                "unknown field `onee_of`",
+                Span::new(4, 5, 7),
+            )
+            .with_help("did you mean `one_of`?"),
         );
         let rendered = diagnostics.render();
         assert_eq!(
@@ -258,7 +262,10 @@ mod tests {
 
     #[test]
     fn suggests_close_names_only() {
-        assert_eq!(did_you_mean("onee_of", ["one_of", "any_of"]), Some("one_of"));
+        assert_eq!(
+            did_you_mean("onee_of", ["one_of", "any_of"]),
+            Some("one_of")
+        );
         assert_eq!(did_you_mean("zzz", ["one_of", "any_of"]), None);
     }
 }

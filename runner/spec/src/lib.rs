@@ -22,8 +22,8 @@ pub use job::{
     OutputFormat, Prompt, Template,
 };
 pub use job_spec::{
-    BatchSpec, BudgetSpec, InputSpec, JobSpec, LabelFieldSpec, LabelSetSpec, ModelSpec,
-    OutputSpec, PromptSpec, ProviderKind, ReasoningEffort,
+    BatchSpec, BudgetSpec, InputSpec, JobSpec, LabelFieldSpec, LabelSetSpec, ModelSpec, OutputSpec,
+    PromptSpec, ProviderKind, ReasoningEffort,
 };
 pub use resolve::{LoadedSpec, diagnostic_at, load, resolve_text};
 pub use schema_check::job_spec_schema;

@@ -3,14 +3,15 @@
 //! exist, templates, label sets, provider limits). Every problem is collected; the caller
 //! gets a `Job` only when there is no error. No network, no secrets, no input rows.
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
 use crate::diagnostic::{Diagnostic, Diagnostics, Span};
 use crate::job::{
-    BatchLimits, Input, InputFormat, Job, Label, LabelField, LabelKind, Model, Output, OutputFormat,
-    Prompt, Template,
+    BatchLimits, Input, InputFormat, Job, Label, LabelField, LabelKind, Model, Output,
+    OutputFormat, Prompt, Template,
 };
 use crate::job_spec::{JobSpec, LabelFieldSpec, LabelSetSpec, ModelSpec};
 use crate::templates::{TemplatePlace, check_template, read_template_file};
@@ -34,7 +35,10 @@ pub fn load(spec_path: &Path) -> Result<LoadedSpec, Diagnostics> {
                 let mut diagnostics = Diagnostics::new(spec_path, "");
                 diagnostics.push(Diagnostic::error(
                     "invalid-utf8",
-                    format!("the spec is not valid UTF-8 (byte {})", error.utf8_error().valid_up_to()),
+                    format!(
+                        "the spec is not valid UTF-8 (byte {})",
+                        error.utf8_error().valid_up_to()
+                    ),
                     Span::point(1, 1),
                 ));
                 return Err(diagnostics);
@@ -43,8 +47,12 @@ pub fn load(spec_path: &Path) -> Result<LoadedSpec, Diagnostics> {
         Err(error) => {
             let mut diagnostics = Diagnostics::new(spec_path, "");
             diagnostics.push(
-                Diagnostic::error("file-not-found", format!("cannot read spec `{}`: {error}", spec_path.display()), Span::point(1, 1))
-                    .with_help("pass the path of a job spec, e.g. `specs/tweet-sentiment.yaml`"),
+                Diagnostic::error(
+                    "file-not-found",
+                    format!("cannot read spec `{}`: {error}", spec_path.display()),
+                    Span::point(1, 1),
+                )
+                .with_help("pass the path of a job spec, e.g. `specs/tweet-sentiment.yaml`"),
             );
             return Err(diagnostics);
         }
@@ -71,11 +79,17 @@ pub fn resolve_text(spec_path: &Path, text: &str) -> Result<LoadedSpec, Diagnost
     let spec: JobSpec = match serde_json::from_value(document.value.clone()) {
         Ok(spec) => spec,
         Err(error) => {
-            diagnostics.push(Diagnostic::error("invalid-spec", error.to_string(), Span::point(1, 1)));
+            diagnostics.push(Diagnostic::error(
+                "invalid-spec",
+                error.to_string(),
+                Span::point(1, 1),
+            ));
             return Err(diagnostics);
         }
     };
-    let base_dir = spec_path.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let base_dir = spec_path
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
     let mut resolver = Resolver {
         text,
         spans: &document.spans,
@@ -116,15 +130,26 @@ impl Resolver<'_> {
     fn job(&mut self, spec_path: &Path, spec: &JobSpec, value: &serde_json::Value) -> Option<Job> {
         let input = self.input(spec);
         let labels = self.labels(spec);
-        let prompt = self.prompt(spec, &labels, input.as_ref().is_some_and(|input| input.text_column.is_some()));
+        let prompt = self.prompt(
+            spec,
+            &labels,
+            input
+                .as_ref()
+                .is_some_and(|input| input.text_column.is_some()),
+        );
         let model = self.model(&spec.model);
         let output = self.output(spec);
         let limits = self.limits(spec);
         let output_schema = crate::label_schema::validation_schema(&labels);
         let response_format = crate::label_schema::response_format(&spec.name, &labels);
-        if !labels.iter().any(|field| matches!(field.kind, LabelKind::Schema { .. })) {
+        if !labels
+            .iter()
+            .any(|field| matches!(field.kind, LabelKind::Schema { .. }))
+        {
             // Built-in fields are small, but 150 intents × long names can still hit limits.
-            for violation in crate::strict_subset::violations(&response_format["json_schema"]["schema"], "") {
+            for violation in
+                crate::strict_subset::violations(&response_format["json_schema"]["schema"], "")
+            {
                 if violation.message.contains("limit") {
                     let span = self.spans.key("/labels");
                     self.error("schema-too-large", violation.message, span, &violation.help);
@@ -141,7 +166,7 @@ impl Resolver<'_> {
             prompt,
             labels,
             model: model?,
-            output: output?,
+            output: output.ok()?,
             limits: limits?,
             budget_usd: spec.budget.as_ref().and_then(|budget| budget.max_usd),
             output_schema,
@@ -152,7 +177,11 @@ impl Resolver<'_> {
 
     fn path(&self, relative: &str) -> PathBuf {
         let path = Path::new(relative);
-        if path.is_absolute() { path.to_path_buf() } else { self.base_dir.join(path) }
+        if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            self.base_dir.join(path)
+        }
     }
 
     fn input(&mut self, spec: &JobSpec) -> Option<Input> {
@@ -165,7 +194,12 @@ impl Resolver<'_> {
                     Some("\\t") => b'\t',
                     Some(_) => {
                         let span = self.spans.value("/input/delimiter");
-                        self.error("invalid-value", "`input.delimiter` must be one ASCII character".into(), span, "e.g. `delimiter: \";\"` or `delimiter: \"\\t\"`");
+                        self.error(
+                            "invalid-value",
+                            "`input.delimiter` must be one ASCII character".into(),
+                            span,
+                            "e.g. `delimiter: \";\"` or `delimiter: \"\\t\"`",
+                        );
                         b','
                     }
                 };
@@ -174,18 +208,33 @@ impl Resolver<'_> {
             (None, Some(jsonl)) => ("jsonl", jsonl, InputFormat::Jsonl),
             (Some(_), Some(_)) => {
                 let span = self.spans.key("/input/jsonl");
-                self.error("conflicting-fields", "`input` names both `csv` and `jsonl`".into(), span, "name exactly one input file");
+                self.error(
+                    "conflicting-fields",
+                    "`input` names both `csv` and `jsonl`".into(),
+                    span,
+                    "name exactly one input file",
+                );
                 return None;
             }
             (None, None) => {
                 let span = self.spans.key("/input");
-                self.error("missing-field", "`input` names no file".into(), span, "add `csv: path/to/rows.csv` or `jsonl: path/to/rows.jsonl`");
+                self.error(
+                    "missing-field",
+                    "`input` names no file".into(),
+                    span,
+                    "add `csv: path/to/rows.csv` or `jsonl: path/to/rows.jsonl`",
+                );
                 return None;
             }
         };
         if input.delimiter.is_some() && format == InputFormat::Jsonl {
             let span = self.spans.key("/input/delimiter");
-            self.error("conflicting-fields", "`input.delimiter` only applies to `csv` input".into(), span, "remove it");
+            self.error(
+                "conflicting-fields",
+                "`input.delimiter` only applies to `csv` input".into(),
+                span,
+                "remove it",
+            );
         }
         let path = self.path(file);
         if !path.is_file() {
@@ -206,16 +255,35 @@ impl Resolver<'_> {
         })
     }
 
-    fn template(&mut self, role: &'static str, inline: Option<&String>, file: Option<&String>) -> Option<(Template, String)> {
+    fn template(
+        &mut self,
+        role: &'static str,
+        inline: Option<&String>,
+        file: Option<&String>,
+    ) -> Option<(Template, String)> {
         match (inline, file) {
-            (Some(text), None) => Some((Template { role, text: text.clone(), file: None }, format!("/prompt/{role}"))),
+            (Some(text), None) => Some((
+                Template {
+                    role,
+                    text: text.clone(),
+                    file: None,
+                },
+                format!("/prompt/{role}"),
+            )),
             (None, Some(file)) => {
                 let pointer = format!("/prompt/{role}_file");
                 let path = self.path(file);
                 match read_template_file(&path, self.spans.value(&pointer)) {
                     Ok(text) => {
                         self.extra_sources.push((path.clone(), text.clone()));
-                        Some((Template { role, text, file: Some(path) }, pointer))
+                        Some((
+                            Template {
+                                role,
+                                text,
+                                file: Some(path),
+                            },
+                            pointer,
+                        ))
                     }
                     Err(diagnostic) => {
                         self.found.push(diagnostic);
@@ -225,60 +293,125 @@ impl Resolver<'_> {
             }
             (Some(_), Some(_)) => {
                 let span = self.spans.key(&format!("/prompt/{role}_file"));
-                self.error("conflicting-fields", format!("`prompt` has both `{role}` and `{role}_file`"), span, "keep one of them");
+                self.error(
+                    "conflicting-fields",
+                    format!("`prompt` has both `{role}` and `{role}_file`"),
+                    span,
+                    "keep one of them",
+                );
                 None
             }
             (None, None) => None,
         }
     }
 
-    fn prompt(&mut self, spec: &JobSpec, fields: &[LabelField], has_text_column: bool) -> Option<Prompt> {
+    fn prompt(
+        &mut self,
+        spec: &JobSpec,
+        fields: &[LabelField],
+        has_text_column: bool,
+    ) -> Option<Prompt> {
         let prompt = &spec.prompt;
-        let system = self.template("system", prompt.system.as_ref(), prompt.system_file.as_ref());
+        let system = self.template(
+            "system",
+            prompt.system.as_ref(),
+            prompt.system_file.as_ref(),
+        );
         let user = self.template("user", prompt.user.as_ref(), prompt.user_file.as_ref());
         if user.is_none() && prompt.user.is_none() && prompt.user_file.is_none() {
             let span = self.spans.key("/prompt");
-            self.error("missing-field", "`prompt` has no user message".into(), span, "add `user: \"{{ row.text }}\"` (inline) or `user_file: prompts/user.j2`");
+            self.error(
+                "missing-field",
+                "`prompt` has no user message".into(),
+                span,
+                "add `user: \"{{ row.text }}\"` (inline) or `user_file: prompts/user.j2`",
+            );
         }
         let mut row_columns = Vec::new();
         for (template, pointer) in system.iter().chain(user.iter()) {
-            let place = TemplatePlace { spec_text: self.text, spans: self.spans, pointer: pointer.clone() };
-            row_columns.extend(check_template(template, &place, fields, has_text_column, &mut self.found));
+            let place = TemplatePlace {
+                spec_text: self.text,
+                spans: self.spans,
+                pointer: pointer.clone(),
+            };
+            row_columns.extend(check_template(
+                template,
+                &place,
+                fields,
+                has_text_column,
+                &mut self.found,
+            ));
         }
         row_columns.sort();
         row_columns.dedup();
-        Some(Prompt { system: system.map(|(template, _)| template), user: user?.0, row_columns })
+        Some(Prompt {
+            system: system.map(|(template, _)| template),
+            user: user?.0,
+            row_columns,
+        })
     }
 
     fn labels(&mut self, spec: &JobSpec) -> Vec<LabelField> {
         let mut fields = Vec::new();
         for (name, field) in &spec.labels {
             let pointer = format!("/labels/{}", pointer_segment(name));
-            let valid_name = name.chars().next().is_some_and(|first| first.is_ascii_alphabetic() || first == '_')
-                && name.chars().all(|character| character.is_ascii_alphanumeric() || character == '_');
+            let valid_name = name
+                .chars()
+                .next()
+                .is_some_and(|first| first.is_ascii_alphabetic() || first == '_')
+                && name
+                    .chars()
+                    .all(|character| character.is_ascii_alphanumeric() || character == '_');
             if !valid_name {
                 let span = self.spans.key(&pointer);
-                self.error("invalid-name", format!("label field name `{name}` is not a valid identifier"), span, "use letters, digits and `_`, not starting with a digit, e.g. `sentiment`");
+                self.error(
+                    "invalid-name",
+                    format!("label field name `{name}` is not a valid identifier"),
+                    span,
+                    "use letters, digits and `_`, not starting with a digit, e.g. `sentiment`",
+                );
             }
             if let Some(kind) = self.label_kind(field, &pointer) {
-                fields.push(LabelField { name: name.clone(), description: field.description.clone(), kind });
+                fields.push(LabelField {
+                    name: name.clone(),
+                    description: field.description.clone(),
+                    kind,
+                });
             }
         }
         fields
     }
 
     fn label_kind(&mut self, field: &LabelFieldSpec, pointer: &str) -> Option<LabelKind> {
-        let given: Vec<&str> = [("one_of", field.one_of.is_some()), ("any_of", field.any_of.is_some()), ("schema", field.schema.is_some())]
-            .into_iter()
-            .filter_map(|(name, present)| present.then_some(name))
-            .collect();
+        let given: Vec<&str> = [
+            ("one_of", field.one_of.is_some()),
+            ("any_of", field.any_of.is_some()),
+            ("schema", field.schema.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, present)| present.then_some(name))
+        .collect();
         if given.len() != 1 {
             let (span, message) = if given.is_empty() {
-                (self.spans.key(pointer), format!("label field `{}` says neither `one_of`, `any_of` nor `schema`", pointer.rsplit('/').next().unwrap_or_default()))
+                (
+                    self.spans.key(pointer),
+                    format!(
+                        "label field `{}` says neither `one_of`, `any_of` nor `schema`",
+                        pointer.rsplit('/').next().unwrap_or_default()
+                    ),
+                )
             } else {
-                (self.spans.key(&format!("{pointer}/{}", given[1])), format!("label field has both `{}` and `{}`", given[0], given[1]))
+                (
+                    self.spans.key(&format!("{pointer}/{}", given[1])),
+                    format!("label field has both `{}` and `{}`", given[0], given[1]),
+                )
             };
-            self.error("label-kind", message, span, "give exactly one of `one_of` (single label), `any_of` (multi-label) or `schema`");
+            self.error(
+                "label-kind",
+                message,
+                span,
+                "give exactly one of `one_of` (single label), `any_of` (multi-label) or `schema`",
+            );
             return None;
         }
         if field.one_of.is_some() || field.schema.is_some() {
@@ -286,7 +419,12 @@ impl Resolver<'_> {
                 let bound_pointer = format!("{pointer}/{bound}");
                 if self.spans.contains(&bound_pointer) {
                     let span = self.spans.key(&bound_pointer);
-                    self.error("conflicting-fields", format!("`{bound}` only applies to `any_of` fields"), span, "remove it, or make the field `any_of`");
+                    self.error(
+                        "conflicting-fields",
+                        format!("`{bound}` only applies to `any_of` fields"),
+                        span,
+                        "remove it, or make the field `any_of`",
+                    );
                 }
             }
         }
@@ -294,7 +432,12 @@ impl Resolver<'_> {
             let labels = self.label_set(set, &format!("{pointer}/one_of"))?;
             if labels.len() < 2 {
                 let span = self.spans.key(&format!("{pointer}/one_of"));
-                self.error("too-few-labels", "a `one_of` field needs at least two labels".into(), span, "add the alternatives, e.g. `NEUTRAL`");
+                self.error(
+                    "too-few-labels",
+                    "a `one_of` field needs at least two labels".into(),
+                    span,
+                    "add the alternatives, e.g. `NEUTRAL`",
+                );
             }
             return Some(LabelKind::OneOf { labels });
         }
@@ -305,29 +448,64 @@ impl Resolver<'_> {
                 && (max == 0 || max > count)
             {
                 let span = self.spans.value(&format!("{pointer}/max"));
-                self.error("invalid-value", format!("`max` is {max}, but the field has {count} labels"), span, "use a value from 1 to the number of labels");
+                self.error(
+                    "invalid-value",
+                    format!("`max` is {max}, but the field has {count} labels"),
+                    span,
+                    "use a value from 1 to the number of labels",
+                );
             }
             if let Some(min) = field.min
                 && (min > count || field.max.is_some_and(|max| min > max))
             {
                 let span = self.spans.value(&format!("{pointer}/min"));
-                self.error("invalid-value", format!("`min` is {min}, above `max` or the number of labels"), span, "`min` must not exceed `max`");
+                self.error(
+                    "invalid-value",
+                    format!("`min` is {min}, above `max` or the number of labels"),
+                    span,
+                    "`min` must not exceed `max`",
+                );
             }
-            return Some(LabelKind::AnyOf { labels, min: field.min, max: field.max });
+            return Some(LabelKind::AnyOf {
+                labels,
+                min: field.min,
+                max: field.max,
+            });
         }
         let schema = field.schema.clone()?;
         let base = format!("{pointer}/schema");
         for violation in crate::strict_subset::violations(&schema, &base) {
-            let span = if violation.at_key { self.spans.key(&violation.pointer) } else { self.spans.value(&violation.pointer) };
-            self.error("schema-not-strict", violation.message, span, &violation.help);
+            let span = if violation.at_key {
+                self.spans.key(&violation.pointer)
+            } else {
+                self.spans.value(&violation.pointer)
+            };
+            self.error(
+                "schema-not-strict",
+                violation.message,
+                span,
+                &violation.help,
+            );
         }
         Some(LabelKind::Schema { schema })
     }
 
     fn label_set(&mut self, set: &LabelSetSpec, pointer: &str) -> Option<Vec<Label>> {
         let labels: Vec<Label> = match set {
-            LabelSetSpec::Defined(map) => map.iter().map(|(name, description)| Label { name: name.clone(), description: description.trim().to_string() }).collect(),
-            LabelSetSpec::Names(names) => names.iter().map(|name| Label { name: name.clone(), description: String::new() }).collect(),
+            LabelSetSpec::Defined(map) => map
+                .iter()
+                .map(|(name, description)| Label {
+                    name: name.clone(),
+                    description: description.trim().to_string(),
+                })
+                .collect(),
+            LabelSetSpec::Names(names) => names
+                .iter()
+                .map(|name| Label {
+                    name: name.clone(),
+                    description: String::new(),
+                })
+                .collect(),
         };
         let mut ok = true;
         for (index, label) in labels.iter().enumerate() {
@@ -337,19 +515,37 @@ impl Resolver<'_> {
             };
             if label.name.trim().is_empty() || label.name.trim() != label.name {
                 let span = self.spans.key(&label_pointer);
-                self.error("invalid-label", format!("label `{}` is empty or has surrounding spaces", label.name), span, "labels are matched exactly; write them without leading or trailing spaces");
+                self.error(
+                    "invalid-label",
+                    format!("label `{}` is empty or has surrounding spaces", label.name),
+                    span,
+                    "labels are matched exactly; write them without leading or trailing spaces",
+                );
                 ok = false;
             }
-            if let Some(first) = labels[..index].iter().position(|other| other.name.eq_ignore_ascii_case(&label.name)) {
+            if let Some(first) = labels[..index]
+                .iter()
+                .position(|other| other.name.eq_ignore_ascii_case(&label.name))
+            {
                 let span = self.spans.key(&label_pointer);
                 let message = format!("label `{}` repeats `{}`", label.name, labels[first].name);
-                self.error("duplicate-label", message, span, "labels must differ (case-insensitively, so outputs can be normalized)");
+                self.error(
+                    "duplicate-label",
+                    message,
+                    span,
+                    "labels must differ (case-insensitively, so outputs can be normalized)",
+                );
                 ok = false;
             }
         }
         if labels.is_empty() {
             let span = self.spans.value(pointer);
-            self.error("too-few-labels", "the label set is empty".into(), span, "list the labels the model may choose");
+            self.error(
+                "too-few-labels",
+                "the label set is empty".into(),
+                span,
+                "list the labels the model may choose",
+            );
             ok = false;
         }
         ok.then_some(labels)
@@ -370,13 +566,18 @@ impl Resolver<'_> {
             parameters.insert("seed".into(), seed.into());
         }
         if let Some(effort) = spec.reasoning_effort {
-            parameters.insert("reasoning_effort".into(), serde_json::to_value(effort).unwrap_or_default());
+            parameters.insert(
+                "reasoning_effort".into(),
+                serde_json::to_value(effort).unwrap_or_default(),
+            );
         }
         let mut ok = true;
         for (key, value) in spec.extra_body.iter().flatten() {
             const RESERVED: &[&str] = &["model", "messages", "response_format", "stream", "n"];
             if RESERVED.contains(&key.as_str()) || parameters.contains_key(key) {
-                let span = self.spans.key(&format!("/model/extra_body/{}", pointer_segment(key)));
+                let span = self
+                    .spans
+                    .key(&format!("/model/extra_body/{}", pointer_segment(key)));
                 self.error("reserved-field", format!("`extra_body.{key}` would override a field batchlabel sets"), span, "set it through the spec instead (e.g. `model.name`, `model.temperature`), or remove it");
                 ok = false;
             }
@@ -384,33 +585,66 @@ impl Resolver<'_> {
         }
         if spec.name.trim().is_empty() {
             let span = self.spans.value("/model/name");
-            self.error("invalid-value", "`model.name` is empty".into(), span, "e.g. `gpt-4o-mini`");
+            self.error(
+                "invalid-value",
+                "`model.name` is empty".into(),
+                span,
+                "e.g. `gpt-4o-mini`",
+            );
             ok = false;
         }
-        ok.then(|| Model { provider: spec.provider, name: spec.name.clone(), parameters, max_completion_tokens: spec.max_completion_tokens })
+        ok.then(|| Model {
+            provider: spec.provider,
+            name: spec.name.clone(),
+            parameters,
+            max_completion_tokens: spec.max_completion_tokens,
+        })
     }
 
-    fn output(&mut self, spec: &JobSpec) -> Option<Option<Output>> {
-        let Some(output) = &spec.output else { return Some(None) };
-        let given: Vec<(&str, &String, OutputFormat)> = [("csv", &output.csv, OutputFormat::Csv), ("jsonl", &output.jsonl, OutputFormat::Jsonl), ("sqlite", &output.sqlite, OutputFormat::Sqlite)]
-            .into_iter()
-            .filter_map(|(key, path, format)| path.as_ref().map(|path| (key, path, format)))
-            .collect();
+    fn output(&mut self, spec: &JobSpec) -> Result<Option<Output>, ()> {
+        let Some(output) = &spec.output else {
+            return Ok(None);
+        };
+        let given: Vec<(&str, &String, OutputFormat)> = [
+            ("csv", &output.csv, OutputFormat::Csv),
+            ("jsonl", &output.jsonl, OutputFormat::Jsonl),
+            ("sqlite", &output.sqlite, OutputFormat::Sqlite),
+        ]
+        .into_iter()
+        .filter_map(|(key, path, format)| path.as_ref().map(|path| (key, path, format)))
+        .collect();
         match given.as_slice() {
             [(_, path, format)] => {
                 let path = self.path(path);
-                let errors_path = output.errors.as_ref().map_or_else(|| path.with_extension("errors.jsonl"), |errors| self.path(errors));
-                Some(Some(Output { path, format: *format, errors_path }))
+                let errors_path = output.errors.as_ref().map_or_else(
+                    || path.with_extension("errors.jsonl"),
+                    |errors| self.path(errors),
+                );
+                Ok(Some(Output {
+                    path,
+                    format: *format,
+                    errors_path,
+                }))
             }
             [] => {
                 let span = self.spans.key("/output");
-                self.error("missing-field", "`output` names no sink".into(), span, "add `csv: out/results.csv`, `jsonl: …` or `sqlite: …`");
-                None
+                self.error(
+                    "missing-field",
+                    "`output` names no sink".into(),
+                    span,
+                    "add `csv: out/results.csv`, `jsonl: …` or `sqlite: …`",
+                );
+                Err(())
             }
             [_, (second, _, _), ..] => {
                 let span = self.spans.key(&format!("/output/{second}"));
-                self.error("conflicting-fields", "`output` names more than one sink".into(), span, "name exactly one of `csv`, `jsonl`, `sqlite`");
-                None
+                self.error(
+                    "conflicting-fields",
+                    "`output` names more than one sink".into(),
+                    span,
+                    "name exactly one of `csv`, `jsonl`, `sqlite`",
+                );
+                Err(())
             }
         }
     }
@@ -418,13 +652,24 @@ impl Resolver<'_> {
     fn limits(&mut self, spec: &JobSpec) -> Option<BatchLimits> {
         let provider = spec.model.provider;
         let mut limits = provider.limits();
-        let Some(batch) = &spec.batch else { return Some(limits) };
+        let Some(batch) = &spec.batch else {
+            return Some(limits);
+        };
         let mut ok = true;
         if let Some(requests) = batch.max_requests_per_file {
             if requests > limits.max_requests_per_file {
                 let span = self.spans.value("/batch/max_requests_per_file");
-                let message = format!("`{}` accepts at most {} requests per file, not {requests}", provider.as_str(), limits.max_requests_per_file);
-                self.error("over-provider-limit", message, span, "lower it, or remove it to use the provider's limit");
+                let message = format!(
+                    "`{}` accepts at most {} requests per file, not {requests}",
+                    provider.as_str(),
+                    limits.max_requests_per_file
+                );
+                self.error(
+                    "over-provider-limit",
+                    message,
+                    span,
+                    "lower it, or remove it to use the provider's limit",
+                );
                 ok = false;
             }
             limits.max_requests_per_file = requests;
@@ -432,8 +677,17 @@ impl Resolver<'_> {
         if let Some(bytes) = batch.max_bytes_per_file {
             if bytes > limits.max_bytes_per_file {
                 let span = self.spans.value("/batch/max_bytes_per_file");
-                let message = format!("`{}` accepts at most {} bytes per file, not {bytes}", provider.as_str(), limits.max_bytes_per_file);
-                self.error("over-provider-limit", message, span, "lower it, or remove it to use the provider's limit");
+                let message = format!(
+                    "`{}` accepts at most {} bytes per file, not {bytes}",
+                    provider.as_str(),
+                    limits.max_bytes_per_file
+                );
+                self.error(
+                    "over-provider-limit",
+                    message,
+                    span,
+                    "lower it, or remove it to use the provider's limit",
+                );
                 ok = false;
             }
             limits.max_bytes_per_file = bytes;
@@ -454,14 +708,27 @@ fn fingerprint(value: &serde_json::Value, prompt: &Prompt) -> String {
         hasher.update(b"\n--template--\n");
         hasher.update(template.text.as_bytes());
     }
-    hasher.finalize().iter().map(|byte| format!("{byte:02x}")).collect()
+    hasher
+        .finalize()
+        .iter()
+        .fold(String::with_capacity(64), |mut hex, byte| {
+            let _ = write!(hex, "{byte:02x}");
+            hex
+        })
 }
 
 /// A diagnostic at the spot `pointer` names in the spec at `spec_path`, for problems found
 /// after resolving (e.g. an input column that does not exist). Falls back to line 1.
-pub fn diagnostic_at(spec_path: &Path, pointer: &str, code: &'static str, message: String, help: Vec<String>) -> Diagnostics {
+pub fn diagnostic_at(
+    spec_path: &Path,
+    pointer: &str,
+    code: &'static str,
+    message: String,
+    help: Vec<String>,
+) -> Diagnostics {
     let text = std::fs::read_to_string(spec_path).unwrap_or_default();
-    let span = crate::yaml::parse(&text).map_or(Span::point(1, 1), |document| document.spans.value(pointer));
+    let span = crate::yaml::parse(&text)
+        .map_or(Span::point(1, 1), |document| document.spans.value(pointer));
     let mut diagnostics = Diagnostics::new(spec_path, &text);
     let mut diagnostic = Diagnostic::error(code, message, span);
     diagnostic.help = help;

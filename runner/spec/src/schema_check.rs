@@ -4,8 +4,8 @@
 //! structural problem at once; each error's JSON pointer is turned into a span, and each kind
 //! of error into a message with a hint (`did you mean …?`, the allowed values, the field's doc).
 
-use jsonschema::error::{TypeKind, ValidationErrorKind};
 use jsonschema::ValidationError;
+use jsonschema::error::{TypeKind, ValidationErrorKind};
 use serde_json::Value;
 
 use crate::diagnostic::{Diagnostic, did_you_mean};
@@ -372,13 +372,23 @@ mod tests {
             .replace("provider: openai", "provider: openia")
             .replace("name: job\n", "");
         let found = codes(&text);
-        assert!(found.iter().any(|(code, message, line)| code == "unknown-field"
-            && message.contains("onee_of")
-            && *line == 5));
-        assert!(found.iter().any(|(code, message, _)| code == "invalid-value"
-            && message.contains("openia")));
-        assert!(found.iter().any(|(code, message, _)| code == "missing-field"
-            && message.contains("`name`")));
+        assert!(
+            found
+                .iter()
+                .any(|(code, message, line)| code == "unknown-field"
+                    && message.contains("onee_of")
+                    && *line == 5)
+        );
+        assert!(
+            found
+                .iter()
+                .any(|(code, message, _)| code == "invalid-value" && message.contains("openia"))
+        );
+        assert!(
+            found
+                .iter()
+                .any(|(code, message, _)| code == "missing-field" && message.contains("`name`"))
+        );
     }
 
     #[test]
@@ -386,6 +396,9 @@ mod tests {
         let text = VALID.replace("{POSITIVE: good, NEGATIVE: bad}", "7");
         let found = codes(&text);
         assert_eq!(found.len(), 1, "{found:?}");
-        assert!(found[0].1.contains("expected a mapping or a list"), "{found:?}");
+        assert!(
+            found[0].1.contains("expected a mapping or a list"),
+            "{found:?}"
+        );
     }
 }

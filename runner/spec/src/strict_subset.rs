@@ -63,31 +63,50 @@ pub fn violations(schema: &Value, base: &str) -> Vec<Violation> {
     let mut totals = Totals::default();
     walk(schema, base, 1, &mut totals, &mut found);
     if totals.properties > MAX_PROPERTIES {
-        found.push(limit(base, format!("{} object properties in total", totals.properties), MAX_PROPERTIES));
+        found.push(limit(
+            base,
+            &format!("{} object properties in total", totals.properties),
+            MAX_PROPERTIES,
+        ));
     }
     if totals.enum_values > MAX_ENUM_VALUES {
-        found.push(limit(base, format!("{} enum values in total", totals.enum_values), MAX_ENUM_VALUES));
+        found.push(limit(
+            base,
+            &format!("{} enum values in total", totals.enum_values),
+            MAX_ENUM_VALUES,
+        ));
     }
     if totals.chars > MAX_TOTAL_CHARS {
         found.push(limit(
             base,
-            format!("{} characters of property names and enum values", totals.chars),
+            &format!(
+                "{} characters of property names and enum values",
+                totals.chars
+            ),
             MAX_TOTAL_CHARS,
         ));
     }
     found
 }
 
-fn limit(base: &str, what: String, allowed: usize) -> Violation {
+fn limit(base: &str, what: &str, allowed: usize) -> Violation {
     Violation {
         pointer: base.to_string(),
         at_key: true,
-        message: format!("the output schema has {what}, over OpenAI's strict-mode limit of {allowed}"),
+        message: format!(
+            "the output schema has {what}, over OpenAI's strict-mode limit of {allowed}"
+        ),
         help: "split the job into several specs, or use fewer labels per field".to_string(),
     }
 }
 
-fn walk(node: &Value, pointer: &str, depth: usize, totals: &mut Totals, found: &mut Vec<Violation>) {
+fn walk(
+    node: &Value,
+    pointer: &str,
+    depth: usize,
+    totals: &mut Totals,
+    found: &mut Vec<Violation>,
+) {
     let Some(object) = node.as_object() else {
         if !node.is_boolean() {
             found.push(Violation {
@@ -122,7 +141,10 @@ fn walk(node: &Value, pointer: &str, depth: usize, totals: &mut Totals, found: &
         }
     }
     let is_object = object.get("type").is_some_and(|kind| {
-        kind == "object" || kind.as_array().is_some_and(|kinds| kinds.iter().any(|kind| kind == "object"))
+        kind == "object"
+            || kind
+                .as_array()
+                .is_some_and(|kinds| kinds.iter().any(|kind| kind == "object"))
     }) || object.contains_key("properties");
     if is_object {
         check_object(object, pointer, depth, totals, found);
@@ -131,7 +153,11 @@ fn walk(node: &Value, pointer: &str, depth: usize, totals: &mut Totals, found: &
         totals.enum_values += values.len();
         let chars: usize = values
             .iter()
-            .map(|value| value.as_str().map_or_else(|| value.to_string().len(), str::len))
+            .map(|value| {
+                value
+                    .as_str()
+                    .map_or_else(|| value.to_string().len(), str::len)
+            })
             .sum();
         totals.chars += chars;
         if values.len() > LARGE_ENUM && chars > LARGE_ENUM_MAX_CHARS {
@@ -152,7 +178,13 @@ fn walk(node: &Value, pointer: &str, depth: usize, totals: &mut Totals, found: &
     for group in ["anyOf"] {
         if let Some(branches) = object.get(group).and_then(Value::as_array) {
             for (index, branch) in branches.iter().enumerate() {
-                walk(branch, &format!("{pointer}/{group}/{index}"), depth + 1, totals, found);
+                walk(
+                    branch,
+                    &format!("{pointer}/{group}/{index}"),
+                    depth + 1,
+                    totals,
+                    found,
+                );
             }
         }
     }
@@ -178,7 +210,8 @@ fn check_object(
         found.push(Violation {
             pointer: pointer.to_string(),
             at_key: false,
-            message: "an object schema needs `additionalProperties: false` in strict mode".to_string(),
+            message: "an object schema needs `additionalProperties: false` in strict mode"
+                .to_string(),
             help: "add `additionalProperties: false`".to_string(),
         });
     }
@@ -191,7 +224,10 @@ fn check_object(
         for (name, property) in properties {
             totals.properties += 1;
             totals.chars += name.len();
-            let child = format!("{pointer}/properties/{}", crate::yaml::pointer_segment(name));
+            let child = format!(
+                "{pointer}/properties/{}",
+                crate::yaml::pointer_segment(name)
+            );
             if !required.contains(&name.as_str()) {
                 found.push(Violation {
                     pointer: child.clone(),
@@ -219,11 +255,33 @@ mod tests {
         });
         let found = violations(&schema, "/labels/x/schema");
         let messages: Vec<&str> = found.iter().map(|v| v.message.as_str()).collect();
-        assert!(messages.iter().any(|m| m.contains("`default` is not supported")), "{messages:?}");
-        assert!(messages.iter().any(|m| m.contains("`allOf` is not supported")), "{messages:?}");
-        assert!(messages.iter().any(|m| m.contains("additionalProperties: false")), "{messages:?}");
-        assert!(messages.iter().any(|m| m.contains("`b` is not listed")), "{messages:?}");
-        assert!(found.iter().any(|v| v.pointer == "/labels/x/schema/properties/a/default"));
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.contains("`default` is not supported")),
+            "{messages:?}"
+        );
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.contains("`allOf` is not supported")),
+            "{messages:?}"
+        );
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.contains("additionalProperties: false")),
+            "{messages:?}"
+        );
+        assert!(
+            messages.iter().any(|m| m.contains("`b` is not listed")),
+            "{messages:?}"
+        );
+        assert!(
+            found
+                .iter()
+                .any(|v| v.pointer == "/labels/x/schema/properties/a/default")
+        );
     }
 
     #[test]

@@ -84,16 +84,21 @@ impl TemplatePlace<'_> {
             Span::new(spec_line, indent + column, length)
         } else {
             let quote = usize::from(matches!(indicator, Some('"' | '\'')));
-            Span::new(anchor.line + line - 1, anchor.column + quote + column - 1, length)
+            Span::new(
+                anchor.line + line - 1,
+                anchor.column + quote + column - 1,
+                length,
+            )
         }
     }
+}
 
-    fn diagnostic(&self, template: &Template, code: &'static str, message: String, span: Span) -> Diagnostic {
-        let diagnostic = Diagnostic::error(code, message, span);
-        match &template.file {
-            Some(file) => diagnostic.in_file(file.clone()),
-            None => diagnostic,
-        }
+/// An error in `template`: in the spec when inline, else in the template file.
+fn diagnostic(template: &Template, code: &'static str, message: String, span: Span) -> Diagnostic {
+    let diagnostic = Diagnostic::error(code, message, span);
+    match &template.file {
+        Some(file) => diagnostic.in_file(file.clone()),
+        None => diagnostic,
     }
 }
 
@@ -116,8 +121,7 @@ pub fn check_template(
                 .map_or(1, |range| column_of(&template.text, range.start));
             let detail = error.detail().unwrap_or("syntax error").to_string();
             diagnostics.push(
-                place
-                    .diagnostic(
+                diagnostic(
                         template,
                         "template-syntax",
                         format!("`{}` template: {detail}", template.role),
@@ -128,7 +132,10 @@ pub fn check_template(
             return Vec::new();
         }
     };
-    let mut used = compiled.undeclared_variables(true).into_iter().collect::<Vec<_>>();
+    let mut used = compiled
+        .undeclared_variables(true)
+        .into_iter()
+        .collect::<Vec<_>>();
     used.sort();
     let mut row_columns = Vec::new();
     for variable in used {
@@ -144,41 +151,64 @@ pub fn check_template(
                 }
             }
             "text" if !has_text_column => diagnostics.push(
-                place
-                    .diagnostic(template, "undefined-variable", format!("`{}` template uses `text`, but `input.text` is not set", template.role), span)
-                    .with_help("set `input.text` to the column holding the text, or use `row.<column>`"),
+                diagnostic(
+                    template,
+                    "undefined-variable",
+                    format!(
+                        "`{}` template uses `text`, but `input.text` is not set",
+                        template.role
+                    ),
+                    span,
+                )
+                .with_help(
+                    "set `input.text` to the column holding the text, or use `row.<column>`",
+                ),
             ),
             "labels" => {
                 if let Some(field) = tail
                     && !fields.iter().any(|known| known.name == field)
                 {
-                    let mut diagnostic = place.diagnostic(
+                    let mut diagnostic = diagnostic(
                         template,
                         "undefined-variable",
-                        format!("`{}` template uses `labels.{field}`, but there is no label field `{field}`", template.role),
+                        format!(
+                            "`{}` template uses `labels.{field}`, but there is no label field `{field}`",
+                            template.role
+                        ),
                         span,
                     );
-                    if let Some(close) = did_you_mean(field, fields.iter().map(|known| known.name.as_str())) {
-                        diagnostic = diagnostic.with_help(format!("did you mean `labels.{close}`?"));
+                    if let Some(close) =
+                        did_you_mean(field, fields.iter().map(|known| known.name.as_str()))
+                    {
+                        diagnostic =
+                            diagnostic.with_help(format!("did you mean `labels.{close}`?"));
                     }
                     diagnostics.push(diagnostic);
                 }
             }
-            _ if TEMPLATE_VARIABLES.contains(&head) || environment.globals().any(|(name, _)| name == head) => {}
+            _ if TEMPLATE_VARIABLES.contains(&head)
+                || environment.globals().any(|(name, _)| name == head) => {}
             _ => {
-                let mut diagnostic = place.diagnostic(
+                let mut diagnostic = diagnostic(
                     template,
                     "undefined-variable",
-                    format!("`{}` template uses undefined variable `{head}`", template.role),
+                    format!(
+                        "`{}` template uses undefined variable `{head}`",
+                        template.role
+                    ),
                     span,
                 );
                 if let Some(close) = did_you_mean(head, TEMPLATE_VARIABLES.iter().copied()) {
                     diagnostic = diagnostic.with_help(format!("did you mean `{close}`?"));
                 }
                 diagnostics.push(diagnostic.with_help(format!(
-                    "templates can use: {}",
-                    TEMPLATE_VARIABLES.iter().map(|name| format!("`{name}`")).collect::<Vec<_>>().join(", ")
-                )));
+                        "templates can use: {}",
+                        TEMPLATE_VARIABLES
+                            .iter()
+                            .map(|name| format!("`{name}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )));
             }
         }
     }

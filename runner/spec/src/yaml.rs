@@ -240,17 +240,18 @@ impl MarkedEventReceiver for SpanCollector<'_> {
                 self.index
                     .values
                     .insert(pointer.clone(), Span::new(mark.line(), mark.col() + 1, 1));
-                self.stack.push(if matches!(event, Event::MappingStart(..)) {
-                    Frame::Mapping {
-                        pointer,
-                        pending_key: None,
-                    }
-                } else {
-                    Frame::Sequence {
-                        pointer,
-                        next_index: 0,
-                    }
-                });
+                self.stack
+                    .push(if matches!(event, Event::MappingStart(..)) {
+                        Frame::Mapping {
+                            pointer,
+                            pending_key: None,
+                        }
+                    } else {
+                        Frame::Sequence {
+                            pointer,
+                            next_index: 0,
+                        }
+                    });
             }
             Event::MappingEnd | Event::SequenceEnd => {
                 self.stack.pop();

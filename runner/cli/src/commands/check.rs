@@ -39,20 +39,46 @@ pub(crate) fn check(args: &CheckArgs, printer: Printer) -> ExitStatus {
         return ExitStatus::Success;
     }
     let mut text = String::new();
-    let _ = writeln!(text, "ok: `{}` is a valid spec (fingerprint {})", job.name, &job.fingerprint[..12]);
-    let _ = writeln!(text, "  input   {} ({} columns: {})", job.input.path.display(), outcome.columns.len(), outcome.columns.join(", "));
+    let _ = writeln!(
+        text,
+        "ok: `{}` is a valid spec (fingerprint {})",
+        job.name,
+        &job.fingerprint[..12]
+    );
+    let _ = writeln!(
+        text,
+        "  input   {} ({} columns: {})",
+        job.input.path.display(),
+        outcome.columns.len(),
+        outcome.columns.join(", ")
+    );
     for field in &job.labels {
         let kind = match &field.kind {
-            batchlabel_spec::LabelKind::OneOf { labels } => format!("one_of {} labels", labels.len()),
+            batchlabel_spec::LabelKind::OneOf { labels } => {
+                format!("one_of {} labels", labels.len())
+            }
             batchlabel_spec::LabelKind::AnyOf { labels, max, .. } => {
-                format!("any_of {} labels{}", labels.len(), max.map_or_else(String::new, |max| format!(", at most {max}")))
+                format!(
+                    "any_of {} labels{}",
+                    labels.len(),
+                    max.map_or_else(String::new, |max| format!(", at most {max}"))
+                )
             }
             batchlabel_spec::LabelKind::Schema { .. } => "raw schema".to_string(),
         };
         let _ = writeln!(text, "  label   {}: {kind}", field.name);
     }
-    let _ = writeln!(text, "  model   {} `{}`", job.model.provider.as_str(), job.model.name);
-    let _ = writeln!(text, "  render  first {} rows rendered without error", outcome.rendered);
+    let _ = writeln!(
+        text,
+        "  model   {} `{}`",
+        job.model.provider.as_str(),
+        job.model.name
+    );
+    let _ = writeln!(
+        text,
+        "  render  first {} rows rendered without error",
+        outcome.rendered
+    );
     if args.show_request
         && let Some(first) = &outcome.first_request
     {
@@ -83,11 +109,14 @@ fn render_first_rows(job: &Job, rows: usize) -> Result<CheckOutcome, CompileErro
         }
     }
     let columns = source.columns().names().to_vec();
-    let renderer = RequestRenderer::new(job, source.columns().clone(), false).map_err(CompileError::Setup)?;
+    let renderer =
+        RequestRenderer::new(job, source.columns().clone(), false).map_err(CompileError::Setup)?;
     let mut chunk = Vec::new();
     source.next_chunk(rows.max(1), &mut chunk)?;
     if chunk.is_empty() {
-        return Err(CompileError::NoRows { path: job.input.path.clone() });
+        return Err(CompileError::NoRows {
+            path: job.input.path.clone(),
+        });
     }
     let mut problems = Vec::new();
     let mut first_request = None;
@@ -108,12 +137,21 @@ fn render_first_rows(job: &Job, rows: usize) -> Result<CheckOutcome, CompileErro
                     message: failure.message,
                 }),
             },
-            Err(error) => problems.push(RowProblem { path: error.path, line: error.line, row_id: None, message: error.message }),
+            Err(error) => problems.push(RowProblem {
+                path: error.path,
+                line: error.line,
+                row_id: None,
+                message: error.message,
+            }),
         }
     }
     if !problems.is_empty() {
         let total = problems.len() as u64;
         return Err(CompileError::Rows { problems, total });
     }
-    Ok(CheckOutcome { columns, rendered, first_request })
+    Ok(CheckOutcome {
+        columns,
+        rendered,
+        first_request,
+    })
 }

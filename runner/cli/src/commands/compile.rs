@@ -1,5 +1,6 @@
 //! `batchlabel compile SPEC --out DIR`: write the sharded JSONL batch files.
 
+use std::fmt::Write as _;
 use std::time::Instant;
 
 use batchlabel_compile::CompileOptions;
@@ -17,7 +18,11 @@ pub(crate) fn compile(args: &CompileArgs, printer: Printer) -> ExitStatus {
     let options = CompileOptions {
         out_dir: Some(args.out.clone()),
         count_tokens: false,
-        progress: if args.json { None } else { printer.progress("compiling") },
+        progress: if args.json {
+            None
+        } else {
+            printer.progress("compiling")
+        },
     };
     let report = match batchlabel_compile::compile(&job, &options) {
         Ok(report) => report,
@@ -43,13 +48,18 @@ pub(crate) fn compile(args: &CompileArgs, printer: Printer) -> ExitStatus {
         report.rows as f64 / seconds.max(1e-9),
     );
     if report.duplicate_rows > 0 {
-        text.push_str(&format!(
-            "  {} rows share a request with an identical earlier row (listed in row-map.csv)\n",
+        let _ = writeln!(
+            text,
+            "  {} rows share a request with an identical earlier row (listed in row-map.csv)",
             report.duplicate_rows
-        ));
+        );
     }
     for shard in &report.shards {
-        text.push_str(&format!("  {}  {} requests  {} bytes\n", shard.file, shard.requests, shard.bytes));
+        let _ = writeln!(
+            text,
+            "  {}  {} requests  {} bytes",
+            shard.file, shard.requests, shard.bytes
+        );
     }
     printer.data(&text);
     ExitStatus::Success

@@ -11,7 +11,11 @@ pub(crate) fn estimate(args: &EstimateArgs, printer: Printer) -> ExitStatus {
     let Some((job, _)) = load_job(&args.spec, args.json, printer) else {
         return ExitStatus::Error;
     };
-    let progress = if args.json { None } else { printer.progress("estimating") };
+    let progress = if args.json {
+        None
+    } else {
+        printer.progress("estimating")
+    };
     let estimate = match batchlabel_compile::estimate(&job, progress) {
         Ok(estimate) => estimate,
         Err(error) => {
@@ -24,8 +28,12 @@ pub(crate) fn estimate(args: &EstimateArgs, printer: Printer) -> ExitStatus {
         printer.data(&format!("{value:#}\n"));
         return ExitStatus::Success;
     }
-    let dollars = |value: Option<f64>| value.map_or_else(|| "n/a".to_string(), |value| format!("${value:.4}"));
-    let count = |value: Option<u64>| value.map_or_else(|| "unbounded".to_string(), |value| value.to_string());
+    let dollars = |value: Option<f64>| {
+        value.map_or_else(|| "n/a".to_string(), |value| format!("${value:.4}"))
+    };
+    let count = |value: Option<u64>| {
+        value.map_or_else(|| "unbounded".to_string(), |value| value.to_string())
+    };
     let mut text = String::new();
     let _ = writeln!(
         text,
@@ -35,9 +43,17 @@ pub(crate) fn estimate(args: &EstimateArgs, printer: Printer) -> ExitStatus {
         estimate.duplicate_rows,
         estimate.model,
         estimate.encoding,
-        if estimate.encoding_assumed { " (assumed: model unknown to tiktoken)" } else { "" }
+        if estimate.encoding_assumed {
+            " (assumed: model unknown to tiktoken)"
+        } else {
+            ""
+        }
     );
-    let _ = writeln!(text, "{:<20} {:>9} {:>14} {:>16} {:>12}", "file", "requests", "input tokens", "output tokens ≤", "cost ≤");
+    let _ = writeln!(
+        text,
+        "{:<20} {:>9} {:>14} {:>16} {:>12}",
+        "file", "requests", "input tokens", "output tokens ≤", "cost ≤"
+    );
     for shard in &estimate.shards {
         let _ = writeln!(
             text,
@@ -69,7 +85,10 @@ pub(crate) fn estimate(args: &EstimateArgs, printer: Printer) -> ExitStatus {
             let _ = writeln!(
                 text,
                 "batch price of `{}`: ${} in / ${} out per 1M tokens (built-in table of {})",
-                price.model, price.input_per_million, price.output_per_million, estimate.prices_as_of
+                price.model,
+                price.input_per_million,
+                price.output_per_million,
+                estimate.prices_as_of
             );
         }
         None => {
@@ -81,11 +100,17 @@ pub(crate) fn estimate(args: &EstimateArgs, printer: Printer) -> ExitStatus {
         }
     }
     if estimate.output_tokens_max.is_none() {
-        text.push_str("hint: set `model.max_completion_tokens` to bound the output of `schema` fields\n");
+        text.push_str(
+            "hint: set `model.max_completion_tokens` to bound the output of `schema` fields\n",
+        );
     }
     if let (Some(budget), Some(cost)) = (estimate.budget_usd, estimate.cost_usd_max) {
         if cost > budget {
-            let _ = writeln!(text, "over budget: up to ${cost:.4} against `budget.max_usd` ${budget:.2} (by ${:.4})", cost - budget);
+            let _ = writeln!(
+                text,
+                "over budget: up to ${cost:.4} against `budget.max_usd` ${budget:.2} (by ${:.4})",
+                cost - budget
+            );
         } else {
             let _ = writeln!(text, "within budget: up to ${cost:.4} of ${budget:.2}");
         }

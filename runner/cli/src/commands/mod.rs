@@ -49,14 +49,30 @@ pub(crate) fn print_diagnostics(diagnostics: &Diagnostics, json: bool, printer: 
 
 /// Report a compile error: spec-positioned when the spec is at fault, else by input line.
 pub(crate) fn report_compile_error(job: &Job, error: &CompileError, json: bool, printer: Printer) {
-    if let CompileError::Source(SourceError::MissingColumn { column, purpose, available, suggestion, path }) = error {
+    if let CompileError::Source(SourceError::MissingColumn {
+        column,
+        purpose,
+        available,
+        suggestion,
+        path,
+    }) = error
+    {
         let pointer = if purpose.contains("input.id") {
             "/input/id"
         } else if purpose.contains("input.text") {
             "/input/text"
         } else if job.prompt.user.text.contains(column.as_str()) {
-            if job.prompt.user.file.is_some() { "/prompt/user_file" } else { "/prompt/user" }
-        } else if job.prompt.system.as_ref().is_some_and(|system| system.file.is_some()) {
+            if job.prompt.user.file.is_some() {
+                "/prompt/user_file"
+            } else {
+                "/prompt/user"
+            }
+        } else if job
+            .prompt
+            .system
+            .as_ref()
+            .is_some_and(|system| system.file.is_some())
+        {
             "/prompt/system_file"
         } else {
             "/prompt/system"
@@ -90,11 +106,24 @@ pub(crate) fn report_compile_error(job: &Job, error: &CompileError, json: bool, 
     match error {
         CompileError::Rows { problems, total } => {
             for problem in problems.iter().take(20) {
-                let id = problem.row_id.as_ref().map_or_else(String::new, |id| format!(" (id `{id}`)"));
-                let _ = writeln!(text, "  {}:{}{id}: {}", problem.path.display(), problem.line, problem.message);
+                let id = problem
+                    .row_id
+                    .as_ref()
+                    .map_or_else(String::new, |id| format!(" (id `{id}`)"));
+                let _ = writeln!(
+                    text,
+                    "  {}:{}{id}: {}",
+                    problem.path.display(),
+                    problem.line,
+                    problem.message
+                );
             }
             if *total > 20 {
-                let _ = writeln!(text, "  … and {} more (use --json to see up to 1000)", total - 20);
+                let _ = writeln!(
+                    text,
+                    "  … and {} more (use --json to see up to 1000)",
+                    total - 20
+                );
             }
             text.push_str("hint: fix these rows and compile again; nothing was written\n");
         }
