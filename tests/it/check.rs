@@ -34,7 +34,7 @@ fn every_example_spec_passes_check() {
 fn all_spec_problems_are_reported_at_once_with_positions_and_hints() {
     let scratch = Scratch::new();
     scratch.write("rows.csv", "id,text\n1,hello\n");
-    let text = "name: bad job\ninput:\n  csv: rows.csv\n  id: id\nprompt:\n  user: \"{{ row.text }}\"\nlabels:\n  sentiment:\n    onee_of: [POSITIVE, NEGATIVE]\nmodel:\n  provider: openia\n  name: gpt-4o-mini\n  temprature: 0\n";
+    let text = "name: bad job\ninput:\n  csv: rows.csv\n  id: id\nprompt:\n  user: \"{{ row.text }} {{ txt }}\"\nlabels:\n  sentiment:\n    onee_of: [POSITIVE, NEGATIVE]\nmodel:\n  provider: openia\n  name: gpt-4o-mini\n  temprature: 0\n";
     scratch.write("spec.yaml", text);
     let outcome = scratch.run(&["check", "spec.yaml"]);
     assert_eq!(outcome.code, 2, "{outcome:?}");
@@ -68,7 +68,12 @@ fn all_spec_problems_are_reported_at_once_with_positions_and_hints() {
         stderr.contains("does not match the required pattern"),
         "{stderr}"
     );
-    assert!(stderr.contains("has 4 problems"), "{stderr}");
+    // A template typo is found in the same run as the structural errors.
+    assert!(
+        stderr.contains("`user` template uses undefined variable `txt`"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("has 5 problems"), "{stderr}");
 }
 
 #[test]

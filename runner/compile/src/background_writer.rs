@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::thread::JoinHandle;
 
 const BUFFER_BYTES: usize = 1 << 20;
-const BUFFERS_IN_FLIGHT: usize = 4;
+const BUFFERS_IN_FLIGHT: usize = 2;
 
 enum Message {
     Open(PathBuf),

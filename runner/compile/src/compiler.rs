@@ -19,7 +19,7 @@ use crate::request_renderer::{
 use crate::shard_writer::ShardSummary;
 use crate::{CompileError, RowProblem};
 
-const CHUNK_ROWS: usize = 2048;
+const CHUNK_ROWS: usize = 1024;
 const CHUNKS_IN_FLIGHT: usize = 2;
 const PREFETCH_AHEAD: usize = 16;
 

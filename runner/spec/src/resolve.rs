@@ -13,7 +13,7 @@ use crate::job::{
     BatchLimits, Input, InputFormat, Job, Label, LabelField, LabelKind, Model, Output,
     OutputFormat, Prompt, Template,
 };
-use crate::job_spec::{JobSpec, LabelFieldSpec, LabelSetSpec, ModelSpec};
+use crate::job_spec::{JobSpec, LabelFieldSpec, LabelSetSpec, ModelSpec, PromptSpec};
 use crate::templates::{TemplatePlace, check_template, read_template_file};
 use crate::yaml::{SpanIndex, pointer_segment};
 
@@ -73,7 +73,15 @@ pub fn resolve_text(spec_path: &Path, text: &str) -> Result<LoadedSpec, Diagnost
     for diagnostic in crate::schema_check::check(&document.value, &document.spans) {
         diagnostics.push(diagnostic);
     }
+    let base_dir = spec_path
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
     if diagnostics.has_errors() {
+        // Structure is broken somewhere; still check the templates when their section is
+        // sound, so a typo in a key and a typo in a template show up in the same run.
+        for diagnostic in template_checks_only(text, &document, &base_dir, &mut diagnostics) {
+            diagnostics.push(diagnostic);
+        }
         return Err(diagnostics);
     }
     let spec: JobSpec = match serde_json::from_value(document.value.clone()) {
@@ -87,9 +95,6 @@ pub fn resolve_text(spec_path: &Path, text: &str) -> Result<LoadedSpec, Diagnost
             return Err(diagnostics);
         }
     };
-    let base_dir = spec_path
-        .parent()
-        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
     let mut resolver = Resolver {
         text,
         spans: &document.spans,
@@ -108,6 +113,43 @@ pub fn resolve_text(spec_path: &Path, text: &str) -> Result<LoadedSpec, Diagnost
         Some(job) if !diagnostics.has_errors() => Ok(LoadedSpec { job, diagnostics }),
         _ => Err(diagnostics),
     }
+}
+
+fn template_checks_only(
+    text: &str,
+    document: &crate::yaml::YamlDocument,
+    base_dir: &Path,
+    diagnostics: &mut Diagnostics,
+) -> Vec<Diagnostic> {
+    let Ok(prompt) = serde_json::from_value::<PromptSpec>(document.value["prompt"].clone()) else {
+        return Vec::new();
+    };
+    let fields: Vec<LabelField> = document.value["labels"]
+        .as_object()
+        .map(|labels| {
+            labels
+                .keys()
+                .map(|name| LabelField {
+                    name: name.clone(),
+                    description: None,
+                    kind: LabelKind::OneOf { labels: Vec::new() },
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let has_text_column = document.value["input"]["text"].is_string();
+    let mut resolver = Resolver {
+        text,
+        spans: &document.spans,
+        base_dir,
+        found: Vec::new(),
+        extra_sources: Vec::new(),
+    };
+    resolver.prompt(&prompt, &fields, has_text_column);
+    for (path, source) in &resolver.extra_sources {
+        diagnostics.add_source(path, source);
+    }
+    resolver.found
 }
 
 struct Resolver<'a> {
@@ -131,7 +173,7 @@ impl Resolver<'_> {
         let input = self.input(spec);
         let labels = self.labels(spec);
         let prompt = self.prompt(
-            spec,
+            &spec.prompt,
             &labels,
             input
                 .as_ref()
@@ -307,11 +349,10 @@ impl Resolver<'_> {
 
     fn prompt(
         &mut self,
-        spec: &JobSpec,
+        prompt: &PromptSpec,
         fields: &[LabelField],
         has_text_column: bool,
     ) -> Option<Prompt> {
-        let prompt = &spec.prompt;
         let system = self.template(
             "system",
             prompt.system.as_ref(),
