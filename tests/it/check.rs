@@ -194,3 +194,44 @@ fn check_json_output_is_machine_readable() {
         false
     );
 }
+
+#[test]
+fn wrong_types_are_explained_with_the_field_documentation() {
+    let scratch = Scratch::new();
+    scratch.write("rows.csv", "id,text\n1,hello\n");
+    scratch.write(
+        "spec.yaml",
+        spec("rows.csv", "  max_completion_tokens: lots\n"),
+    );
+    let outcome = scratch.run(&["check", "spec.yaml"]);
+    assert_eq!(outcome.code, 2, "{outcome:?}");
+    assert!(
+        outcome.stderr.contains(
+            "error[wrong-type]: expected integer for `model.max_completion_tokens`, found a string"
+        ),
+        "{outcome:?}"
+    );
+    assert!(
+        outcome.stderr.contains("--> spec.yaml:17:26"),
+        "{outcome:?}"
+    );
+    assert!(
+        outcome.stderr.contains(
+            "help: `max_completion_tokens`: Cap on generated tokens per request, reasoning included"
+        ),
+        "{outcome:?}"
+    );
+}
+
+#[test]
+fn an_input_folder_is_not_a_file() {
+    let scratch = Scratch::new();
+    std::fs::create_dir(scratch.path().join("rows.csv")).unwrap();
+    scratch.write("spec.yaml", spec("rows.csv", ""));
+    let outcome = scratch.run(&["check", "spec.yaml"]);
+    assert_eq!(outcome.code, 2, "{outcome:?}");
+    assert!(
+        outcome.stderr.contains("rows.csv` is a folder, not a file"),
+        "{outcome:?}"
+    );
+}

@@ -96,6 +96,14 @@ fn shards_respect_request_and_byte_limits() {
     assert_eq!(manifest["rows"], 250);
     assert_eq!(manifest["requests"], 250);
     assert_eq!(manifest["shards"].as_array().unwrap().len(), shards.len());
+    let output_schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(scratch.path().join("out/output-schema.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        output_schema["properties"]["sentiment"]["enum"],
+        serde_json::json!(["POSITIVE", "NEGATIVE", "NEUTRAL"])
+    );
 }
 
 #[test]

@@ -77,6 +77,8 @@ struct Manifest<'a> {
     limits: batchlabel_spec::BatchLimits,
     custom_id_scheme: &'static str,
     row_map: Option<&'static str>,
+    /// The JSON Schema every output will be validated against.
+    output_schema: &'static str,
     shards: &'a [ShardSummary],
 }
 
@@ -274,9 +276,10 @@ pub fn compile(job: &Job, options: &CompileOptions) -> Result<CompileReport, Com
         limits: job.limits,
         custom_id_scheme: "r-<row id> | x-<hex of row id> | h-<xxh3-128 of row id> (see row-map.csv)",
         row_map: (plan.row_map_entries > 0).then_some("row-map.csv"),
+        output_schema: "output-schema.json",
         shards: &plan.shards,
     };
-    let out_dir = staging.commit(&manifest)?;
+    let out_dir = staging.commit(&manifest, &job.output_schema)?;
     Ok(CompileReport {
         rows: plan.rows,
         requests: plan.requests,
@@ -385,11 +388,21 @@ impl Staging {
         self.final_dir.as_ref().map(|_| self.root.path())
     }
 
-    fn commit(self, manifest: &Manifest<'_>) -> Result<Option<PathBuf>, CompileError> {
+    fn commit(
+        self,
+        manifest: &Manifest<'_>,
+        output_schema: &serde_json::Value,
+    ) -> Result<Option<PathBuf>, CompileError> {
         let Some(final_dir) = self.final_dir else {
             return Ok(None);
         };
         std::fs::remove_dir_all(&self.work).map_err(|error| CompileError::io(&self.work, error))?;
+        let schema_path = self.root.path().join(manifest.output_schema);
+        let mut schema_text = serde_json::to_string_pretty(output_schema)
+            .map_err(|error| CompileError::Setup(error.to_string()))?;
+        schema_text.push('\n');
+        std::fs::write(&schema_path, schema_text)
+            .map_err(|error| CompileError::io(&schema_path, error))?;
         let manifest_path = self.root.path().join("manifest.json");
         let mut text = serde_json::to_string_pretty(manifest)
             .map_err(|error| CompileError::Setup(error.to_string()))?;

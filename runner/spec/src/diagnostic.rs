@@ -177,6 +177,7 @@ impl Diagnostics {
             span.line,
             span.column
         );
+        let gutter_width = span.line.to_string().len();
         let line_text = self
             .sources
             .get(file)
@@ -200,7 +201,7 @@ impl Diagnostics {
             );
         }
         for help in &diagnostic.help {
-            let _ = writeln!(out, "  = help: {help}");
+            let _ = writeln!(out, "{} = help: {help}", " ".repeat(gutter_width));
         }
         out.push('\n');
     }

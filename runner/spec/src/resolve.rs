@@ -279,6 +279,16 @@ impl Resolver<'_> {
             );
         }
         let path = self.path(file);
+        if path.is_dir() {
+            let span = self.spans.value(&format!("/input/{key}"));
+            self.error(
+                "not-a-file",
+                format!("input `{}` is a folder, not a file", path.display()),
+                span,
+                "name the CSV or JSONL file itself",
+            );
+            return None;
+        }
         if !path.is_file() {
             let span = self.spans.value(&format!("/input/{key}"));
             self.error(

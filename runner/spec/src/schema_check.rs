@@ -95,13 +95,20 @@ fn diagnose(
         ValidationErrorKind::Type { kind } => {
             let expected = match kind {
                 TypeKind::Single(single) => single.to_string(),
+                // `null` is how an optional field is written in the schema, not a useful ask.
                 TypeKind::Multiple(many) => many
                     .iter()
                     .map(|kind| kind.to_string())
+                    .filter(|kind| kind != "null")
                     .collect::<Vec<_>>()
                     .join(" or "),
             };
-            type_mismatch(&pointer, &expected, found, spans)
+            with_doc(
+                type_mismatch(&pointer, &expected, found, spans),
+                schema,
+                error.schema_path().as_str(),
+                &pointer,
+            )
         }
         ValidationErrorKind::Enum { options } => {
             let allowed: Vec<String> = options
@@ -181,13 +188,46 @@ fn diagnose(
                 spans.value(&pointer),
             )
         }
-        _ => Diagnostic::error(
-            "invalid-value",
-            format!("{}: {error}", describe_place(&pointer)),
-            spans.value(&pointer),
+        _ => with_doc(
+            Diagnostic::error(
+                "invalid-value",
+                format!("{}: {error}", describe_place(&pointer)),
+                spans.value(&pointer),
+            ),
+            schema,
+            error.schema_path().as_str(),
+            &pointer,
         ),
     };
     out.push(diagnostic);
+}
+
+/// Add the field's own documentation (from the schema) as a hint: it says what is expected.
+fn with_doc(
+    diagnostic: Diagnostic,
+    schema: &Value,
+    schema_path: &str,
+    pointer: &str,
+) -> Diagnostic {
+    let parent = schema_path
+        .rsplit_once('/')
+        .map_or("", |(parent, _)| parent);
+    let doc = schema_at(schema, parent)
+        .and_then(|node| {
+            node.get("description")
+                .or_else(|| resolve_ref(schema, node).get("description"))
+        })
+        .and_then(Value::as_str);
+    match doc {
+        Some(doc) => {
+            let name = pointer.rsplit('/').next().unwrap_or_default();
+            diagnostic.with_help(format!(
+                "`{name}`: {}",
+                first_sentence(doc).trim_end_matches('.')
+            ))
+        }
+        None => diagnostic,
+    }
 }
 
 fn invalid_choice(

@@ -220,14 +220,16 @@ fn position_of(text: &str, needle: &str) -> (usize, usize) {
     // `row.x` may be written `row["x"]`; the head is always there.
     let head = needle.split('.').next().unwrap_or(needle);
     let offset = text.find(needle).or_else(|| text.find(head)).unwrap_or(0);
-    let line = text[..offset].matches('\n').count() + 1;
+    let line = text.get(..offset).unwrap_or_default().matches('\n').count() + 1;
     (line, column_of(text, offset))
 }
 
 fn column_of(text: &str, offset: usize) -> usize {
-    let offset = offset.min(text.len());
-    let line_start = text[..offset].rfind('\n').map_or(0, |at| at + 1);
-    text[line_start..offset].chars().count() + 1
+    let Some(before) = text.get(..offset.min(text.len())) else {
+        return 1;
+    };
+    let line_start = before.rfind('\n').map_or(0, |at| at + 1);
+    before[line_start..].chars().count() + 1
 }
 
 /// Read a template file for a `*_file` key; a missing file is a diagnostic at the key.
