@@ -212,12 +212,12 @@ fn wrong_types_are_explained_with_the_field_documentation() {
         "{outcome:?}"
     );
     assert!(
-        outcome.stderr.contains("--> spec.yaml:17:26"),
+        outcome.stderr.contains("--> spec.yaml:16:26"),
         "{outcome:?}"
     );
     assert!(
         outcome.stderr.contains(
-            "help: `max_completion_tokens`: Cap on generated tokens per request, reasoning included"
+            "   = help: `max_completion_tokens`: Cap on generated tokens per request, reasoning included"
         ),
         "{outcome:?}"
     );
