@@ -206,7 +206,7 @@ mod tests {
         let error = CsvSource::open(file.path(), b',', "id").unwrap_err();
         match error {
             SourceError::MissingColumn { suggestion, .. } => {
-                assert_eq!(suggestion.as_deref(), Some("ID"))
+                assert_eq!(suggestion.as_deref(), Some("ID"));
             }
             other => panic!("unexpected {other}"),
         }

@@ -13,7 +13,7 @@ use crate::job::{
     BatchLimits, Input, InputFormat, Job, Label, LabelField, LabelKind, Model, Output,
     OutputFormat, Prompt, Template,
 };
-use crate::job_spec::{JobSpec, LabelFieldSpec, LabelSetSpec, ModelSpec, PromptSpec};
+use crate::job_spec::{JobSpec, LabelFieldSpec, LabelSetSpec, ModelSpec, PromptSpec, ProviderKind};
 use crate::templates::{TemplatePlace, check_template, read_template_file};
 use crate::yaml::{SpanIndex, pointer_segment};
 
@@ -706,47 +706,57 @@ impl Resolver<'_> {
         let Some(batch) = &spec.batch else {
             return Some(limits);
         };
-        let mut ok = true;
-        if let Some(requests) = batch.max_requests_per_file {
-            if requests > limits.max_requests_per_file {
-                let span = self.spans.value("/batch/max_requests_per_file");
-                let message = format!(
-                    "`{}` accepts at most {} requests per file, not {requests}",
-                    provider.as_str(),
-                    limits.max_requests_per_file
-                );
-                self.error(
-                    "over-provider-limit",
-                    message,
-                    span,
-                    "lower it, or remove it to use the provider's limit",
-                );
-                ok = false;
-            }
-            limits.max_requests_per_file = requests;
-        }
-        if let Some(bytes) = batch.max_bytes_per_file {
-            if bytes > limits.max_bytes_per_file {
-                let span = self.spans.value("/batch/max_bytes_per_file");
-                let message = format!(
-                    "`{}` accepts at most {} bytes per file, not {bytes}",
-                    provider.as_str(),
-                    limits.max_bytes_per_file
-                );
-                self.error(
-                    "over-provider-limit",
-                    message,
-                    span,
-                    "lower it, or remove it to use the provider's limit",
-                );
-                ok = false;
-            }
-            limits.max_bytes_per_file = bytes;
-        }
+        let requests = self.within_provider_limit(
+            provider,
+            "max_requests_per_file",
+            "requests",
+            batch.max_requests_per_file,
+            limits.max_requests_per_file,
+        );
+        let bytes = self.within_provider_limit(
+            provider,
+            "max_bytes_per_file",
+            "bytes",
+            batch.max_bytes_per_file,
+            limits.max_bytes_per_file,
+        );
+        let ok = requests.is_some() && bytes.is_some();
+        limits.max_requests_per_file = requests.unwrap_or(limits.max_requests_per_file);
+        limits.max_bytes_per_file = bytes.unwrap_or(limits.max_bytes_per_file);
         if let Some(attempts) = batch.max_attempts {
             limits.max_attempts = attempts;
         }
         ok.then_some(limits)
+    }
+
+    /// `wanted` (from `batch.<key>`), or the provider's `limit` when unset; `None` (with a
+    /// diagnostic) when it exceeds what the provider accepts.
+    fn within_provider_limit(
+        &mut self,
+        provider: ProviderKind,
+        key: &str,
+        unit: &str,
+        wanted: Option<u64>,
+        limit: u64,
+    ) -> Option<u64> {
+        let Some(wanted) = wanted else {
+            return Some(limit);
+        };
+        if wanted <= limit {
+            return Some(wanted);
+        }
+        let span = self.spans.value(&format!("/batch/{key}"));
+        let message = format!(
+            "`{}` accepts at most {limit} {unit} per file, not {wanted}",
+            provider.as_str()
+        );
+        self.error(
+            "over-provider-limit",
+            message,
+            span,
+            "lower it, or remove it to use the provider's limit",
+        );
+        None
     }
 }
 
