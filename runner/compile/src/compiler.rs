@@ -136,6 +136,7 @@ pub fn compile(job: &Job, options: &CompileOptions) -> Result<CompileReport, Com
         staging.work_dir(),
         staging.shard_dir(),
         job.limits,
+        crate::seen_set::FILTER_BITS_LOG2,
     )
     .map_err(|error| CompileError::io(staging.work_dir(), error))?;
     if let Some(progress) = &options.progress {
