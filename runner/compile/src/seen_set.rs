@@ -30,13 +30,9 @@ pub struct SeenSet {
 const PENDING_BYTES: usize = 1 << 20;
 
 impl SeenSet {
-    /// A set whose log lives at `log_path` (created, truncated).
-    pub fn create(log_path: &Path) -> std::io::Result<Self> {
-        Self::with_filter_bits(log_path, FILTER_BITS_LOG2)
-    }
-
-    /// A set with a filter of 2^`bits_log2` bits (at least one 512-bit block); small filters
-    /// only make more suspects, never wrong answers.
+    /// A set whose log lives at `log_path` (created, truncated), with a filter of
+    /// 2^`bits_log2` bits (at least one 512-bit block); small filters only make more suspects,
+    /// never wrong answers.
     pub fn with_filter_bits(log_path: &Path, bits_log2: u32) -> std::io::Result<Self> {
         Ok(Self {
             bits: vec![0; 1 << (bits_log2.max(9) - 6)],
@@ -130,7 +126,8 @@ mod tests {
     #[test]
     fn finds_exactly_the_repeated_keys() {
         let directory = tempfile::tempdir().unwrap();
-        let mut set = SeenSet::create(&directory.path().join("log")).unwrap();
+        let mut set =
+            SeenSet::with_filter_bits(&directory.path().join("log"), FILTER_BITS_LOG2).unwrap();
         let mut suspects = HashSet::new();
         for key in (0..200_000u128).chain([5, 77, 5]) {
             let hashed = u128::from(xxhash_rust::xxh3::xxh3_64(&key.to_le_bytes())) << 64 | key;
