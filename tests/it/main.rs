@@ -2,6 +2,7 @@
 
 mod check;
 mod compile;
+mod diagnostics;
 mod estimate;
 
 use std::path::{Path, PathBuf};

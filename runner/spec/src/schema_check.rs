@@ -74,10 +74,16 @@ fn diagnose(
         }
         ValidationErrorKind::Required { property } => {
             let name = property.as_str().unwrap_or_default();
+            // The root has no key to point at: use the top of the file.
+            let span = if pointer.is_empty() {
+                crate::diagnostic::Span::point(1, 1)
+            } else {
+                spans.key(&pointer)
+            };
             let mut diagnostic = Diagnostic::error(
                 "missing-field",
                 format!("missing field `{name}` in {}", describe_place(&pointer)),
-                spans.key(&pointer),
+                span,
             );
             let doc = error
                 .schema_path()
@@ -168,7 +174,12 @@ fn diagnose(
                 }
                 _ => {
                     let expected = any_of_expected(schema_node);
-                    type_mismatch(&pointer, &expected, found, spans)
+                    with_doc(
+                        type_mismatch(&pointer, &expected, found, spans),
+                        schema,
+                        error.schema_path().as_str(),
+                        &pointer,
+                    )
                 }
             }
         }
@@ -266,7 +277,9 @@ fn type_mismatch(
         ),
         spans.value(pointer),
     );
-    if found_kind == "number" && expected.contains("string") {
+    if found_kind.ends_with("integer") && expected.contains("string")
+        || found_kind.ends_with("fraction") && expected.contains("string")
+    {
         diagnostic = diagnostic.with_help("quote the value to make it a string");
     }
     if found_kind == "null" {
@@ -319,7 +332,8 @@ fn json_kind(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
-        Value::Number(_) => "number",
+        Value::Number(number) if number.is_i64() || number.is_u64() => "an integer",
+        Value::Number(_) => "a number with a fraction",
         Value::String(_) => "a string",
         Value::Array(_) => "a list",
         Value::Object(_) => "a mapping",
@@ -341,8 +355,18 @@ fn quoted(items: &[String]) -> String {
         .join(", ")
 }
 
-fn first_sentence(doc: &str) -> &str {
-    doc.split_once(". ").map_or(doc, |(first, _)| first)
+/// The first sentence of a doc comment, on one line ("e.g." and "i.e." do not end it).
+fn first_sentence(doc: &str) -> String {
+    let flat = doc.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut searched = 0;
+    while let Some(found) = flat[searched..].find(". ") {
+        let end = searched + found;
+        if !(flat[..end].ends_with("e.g") || flat[..end].ends_with("i.e")) {
+            return flat[..end].to_string();
+        }
+        searched = end + 2;
+    }
+    flat.trim_end_matches('.').to_string()
 }
 
 fn pointer_value<'a>(instance: &'a Value, pointer: &str) -> Option<&'a Value> {

@@ -209,7 +209,7 @@ fn check_object(
     if object.get("additionalProperties") != Some(&Value::Bool(false)) {
         found.push(Violation {
             pointer: pointer.to_string(),
-            at_key: false,
+            at_key: true, // the object's own key reads better than its first line
             message: "an object schema needs `additionalProperties: false` in strict mode"
                 .to_string(),
             help: "add `additionalProperties: false`".to_string(),

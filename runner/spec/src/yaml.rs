@@ -85,8 +85,12 @@ pub fn parse(text: &str) -> Result<YamlDocument, Diagnostic> {
             .next()
             .unwrap_or(&message)
             .to_string();
-        Diagnostic::error("yaml-syntax", format!("invalid YAML: {message}"), span)
-            .with_help("check indentation and quoting; a value that starts with `{`, `[`, `*`, `&`, `!`, `|`, `>` or `%` must be quoted")
+        let help = if message.contains("duplicate entry") {
+            "a key may appear only once in a mapping: merge the two entries or rename one"
+        } else {
+            "check indentation and quoting; a value that starts with `{`, `[`, `*`, `&`, `!`, `|`, `>` or `%` must be quoted"
+        };
+        Diagnostic::error("yaml-syntax", format!("invalid YAML: {message}"), span).with_help(help)
     })?;
     let value = to_json(&yaml_value);
     Ok(YamlDocument {
