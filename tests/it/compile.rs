@@ -409,7 +409,10 @@ fn compiles_the_jsonl_example_with_two_fields() {
 #[test]
 fn reads_excel_style_csv_with_bom_crlf_and_semicolons() {
     let scratch = Scratch::new();
-    scratch.write("rows.csv", "\u{feff}id;text\r\n1;\"naïve; café\"\r\n2;日本語のコメント 😀\r\n");
+    scratch.write(
+        "rows.csv",
+        "\u{feff}id;text\r\n1;\"naïve; café\"\r\n2;日本語のコメント 😀\r\n",
+    );
     let text = spec("rows.csv", "").replace("  text: text\n", "  text: text\n  delimiter: \";\"\n");
     scratch.write("spec.yaml", text);
     let outcome = scratch.run(&["compile", "spec.yaml", "--out", "out"]);
@@ -418,5 +421,8 @@ fn reads_excel_style_csv_with_bom_crlf_and_semicolons() {
     assert_eq!(lines.len(), 2);
     assert_eq!(lines[0]["custom_id"], "r-1");
     assert_eq!(lines[0]["body"]["messages"][1]["content"], "naïve; café");
-    assert_eq!(lines[1]["body"]["messages"][1]["content"], "日本語のコメント 😀");
+    assert_eq!(
+        lines[1]["body"]["messages"][1]["content"],
+        "日本語のコメント 😀"
+    );
 }
