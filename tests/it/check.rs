@@ -1,18 +1,11 @@
 //! `batchlabel check`: valid specs pass; every problem in a spec is reported at once, each
 //! with file:line:col, a caret and a hint; input and template problems name the file and line.
 
-use crate::{Scratch, batchlabel, repository, spec};
+use crate::{Scratch, batchlabel, files_with_extension, repository, spec};
 
 #[test]
 fn every_example_spec_passes_check() {
-    let specs: Vec<_> = std::fs::read_dir(repository().join("specs"))
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| {
-            path.extension()
-                .is_some_and(|extension| extension == "yaml")
-        })
-        .collect();
+    let specs = files_with_extension(&repository().join("specs"), "yaml");
     assert!(
         specs.len() >= 4,
         "expected the four example specs, found {specs:?}"

@@ -5,19 +5,10 @@ use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::{Scratch, spec};
+use crate::{Scratch, files_with_extension, spec};
 
 fn lines_of(directory: &Path) -> Vec<serde_json::Value> {
-    let mut files: Vec<_> = std::fs::read_dir(directory)
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| {
-            path.extension()
-                .is_some_and(|extension| extension == "jsonl")
-        })
-        .collect();
-    files.sort();
-    files
+    files_with_extension(directory, "jsonl")
         .iter()
         .flat_map(|file| {
             std::fs::read_to_string(file)

@@ -3,21 +3,13 @@
 //! After an intended change, rewrite them with `UPDATE_EXPECT=1 cargo test --test it diagnostics`
 //! and review the diff.
 
-use crate::{batchlabel, repository};
+use crate::{batchlabel, files_with_extension, repository};
 
 #[test]
 fn invalid_specs_match_their_expected_diagnostics() {
     let folder = repository().join("tests/fixtures/specs-invalid");
     let update = std::env::var_os("UPDATE_EXPECT").is_some();
-    let mut specs: Vec<_> = std::fs::read_dir(&folder)
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| {
-            path.extension()
-                .is_some_and(|extension| extension == "yaml")
-        })
-        .collect();
-    specs.sort();
+    let specs = files_with_extension(&folder, "yaml");
     assert!(specs.len() >= 8, "fixtures missing: {specs:?}");
     let mut mismatches = Vec::new();
     for spec in specs {

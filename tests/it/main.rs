@@ -45,6 +45,17 @@ pub(crate) fn repository() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The files in `folder` whose names end in `.extension`, sorted.
+pub(crate) fn files_with_extension(folder: &Path, extension: &str) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(folder)
+        .expect("read folder")
+        .map(|entry| entry.expect("folder entry").path())
+        .filter(|path| path.extension().is_some_and(|found| found == extension))
+        .collect();
+    files.sort();
+    files
+}
+
 /// A scratch folder with files written into it.
 pub(crate) struct Scratch {
     pub(crate) directory: tempfile::TempDir,

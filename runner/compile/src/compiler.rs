@@ -122,12 +122,7 @@ fn render_chunk(renderer: &RequestRenderer, chunk: Vec<Result<Row, RowError>>) -
 
 /// Compile `job` into batch files (or only plan them, see [`CompileOptions::out_dir`]).
 pub fn compile(job: &Job, options: &CompileOptions) -> Result<CompileReport, CompileError> {
-    let format = match job.input.format {
-        InputFormat::Csv { delimiter } => Format::Csv { delimiter },
-        InputFormat::Jsonl => Format::Jsonl,
-    };
-    let mut source = Source::open(&job.input.path, format, &job.input.id_column)?;
-    check_columns(job, &source)?;
+    let mut source = open_source(job)?;
     let renderer = RequestRenderer::new(job, source.columns().clone(), options.count_tokens)
         .map_err(CompileError::Setup)?;
     let staging = Staging::new(options.out_dir.as_deref())?;
@@ -324,8 +319,14 @@ fn plan_one(
     }
 }
 
-/// The columns the job reads must exist (CSV: in the header; JSONL: in the first row).
-fn check_columns(job: &Job, source: &Source) -> Result<(), CompileError> {
+/// Open the job's input and check that the columns it reads exist (CSV: in the header;
+/// JSONL: the id and text keys in the first row; `row.*` keys are checked per row).
+pub fn open_source(job: &Job) -> Result<Source, CompileError> {
+    let format = match job.input.format {
+        InputFormat::Csv { delimiter } => Format::Csv { delimiter },
+        InputFormat::Jsonl => Format::Jsonl,
+    };
+    let source = Source::open(&job.input.path, format, &job.input.id_column)?;
     if let Some(text) = &job.input.text_column {
         source.require_column(text, "the text (`input.text`)")?;
     }
@@ -334,7 +335,7 @@ fn check_columns(job: &Job, source: &Source) -> Result<(), CompileError> {
             source.require_column(column, &format!("the template's `row.{column}`"))?;
         }
     }
-    Ok(())
+    Ok(source)
 }
 
 /// The temporary folder a compile writes into, swapped into place at the end.

@@ -20,7 +20,7 @@ mod tokens;
 
 use std::path::{Path, PathBuf};
 
-pub use compiler::{CompileOptions, CompileReport, Progress, compile};
+pub use compiler::{CompileOptions, CompileReport, Progress, compile, open_source};
 pub use custom_id::{CustomIdKind, custom_id, row_id_of};
 pub use estimate::{Estimate, ShardEstimate, estimate};
 pub use prices::{BatchPrice, PRICES_AS_OF, batch_price};

@@ -4,8 +4,7 @@
 use std::fmt::Write as _;
 
 use batchlabel_compile::{CompileError, RequestRenderer, RowProblem};
-use batchlabel_source::{Format, Source};
-use batchlabel_spec::{InputFormat, Job};
+use batchlabel_spec::Job;
 
 use crate::args::CheckArgs;
 use crate::commands::{load_job, report_compile_error};
@@ -95,19 +94,7 @@ struct CheckOutcome {
 }
 
 fn render_first_rows(job: &Job, rows: usize) -> Result<CheckOutcome, CompileError> {
-    let format = match job.input.format {
-        InputFormat::Csv { delimiter } => Format::Csv { delimiter },
-        InputFormat::Jsonl => Format::Jsonl,
-    };
-    let mut source = Source::open(&job.input.path, format, &job.input.id_column)?;
-    if let Some(text) = &job.input.text_column {
-        source.require_column(text, "the text (`input.text`)")?;
-    }
-    if matches!(source, Source::Csv(_)) {
-        for column in &job.prompt.row_columns {
-            source.require_column(column, &format!("the template's `row.{column}`"))?;
-        }
-    }
+    let mut source = batchlabel_compile::open_source(job)?;
     let columns = source.columns().names().to_vec();
     let renderer =
         RequestRenderer::new(job, source.columns().clone(), false).map_err(CompileError::Setup)?;
