@@ -417,3 +417,21 @@ fn reads_excel_style_csv_with_bom_crlf_and_semicolons() {
         "日本語のコメント 😀"
     );
 }
+
+#[test]
+fn an_unreadable_first_jsonl_row_is_reported_as_itself() {
+    let scratch = Scratch::new();
+    scratch.write(
+        "rows.jsonl",
+        "{\"id\": 1, \"text\": \"unterminated}\n{\"id\": 2, \"text\": \"fine\"}\n",
+    );
+    let text = spec("rows.jsonl", "").replace("csv: rows.jsonl", "jsonl: rows.jsonl");
+    scratch.write("spec.yaml", text);
+    expect_failure(
+        &scratch,
+        &[
+            "1 input row(s) have problems",
+            "rows.jsonl:1: invalid JSON at column",
+        ],
+    );
+}

@@ -69,6 +69,11 @@ impl JsonlSource {
         }
     }
 
+    /// Whether the first row parsed (so [`JsonlSource::columns`] are its keys).
+    pub fn first_row_readable(&self) -> bool {
+        !self.columns.names().is_empty()
+    }
+
     /// Keys of the first object.
     pub fn columns(&self) -> &Arc<Columns> {
         &self.columns

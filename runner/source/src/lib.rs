@@ -120,8 +120,15 @@ impl Source {
         }
     }
 
-    /// Check that `column` exists (JSONL: in the first row), for a helpful early error.
+    /// Check that `column` exists (JSONL: in the first row), for a helpful early error. When
+    /// the first JSONL row is itself unreadable there is nothing to check against: its row
+    /// error says what is wrong, and each row is checked when it is rendered.
     pub fn require_column(&self, column: &str, purpose: &str) -> Result<(), SourceError> {
+        if let Source::Jsonl(source) = self
+            && !source.first_row_readable()
+        {
+            return Ok(());
+        }
         self.columns().require(column, purpose, self.path())
     }
 
