@@ -100,11 +100,11 @@ fn diagnose(
         }
         ValidationErrorKind::Type { kind } => {
             let expected = match kind {
-                TypeKind::Single(single) => single.to_string(),
+                TypeKind::Single(single) => yaml_type_name(&single.to_string()),
                 // `null` is how an optional field is written in the schema, not a useful ask.
                 TypeKind::Multiple(many) => many
                     .iter()
-                    .map(|kind| kind.to_string())
+                    .map(|kind| yaml_type_name(&kind.to_string()))
                     .filter(|kind| kind != "null")
                     .collect::<Vec<_>>()
                     .join(" or "),
@@ -230,14 +230,14 @@ fn with_doc(
         })
         .and_then(Value::as_str);
     match doc {
-        Some(doc) => {
+        Some(doc) if !pointer.is_empty() => {
             let name = pointer.rsplit('/').next().unwrap_or_default();
             diagnostic.with_help(format!(
                 "`{name}`: {}",
                 first_sentence(doc).trim_end_matches('.')
             ))
         }
-        None => diagnostic,
+        _ => diagnostic,
     }
 }
 
@@ -262,12 +262,29 @@ fn invalid_choice(
     diagnostic.with_help(format!("expected one of: {}", quoted(allowed)))
 }
 
+/// JSON Schema type names as a YAML author knows them.
+fn yaml_type_name(kind: &str) -> String {
+    match kind {
+        "object" => "a mapping".to_string(),
+        "array" => "a list".to_string(),
+        other => other.to_string(),
+    }
+}
+
 fn type_mismatch(
     pointer: &str,
     expected: &str,
     found: Option<&Value>,
     spans: &SpanIndex,
 ) -> Diagnostic {
+    if pointer.is_empty() {
+        let message = match found {
+            None | Some(Value::Null) => "the spec is empty".to_string(),
+            Some(other) => format!("a spec must be a mapping, not {}", json_kind(other)),
+        };
+        return Diagnostic::error("wrong-type", message, spans.value(pointer))
+            .with_help("a spec needs `name`, `input`, `prompt`, `labels` and `model`; start from an example in `specs/`");
+    }
     let found_kind = found.map_or("nothing", json_kind);
     let mut diagnostic = Diagnostic::error(
         "wrong-type",
