@@ -435,3 +435,14 @@ fn an_unreadable_first_jsonl_row_is_reported_as_itself() {
         ],
     );
 }
+
+#[test]
+fn an_unterminated_quote_does_not_swallow_rows_silently() {
+    let scratch = Scratch::new();
+    scratch.write(
+        "rows.csv",
+        "id,text\n1,ok\n2,\"never closed\n3,more\n4,rows\n",
+    );
+    scratch.write("spec.yaml", spec("rows.csv", ""));
+    expect_failure(&scratch, &["rows.csv:3: unterminated quoted field"]);
+}

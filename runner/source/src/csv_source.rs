@@ -14,6 +14,8 @@ pub struct CsvSource {
     columns: Arc<Columns>,
     id_position: usize,
     record: csv::ByteRecord,
+    /// Byte offset and line where the last record started, to check it at the end.
+    last_record: Option<(u64, u64)>,
 }
 
 impl CsvSource {
@@ -61,6 +63,7 @@ impl CsvSource {
             columns,
             id_position,
             record: csv::ByteRecord::new(),
+            last_record: None,
         })
     }
 
@@ -88,8 +91,19 @@ impl CsvSource {
         for _ in 0..max {
             let read = self.reader.read_byte_record(&mut self.record);
             match read {
-                Ok(false) => return Ok(false),
-                Ok(true) => out.push(self.row()),
+                Ok(false) => {
+                    if let Some(error) = self.unterminated_quote()? {
+                        out.push(Err(error));
+                    }
+                    return Ok(false);
+                }
+                Ok(true) => {
+                    self.last_record = self
+                        .record
+                        .position()
+                        .map(|position| (position.byte(), position.line()));
+                    out.push(self.row());
+                }
                 Err(error) => {
                     let line = error.position().map_or(0, csv::Position::line);
                     if let csv::ErrorKind::Io(source) = error.into_kind() {
@@ -107,6 +121,35 @@ impl CsvSource {
             }
         }
         Ok(true)
+    }
+
+    /// A quote left open swallows every later line into one field without any parse error:
+    /// rows would vanish silently. An open quote can only end at the end of the file, so the
+    /// last record's raw text having an odd number of quotes (and more than one line) gives
+    /// it away.
+    fn unterminated_quote(&self) -> Result<Option<RowError>, SourceError> {
+        use std::io::{Read, Seek, SeekFrom};
+        let Some((byte, line)) = self.last_record else {
+            return Ok(None);
+        };
+        let io_error = |source| SourceError::Io {
+            path: self.path.clone(),
+            source,
+        };
+        let mut file = File::open(&self.path).map_err(io_error)?;
+        file.seek(SeekFrom::Start(byte)).map_err(io_error)?;
+        let mut tail = Vec::new();
+        file.read_to_end(&mut tail).map_err(io_error)?;
+        let quotes = tail.iter().filter(|&&byte| byte == b'"').count();
+        // Only a record that ran over several lines can have swallowed rows; a stray quote in
+        // an unquoted last field (which the reader accepts literally) is left alone.
+        let body = tail.strip_suffix(b"\n").unwrap_or(&tail);
+        let spans_lines = body.contains(&b'\n');
+        Ok((quotes % 2 == 1 && spans_lines).then(|| RowError {
+            path: self.path.clone(),
+            line,
+            message: "unterminated quoted field: a `\"` opened in this row is never closed, so every line after it was read into one field; hint: close the quote, or double `\"\"` a quote inside a quoted field".to_string(),
+        }))
     }
 
     fn row(&self) -> Result<Row, RowError> {
@@ -197,6 +240,21 @@ mod tests {
             utf8.message
         );
         assert!(rows[3].is_ok());
+    }
+
+    #[test]
+    fn a_stray_quote_on_the_last_line_is_not_an_open_quote() {
+        let (rows, _file) = read_all(b"id,text\n1,ok\n2,5\" screen\n");
+        assert!(rows.iter().all(Result::is_ok), "{rows:?}");
+        let (rows, _file) = read_all(b"id,text\n1,ok\n2,\"open\n3,x\n");
+        assert!(
+            rows.last()
+                .unwrap()
+                .as_ref()
+                .unwrap_err()
+                .message
+                .contains("unterminated")
+        );
     }
 
     #[test]
