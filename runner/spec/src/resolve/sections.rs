@@ -1,0 +1,346 @@
+//! Resolving the spec's sections other than labels: input, prompt templates, model
+//! parameters, output sink and batch limits.
+
+use crate::job::{
+    BatchLimits, Input, InputFormat, LabelField, Model, Output, OutputFormat, Prompt, Template,
+};
+use crate::job_spec::{JobSpec, ModelSpec, PromptSpec, ProviderKind};
+use crate::templates::{TemplatePlace, check_template, read_template_file};
+use crate::yaml::pointer_segment;
+
+use super::Resolver;
+
+impl Resolver<'_> {
+    pub(super) fn input(&mut self, spec: &JobSpec) -> Option<Input> {
+        let input = &spec.input;
+        let (key, file, format) = match (&input.csv, &input.jsonl) {
+            (Some(csv), None) => {
+                let delimiter = match input.delimiter.as_deref() {
+                    None => b',',
+                    Some(text) if text.len() == 1 && text.is_ascii() => text.as_bytes()[0],
+                    Some("\\t") => b'\t',
+                    Some(_) => {
+                        let span = self.spans.value("/input/delimiter");
+                        self.error(
+                            "invalid-value",
+                            "`input.delimiter` must be one ASCII character".into(),
+                            span,
+                            "e.g. `delimiter: \";\"` or `delimiter: \"\\t\"`",
+                        );
+                        b','
+                    }
+                };
+                ("csv", csv, InputFormat::Csv { delimiter })
+            }
+            (None, Some(jsonl)) => ("jsonl", jsonl, InputFormat::Jsonl),
+            (Some(_), Some(_)) => {
+                let span = self.spans.key("/input/jsonl");
+                self.error(
+                    "conflicting-fields",
+                    "`input` names both `csv` and `jsonl`".into(),
+                    span,
+                    "name exactly one input file",
+                );
+                return None;
+            }
+            (None, None) => {
+                let span = self.spans.key("/input");
+                self.error(
+                    "missing-field",
+                    "`input` names no file".into(),
+                    span,
+                    "add `csv: path/to/rows.csv` or `jsonl: path/to/rows.jsonl`",
+                );
+                return None;
+            }
+        };
+        if input.delimiter.is_some() && format == InputFormat::Jsonl {
+            let span = self.spans.key("/input/delimiter");
+            self.error(
+                "conflicting-fields",
+                "`input.delimiter` only applies to `csv` input".into(),
+                span,
+                "remove it",
+            );
+        }
+        let path = self.path(file);
+        if path.is_dir() {
+            let span = self.spans.value(&format!("/input/{key}"));
+            self.error(
+                "not-a-file",
+                format!("input `{}` is a folder, not a file", path.display()),
+                span,
+                "name the CSV or JSONL file itself",
+            );
+            return None;
+        }
+        if !path.is_file() {
+            let span = self.spans.value(&format!("/input/{key}"));
+            self.error(
+                "file-not-found",
+                format!("input file `{}` does not exist", path.display()),
+                span,
+                "paths are relative to the folder of the spec file",
+            );
+            return None;
+        }
+        Some(Input {
+            path,
+            format,
+            id_column: input.id.clone(),
+            text_column: input.text.clone(),
+        })
+    }
+
+    pub(super) fn template(
+        &mut self,
+        role: &'static str,
+        inline: Option<&String>,
+        file: Option<&String>,
+    ) -> Option<(Template, String)> {
+        match (inline, file) {
+            (Some(text), None) => Some((
+                Template {
+                    role,
+                    text: text.clone(),
+                    file: None,
+                },
+                format!("/prompt/{role}"),
+            )),
+            (None, Some(file)) => {
+                let pointer = format!("/prompt/{role}_file");
+                let path = self.path(file);
+                match read_template_file(&path, self.spans.value(&pointer)) {
+                    Ok(text) => {
+                        self.extra_sources.push((path.clone(), text.clone()));
+                        Some((
+                            Template {
+                                role,
+                                text,
+                                file: Some(path),
+                            },
+                            pointer,
+                        ))
+                    }
+                    Err(diagnostic) => {
+                        self.found.push(diagnostic);
+                        None
+                    }
+                }
+            }
+            (Some(_), Some(_)) => {
+                let span = self.spans.key(&format!("/prompt/{role}_file"));
+                self.error(
+                    "conflicting-fields",
+                    format!("`prompt` has both `{role}` and `{role}_file`"),
+                    span,
+                    "keep one of them",
+                );
+                None
+            }
+            (None, None) => None,
+        }
+    }
+
+    pub(super) fn prompt(
+        &mut self,
+        prompt: &PromptSpec,
+        fields: &[LabelField],
+        has_text_column: bool,
+    ) -> Option<Prompt> {
+        let system = self.template(
+            "system",
+            prompt.system.as_ref(),
+            prompt.system_file.as_ref(),
+        );
+        let user = self.template("user", prompt.user.as_ref(), prompt.user_file.as_ref());
+        if user.is_none() && prompt.user.is_none() && prompt.user_file.is_none() {
+            let span = self.spans.key("/prompt");
+            self.error(
+                "missing-field",
+                "`prompt` has no user message".into(),
+                span,
+                "add `user: \"{{ row.text }}\"` (inline) or `user_file: prompts/user.j2`",
+            );
+        }
+        let mut row_columns = Vec::new();
+        for (template, pointer) in system.iter().chain(user.iter()) {
+            let place = TemplatePlace {
+                spec_text: self.text,
+                spans: self.spans,
+                pointer: pointer.clone(),
+            };
+            row_columns.extend(check_template(
+                template,
+                &place,
+                fields,
+                has_text_column,
+                &mut self.found,
+            ));
+        }
+        row_columns.sort();
+        row_columns.dedup();
+        Some(Prompt {
+            system: system.map(|(template, _)| template),
+            user: user?.0,
+            row_columns,
+        })
+    }
+
+    pub(super) fn model(&mut self, spec: &ModelSpec) -> Option<Model> {
+        let mut parameters = serde_json::Map::new();
+        if let Some(temperature) = spec.temperature {
+            parameters.insert("temperature".into(), temperature.into());
+        }
+        if let Some(top_p) = spec.top_p {
+            parameters.insert("top_p".into(), top_p.into());
+        }
+        if let Some(max) = spec.max_completion_tokens {
+            parameters.insert("max_completion_tokens".into(), max.into());
+        }
+        if let Some(seed) = spec.seed {
+            parameters.insert("seed".into(), seed.into());
+        }
+        if let Some(effort) = spec.reasoning_effort {
+            parameters.insert(
+                "reasoning_effort".into(),
+                serde_json::to_value(effort).unwrap_or_default(),
+            );
+        }
+        let mut ok = true;
+        for (key, value) in spec.extra_body.iter().flatten() {
+            const RESERVED: &[&str] = &["model", "messages", "response_format", "stream", "n"];
+            if RESERVED.contains(&key.as_str()) || parameters.contains_key(key) {
+                let span = self
+                    .spans
+                    .key(&format!("/model/extra_body/{}", pointer_segment(key)));
+                self.error("reserved-field", format!("`extra_body.{key}` would override a field batchlabel sets"), span, "set it through the spec instead (e.g. `model.name`, `model.temperature`), or remove it");
+                ok = false;
+            }
+            parameters.insert(key.clone(), value.clone());
+        }
+        if spec.name.trim().is_empty() {
+            let span = self.spans.value("/model/name");
+            self.error(
+                "invalid-value",
+                "`model.name` is empty".into(),
+                span,
+                "e.g. `gpt-4o-mini`",
+            );
+            ok = false;
+        }
+        ok.then(|| Model {
+            provider: spec.provider,
+            name: spec.name.clone(),
+            parameters,
+            max_completion_tokens: spec.max_completion_tokens,
+        })
+    }
+
+    pub(super) fn output(&mut self, spec: &JobSpec) -> Result<Option<Output>, ()> {
+        let Some(output) = &spec.output else {
+            return Ok(None);
+        };
+        let given: Vec<(&str, &String, OutputFormat)> = [
+            ("csv", &output.csv, OutputFormat::Csv),
+            ("jsonl", &output.jsonl, OutputFormat::Jsonl),
+            ("sqlite", &output.sqlite, OutputFormat::Sqlite),
+        ]
+        .into_iter()
+        .filter_map(|(key, path, format)| path.as_ref().map(|path| (key, path, format)))
+        .collect();
+        match given.as_slice() {
+            [(_, path, format)] => {
+                let path = self.path(path);
+                let errors_path = output.errors.as_ref().map_or_else(
+                    || path.with_extension("errors.jsonl"),
+                    |errors| self.path(errors),
+                );
+                Ok(Some(Output {
+                    path,
+                    format: *format,
+                    errors_path,
+                }))
+            }
+            [] => {
+                let span = self.spans.key("/output");
+                self.error(
+                    "missing-field",
+                    "`output` names no sink".into(),
+                    span,
+                    "add `csv: out/results.csv`, `jsonl: …` or `sqlite: …`",
+                );
+                Err(())
+            }
+            [_, (second, _, _), ..] => {
+                let span = self.spans.key(&format!("/output/{second}"));
+                self.error(
+                    "conflicting-fields",
+                    "`output` names more than one sink".into(),
+                    span,
+                    "name exactly one of `csv`, `jsonl`, `sqlite`",
+                );
+                Err(())
+            }
+        }
+    }
+
+    pub(super) fn limits(&mut self, spec: &JobSpec) -> Option<BatchLimits> {
+        let provider = spec.model.provider;
+        let mut limits = provider.limits();
+        let Some(batch) = &spec.batch else {
+            return Some(limits);
+        };
+        let requests = self.within_provider_limit(
+            provider,
+            "max_requests_per_file",
+            "requests",
+            batch.max_requests_per_file,
+            limits.max_requests_per_file,
+        );
+        let bytes = self.within_provider_limit(
+            provider,
+            "max_bytes_per_file",
+            "bytes",
+            batch.max_bytes_per_file,
+            limits.max_bytes_per_file,
+        );
+        let ok = requests.is_some() && bytes.is_some();
+        limits.max_requests_per_file = requests.unwrap_or(limits.max_requests_per_file);
+        limits.max_bytes_per_file = bytes.unwrap_or(limits.max_bytes_per_file);
+        if let Some(attempts) = batch.max_attempts {
+            limits.max_attempts = attempts;
+        }
+        ok.then_some(limits)
+    }
+
+    /// `wanted` (from `batch.<key>`), or the provider's `limit` when unset; `None` (with a
+    /// diagnostic) when it exceeds what the provider accepts.
+    pub(super) fn within_provider_limit(
+        &mut self,
+        provider: ProviderKind,
+        key: &str,
+        unit: &str,
+        wanted: Option<u64>,
+        limit: u64,
+    ) -> Option<u64> {
+        let Some(wanted) = wanted else {
+            return Some(limit);
+        };
+        if wanted <= limit {
+            return Some(wanted);
+        }
+        let span = self.spans.value(&format!("/batch/{key}"));
+        let message = format!(
+            "`{}` accepts at most {limit} {unit} per file, not {wanted}",
+            provider.as_str()
+        );
+        self.error(
+            "over-provider-limit",
+            message,
+            span,
+            "lower it, or remove it to use the provider's limit",
+        );
+        None
+    }
+}
