@@ -12,12 +12,12 @@ use batchlabel_source::{Format, Row, RowError, Source};
 use batchlabel_spec::{InputFormat, Job};
 use serde::Serialize;
 
+use crate::CompileError;
 use crate::planner::{Plan, Planner};
 use crate::request_renderer::{
     CHAT_COMPLETIONS_URL, RenderFailure, RenderedRequest, RequestRenderer,
 };
 use crate::shard_writer::ShardSummary;
-use crate::{CompileError, RowProblem};
 
 const CHUNK_ROWS: usize = 1024;
 const CHUNKS_IN_FLIGHT: usize = 2;
@@ -299,21 +299,11 @@ fn plan_one(
             .add(buffer, &row_ids[id_range], &request)
             .map_err(|error| CompileError::io(staging.work_dir(), error)),
         Rendered::Failure(failure) => {
-            planner.problem(RowProblem {
-                path: job.input.path.clone(),
-                line: failure.line,
-                row_id: Some(failure.row_id),
-                message: failure.message,
-            });
+            planner.problem(failure.into_problem(&job.input.path));
             Ok(())
         }
         Rendered::BadRow(error) => {
-            planner.problem(RowProblem {
-                path: error.path,
-                line: error.line,
-                row_id: None,
-                message: error.message,
-            });
+            planner.problem(error.into());
             Ok(())
         }
     }

@@ -41,6 +41,17 @@ pub struct RowProblem {
     pub message: String,
 }
 
+impl From<batchlabel_source::RowError> for RowProblem {
+    fn from(error: batchlabel_source::RowError) -> Self {
+        Self {
+            path: error.path,
+            line: error.line,
+            row_id: None,
+            message: error.message,
+        }
+    }
+}
+
 /// Why a compile failed. Nothing is written when it fails.
 #[derive(Debug, thiserror::Error)]
 pub enum CompileError {

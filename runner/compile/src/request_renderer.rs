@@ -62,6 +62,18 @@ enum Part {
     Template(&'static str),
 }
 
+impl RenderFailure {
+    /// The failure as a row problem of the input at `path`.
+    pub fn into_problem(self, path: &std::path::Path) -> crate::RowProblem {
+        crate::RowProblem {
+            path: path.to_path_buf(),
+            line: self.line,
+            row_id: Some(self.row_id),
+            message: self.message,
+        }
+    }
+}
+
 /// Renders rows of one job into request lines.
 pub struct RequestRenderer {
     environment: Environment<'static>,
@@ -109,7 +121,7 @@ impl RequestRenderer {
                         .render(context)
                         .map_err(|error| format!("`system` template: {error}"))?;
                     if let Some(counter) = &tokens {
-                        static_system_tokens = counter.count(&text) + 3;
+                        static_system_tokens = counter.message(&text);
                     }
                     let mut message = message_bytes("system", &text);
                     message.push(b',');
@@ -170,16 +182,7 @@ impl RequestRenderer {
         let id_hash = xxhash_rust::xxh3::xxh3_128(row.id.as_bytes());
         // Templates need the row as a shared object; a plain column copy does not.
         let (context, plain_row) = if self.needs_context {
-            let context = Arc::new(RenderContext {
-                row: Arc::new(RowObject {
-                    row,
-                    columns: self.columns.clone(),
-                }),
-                text_column: self.text_column.clone(),
-                labels: self.labels.clone(),
-                job: self.job.clone(),
-            });
-            (Some(context), None)
+            (Some(self.context(row)), None)
         } else {
             (None, Some(row))
         };
@@ -212,6 +215,19 @@ impl RequestRenderer {
                 })
             }
         }
+    }
+
+    /// What templates see for `row`.
+    fn context(&self, row: Row) -> Arc<RenderContext> {
+        Arc::new(RenderContext {
+            row: Arc::new(RowObject {
+                row,
+                columns: self.columns.clone(),
+            }),
+            text_column: self.text_column.clone(),
+            labels: self.labels.clone(),
+            job: self.job.clone(),
+        })
     }
 
     /// Render one row into a line of its own (for `check` and tests).
@@ -264,7 +280,7 @@ impl RequestRenderer {
         let body = body_start..out.len();
         out.extend_from_slice(b"}\n");
         if self.tokens.is_some() {
-            input_tokens += 3; // reply priming
+            input_tokens += crate::tokens::REPLY_PRIMING;
         }
         Ok((custom_id, custom_id_kind, body, messages, input_tokens))
     }
@@ -272,7 +288,7 @@ impl RequestRenderer {
     fn count_message(&self, text: &str) -> u64 {
         self.tokens
             .as_ref()
-            .map_or(0, |counter| counter.count(text) + 3)
+            .map_or(0, |counter| counter.message(text))
     }
 
     fn text_of<'a>(
@@ -301,15 +317,7 @@ impl RequestRenderer {
         let context = match context {
             Some(context) => context.clone(),
             // Only the column shortcut gets here without a context: its value was not text.
-            None => Arc::new(RenderContext {
-                row: Arc::new(RowObject {
-                    row: row.clone(),
-                    columns: self.columns.clone(),
-                }),
-                text_column: self.text_column.clone(),
-                labels: self.labels.clone(),
-                job: self.job.clone(),
-            }),
+            None => self.context(row.clone()),
         };
         let template = self
             .environment

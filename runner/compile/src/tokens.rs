@@ -7,7 +7,7 @@ use tiktoken_rs::tokenizer::{Tokenizer, get_tokenizer};
 /// Tokens the chat format adds per message (role and separators), and to prime the reply;
 /// the figures OpenAI's cookbook uses for gpt-4o-class models.
 const PER_MESSAGE: u64 = 3;
-const REPLY_PRIMING: u64 = 3;
+pub const REPLY_PRIMING: u64 = 3;
 
 /// A tokenizer chosen for a model.
 pub struct TokenCounter {
@@ -50,11 +50,16 @@ impl TokenCounter {
         self.bpe.encode_ordinary(text).len() as u64
     }
 
-    /// Prompt tokens of a chat request: message contents plus the chat format's overhead.
+    /// Prompt tokens of one chat message: its content plus the chat format's overhead.
+    pub fn message(&self, content: &str) -> u64 {
+        self.count(content) + PER_MESSAGE
+    }
+
+    /// Prompt tokens of a chat request: its messages plus the reply priming.
     pub fn chat_prompt(&self, messages: &[&str]) -> u64 {
         messages
             .iter()
-            .map(|content| self.count(content) + PER_MESSAGE)
+            .map(|content| self.message(content))
             .sum::<u64>()
             + REPLY_PRIMING
     }

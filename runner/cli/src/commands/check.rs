@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use batchlabel_compile::{CompileError, RequestRenderer, RowProblem};
+use batchlabel_compile::{CompileError, RequestRenderer};
 use batchlabel_spec::Job;
 
 use crate::args::CheckArgs;
@@ -117,19 +117,9 @@ fn render_first_rows(job: &Job, rows: usize) -> Result<CheckOutcome, CompileErro
                         first_request = serde_json::from_slice(&line).ok();
                     }
                 }
-                Err(failure) => problems.push(RowProblem {
-                    path: job.input.path.clone(),
-                    line: failure.line,
-                    row_id: Some(failure.row_id),
-                    message: failure.message,
-                }),
+                Err(failure) => problems.push(failure.into_problem(&job.input.path)),
             },
-            Err(error) => problems.push(RowProblem {
-                path: error.path,
-                line: error.line,
-                row_id: None,
-                message: error.message,
-            }),
+            Err(error) => problems.push(error.into()),
         }
     }
     if !problems.is_empty() {
