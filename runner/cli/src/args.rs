@@ -25,6 +25,149 @@ pub enum Command {
     Compile(CompileArgs),
     /// Estimate tokens and cost of a spec's batch run, per batch file and in total.
     Estimate(EstimateArgs),
+    /// Run a spec through the batch API to the end: compile, submit, poll, ingest, retry,
+    /// write results. Running it again resumes.
+    Run(RunArgs),
+    /// Show the latest run of a spec: rows by state, failures, shards, batches, tokens, cost.
+    Status(StatusArgs),
+    /// Cancel the live batches of a spec's latest run.
+    Cancel(CancelArgs),
+    /// Serve the OpenAI Files + Batches protocol on this machine.
+    Serve(ServeArgs),
+}
+
+/// Where runs keep their state, and which API they talk to.
+#[derive(Debug, Args)]
+pub struct StateArgs {
+    /// Folder holding run directories (one per job name, each with its ledger).
+    #[arg(long, default_value = ".batchlabel", env = "BATCHLABEL_STATE_DIR")]
+    pub state_dir: PathBuf,
+}
+
+/// Which API to talk to.
+#[derive(Debug, Args)]
+pub struct ApiArgs {
+    /// Base URL of the OpenAI-compatible API (overrides `model.base_url` and
+    /// `$OPENAI_BASE_URL`). The key comes from `$OPENAI_API_KEY`.
+    #[arg(long)]
+    pub base_url: Option<String>,
+}
+
+/// `batchlabel run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The job spec (YAML).
+    pub spec: PathBuf,
+    #[command(flatten)]
+    pub state: StateArgs,
+    #[command(flatten)]
+    pub api: ApiArgs,
+    /// Only the first N input rows.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub limit: Option<u64>,
+    /// Submit every batch, then return; run again later to collect the results.
+    #[arg(long)]
+    pub no_wait: bool,
+    /// Start a new run even though the spec changed (labeled results are reused).
+    #[arg(long)]
+    pub new_run: bool,
+    /// Seconds between polls at first; it grows while nothing changes.
+    #[arg(long, default_value_t = 5.0)]
+    pub poll_interval: f64,
+    /// Longest wait between polls, in seconds.
+    #[arg(long, default_value_t = 60.0)]
+    pub max_poll_interval: f64,
+    /// Shards uploaded and submitted at the same time.
+    #[arg(long, default_value_t = 4)]
+    pub concurrency: usize,
+    /// Machine-readable summary on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `batchlabel status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The job spec (YAML), or a job name.
+    pub spec: PathBuf,
+    #[command(flatten)]
+    pub state: StateArgs,
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `batchlabel cancel`.
+#[derive(Debug, Args)]
+pub struct CancelArgs {
+    /// The job spec (YAML).
+    pub spec: PathBuf,
+    #[command(flatten)]
+    pub state: StateArgs,
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
+/// `batchlabel serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Port on 127.0.0.1 (0 picks a free one; see `--address-file`).
+    #[arg(long, default_value_t = 8089)]
+    pub port: u16,
+    /// Folder for the server's files and batches (kept across restarts).
+    #[arg(long, default_value = ".batchlabel/serve")]
+    pub state_dir: PathBuf,
+    /// Who answers: `scripted` (deterministic, see `--script`) or `upstream`.
+    #[arg(long, value_enum, default_value_t = EngineKind::Scripted)]
+    pub engine: EngineKind,
+    /// Scripted engine rules: a JSON array of `{contains, content, refusal, finish_reason, status, times}`.
+    #[arg(long)]
+    pub script: Option<PathBuf>,
+    /// Upstream chat-completions base URL, e.g. `http://127.0.0.1:8080/v1`.
+    #[arg(long)]
+    pub upstream_url: Option<String>,
+    /// Require this bearer key from clients (taken from the named environment variable).
+    #[arg(long)]
+    pub require_key_env: Option<String>,
+    /// Write the bound address (`127.0.0.1:PORT`) to this file once listening.
+    #[arg(long)]
+    pub address_file: Option<PathBuf>,
+    /// Most lines per input file.
+    #[arg(long, default_value_t = 50_000)]
+    pub max_requests_per_file: u64,
+    /// Pause at each batch status change, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    pub step_delay_ms: u64,
+    /// Fault: answer every Nth API call with an HTTP status, as `STATUS:N` (e.g. `429:3`).
+    #[arg(long, value_name = "STATUS:N")]
+    pub fault_http: Vec<String>,
+    /// Fault: drop the connection (after acting) on every Nth API call.
+    #[arg(long, value_name = "N")]
+    pub fault_drop_every: Option<u64>,
+    /// Fault: delay every batch retrieve by this many milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub fault_slow_poll_ms: u64,
+    /// Fault: every Nth batch `failed` (queue full), `expired` or `cancelled` part way, as `FATE:N`.
+    #[arg(long, value_name = "FATE:N")]
+    pub fault_batch: Vec<String>,
+    /// Fault: write every Nth output line as malformed JSON.
+    #[arg(long, value_name = "N")]
+    pub fault_malformed_every: Option<u64>,
+    /// Fault: leave every Nth line out of both output files.
+    #[arg(long, value_name = "N")]
+    pub fault_missing_every: Option<u64>,
+    /// Fault: answer every Nth line with an HTTP 500 (in the error file).
+    #[arg(long, value_name = "N")]
+    pub fault_line_error_every: Option<u64>,
+}
+
+/// `batchlabel serve --engine`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EngineKind {
+    /// Deterministic answers from rules and the response schema.
+    Scripted,
+    /// Forward to an OpenAI-compatible chat-completions server.
+    Upstream,
 }
 
 /// `batchlabel check`.

@@ -8,6 +8,7 @@ mod args;
 mod commands;
 mod exit_status;
 mod printer;
+mod run_progress;
 
 use std::process::ExitCode;
 
@@ -23,6 +24,10 @@ pub fn main() -> ExitCode {
         args::Command::Check(args) => commands::check::check(&args, printer),
         args::Command::Compile(args) => commands::compile::compile(&args, printer),
         args::Command::Estimate(args) => commands::estimate::estimate(&args, printer),
+        args::Command::Run(args) => commands::run::run(&args, printer),
+        args::Command::Status(args) => commands::status::status(&args, printer),
+        args::Command::Cancel(args) => commands::cancel::cancel(&args, printer),
+        args::Command::Serve(args) => commands::serve::serve(&args, printer),
     };
     status.into()
 }

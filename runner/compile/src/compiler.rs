@@ -42,6 +42,10 @@ pub struct CompileOptions {
     pub count_tokens: bool,
     /// Where to report progress.
     pub progress: Option<Arc<dyn Progress>>,
+    /// Read only the first N rows.
+    pub row_limit: Option<u64>,
+    /// Fingerprints of requests an earlier run already labeled: not written to any shard.
+    pub labeled: Option<Arc<std::collections::HashSet<u128>>>,
 }
 
 /// What a compile produced.
@@ -57,6 +61,8 @@ pub struct CompileReport {
     pub shards: Vec<ShardSummary>,
     /// Rows listed in `row-map.csv` (hashed ids and duplicates).
     pub row_map_entries: u64,
+    /// Requests not written because an earlier run labeled the same request.
+    pub cached_requests: u64,
     /// The output folder, when written.
     pub out_dir: Option<PathBuf>,
 }
@@ -132,6 +138,10 @@ pub fn compile(job: &Job, options: &CompileOptions) -> Result<CompileReport, Com
         staging.shard_dir(),
         job.limits,
         crate::seen_set::FILTER_BITS_LOG2,
+        crate::planner::Cache {
+            salt: crate::request_salt(job),
+            labeled: options.labeled.clone().unwrap_or_default(),
+        },
     )
     .map_err(|error| CompileError::io(staging.work_dir(), error))?;
     if let Some(progress) = &options.progress {
@@ -154,13 +164,18 @@ pub fn compile(job: &Job, options: &CompileOptions) -> Result<CompileReport, Com
         for _ in 0..credits {
             let _ = credit_sender.send(());
         }
+        let row_limit = options.row_limit.unwrap_or(u64::MAX);
         let reader = scope.spawn(move || -> Result<(), CompileError> {
+            let mut rows_read = 0u64;
             for sequence in 0.. {
                 if credit_receiver.recv().is_err() {
                     return Ok(()); // the planner stopped; its error is reported
                 }
                 let mut chunk = Vec::with_capacity(CHUNK_ROWS);
-                let more = source.next_chunk(CHUNK_ROWS, &mut chunk)?;
+                let wanted = (row_limit - rows_read).min(CHUNK_ROWS as u64) as usize;
+                let more = source.next_chunk(wanted, &mut chunk)?;
+                rows_read += chunk.len() as u64;
+                let more = more && rows_read < row_limit;
                 bytes_read.store(source.bytes_read(), Ordering::Relaxed);
                 if !chunk.is_empty() && chunk_sender.send((sequence, chunk)).is_err() {
                     return Ok(()); // the planner stopped; its error is reported
@@ -282,6 +297,7 @@ pub fn compile(job: &Job, options: &CompileOptions) -> Result<CompileReport, Com
         duplicate_rows: plan.duplicate_rows,
         shards: plan.shards,
         row_map_entries: plan.row_map_entries,
+        cached_requests: plan.cached_requests,
         out_dir,
     })
 }

@@ -74,6 +74,8 @@ pub fn estimate(
             out_dir: None,
             count_tokens: true,
             progress,
+            labeled: None,
+            row_limit: None,
         },
     )?;
     let counter = TokenCounter::for_model(&job.model.name);

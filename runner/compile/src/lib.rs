@@ -23,10 +23,26 @@ use std::path::{Path, PathBuf};
 pub use compiler::{CompileOptions, CompileReport, Progress, compile, open_source};
 pub use custom_id::{CustomIdKind, custom_id, row_id_of};
 pub use estimate::{Estimate, ShardEstimate, estimate};
+pub use planner::INDEX_FILE;
 pub use prices::{BatchPrice, PRICES_AS_OF, batch_price};
 pub use request_renderer::{CHAT_COMPLETIONS_URL, RenderFailure, RenderedRequest, RequestRenderer};
 pub use shard_writer::ShardSummary;
 pub use tokens::TokenCounter;
+
+/// What makes requests differ between jobs: model, parameters and response format. Mixed
+/// with a body's message hash it gives the request fingerprint that the cross-run cache keys.
+pub fn request_salt(job: &batchlabel_spec::Job) -> u128 {
+    let constant = serde_json::json!([job.model.name, job.model.parameters, job.response_format]);
+    xxhash_rust::xxh3::xxh3_128(constant.to_string().as_bytes())
+}
+
+/// The fingerprint of one request: equal fingerprints mean byte-identical request bodies.
+pub fn request_fingerprint(salt: u128, body_hash: u128) -> u128 {
+    let mut bytes = [0u8; 32];
+    bytes[..16].copy_from_slice(&salt.to_le_bytes());
+    bytes[16..].copy_from_slice(&body_hash.to_le_bytes());
+    xxhash_rust::xxh3::xxh3_128(&bytes)
+}
 
 /// A problem with one input row, with where it is.
 #[derive(Debug, Clone, serde::Serialize)]

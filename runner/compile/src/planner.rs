@@ -7,6 +7,7 @@ use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use batchlabel_spec::BatchLimits;
 
@@ -15,6 +16,10 @@ use crate::custom_id::CustomIdKind;
 use crate::request_renderer::RenderedRequest;
 use crate::seen_set::SeenSet;
 use crate::shard_writer::{ShardSummary, ShardWriter};
+
+/// The request index: one line per request, `shard\tcustom_id\tfingerprint` (shard 0: served
+/// by an earlier run's result).
+pub const INDEX_FILE: &str = "requests.tsv";
 
 /// Most row problems kept in memory for the report (the count is always exact).
 const MAX_KEPT_PROBLEMS: usize = 1000;
@@ -28,6 +33,14 @@ pub(crate) struct Plan {
     pub(crate) problems: Vec<RowProblem>,
     pub(crate) problem_count: u64,
     pub(crate) row_map_entries: u64,
+    pub(crate) cached_requests: u64,
+}
+
+/// Requests already labeled by an earlier run, by request fingerprint (see
+/// [`crate::request_fingerprint`]): they are listed in the index but not written to a shard.
+pub(crate) struct Cache {
+    pub(crate) salt: u128,
+    pub(crate) labeled: Arc<HashSet<u128>>,
 }
 
 pub(crate) struct Planner {
@@ -43,6 +56,9 @@ pub(crate) struct Planner {
     row_map_path: Option<PathBuf>,
     row_map: Option<BufWriter<File>>,
     row_map_entries: u64,
+    index: Option<BufWriter<File>>,
+    cache: Cache,
+    cached_requests: u64,
     rows: u64,
     requests: u64,
     duplicate_rows: u64,
@@ -59,8 +75,17 @@ impl Planner {
         out_dir: Option<&Path>,
         limits: BatchLimits,
         filter_bits_log2: u32,
+        cache: Cache,
     ) -> std::io::Result<Self> {
         let deferred_path = work_dir.join("deferred.bin");
+        let index = match out_dir {
+            Some(directory) => {
+                let mut file = BufWriter::new(File::create(directory.join(INDEX_FILE))?);
+                file.write_all(b"shard\tcustom_id\tfingerprint\n")?;
+                Some(file)
+            }
+            None => None,
+        };
         Ok(Self {
             input_path: input_path.to_path_buf(),
             max_line_bytes: limits.max_bytes_per_file,
@@ -74,6 +99,9 @@ impl Planner {
             row_map_path: out_dir.map(|directory| directory.join("row-map.csv")),
             row_map: None,
             row_map_entries: 0,
+            index,
+            cache,
+            cached_requests: 0,
             rows: 0,
             requests: 0,
             duplicate_rows: 0,
@@ -152,8 +180,18 @@ impl Planner {
 
     fn emit(&mut self, entry: &Entry<'_>) -> std::io::Result<()> {
         self.requests += 1;
-        self.shards
-            .write(entry.jsonl, entry.custom_id, entry.input_tokens)?;
+        let fingerprint = crate::request_fingerprint(self.cache.salt, entry.body_hash);
+        let shard = if self.cache.labeled.contains(&fingerprint) {
+            self.cached_requests += 1;
+            0
+        } else {
+            self.shards
+                .write(entry.jsonl, entry.custom_id, entry.input_tokens)?;
+            self.shards.current_number()
+        };
+        if let Some(index) = &mut self.index {
+            writeln!(index, "{shard}\t{}\t{fingerprint:032x}", entry.custom_id)?;
+        }
         if entry.kind == CustomIdKind::Hashed {
             self.map_row(entry.row_id, entry.custom_id, "hashed-id")?;
         }
@@ -208,6 +246,9 @@ impl Planner {
         if let Some(mut file) = self.row_map.take() {
             file.flush()?;
         }
+        if let Some(mut file) = self.index.take() {
+            file.flush()?;
+        }
         let mut problems = std::mem::take(&mut self.problems);
         problems.sort_by_key(|problem| problem.line);
         Ok(Plan {
@@ -218,6 +259,7 @@ impl Planner {
             problems,
             problem_count: self.problem_count,
             row_map_entries: self.row_map_entries,
+            cached_requests: self.cached_requests,
         })
     }
 
@@ -365,8 +407,18 @@ mod tests {
             max_bytes_per_file: 1 << 20,
             max_attempts: 1,
         };
-        let mut planner =
-            Planner::new(Path::new("rows.csv"), work.path(), Some(out_dir), limits, 9).unwrap();
+        let mut planner = Planner::new(
+            Path::new("rows.csv"),
+            work.path(),
+            Some(out_dir),
+            limits,
+            9,
+            Cache {
+                salt: 0,
+                labeled: Arc::default(),
+            },
+        )
+        .unwrap();
         for (index, (id, text)) in rows.iter().enumerate() {
             let mut buffer = b"{\"custom_id\":\"".to_vec();
             let custom_id_start = buffer.len();

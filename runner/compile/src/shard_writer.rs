@@ -90,6 +90,11 @@ impl ShardWriter {
         Ok(())
     }
 
+    /// The 1-based number of the shard written last.
+    pub fn current_number(&self) -> usize {
+        self.shards.len()
+    }
+
     /// Flush and return the shards.
     pub fn finish(mut self) -> std::io::Result<Vec<ShardSummary>> {
         if let Some(files) = &mut self.files {

@@ -141,6 +141,8 @@ pub struct Model {
     pub parameters: serde_json::Map<String, serde_json::Value>,
     /// Cap on output tokens per request, if set.
     pub max_completion_tokens: Option<u32>,
+    /// Base URL of the API, if the spec names one.
+    pub base_url: Option<String>,
 }
 
 /// Where results go.

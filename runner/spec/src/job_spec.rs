@@ -177,6 +177,11 @@ pub struct ModelSpec {
     /// override `model`, `messages` or `response_format`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extra_body: Option<IndexMap<String, serde_json::Value>>,
+    /// Base URL of an OpenAI-compatible API, e.g. `http://127.0.0.1:8089/v1` for
+    /// `batchlabel serve`. Default: `$OPENAI_BASE_URL`, else `https://api.openai.com/v1`.
+    /// The `--base-url` flag overrides it for one run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
 }
 
 /// Where results go. Name exactly one sink; paths are relative to the spec file.

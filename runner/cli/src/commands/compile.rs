@@ -23,6 +23,8 @@ pub(crate) fn compile(args: &CompileArgs, printer: Printer) -> ExitStatus {
         } else {
             printer.progress("compiling")
         },
+        labeled: None,
+        row_limit: None,
     };
     let report = match batchlabel_compile::compile(&job, &options) {
         Ok(report) => report,

@@ -4,6 +4,13 @@
 pub(crate) mod check;
 pub(crate) mod compile;
 pub(crate) mod estimate;
+pub(crate) mod run;
+pub(crate) mod serve;
+pub(crate) mod status;
+
+pub(crate) mod cancel {
+    pub(crate) use super::status::cancel;
+}
 
 use std::fmt::Write as _;
 use std::path::Path;

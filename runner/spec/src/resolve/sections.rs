@@ -234,6 +234,7 @@ impl Resolver<'_> {
             name: spec.name.clone(),
             parameters,
             max_completion_tokens: spec.max_completion_tokens,
+            base_url: spec.base_url.clone(),
         })
     }
 

@@ -1,0 +1,174 @@
+//! `batchlabel run SPEC`: the whole lifecycle against the spec's provider, resumable.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use batchlabel_lifecycle::{LifecycleError, RunSettings, RunSummary};
+use batchlabel_providers::{ApiKey, OpenAiClient, RetryPolicy};
+use batchlabel_spec::Job;
+
+use crate::ExitStatus;
+use crate::args::{ApiArgs, RunArgs};
+use crate::printer::Printer;
+use crate::run_progress::RunProgress;
+
+const OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
+
+/// The client for a job: base URL from the flag, the spec, `$OPENAI_BASE_URL`, or OpenAI's;
+/// the key from `$OPENAI_API_KEY` (required only by OpenAI itself).
+pub(crate) fn provider_for(job: &Job, api: &ApiArgs) -> Result<OpenAiClient, String> {
+    let base_url = api
+        .base_url
+        .clone()
+        .or_else(|| job.model.base_url.clone())
+        .or_else(|| {
+            std::env::var("OPENAI_BASE_URL")
+                .ok()
+                .filter(|url| !url.is_empty())
+        })
+        .unwrap_or_else(|| OPENAI_BASE_URL.to_string());
+    let api_key = std::env::var("OPENAI_API_KEY")
+        .ok()
+        .filter(|key| !key.is_empty())
+        .map(ApiKey::new);
+    if api_key.is_none() && base_url.starts_with(OPENAI_BASE_URL) {
+        return Err(format!(
+            "error: no API key for {base_url}\nhint: export OPENAI_API_KEY=…, or point the run at a compatible server with `--base-url` (e.g. `batchlabel serve`)\n"
+        ));
+    }
+    Ok(OpenAiClient::new(
+        &base_url,
+        api_key,
+        RetryPolicy::default(),
+    ))
+}
+
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| format!("error: cannot start the async runtime: {error}\n"))
+}
+
+pub(crate) fn run(args: &RunArgs, printer: Printer) -> ExitStatus {
+    let Some((job, _)) = super::load_job(&args.spec, args.json, printer) else {
+        return ExitStatus::Error;
+    };
+    let provider = match provider_for(&job, &args.api) {
+        Ok(provider) => provider,
+        Err(message) => {
+            printer.message(&message);
+            return ExitStatus::Error;
+        }
+    };
+    let settings = RunSettings {
+        state_dir: args.state.state_dir.clone(),
+        limit: args.limit,
+        no_wait: args.no_wait,
+        new_run: args.new_run,
+        poll_interval: Duration::from_secs_f64(args.poll_interval.max(0.01)),
+        max_poll_interval: Duration::from_secs_f64(
+            args.max_poll_interval.max(args.poll_interval).max(0.01),
+        ),
+        concurrency: args.concurrency,
+    };
+    let runtime = match runtime() {
+        Ok(runtime) => runtime,
+        Err(message) => {
+            printer.message(&message);
+            return ExitStatus::Error;
+        }
+    };
+    let progress = RunProgress::new(printer.quiet || args.json);
+    let outcome = runtime.block_on(batchlabel_lifecycle::run(
+        &job, &settings, &provider, &progress,
+    ));
+    progress.finish();
+    match outcome {
+        Ok(summary) => {
+            if args.json {
+                let value = serde_json::json!({"ok": true, "summary": summary});
+                printer.data(&format!("{value:#}\n"));
+            } else {
+                printer.data(&render_summary(&summary));
+            }
+            if summary.submitted_only {
+                ExitStatus::Success
+            } else if summary.failed_rows > 0 {
+                ExitStatus::RowsFailed
+            } else {
+                ExitStatus::Success
+            }
+        }
+        Err(LifecycleError::Compile(error)) => {
+            super::report_compile_error(&job, &error, args.json, printer);
+            ExitStatus::Error
+        }
+        Err(error) => {
+            report_lifecycle_error(&error, args.json, printer);
+            ExitStatus::Error
+        }
+    }
+}
+
+pub(crate) fn report_lifecycle_error(error: &LifecycleError, json: bool, printer: Printer) {
+    if json {
+        let value = serde_json::json!({"ok": false, "error": error.to_string()});
+        printer.data(&format!("{value:#}\n"));
+        return;
+    }
+    let mut text = format!("error: {error}\n");
+    if matches!(error, LifecycleError::Provider(_)) {
+        text.push_str(
+            "hint: nothing is lost; fix the cause and run the same command again to resume\n",
+        );
+    }
+    printer.message(&text);
+}
+
+fn render_summary(summary: &RunSummary) -> String {
+    let mut text = String::new();
+    if summary.submitted_only {
+        let _ = writeln!(
+            text,
+            "run {}: {} batch(es) submitted for {} request(s); run the same command again to collect the results (or `batchlabel status`)",
+            summary.run,
+            summary.batches,
+            summary.requests - summary.cached_requests
+        );
+        return text;
+    }
+    let _ = writeln!(text, "run {} finished: {} rows", summary.run, summary.rows);
+    let _ = writeln!(text, "  labeled   {}", summary.labeled_rows);
+    let _ = writeln!(text, "  failed    {}", summary.failed_rows);
+    for (reason, count) in &summary.failures {
+        let _ = writeln!(text, "    {reason:<16} {count}");
+    }
+    if summary.pending_rows > 0 {
+        let _ = writeln!(text, "  pending   {}", summary.pending_rows);
+    }
+    let _ = writeln!(
+        text,
+        "  requests  {} ({} duplicate rows shared one, {} reused from earlier runs)",
+        summary.requests, summary.duplicate_rows, summary.cached_requests
+    );
+    let _ = writeln!(
+        text,
+        "  batches   {} over {} attempt(s)",
+        summary.batches, summary.attempts
+    );
+    let _ = writeln!(
+        text,
+        "  tokens    {} in / {} out, ${:.4}",
+        summary.input_tokens, summary.output_tokens, summary.cost_usd
+    );
+    if let Some(output) = &summary.output {
+        let _ = writeln!(text, "  results   {}", output.display());
+    }
+    if let Some(errors) = &summary.errors
+        && summary.failed_rows > 0
+    {
+        let _ = writeln!(text, "  errors    {}", errors.display());
+    }
+    text
+}

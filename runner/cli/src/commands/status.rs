@@ -1,0 +1,138 @@
+//! `batchlabel status SPEC` and `batchlabel cancel SPEC`.
+
+use std::fmt::Write as _;
+
+use batchlabel_lifecycle::{RunSettings, RunStatus};
+
+use crate::ExitStatus;
+use crate::args::{CancelArgs, StatusArgs};
+use crate::printer::Printer;
+
+fn settings(state_dir: &std::path::Path) -> RunSettings {
+    RunSettings {
+        state_dir: state_dir.to_path_buf(),
+        limit: None,
+        no_wait: false,
+        new_run: false,
+        poll_interval: std::time::Duration::from_secs(1),
+        max_poll_interval: std::time::Duration::from_secs(1),
+        concurrency: 1,
+    }
+}
+
+/// The job name: from the spec when it is a file, else the argument itself.
+fn job_name(spec: &std::path::Path, printer: Printer) -> Option<String> {
+    if spec.is_file() {
+        return super::load_job(spec, false, printer).map(|(job, _)| job.name);
+    }
+    Some(spec.to_string_lossy().into_owned())
+}
+
+pub(crate) fn status(args: &StatusArgs, printer: Printer) -> ExitStatus {
+    let Some(name) = job_name(&args.spec, printer) else {
+        return ExitStatus::Error;
+    };
+    match batchlabel_lifecycle::status(&settings(&args.state.state_dir), &name) {
+        Ok(status) => {
+            if args.json {
+                let value = serde_json::json!({"ok": true, "status": status});
+                printer.data(&format!("{value:#}\n"));
+            } else {
+                printer.data(&render(&name, &status));
+            }
+            ExitStatus::Success
+        }
+        Err(error) => {
+            super::run::report_lifecycle_error(&error, args.json, printer);
+            ExitStatus::Error
+        }
+    }
+}
+
+fn render(name: &str, status: &RunStatus) -> String {
+    let mut text = String::new();
+    let _ = writeln!(
+        text,
+        "{name}: run {} ({}), spec {}",
+        status.run,
+        status.state,
+        &status.spec_fingerprint[..12.min(status.spec_fingerprint.len())]
+    );
+    let _ = writeln!(
+        text,
+        "  rows      {} labeled, {} failed, {} pending (of {})",
+        status.labeled_rows, status.failed_rows, status.pending_rows, status.rows
+    );
+    for (reason, count) in &status.failures {
+        let _ = writeln!(text, "    {reason:<16} {count}");
+    }
+    let _ = writeln!(
+        text,
+        "  requests  {} ({} reused from earlier runs)",
+        status.requests, status.cached_requests
+    );
+    let _ = writeln!(
+        text,
+        "  tokens    {} in / {} out, ${:.4}",
+        status.input_tokens, status.output_tokens, status.cost_usd
+    );
+    if let Some(eta) = status.eta_seconds {
+        let _ = writeln!(text, "  eta       about {}m{:02}s", eta / 60, eta % 60);
+    }
+    let _ = writeln!(
+        text,
+        "  shards    {} ({} batches)",
+        status.shards.len(),
+        status.batches
+    );
+    for shard in &status.shards {
+        let _ = writeln!(
+            text,
+            "    a{}-{:05} {:>7} requests  {:<10} {} {}",
+            shard.attempt,
+            shard.number,
+            shard.requests,
+            shard.state,
+            shard.batch_id.as_deref().unwrap_or("-"),
+            shard.batch_status.as_deref().unwrap_or("")
+        );
+    }
+    text
+}
+
+pub(crate) fn cancel(args: &CancelArgs, printer: Printer) -> ExitStatus {
+    let Some((job, _)) = super::load_job(&args.spec, false, printer) else {
+        return ExitStatus::Error;
+    };
+    let provider = match super::run::provider_for(&job, &args.api) {
+        Ok(provider) => provider,
+        Err(message) => {
+            printer.message(&message);
+            return ExitStatus::Error;
+        }
+    };
+    let runtime = match super::run::runtime() {
+        Ok(runtime) => runtime,
+        Err(message) => {
+            printer.message(&message);
+            return ExitStatus::Error;
+        }
+    };
+    match runtime.block_on(batchlabel_lifecycle::cancel(
+        &settings(&args.state.state_dir),
+        &job.name,
+        &provider,
+    )) {
+        Ok(batches) => {
+            printer.data(&format!(
+                "cancel requested for {} batch(es); run `batchlabel run` again to collect what finished\n",
+                batches.len()
+            ));
+            ExitStatus::Success
+        }
+        Err(error) => {
+            super::run::report_lifecycle_error(&error, false, printer);
+            ExitStatus::Error
+        }
+    }
+}

@@ -1,0 +1,601 @@
+//! `batchlabel run`: the lifecycle loop. Each turn submits planned shards, polls submitted
+//! batches, downloads finished ones, ingests them, and plans retries once an attempt is
+//! complete; all state is in the ledger, so the loop can be entered again at any point.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use batchlabel_compile::{CompileOptions, CompileReport};
+use batchlabel_protocol::BatchStatus;
+use batchlabel_providers::BatchProvider;
+use batchlabel_spec::{Job, Output, OutputFormat};
+use futures_util::StreamExt;
+use serde::Serialize;
+
+use crate::ingest::{ShardIngest, ingest_shard, shard_custom_ids};
+use crate::ledger::{Ledger, RunRecord, ShardRecord};
+use crate::outcome::{FailureReason, Outcome};
+use crate::record::{labeled_fingerprints, record_ingest, register_compile};
+use crate::{LifecycleError, ProviderFailure, RunSettings};
+
+/// Most submissions of one shard when its batches keep failing on a full queue.
+const MAX_SUBMITS: i64 = 10;
+
+/// Receives what a run is doing.
+pub trait RunObserver: Send + Sync {
+    /// Something happened worth a line.
+    fn event(&self, message: &str);
+    /// Requests finished (labeled or failed for good) so far, of all requests.
+    fn progress(&self, finished: u64, total: u64);
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunSummary {
+    /// Ledger run id.
+    pub run: i64,
+    /// Input rows.
+    pub rows: u64,
+    /// Distinct requests.
+    pub requests: u64,
+    /// Rows that share a request with an earlier identical row.
+    pub duplicate_rows: u64,
+    /// Requests answered by an earlier run's results.
+    pub cached_requests: u64,
+    /// Rows labeled.
+    pub labeled_rows: u64,
+    /// Rows failed (after retries), by reason.
+    pub failed_rows: u64,
+    /// Failed rows by reason.
+    pub failures: BTreeMap<String, u64>,
+    /// Rows not finished (only with `--no-wait`).
+    pub pending_rows: u64,
+    /// Batches created (shards × submissions).
+    pub batches: u64,
+    /// Highest attempt used.
+    pub attempts: i64,
+    /// Prompt tokens billed.
+    pub input_tokens: u64,
+    /// Completion tokens billed.
+    pub output_tokens: u64,
+    /// Dollars, from the price table.
+    pub cost_usd: f64,
+    /// The results file.
+    pub output: Option<PathBuf>,
+    /// The errors file.
+    pub errors: Option<PathBuf>,
+    /// The run directory.
+    pub run_dir: PathBuf,
+    /// Whether the run returned after submitting (`--no-wait`).
+    pub submitted_only: bool,
+}
+
+fn input_identity(job: &Job, limit: Option<u64>) -> Result<(String, i64, i64), LifecycleError> {
+    let metadata = std::fs::metadata(&job.input.path)
+        .map_err(|source| LifecycleError::io(&job.input.path, source))?;
+    let modified = metadata
+        .modified()
+        .ok()
+        .and_then(|time| time.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |elapsed| elapsed.as_secs() as i64);
+    let mut name = job.input.path.to_string_lossy().into_owned();
+    if let Some(limit) = limit {
+        name.push_str(&format!("#limit={limit}"));
+    }
+    Ok((name, metadata.len() as i64, modified))
+}
+
+fn choose_run(
+    ledger: &Ledger,
+    job: &Job,
+    settings: &RunSettings,
+    observer: &dyn RunObserver,
+) -> Result<RunRecord, LifecycleError> {
+    let identity = input_identity(job, settings.limit)?;
+    let new_run = |ledger: &Ledger| {
+        ledger.create_run(
+            &job.name,
+            &job.fingerprint,
+            (&identity.0, identity.1, identity.2),
+        )
+    };
+    let Some(run) = ledger.latest_run()? else {
+        return new_run(ledger);
+    };
+    if run.spec_fingerprint != job.fingerprint {
+        if !settings.new_run {
+            return Err(LifecycleError::SpecChanged {
+                run: run.id,
+                old: run.spec_fingerprint.chars().take(12).collect(),
+                new: job.fingerprint.chars().take(12).collect(),
+            });
+        }
+        observer.event(&format!(
+            "spec changed since run {}: starting a new run",
+            run.id
+        ));
+        return new_run(ledger);
+    }
+    let same_input = run.input_path == identity.0
+        && run.input_bytes == identity.1
+        && run.input_modified == identity.2;
+    if !same_input || settings.new_run {
+        observer.event(&format!(
+            "{} since run {}: starting a new run (rows it labeled are reused, not sent again)",
+            if same_input {
+                "--new-run"
+            } else {
+                "input or --limit changed"
+            },
+            run.id
+        ));
+        return new_run(ledger);
+    }
+    if run.state != "compiling" {
+        observer.event(&format!("resuming run {} ({})", run.id, run.state));
+    }
+    Ok(run)
+}
+
+/// Run `job` to the end (or, with `--no-wait`, until every shard is submitted).
+pub async fn run<P: BatchProvider>(
+    job: &Job,
+    settings: &RunSettings,
+    provider: &P,
+    observer: &dyn RunObserver,
+) -> Result<RunSummary, LifecycleError> {
+    let run_dir = settings.run_dir(&job.name);
+    let mut ledger = Ledger::open(&run_dir)?;
+    let run = choose_run(&ledger, job, settings, observer)?;
+    let run_files = run_dir.join("runs").join(run.id.to_string());
+    if run.state == "compiling" {
+        compile_run(&mut ledger, job, settings, &run, &run_files, observer)?;
+    }
+    let price = batchlabel_compile::batch_price(&job.model.name);
+    let validator = jsonschema::validator_for(&job.output_schema).map_err(|error| {
+        LifecycleError::Internal(format!("the output schema does not compile: {error}"))
+    })?;
+    let mut poll_interval = settings.poll_interval;
+    loop {
+        let mut changed = false;
+        let shards = ledger.shards(run.id)?;
+        let attempt = shards.iter().map(|shard| shard.attempt).max().unwrap_or(1);
+        let cancelled = ledger.run_state(run.id)? == "cancelled";
+        // 1. Submit what is planned (or, once cancelled, end it unsent).
+        let planned: Vec<ShardRecord> = shards
+            .iter()
+            .filter(|shard| shard.state == "planned")
+            .cloned()
+            .collect();
+        if cancelled && !planned.is_empty() {
+            for shard in &planned {
+                let outcomes = shard_custom_ids(Path::new(&shard.path))?
+                    .into_iter()
+                    .map(|custom_id| {
+                        let detail =
+                            "the run was cancelled before this request was sent".to_string();
+                        (custom_id, Outcome::failed(FailureReason::Cancelled, detail))
+                    })
+                    .collect();
+                let ingest = ShardIngest {
+                    outcomes,
+                    unreadable_lines: 0,
+                    stray_lines: 0,
+                };
+                record_ingest(&mut ledger, run.id, shard, &ingest, 0, None)?;
+            }
+            continue;
+        }
+        if !planned.is_empty() {
+            observer.event(&format!(
+                "submitting {} shard(s) of attempt {attempt}",
+                planned.len()
+            ));
+            let mut submissions = futures_util::stream::iter(
+                planned
+                    .into_iter()
+                    .map(|shard| crate::submit_shard(provider, &ledger, &run.token, shard)),
+            )
+            .buffer_unordered(settings.concurrency.max(1));
+            while let Some(outcome) = submissions.next().await {
+                outcome?;
+            }
+            changed = true;
+        }
+        if settings.no_wait {
+            return summarize(&ledger, &run, job, None, &run_dir, true);
+        }
+        // 2. Poll what is submitted; download what is finished.
+        let submitted: Vec<ShardRecord> = ledger
+            .shards(run.id)?
+            .into_iter()
+            .filter(|shard| shard.state == "submitted")
+            .collect();
+        let mut polls = futures_util::stream::iter(submitted.into_iter().map(|shard| async move {
+            let batch_id = shard.batch_id.clone().unwrap_or_default();
+            let batch = provider.batch(&batch_id).await;
+            (shard, batch)
+        }))
+        .buffer_unordered(16);
+        let mut finished = Vec::new();
+        while let Some((shard, batch)) = polls.next().await {
+            let batch = batch.map_err(|error| provider_failure(&shard, error))?;
+            let counts = batch.request_counts.unwrap_or_default();
+            if shard.batch_status.as_deref() != Some(batch.status.as_str())
+                || shard.completed != counts.completed as i64
+            {
+                changed = true;
+                ledger.update_shard(
+                    shard.id,
+                    "batch_status = ?1, completed = ?2, failed = ?3",
+                    &[
+                        &batch.status.as_str(),
+                        &(counts.completed as i64),
+                        &(counts.failed as i64),
+                    ],
+                )?;
+            }
+            if batch.status.is_terminal() {
+                finished.push((shard, batch));
+            }
+        }
+        drop(polls);
+        for (shard, batch) in finished {
+            changed = true;
+            settle_finished_batch(
+                provider,
+                &mut ledger,
+                &run,
+                job,
+                &run_dir,
+                &shard,
+                &batch,
+                observer,
+            )
+            .await?;
+        }
+        // 3. Ingest what is downloaded.
+        let downloaded: Vec<ShardRecord> = ledger
+            .shards(run.id)?
+            .into_iter()
+            .filter(|shard| shard.state == "downloaded")
+            .collect();
+        if !downloaded.is_empty() {
+            changed = true;
+            ingest_downloaded(
+                &mut ledger,
+                &run,
+                job,
+                &downloaded,
+                &validator,
+                price,
+                observer,
+            )?;
+        }
+        // 4. An attempt is complete when all its shards are ingested: retry or finish.
+        let shards = ledger.shards(run.id)?;
+        let (finished_requests, total_requests) = progress_counts(&ledger, &run)?;
+        observer.progress(finished_requests, total_requests);
+        if shards.iter().all(|shard| shard.state == "ingested") {
+            let attempt = shards.iter().map(|shard| shard.attempt).max().unwrap_or(1);
+            if cancelled {
+                let ended = crate::record::finalize_pending(&ledger, run.id)?;
+                observer.event(&format!("run cancelled: {ended} request(s) not retried"));
+                break;
+            }
+            let retry_shards = if attempt < i64::from(job.limits.max_attempts) {
+                let directory = run_files.join(format!("attempt-{}", attempt + 1));
+                crate::retry::plan_retry(&ledger, run.id, attempt, &directory, job.limits)?
+            } else {
+                Vec::new()
+            };
+            if retry_shards.is_empty() {
+                break;
+            }
+            let requests: u64 = retry_shards.iter().map(|shard| shard.1).sum();
+            observer.event(&format!(
+                "retrying {requests} request(s) in {} shard(s) (attempt {})",
+                retry_shards.len(),
+                attempt + 1
+            ));
+            for (number, (path, requests, bytes)) in retry_shards.iter().enumerate() {
+                ledger.add_shard(
+                    run.id,
+                    attempt + 1,
+                    number as i64 + 1,
+                    path,
+                    *requests,
+                    *bytes,
+                )?;
+            }
+            continue;
+        }
+        if changed {
+            poll_interval = settings.poll_interval;
+        } else {
+            tokio::time::sleep(poll_interval).await;
+            poll_interval = (poll_interval * 3 / 2).min(settings.max_poll_interval);
+        }
+    }
+    let output = job.output.clone().unwrap_or_else(|| Output {
+        path: run_dir.join("results.jsonl"),
+        format: OutputFormat::Jsonl,
+        errors_path: run_dir.join("results.errors.jsonl"),
+    });
+    crate::sink::write_results(&ledger, run.id, job, &output)?;
+    if ledger.run_state(run.id)? != "cancelled" {
+        ledger.set_run_state(run.id, "finished")?;
+    }
+    summarize(&ledger, &run, job, Some(&output), &run_dir, false)
+}
+
+fn provider_failure(
+    shard: &ShardRecord,
+    error: batchlabel_providers::ProviderError,
+) -> LifecycleError {
+    LifecycleError::Provider(ProviderFailure {
+        context: format!("shard {} (attempt {})", shard.number, shard.attempt),
+        error,
+    })
+}
+
+fn compile_run(
+    ledger: &mut Ledger,
+    job: &Job,
+    settings: &RunSettings,
+    run: &RunRecord,
+    run_files: &Path,
+    observer: &dyn RunObserver,
+) -> Result<CompileReport, LifecycleError> {
+    let labeled = labeled_fingerprints(ledger)?;
+    let compile_dir = run_files.join("attempt-1");
+    observer.event(&format!(
+        "compiling requests into {}",
+        compile_dir.display()
+    ));
+    let report = batchlabel_compile::compile(
+        job,
+        &CompileOptions {
+            out_dir: Some(compile_dir.clone()),
+            count_tokens: false,
+            progress: None,
+            labeled: (!labeled.is_empty()).then(|| std::sync::Arc::new(labeled)),
+            row_limit: settings.limit,
+        },
+    )?;
+    register_compile(ledger, run.id, &compile_dir, &report)?;
+    observer.event(&format!(
+        "{} row(s) → {} request(s) in {} shard(s){}{}",
+        report.rows,
+        report.requests - report.cached_requests,
+        report.shards.len(),
+        if report.duplicate_rows > 0 {
+            format!(
+                ", {} duplicate row(s) share a request",
+                report.duplicate_rows
+            )
+        } else {
+            String::new()
+        },
+        if report.cached_requests > 0 {
+            format!(
+                ", {} request(s) already labeled by an earlier run",
+                report.cached_requests
+            )
+        } else {
+            String::new()
+        }
+    ));
+    Ok(report)
+}
+
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the loop's context, passed straight through"
+)]
+async fn settle_finished_batch<P: BatchProvider>(
+    provider: &P,
+    ledger: &mut Ledger,
+    run: &RunRecord,
+    job: &Job,
+    run_dir: &Path,
+    shard: &ShardRecord,
+    batch: &batchlabel_protocol::Batch,
+    observer: &dyn RunObserver,
+) -> Result<(), LifecycleError> {
+    if batch.status == BatchStatus::Failed {
+        let errors = batch
+            .errors
+            .as_ref()
+            .map(|errors| errors.data.clone())
+            .unwrap_or_default();
+        let note = errors
+            .iter()
+            .map(|error| match error.line {
+                Some(line) => format!("{} (line {line}): {}", error.code, error.message),
+                None => format!("{}: {}", error.code, error.message),
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        let queue_full = errors
+            .iter()
+            .any(|error| error.code == "token_limit_exceeded");
+        if queue_full && shard.submits < MAX_SUBMITS {
+            observer.event(&format!(
+                "batch {} of shard {} failed: {note}; submitting it again after a pause",
+                batch.id, shard.number
+            ));
+            ledger.update_shard(
+                shard.id,
+                "state = 'planned', batch_id = NULL, create_intent_at = NULL, batch_status = NULL, submits = submits + 1, note = ?1",
+                &[&note],
+            )?;
+            return Ok(());
+        }
+        observer.event(&format!(
+            "batch {} of shard {} failed: {note}",
+            batch.id, shard.number
+        ));
+        let outcomes = shard_custom_ids(Path::new(&shard.path))?
+            .into_iter()
+            .map(|custom_id| {
+                (
+                    custom_id,
+                    Outcome::failed(
+                        FailureReason::BatchFailed,
+                        format!("batch {} failed: {note}", batch.id),
+                    ),
+                )
+            })
+            .collect();
+        let ingest = ShardIngest {
+            outcomes,
+            unreadable_lines: 0,
+            stray_lines: 0,
+        };
+        ledger.update_shard(shard.id, "note = ?1", &[&note])?;
+        record_ingest(
+            ledger,
+            run.id,
+            shard,
+            &ingest,
+            i64::from(job.limits.max_attempts),
+            None,
+        )?;
+        return Ok(());
+    }
+    let downloads = run_dir.join("downloads");
+    std::fs::create_dir_all(&downloads).map_err(|source| LifecycleError::io(&downloads, source))?;
+    let mut paths: [Option<String>; 2] = [None, None];
+    for (slot, (file_id, kind)) in [
+        (&batch.output_file_id, "output"),
+        (&batch.error_file_id, "errors"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        if let Some(file_id) = file_id {
+            let destination = downloads.join(format!("{}-{kind}.jsonl", batch.id));
+            provider
+                .download(file_id, &destination)
+                .await
+                .map_err(|error| provider_failure(shard, error))?;
+            paths[slot] = Some(destination.to_string_lossy().into_owned());
+        }
+    }
+    ledger.update_shard(
+        shard.id,
+        "state = 'downloaded', output_path = ?1, error_path = ?2",
+        &[&paths[0], &paths[1]],
+    )?;
+    Ok(())
+}
+
+fn ingest_downloaded(
+    ledger: &mut Ledger,
+    run: &RunRecord,
+    job: &Job,
+    shards: &[ShardRecord],
+    validator: &jsonschema::Validator,
+    price: Option<batchlabel_compile::BatchPrice>,
+    observer: &dyn RunObserver,
+) -> Result<(), LifecycleError> {
+    let threads = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+    for group in shards.chunks(threads) {
+        let parsed: Vec<Result<ShardIngest, LifecycleError>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = group
+                .iter()
+                .map(|shard| {
+                    scope.spawn(move || {
+                        let files: Vec<PathBuf> = [&shard.output_path, &shard.error_path]
+                            .into_iter()
+                            .flatten()
+                            .map(PathBuf::from)
+                            .collect();
+                        let files: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+                        ingest_shard(Path::new(&shard.path), &files, validator)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|handle| {
+                    handle.join().unwrap_or_else(|_| {
+                        Err(LifecycleError::Internal("an ingest thread panicked".into()))
+                    })
+                })
+                .collect()
+        });
+        for (shard, ingest) in group.iter().zip(parsed) {
+            let ingest = ingest?;
+            if ingest.unreadable_lines > 0 || ingest.stray_lines > 0 {
+                observer.event(&format!(
+                    "shard {} (attempt {}): {} unreadable and {} stray line(s) in the batch output",
+                    shard.number, shard.attempt, ingest.unreadable_lines, ingest.stray_lines
+                ));
+            }
+            record_ingest(
+                ledger,
+                run.id,
+                shard,
+                &ingest,
+                i64::from(job.limits.max_attempts),
+                price,
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn progress_counts(ledger: &Ledger, run: &RunRecord) -> Result<(u64, u64), LifecycleError> {
+    let finished: i64 = ledger
+        .connection
+        .query_row(
+            "SELECT count(*) FROM results WHERE run_id = ?1",
+            [run.id],
+            |row| row.get(0),
+        )
+        .map_err(ledger.error())?;
+    let total: i64 = ledger
+        .connection
+        .query_row(
+            "SELECT coalesce(requests, 0) FROM runs WHERE id = ?1",
+            [run.id],
+            |row| row.get(0),
+        )
+        .map_err(ledger.error())?;
+    Ok((finished as u64, total as u64))
+}
+
+fn summarize(
+    ledger: &Ledger,
+    run: &RunRecord,
+    job: &Job,
+    output: Option<&Output>,
+    run_dir: &Path,
+    submitted_only: bool,
+) -> Result<RunSummary, LifecycleError> {
+    let status = crate::status::run_status(ledger, run.id, job.limits.max_attempts)?;
+    Ok(RunSummary {
+        run: run.id,
+        rows: status.rows,
+        requests: status.requests,
+        duplicate_rows: status.duplicate_rows,
+        cached_requests: status.cached_requests,
+        labeled_rows: status.labeled_rows,
+        failed_rows: status.failed_rows,
+        failures: status.failures,
+        pending_rows: status
+            .rows
+            .saturating_sub(status.labeled_rows + status.failed_rows),
+        batches: status.batches,
+        attempts: status.attempts,
+        input_tokens: status.input_tokens,
+        output_tokens: status.output_tokens,
+        cost_usd: status.cost_usd,
+        output: output.map(|output| output.path.clone()),
+        errors: output.map(|output| output.errors_path.clone()),
+        run_dir: run_dir.to_path_buf(),
+        submitted_only,
+    })
+}

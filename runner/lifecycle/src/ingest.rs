@@ -1,0 +1,300 @@
+//! Ingest: join a shard's output and error lines on custom_id, check each line's HTTP status,
+//! parse the message content as JSON, validate it against the label schema, and classify
+//! every failure. Requests of the shard found in neither file are failures too. Parsing runs
+//! on many shards at once; the ledger write of one shard is one transaction, so a crash
+//! mid-ingest leaves the shard to be ingested again from its downloaded files.
+
+use std::collections::HashSet;
+use std::io::BufRead;
+use std::path::Path;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::LifecycleError;
+use crate::outcome::{FailureReason, Outcome};
+
+/// What one shard's files said.
+pub(crate) struct ShardIngest {
+    pub(crate) outcomes: Vec<(String, Outcome)>,
+    /// Lines that could not be read at all (their requests count as missing).
+    pub(crate) unreadable_lines: u64,
+    /// Lines naming a custom_id that is not in the shard, or naming one twice.
+    pub(crate) stray_lines: u64,
+}
+
+#[derive(Deserialize)]
+struct Line<'a> {
+    #[serde(borrow)]
+    custom_id: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    response: Option<LineResponse<'a>>,
+    error: Option<LineError>,
+}
+
+#[derive(Deserialize)]
+struct LineResponse<'a> {
+    status_code: u16,
+    #[serde(borrow)]
+    body: &'a RawValue,
+}
+
+#[derive(Deserialize)]
+struct LineError {
+    code: String,
+    message: String,
+}
+
+#[derive(Deserialize)]
+struct Completion {
+    #[serde(default)]
+    model: Option<String>,
+    choices: Vec<Choice>,
+    #[serde(default)]
+    usage: Option<Usage>,
+}
+
+#[derive(Deserialize)]
+struct Choice {
+    message: Message,
+    #[serde(default)]
+    finish_reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Message {
+    #[serde(default)]
+    content: Option<String>,
+    #[serde(default)]
+    refusal: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct Usage {
+    #[serde(default)]
+    prompt_tokens: u64,
+    #[serde(default)]
+    completion_tokens: u64,
+}
+
+/// The custom_ids of a shard input file, in order.
+pub(crate) fn shard_custom_ids(path: &Path) -> Result<Vec<String>, LifecycleError> {
+    const PREFIX: &[u8] = br#"{"custom_id":""#;
+    let file = std::fs::File::open(path).map_err(|source| LifecycleError::io(path, source))?;
+    let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
+    let mut ids = Vec::new();
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let read = reader
+            .read_until(b'\n', &mut line)
+            .map_err(|source| LifecycleError::io(path, source))?;
+        if read == 0 {
+            break;
+        }
+        // Shards are ours, written with custom_id first; fall back to parsing otherwise.
+        let fast = line
+            .strip_prefix(PREFIX)
+            .and_then(|rest| {
+                rest.iter()
+                    .position(|byte| *byte == b'"')
+                    .map(|end| &rest[..end])
+            })
+            .and_then(|id| std::str::from_utf8(id).ok());
+        match fast {
+            Some(id) => ids.push(id.to_string()),
+            None => {
+                let value: serde_json::Value = serde_json::from_slice(&line).map_err(|error| {
+                    LifecycleError::Internal(format!(
+                        "{}: unreadable shard line: {error}",
+                        path.display()
+                    ))
+                })?;
+                ids.push(value["custom_id"].as_str().unwrap_or_default().to_string());
+            }
+        }
+    }
+    Ok(ids)
+}
+
+/// Read a shard's downloaded output and error files and classify every request in it.
+pub(crate) fn ingest_shard(
+    shard_path: &Path,
+    files: &[&Path],
+    validator: &jsonschema::Validator,
+) -> Result<ShardIngest, LifecycleError> {
+    let expected = shard_custom_ids(shard_path)?;
+    let mut pending: HashSet<&str> = expected.iter().map(String::as_str).collect();
+    let mut ingest = ShardIngest {
+        outcomes: Vec::with_capacity(expected.len()),
+        unreadable_lines: 0,
+        stray_lines: 0,
+    };
+    for path in files {
+        let file = std::fs::File::open(path).map_err(|source| LifecycleError::io(path, source))?;
+        let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            let read = reader
+                .read_until(b'\n', &mut line)
+                .map_err(|source| LifecycleError::io(path, source))?;
+            if read == 0 {
+                break;
+            }
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let Ok(parsed) = serde_json::from_slice::<Line<'_>>(&line) else {
+                ingest.unreadable_lines += 1;
+                continue;
+            };
+            let Some(custom_id) = pending.take(parsed.custom_id.as_ref()) else {
+                ingest.stray_lines += 1;
+                continue;
+            };
+            ingest
+                .outcomes
+                .push((custom_id.to_string(), classify(&parsed, validator)));
+        }
+    }
+    for custom_id in expected.iter().filter(|id| pending.contains(id.as_str())) {
+        ingest.outcomes.push((
+            custom_id.clone(),
+            Outcome::failed(
+                FailureReason::Missing,
+                "the request is in neither the output nor the error file".into(),
+            ),
+        ));
+    }
+    Ok(ingest)
+}
+
+fn classify(line: &Line<'_>, validator: &jsonschema::Validator) -> Outcome {
+    let Some(response) = &line.response else {
+        let (reason, detail) = match &line.error {
+            Some(error) => (
+                match error.code.as_str() {
+                    "batch_expired" => FailureReason::Expired,
+                    "batch_cancelled" => FailureReason::Cancelled,
+                    "request_timeout" => FailureReason::Timeout,
+                    _ => FailureReason::HttpError,
+                },
+                format!("{}: {}", error.code, error.message),
+            ),
+            None => (
+                FailureReason::Missing,
+                "line has neither response nor error".into(),
+            ),
+        };
+        return Outcome::failed(reason, detail);
+    };
+    if response.status_code != 200 {
+        let status = response.status_code;
+        let message = serde_json::from_str::<batchlabel_protocol::ErrorBody>(response.body.get())
+            .map(|body| {
+                let code = body
+                    .error
+                    .code
+                    .map(|code| format!(" ({code})"))
+                    .unwrap_or_default();
+                format!("{}{code}", body.error.message)
+            })
+            .unwrap_or_else(|_| response.body.get().chars().take(200).collect());
+        return Outcome::Failed {
+            reason: FailureReason::HttpError,
+            detail: format!("HTTP {status}: {message}"),
+            output: None,
+            retryable: matches!(status, 408 | 409 | 429) || status >= 500,
+            input_tokens: 0,
+            output_tokens: 0,
+        };
+    }
+    let completion: Completion = match serde_json::from_str(response.body.get()) {
+        Ok(completion) => completion,
+        Err(error) => {
+            return Outcome::failed(
+                FailureReason::InvalidJson,
+                format!("the response body is not a chat completion: {error}"),
+            );
+        }
+    };
+    let usage = completion.usage.unwrap_or_default();
+    let failed = |reason, detail: String, output: Option<String>| Outcome::Failed {
+        reason,
+        detail,
+        output,
+        retryable: true,
+        input_tokens: usage.prompt_tokens,
+        output_tokens: usage.completion_tokens,
+    };
+    let Some(choice) = completion.choices.into_iter().next() else {
+        return failed(
+            FailureReason::InvalidJson,
+            "the completion has no choices".into(),
+            None,
+        );
+    };
+    if let Some(refusal) = choice.message.refusal {
+        return failed(FailureReason::Refusal, refusal, None);
+    }
+    match choice.finish_reason.as_deref() {
+        Some("length") => {
+            return failed(
+                FailureReason::Truncated,
+                "the answer was cut off by max_completion_tokens".into(),
+                choice.message.content,
+            );
+        }
+        Some("content_filter") => {
+            return failed(
+                FailureReason::Refusal,
+                "the content filter stopped the answer".into(),
+                None,
+            );
+        }
+        _ => {}
+    }
+    let Some(content) = choice.message.content else {
+        return failed(
+            FailureReason::InvalidJson,
+            "the message has no content".into(),
+            None,
+        );
+    };
+    let value: serde_json::Value = match serde_json::from_str(&content) {
+        Ok(value) => value,
+        Err(error) => {
+            return failed(
+                FailureReason::InvalidJson,
+                format!("the answer is not valid JSON: {error}"),
+                Some(content),
+            );
+        }
+    };
+    if !validator.is_valid(&value) {
+        let problems: Vec<String> = validator
+            .iter_errors(&value)
+            .take(5)
+            .map(|error| {
+                let path = error.instance_path().to_string();
+                if path.is_empty() {
+                    error.to_string()
+                } else {
+                    format!("at `{path}`: {error}")
+                }
+            })
+            .collect();
+        return failed(
+            FailureReason::SchemaViolation,
+            problems.join("; "),
+            Some(content),
+        );
+    }
+    Outcome::Labeled {
+        output: value.to_string(),
+        model_snapshot: completion.model,
+        input_tokens: usage.prompt_tokens,
+        output_tokens: usage.completion_tokens,
+    }
+}

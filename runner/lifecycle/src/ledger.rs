@@ -1,0 +1,327 @@
+//! The ledger: one SQLite file (WAL) per run directory, the single source of truth of every
+//! run in it. Runs, shards with their remote files and batches (and the intents journaled
+//! before each remote call), requests with their fingerprints, failed attempts, and results.
+//! An exclusive lock file keeps two runners out of one run directory.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::LifecycleError;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS runs(
+  id INTEGER PRIMARY KEY, token TEXT NOT NULL, job TEXT NOT NULL, spec_fingerprint TEXT NOT NULL,
+  input_path TEXT NOT NULL, input_bytes INTEGER NOT NULL, input_modified INTEGER NOT NULL,
+  created_at INTEGER NOT NULL, state TEXT NOT NULL, rows INTEGER, requests INTEGER,
+  duplicate_rows INTEGER, cached_requests INTEGER, finished_at INTEGER);
+CREATE TABLE IF NOT EXISTS shards(
+  id INTEGER PRIMARY KEY, run_id INTEGER NOT NULL, attempt INTEGER NOT NULL, number INTEGER NOT NULL,
+  path TEXT NOT NULL, requests INTEGER NOT NULL, bytes INTEGER NOT NULL, state TEXT NOT NULL,
+  submits INTEGER NOT NULL DEFAULT 1, file_id TEXT, upload_intent_at INTEGER, batch_id TEXT,
+  create_intent_at INTEGER, batch_status TEXT, completed INTEGER NOT NULL DEFAULT 0,
+  failed INTEGER NOT NULL DEFAULT 0, submitted_at INTEGER, output_path TEXT, error_path TEXT,
+  note TEXT, updated_at INTEGER, UNIQUE(run_id, attempt, number));
+CREATE TABLE IF NOT EXISTS requests(
+  run_id INTEGER NOT NULL, custom_id TEXT NOT NULL, fingerprint BLOB NOT NULL, shard INTEGER NOT NULL,
+  PRIMARY KEY(run_id, custom_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS request_rows(
+  run_id INTEGER NOT NULL, custom_id TEXT NOT NULL, row_id TEXT NOT NULL, reason TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS attempts(
+  run_id INTEGER NOT NULL, custom_id TEXT NOT NULL, attempt INTEGER NOT NULL, shard_id INTEGER NOT NULL,
+  reason TEXT NOT NULL, detail TEXT NOT NULL, output TEXT, input_tokens INTEGER NOT NULL DEFAULT 0,
+  output_tokens INTEGER NOT NULL DEFAULT 0, cost REAL NOT NULL DEFAULT 0,
+  PRIMARY KEY(run_id, attempt, custom_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS results(
+  run_id INTEGER NOT NULL, custom_id TEXT NOT NULL, state TEXT NOT NULL, output TEXT,
+  reason TEXT, detail TEXT, attempt INTEGER NOT NULL, shard_id INTEGER, batch_id TEXT,
+  model_snapshot TEXT, input_tokens INTEGER NOT NULL DEFAULT 0, output_tokens INTEGER NOT NULL DEFAULT 0,
+  cost REAL NOT NULL DEFAULT 0, finished_at INTEGER NOT NULL, cached_from_run INTEGER,
+  PRIMARY KEY(run_id, custom_id)) WITHOUT ROWID;
+";
+
+/// A run as the ledger knows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RunRecord {
+    /// Ledger id.
+    pub id: i64,
+    /// Random token naming the run's remote files and batches.
+    pub token: String,
+    /// The spec fingerprint it was started with.
+    pub spec_fingerprint: String,
+    /// Input file, size and modification time when it started.
+    pub input_path: String,
+    /// See `input_path`.
+    pub input_bytes: i64,
+    /// See `input_path`.
+    pub input_modified: i64,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// `compiling`, `running`, `finished`.
+    pub state: String,
+    /// Rows in the input.
+    pub rows: i64,
+    /// Requests (rows minus duplicates).
+    pub requests: i64,
+    /// Requests served from an earlier run's results.
+    pub cached_requests: i64,
+}
+
+/// A shard as the ledger knows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ShardRecord {
+    /// Ledger id.
+    pub id: i64,
+    /// 1 for the first send, 2.. for retries.
+    pub attempt: i64,
+    /// Number within the attempt.
+    pub number: i64,
+    /// The JSONL file.
+    pub path: String,
+    /// Lines in it.
+    pub requests: i64,
+    /// Its size.
+    pub bytes: i64,
+    /// `planned`, `submitted`, `downloaded`, `ingested`.
+    pub state: String,
+    /// How many batches this shard has needed (a failed batch is resubmitted).
+    pub submits: i64,
+    /// The uploaded file.
+    pub file_id: Option<String>,
+    /// When the upload was about to start.
+    pub upload_intent_at: Option<i64>,
+    /// The batch.
+    pub batch_id: Option<String>,
+    /// When the create was about to start.
+    pub create_intent_at: Option<i64>,
+    /// Last seen remote status.
+    pub batch_status: Option<String>,
+    /// Last seen `request_counts.completed`.
+    pub completed: i64,
+    /// Last seen `request_counts.failed`.
+    pub failed: i64,
+    /// When its batch was created.
+    pub submitted_at: Option<i64>,
+    /// Downloaded output file.
+    pub output_path: Option<String>,
+    /// Downloaded error file.
+    pub error_path: Option<String>,
+    /// Why a batch failed, if it did.
+    pub note: Option<String>,
+}
+
+/// The ledger of one run directory, locked for this process.
+pub struct Ledger {
+    pub(crate) connection: Connection,
+    directory: PathBuf,
+    _lock: Option<std::fs::File>,
+}
+
+pub(crate) fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs() as i64)
+}
+
+fn database_error(path: &Path) -> impl Fn(rusqlite::Error) -> LifecycleError + '_ {
+    move |source| LifecycleError::Ledger {
+        path: path.to_path_buf(),
+        message: source.to_string(),
+    }
+}
+
+impl Ledger {
+    /// Open (creating) the ledger in `directory` and take its lock.
+    pub fn open(directory: &Path) -> Result<Self, LifecycleError> {
+        std::fs::create_dir_all(directory)
+            .map_err(|source| LifecycleError::io(directory, source))?;
+        let lock_path = directory.join("ledger.lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|source| LifecycleError::io(&lock_path, source))?;
+        if lock.try_lock().is_err() {
+            return Err(LifecycleError::Locked {
+                path: directory.to_path_buf(),
+            });
+        }
+        let mut ledger = Self::open_unlocked(directory)?;
+        ledger._lock = Some(lock);
+        Ok(ledger)
+    }
+
+    /// Open without the lock, for reading (`status`).
+    pub fn open_unlocked(directory: &Path) -> Result<Self, LifecycleError> {
+        let path = directory.join("ledger.sqlite");
+        let connection = Connection::open(&path).map_err(database_error(&path))?;
+        connection
+            .execute_batch(
+                "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000;",
+            )
+            .map_err(database_error(&path))?;
+        connection
+            .execute_batch(SCHEMA)
+            .map_err(database_error(&path))?;
+        Ok(Self {
+            connection,
+            directory: directory.to_path_buf(),
+            _lock: None,
+        })
+    }
+
+    /// The run directory.
+    pub fn directory(&self) -> &Path {
+        &self.directory
+    }
+
+    pub(crate) fn error(&self) -> impl Fn(rusqlite::Error) -> LifecycleError + use<> {
+        let path = self.directory.join("ledger.sqlite");
+        move |source| LifecycleError::Ledger {
+            path: path.clone(),
+            message: source.to_string(),
+        }
+    }
+
+    /// The newest run, if any.
+    pub fn latest_run(&self) -> Result<Option<RunRecord>, LifecycleError> {
+        self.connection
+            .query_row(
+                "SELECT id, token, spec_fingerprint, input_path, input_bytes, input_modified, created_at, state,
+                        coalesce(rows, 0), coalesce(requests, 0), coalesce(cached_requests, 0)
+                 FROM runs ORDER BY id DESC LIMIT 1",
+                [],
+                |row| {
+                    Ok(RunRecord {
+                        id: row.get(0)?,
+                        token: row.get(1)?,
+                        spec_fingerprint: row.get(2)?,
+                        input_path: row.get(3)?,
+                        input_bytes: row.get(4)?,
+                        input_modified: row.get(5)?,
+                        created_at: row.get(6)?,
+                        state: row.get(7)?,
+                        rows: row.get(8)?,
+                        requests: row.get(9)?,
+                        cached_requests: row.get(10)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(self.error())
+    }
+
+    /// Start a new run.
+    pub(crate) fn create_run(
+        &self,
+        job: &str,
+        spec_fingerprint: &str,
+        input: (&str, i64, i64),
+    ) -> Result<RunRecord, LifecycleError> {
+        let token = format!("{:016x}", rand::random::<u64>());
+        self.connection
+            .execute(
+                "INSERT INTO runs(token, job, spec_fingerprint, input_path, input_bytes, input_modified, created_at, state)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'compiling')",
+                params![token, job, spec_fingerprint, input.0, input.1, input.2, now()],
+            )
+            .map_err(self.error())?;
+        self.latest_run()?
+            .ok_or_else(|| LifecycleError::Internal("a new run vanished".into()))
+    }
+
+    pub(crate) fn run_state(&self, run_id: i64) -> Result<String, LifecycleError> {
+        self.connection
+            .query_row("SELECT state FROM runs WHERE id = ?1", [run_id], |row| {
+                row.get(0)
+            })
+            .map_err(self.error())
+    }
+
+    pub(crate) fn set_run_state(&self, run_id: i64, state: &str) -> Result<(), LifecycleError> {
+        let finished = (state == "finished").then(now);
+        self.connection
+            .execute(
+                "UPDATE runs SET state = ?2, finished_at = ?3 WHERE id = ?1",
+                params![run_id, state, finished],
+            )
+            .map_err(self.error())?;
+        Ok(())
+    }
+
+    /// The shards of a run, in attempt and number order.
+    pub fn shards(&self, run_id: i64) -> Result<Vec<ShardRecord>, LifecycleError> {
+        let mut statement = self
+            .connection
+            .prepare_cached(
+                "SELECT id, attempt, number, path, requests, bytes, state, submits, file_id, upload_intent_at,
+                        batch_id, create_intent_at, batch_status, completed, failed, submitted_at,
+                        output_path, error_path, note
+                 FROM shards WHERE run_id = ?1 ORDER BY attempt, number",
+            )
+            .map_err(self.error())?;
+        let rows = statement
+            .query_map([run_id], |row| {
+                Ok(ShardRecord {
+                    id: row.get(0)?,
+                    attempt: row.get(1)?,
+                    number: row.get(2)?,
+                    path: row.get(3)?,
+                    requests: row.get(4)?,
+                    bytes: row.get(5)?,
+                    state: row.get(6)?,
+                    submits: row.get(7)?,
+                    file_id: row.get(8)?,
+                    upload_intent_at: row.get(9)?,
+                    batch_id: row.get(10)?,
+                    create_intent_at: row.get(11)?,
+                    batch_status: row.get(12)?,
+                    completed: row.get(13)?,
+                    failed: row.get(14)?,
+                    submitted_at: row.get(15)?,
+                    output_path: row.get(16)?,
+                    error_path: row.get(17)?,
+                    note: row.get(18)?,
+                })
+            })
+            .map_err(self.error())?;
+        rows.collect::<Result<_, _>>().map_err(self.error())
+    }
+
+    /// Run one statement that changes a shard (fields named by the caller).
+    pub(crate) fn update_shard(
+        &self,
+        shard_id: i64,
+        assignments: &str,
+        values: &[&dyn rusqlite::ToSql],
+    ) -> Result<(), LifecycleError> {
+        let sql = format!(
+            "UPDATE shards SET {assignments}, updated_at = {} WHERE id = {shard_id}",
+            now()
+        );
+        self.connection
+            .execute(&sql, rusqlite::params_from_iter(values.iter()))
+            .map_err(self.error())?;
+        Ok(())
+    }
+
+    pub(crate) fn add_shard(
+        &self,
+        run_id: i64,
+        attempt: i64,
+        number: i64,
+        path: &Path,
+        requests: u64,
+        bytes: u64,
+    ) -> Result<(), LifecycleError> {
+        self.connection
+            .execute(
+                "INSERT OR IGNORE INTO shards(run_id, attempt, number, path, requests, bytes, state, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'planned', ?7)",
+                params![run_id, attempt, number, path.to_string_lossy(), requests as i64, bytes as i64, now()],
+            )
+            .map_err(self.error())?;
+        Ok(())
+    }
+}

@@ -1,0 +1,130 @@
+//! batchlabel-lifecycle: drives a job through the whole batch lifecycle — compile, register,
+//! upload, create, poll, download, ingest, retry, write results — with every step journaled
+//! in the [`Ledger`] so a run killed at any moment resumes with nothing lost, nothing
+//! submitted twice and nothing paid twice. It also answers `status` and `cancel`.
+//!
+//! It does not parse specs (batchlabel-spec), render requests (batchlabel-compile) or speak
+//! HTTP (batchlabel-providers).
+
+mod driver;
+mod ingest;
+mod ledger;
+mod outcome;
+mod record;
+mod retry;
+mod sink;
+mod status;
+mod submit;
+
+pub(crate) use submit::submit as submit_shard;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use driver::{RunObserver, RunSummary, run};
+pub use ledger::{Ledger, RunRecord, ShardRecord};
+pub use outcome::FailureReason;
+pub use sink::SinkCounts;
+pub use status::{RunStatus, cancel, status};
+
+/// How this run behaves (the spec says what the job is).
+#[derive(Debug, Clone)]
+pub struct RunSettings {
+    /// Folder holding run directories (one per job name).
+    pub state_dir: PathBuf,
+    /// Only the first N input rows.
+    pub limit: Option<u64>,
+    /// Submit and return without waiting for results.
+    pub no_wait: bool,
+    /// Start a new run even if the spec changed since the last one.
+    pub new_run: bool,
+    /// First wait between polls; it grows to `max_poll_interval` while nothing changes.
+    pub poll_interval: Duration,
+    /// Longest wait between polls.
+    pub max_poll_interval: Duration,
+    /// Shards uploaded and created at the same time.
+    pub concurrency: usize,
+}
+
+impl RunSettings {
+    /// The run directory of a job.
+    pub fn run_dir(&self, job_name: &str) -> PathBuf {
+        self.state_dir.join(job_name)
+    }
+}
+
+/// A provider call that failed, with which shard it was for.
+#[derive(Debug)]
+pub struct ProviderFailure {
+    /// E.g. `shard 3 (attempt 1)`.
+    pub context: String,
+    /// What failed.
+    pub error: batchlabel_providers::ProviderError,
+}
+
+/// Why a run (or status/cancel) stopped. Nothing remote is left in an unknown state: the
+/// ledger records every intent, and the next run picks up from it.
+#[derive(Debug, thiserror::Error)]
+pub enum LifecycleError {
+    /// Another process holds the run directory.
+    #[error(
+        "another batchlabel process is using `{path}`; wait for it to finish (or stop it) and run again"
+    )]
+    Locked {
+        /// The run directory.
+        path: PathBuf,
+    },
+    /// The spec changed since the run in this directory started.
+    #[error(
+        "the spec changed since run {run} started (fingerprint {old} → {new}); pass `--new-run` to start a new run (results already labeled are reused), or restore the spec to resume"
+    )]
+    SpecChanged {
+        /// The run.
+        run: i64,
+        /// Its fingerprint, shortened.
+        old: String,
+        /// The spec's fingerprint now, shortened.
+        new: String,
+    },
+    /// There is no run to show or cancel.
+    #[error("no run in `{path}`; start one with `batchlabel run SPEC`")]
+    NoRun {
+        /// The run directory.
+        path: PathBuf,
+    },
+    /// The ledger could not be read or written.
+    #[error("ledger `{path}`: {message}")]
+    Ledger {
+        /// The SQLite file.
+        path: PathBuf,
+        /// What failed.
+        message: String,
+    },
+    /// A file could not be read or written.
+    #[error("`{path}`: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Compiling the requests failed.
+    #[error(transparent)]
+    Compile(#[from] batchlabel_compile::CompileError),
+    /// The provider failed in a way retries did not fix.
+    #[error("{}: {}", .0.context, .0.error)]
+    Provider(ProviderFailure),
+    /// Something that should not happen.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl LifecycleError {
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
+        Self::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}

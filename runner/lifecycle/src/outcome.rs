@@ -1,0 +1,103 @@
+//! What happened to one request in one attempt: labeled with a schema-valid output, or failed
+//! for a classified reason. Failures are data: every one is recorded and counted.
+
+use serde::Serialize;
+
+/// Why a request failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureReason {
+    /// The endpoint answered an HTTP error for this line.
+    HttpError,
+    /// The model refused (or its content was filtered).
+    Refusal,
+    /// The answer was cut off by `max_completion_tokens`.
+    Truncated,
+    /// The content is not JSON.
+    InvalidJson,
+    /// The JSON does not match the label schema.
+    SchemaViolation,
+    /// The batch expired before the request ran.
+    Expired,
+    /// The batch was cancelled before the request ran.
+    Cancelled,
+    /// The request timed out at the provider.
+    Timeout,
+    /// The request is in neither the output nor the error file (or its line is unreadable).
+    Missing,
+    /// The whole batch failed (e.g. the file was rejected).
+    BatchFailed,
+}
+
+impl FailureReason {
+    /// The name used in the ledger, errors file and summary.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::HttpError => "http_error",
+            Self::Refusal => "refusal",
+            Self::Truncated => "truncated",
+            Self::InvalidJson => "invalid_json",
+            Self::SchemaViolation => "schema_violation",
+            Self::Expired => "expired",
+            Self::Cancelled => "cancelled",
+            Self::Timeout => "timeout",
+            Self::Missing => "missing",
+            Self::BatchFailed => "batch_failed",
+        }
+    }
+
+    /// Parse a ledger name.
+    pub fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "http_error" => Self::HttpError,
+            "refusal" => Self::Refusal,
+            "truncated" => Self::Truncated,
+            "invalid_json" => Self::InvalidJson,
+            "schema_violation" => Self::SchemaViolation,
+            "expired" => Self::Expired,
+            "cancelled" => Self::Cancelled,
+            "timeout" => Self::Timeout,
+            "missing" => Self::Missing,
+            "batch_failed" => Self::BatchFailed,
+            _ => return None,
+        })
+    }
+
+    /// Whether the model should be asked again with the problem as feedback.
+    pub fn wants_feedback(self) -> bool {
+        matches!(self, Self::InvalidJson | Self::SchemaViolation)
+    }
+}
+
+/// One request's result in one attempt.
+#[derive(Debug, Clone)]
+pub(crate) enum Outcome {
+    Labeled {
+        output: String,
+        model_snapshot: Option<String>,
+        input_tokens: u64,
+        output_tokens: u64,
+    },
+    Failed {
+        reason: FailureReason,
+        detail: String,
+        /// The content the model gave, for feedback on a retry.
+        output: Option<String>,
+        retryable: bool,
+        input_tokens: u64,
+        output_tokens: u64,
+    },
+}
+
+impl Outcome {
+    pub(crate) fn failed(reason: FailureReason, detail: String) -> Self {
+        Self::Failed {
+            reason,
+            detail,
+            output: None,
+            retryable: true,
+            input_tokens: 0,
+            output_tokens: 0,
+        }
+    }
+}

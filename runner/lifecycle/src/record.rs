@@ -1,0 +1,289 @@
+//! Ledger writes of the lifecycle's bulk steps: registering a compile (requests, row links,
+//! shards and results reused from earlier runs) and recording one shard's ingest. Each is one
+//! transaction, so a crash leaves the step undone rather than half done.
+
+use std::io::BufRead;
+use std::path::Path;
+
+use batchlabel_compile::CompileReport;
+use rusqlite::params;
+
+use crate::LifecycleError;
+use crate::ingest::ShardIngest;
+use crate::ledger::{Ledger, ShardRecord, now};
+use crate::outcome::Outcome;
+
+/// Counts of one recorded shard.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct RecordedCounts {
+    pub(crate) labeled: u64,
+    pub(crate) failed_final: u64,
+    pub(crate) to_retry: u64,
+}
+
+/// Fingerprints of requests labeled by earlier runs in this ledger.
+pub(crate) fn labeled_fingerprints(
+    ledger: &Ledger,
+) -> Result<std::collections::HashSet<u128>, LifecycleError> {
+    let mut statement = ledger
+        .connection
+        .prepare(
+            "SELECT q.fingerprint FROM requests q JOIN results r
+               ON r.run_id = q.run_id AND r.custom_id = q.custom_id
+             WHERE r.state = 'labeled' AND r.cached_from_run IS NULL",
+        )
+        .map_err(ledger.error())?;
+    let rows = statement
+        .query_map([], |row| row.get::<_, Vec<u8>>(0))
+        .map_err(ledger.error())?;
+    let mut set = std::collections::HashSet::new();
+    for bytes in rows {
+        let bytes = bytes.map_err(ledger.error())?;
+        if let Ok(array) = <[u8; 16]>::try_from(bytes.as_slice()) {
+            set.insert(u128::from_be_bytes(array));
+        }
+    }
+    Ok(set)
+}
+
+/// Record a finished compile of `run_id` and mark the run `running`.
+pub(crate) fn register_compile(
+    ledger: &mut Ledger,
+    run_id: i64,
+    compile_dir: &Path,
+    report: &CompileReport,
+) -> Result<(), LifecycleError> {
+    let error = ledger.error();
+    let transaction = ledger.connection.transaction().map_err(&error)?;
+    {
+        let mut insert = transaction
+            .prepare("INSERT OR REPLACE INTO requests(run_id, custom_id, fingerprint, shard) VALUES (?1, ?2, ?3, ?4)")
+            .map_err(&error)?;
+        let index_path = compile_dir.join(batchlabel_compile::INDEX_FILE);
+        let file = std::fs::File::open(&index_path)
+            .map_err(|source| LifecycleError::io(&index_path, source))?;
+        for line in std::io::BufReader::with_capacity(1 << 20, file)
+            .lines()
+            .skip(1)
+        {
+            let line = line.map_err(|source| LifecycleError::io(&index_path, source))?;
+            let mut fields = line.split('\t');
+            let (Some(shard), Some(custom_id), Some(fingerprint)) =
+                (fields.next(), fields.next(), fields.next())
+            else {
+                continue;
+            };
+            let fingerprint = u128::from_str_radix(fingerprint, 16).unwrap_or_default();
+            insert
+                .execute(params![
+                    run_id,
+                    custom_id,
+                    &fingerprint.to_be_bytes()[..],
+                    shard.parse::<i64>().unwrap_or_default()
+                ])
+                .map_err(&error)?;
+        }
+        let row_map = compile_dir.join("row-map.csv");
+        if row_map.exists() {
+            let mut insert = transaction
+                .prepare("INSERT INTO request_rows(run_id, custom_id, row_id, reason) VALUES (?1, ?2, ?3, ?4)")
+                .map_err(&error)?;
+            let mut reader = csv::Reader::from_path(&row_map).map_err(|problem| {
+                LifecycleError::Internal(format!("{}: {problem}", row_map.display()))
+            })?;
+            for record in reader.records() {
+                let record = record.map_err(|problem| {
+                    LifecycleError::Internal(format!("{}: {problem}", row_map.display()))
+                })?;
+                insert
+                    .execute(params![run_id, &record[1], &record[0], &record[2]])
+                    .map_err(&error)?;
+            }
+        }
+        for (index, shard) in report.shards.iter().enumerate() {
+            transaction
+                .execute(
+                    "INSERT OR IGNORE INTO shards(run_id, attempt, number, path, requests, bytes, state, updated_at)
+                     VALUES (?1, 1, ?2, ?3, ?4, ?5, 'planned', ?6)",
+                    params![
+                        run_id,
+                        index as i64 + 1,
+                        compile_dir.join(&shard.file).to_string_lossy(),
+                        shard.requests as i64,
+                        shard.bytes as i64,
+                        now()
+                    ],
+                )
+                .map_err(&error)?;
+        }
+        if report.cached_requests > 0 {
+            transaction
+                .execute_batch(
+                    "CREATE INDEX IF NOT EXISTS requests_by_fingerprint ON requests(fingerprint)",
+                )
+                .map_err(&error)?;
+            transaction
+                .execute(
+                    "INSERT OR IGNORE INTO results(run_id, custom_id, state, output, attempt, batch_id,
+                         model_snapshot, finished_at, cached_from_run)
+                     SELECT ?1, new.custom_id, 'labeled', old_result.output, old_result.attempt,
+                            old_result.batch_id, old_result.model_snapshot, ?2, old_result.run_id
+                     FROM requests new
+                     JOIN requests old ON old.fingerprint = new.fingerprint AND old.run_id <> new.run_id
+                     JOIN results old_result ON old_result.run_id = old.run_id
+                          AND old_result.custom_id = old.custom_id AND old_result.state = 'labeled'
+                     WHERE new.run_id = ?1 AND new.shard = 0",
+                    params![run_id, now()],
+                )
+                .map_err(&error)?;
+        }
+        transaction
+            .execute(
+                "UPDATE runs SET state = 'running', rows = ?2, requests = ?3, duplicate_rows = ?4, cached_requests = ?5
+                 WHERE id = ?1",
+                params![
+                    run_id,
+                    report.rows as i64,
+                    report.requests as i64,
+                    report.duplicate_rows as i64,
+                    report.cached_requests as i64
+                ],
+            )
+            .map_err(&error)?;
+    }
+    transaction.commit().map_err(&error)
+}
+
+/// Record one shard's ingest and mark it `ingested`.
+pub(crate) fn record_ingest(
+    ledger: &mut Ledger,
+    run_id: i64,
+    shard: &ShardRecord,
+    ingest: &ShardIngest,
+    max_attempts: i64,
+    price: Option<batchlabel_compile::BatchPrice>,
+) -> Result<RecordedCounts, LifecycleError> {
+    let error = ledger.error();
+    let mut counts = RecordedCounts::default();
+    let finished_at = now();
+    let transaction = ledger.connection.transaction().map_err(&error)?;
+    {
+        let mut result = transaction
+            .prepare(
+                "INSERT OR REPLACE INTO results(run_id, custom_id, state, output, reason, detail, attempt, shard_id,
+                     batch_id, model_snapshot, input_tokens, output_tokens, cost, finished_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+            )
+            .map_err(&error)?;
+        let mut attempt = transaction
+            .prepare(
+                "INSERT OR REPLACE INTO attempts(run_id, custom_id, attempt, shard_id, reason, detail, output,
+                     input_tokens, output_tokens, cost)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )
+            .map_err(&error)?;
+        let cost = |input: u64, output: u64| price.map_or(0.0, |price| price.cost(input, output));
+        for (custom_id, outcome) in &ingest.outcomes {
+            match outcome {
+                Outcome::Labeled {
+                    output,
+                    model_snapshot,
+                    input_tokens,
+                    output_tokens,
+                } => {
+                    counts.labeled += 1;
+                    result
+                        .execute(params![
+                            run_id,
+                            custom_id,
+                            "labeled",
+                            output,
+                            None::<String>,
+                            None::<String>,
+                            shard.attempt,
+                            shard.id,
+                            shard.batch_id,
+                            model_snapshot,
+                            *input_tokens as i64,
+                            *output_tokens as i64,
+                            cost(*input_tokens, *output_tokens),
+                            finished_at
+                        ])
+                        .map_err(&error)?;
+                }
+                Outcome::Failed {
+                    reason,
+                    detail,
+                    output,
+                    retryable,
+                    input_tokens,
+                    output_tokens,
+                } => {
+                    attempt
+                        .execute(params![
+                            run_id,
+                            custom_id,
+                            shard.attempt,
+                            shard.id,
+                            reason.as_str(),
+                            detail,
+                            output,
+                            *input_tokens as i64,
+                            *output_tokens as i64,
+                            cost(*input_tokens, *output_tokens)
+                        ])
+                        .map_err(&error)?;
+                    if *retryable && shard.attempt < max_attempts {
+                        counts.to_retry += 1;
+                    } else {
+                        counts.failed_final += 1;
+                        result
+                            .execute(params![
+                                run_id,
+                                custom_id,
+                                "failed",
+                                output,
+                                reason.as_str(),
+                                detail,
+                                shard.attempt,
+                                shard.id,
+                                shard.batch_id,
+                                None::<String>,
+                                0,
+                                0,
+                                0.0,
+                                finished_at
+                            ])
+                            .map_err(&error)?;
+                    }
+                }
+            }
+        }
+        transaction
+            .execute(
+                "UPDATE shards SET state = 'ingested', updated_at = ?2 WHERE id = ?1",
+                params![shard.id, finished_at],
+            )
+            .map_err(&error)?;
+    }
+    transaction.commit().map_err(&error)?;
+    Ok(counts)
+}
+
+/// End every request that failed and has no result yet as failed (a cancelled run is not
+/// retried): the latest attempt's reason is its reason.
+pub(crate) fn finalize_pending(ledger: &Ledger, run_id: i64) -> Result<u64, LifecycleError> {
+    let changed = ledger
+        .connection
+        .execute(
+            "INSERT OR IGNORE INTO results(run_id, custom_id, state, output, reason, detail, attempt, shard_id, finished_at)
+             SELECT a.run_id, a.custom_id, 'failed', a.output, a.reason, a.detail, a.attempt, a.shard_id, ?2
+             FROM attempts a
+             WHERE a.run_id = ?1
+               AND a.attempt = (SELECT max(attempt) FROM attempts b WHERE b.run_id = a.run_id AND b.custom_id = a.custom_id)
+               AND NOT EXISTS (SELECT 1 FROM results r WHERE r.run_id = a.run_id AND r.custom_id = a.custom_id)",
+            params![run_id, now()],
+        )
+        .map_err(ledger.error())?;
+    Ok(changed as u64)
+}

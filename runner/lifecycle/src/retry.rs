@@ -1,0 +1,172 @@
+//! Retry: requests that failed in attempt N (and may be retried) go into new shards of
+//! attempt N+1, built from their original request lines. Invalid outputs are asked again with
+//! the model's answer and the validation error as feedback, so the model can correct itself.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufWriter, Write};
+use std::path::Path;
+
+use batchlabel_spec::BatchLimits;
+use rusqlite::params;
+
+use crate::LifecycleError;
+use crate::ledger::Ledger;
+use crate::outcome::FailureReason;
+
+struct Failure {
+    reason: FailureReason,
+    detail: String,
+    output: Option<String>,
+}
+
+/// A retry shard written: path, requests, bytes.
+pub(crate) type RetryShard = (std::path::PathBuf, u64, u64);
+
+/// Write the retry shards of `attempt + 1` into `directory`.
+pub(crate) fn plan_retry(
+    ledger: &Ledger,
+    run_id: i64,
+    attempt: i64,
+    directory: &Path,
+    limits: BatchLimits,
+) -> Result<Vec<RetryShard>, LifecycleError> {
+    let mut failures: HashMap<String, Failure> = HashMap::new();
+    {
+        let mut statement = ledger
+            .connection
+            .prepare(
+                "SELECT a.custom_id, a.reason, a.detail, a.output FROM attempts a
+                 WHERE a.run_id = ?1 AND a.attempt = ?2 AND NOT EXISTS
+                   (SELECT 1 FROM results r WHERE r.run_id = a.run_id AND r.custom_id = a.custom_id)",
+            )
+            .map_err(ledger.error())?;
+        let rows = statement
+            .query_map(params![run_id, attempt], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, Option<String>>(3)?,
+                ))
+            })
+            .map_err(ledger.error())?;
+        for row in rows {
+            let (custom_id, reason, detail, output) = row.map_err(ledger.error())?;
+            failures.insert(
+                custom_id,
+                Failure {
+                    reason: FailureReason::parse(&reason).unwrap_or(FailureReason::Missing),
+                    detail,
+                    output,
+                },
+            );
+        }
+    }
+    if failures.is_empty() {
+        return Ok(Vec::new());
+    }
+    std::fs::create_dir_all(directory).map_err(|source| LifecycleError::io(directory, source))?;
+    let originals: Vec<String> = {
+        let mut statement = ledger
+            .connection
+            .prepare("SELECT path FROM shards WHERE run_id = ?1 AND attempt = 1 ORDER BY number")
+            .map_err(ledger.error())?;
+        let rows = statement
+            .query_map([run_id], |row| row.get(0))
+            .map_err(ledger.error())?;
+        rows.collect::<Result<_, _>>().map_err(ledger.error())?
+    };
+    let mut writer = RetryWriter::new(directory, limits);
+    for path in &originals {
+        let file = std::fs::File::open(path)
+            .map_err(|source| LifecycleError::io(Path::new(path), source))?;
+        for line in std::io::BufReader::with_capacity(1 << 20, file).lines() {
+            let line = line.map_err(|source| LifecycleError::io(Path::new(path), source))?;
+            let mut value: serde_json::Value = serde_json::from_str(&line).map_err(|error| {
+                LifecycleError::Internal(format!("{path}: unreadable shard line: {error}"))
+            })?;
+            let Some(failure) = value["custom_id"].as_str().and_then(|id| failures.get(id)) else {
+                continue;
+            };
+            if failure.reason.wants_feedback()
+                && let Some(messages) = value["body"]["messages"].as_array_mut()
+            {
+                messages.push(serde_json::json!({
+                    "role": "assistant",
+                    "content": failure.output.clone().unwrap_or_default()
+                }));
+                messages.push(serde_json::json!({
+                    "role": "user",
+                    "content": format!(
+                        "Your previous answer was rejected: {}. Answer again with only a JSON object that matches the required schema.",
+                        failure.detail
+                    )
+                }));
+            }
+            writer.write(&value.to_string())?;
+        }
+    }
+    writer.finish()?;
+    Ok(writer.done)
+}
+
+/// Writes retry lines into `shard-NNNNN.jsonl` within the per-file limits.
+struct RetryWriter<'a> {
+    directory: &'a Path,
+    limits: BatchLimits,
+    current: Option<(BufWriter<std::fs::File>, u64, u64)>,
+    number: u64,
+    done: Vec<RetryShard>,
+}
+
+impl<'a> RetryWriter<'a> {
+    fn new(directory: &'a Path, limits: BatchLimits) -> Self {
+        Self {
+            directory,
+            limits,
+            current: None,
+            number: 0,
+            done: Vec::new(),
+        }
+    }
+
+    fn write(&mut self, line: &str) -> Result<(), LifecycleError> {
+        let size = line.len() as u64 + 1;
+        let full = self.current.as_ref().is_none_or(|(_, requests, bytes)| {
+            *requests >= self.limits.max_requests_per_file
+                || bytes + size > self.limits.max_bytes_per_file
+        });
+        if full {
+            self.finish()?;
+            self.number += 1;
+            let path = self
+                .directory
+                .join(format!("shard-{:05}.jsonl", self.number));
+            let file =
+                std::fs::File::create(&path).map_err(|source| LifecycleError::io(&path, source))?;
+            self.current = Some((BufWriter::new(file), 0, 0));
+        }
+        if let Some((file, requests, bytes)) = &mut self.current {
+            writeln!(file, "{line}")
+                .map_err(|source| LifecycleError::io(self.directory, source))?;
+            *requests += 1;
+            *bytes += size;
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<(), LifecycleError> {
+        if let Some((mut file, requests, bytes)) = self.current.take() {
+            let path = self
+                .directory
+                .join(format!("shard-{:05}.jsonl", self.number));
+            self.done.push((path, requests, bytes));
+            file.flush()
+                .map_err(|source| LifecycleError::io(self.directory, source))?;
+            file.get_ref()
+                .sync_all()
+                .map_err(|source| LifecycleError::io(self.directory, source))?;
+        }
+        Ok(())
+    }
+}

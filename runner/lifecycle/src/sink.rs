@@ -1,0 +1,403 @@
+//! Sinks: the run's results, written from the ledger and keyed by the source id, with
+//! provenance (model and snapshot, spec fingerprint, batch, custom_id, attempt, tokens, cost,
+//! time), as CSV, JSON Lines or SQLite (upsert); failed rows go to the errors file. A request
+//! shared by duplicate rows fans out to each of them (its tokens and cost count once).
+
+use std::collections::HashMap;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+use batchlabel_spec::{Job, Output, OutputFormat};
+use rusqlite::params;
+use serde_json::{Value, json};
+
+use crate::LifecycleError;
+use crate::ledger::Ledger;
+
+/// What the sinks wrote.
+#[derive(Debug, Default, Clone, Copy, serde::Serialize)]
+pub struct SinkCounts {
+    /// Labeled rows written to the results.
+    pub labeled_rows: u64,
+    /// Failed rows written to the errors file.
+    pub failed_rows: u64,
+}
+
+struct ResultRow {
+    custom_id: String,
+    state: String,
+    output: Option<String>,
+    reason: Option<String>,
+    detail: Option<String>,
+    attempt: i64,
+    batch_id: Option<String>,
+    model_snapshot: Option<String>,
+    input_tokens: i64,
+    output_tokens: i64,
+    cost: f64,
+    finished_at: i64,
+    cached_from_run: Option<i64>,
+}
+
+enum Writer {
+    Csv(csv::Writer<BufWriter<std::fs::File>>),
+    Jsonl(BufWriter<std::fs::File>),
+    Sqlite(rusqlite::Connection),
+}
+
+const PROVENANCE: [&str; 12] = [
+    "model",
+    "model_snapshot",
+    "spec_fingerprint",
+    "batch_id",
+    "custom_id",
+    "attempt",
+    "input_tokens",
+    "output_tokens",
+    "cost_usd",
+    "labeled_at",
+    "source",
+    "run",
+];
+
+/// Write every result of `run_id` to `output`.
+pub(crate) fn write_results(
+    ledger: &Ledger,
+    run_id: i64,
+    job: &Job,
+    output: &Output,
+) -> Result<SinkCounts, LifecycleError> {
+    let mut links: HashMap<String, Vec<String>> = HashMap::new();
+    {
+        let mut statement = ledger
+            .connection
+            .prepare("SELECT custom_id, row_id FROM request_rows WHERE run_id = ?1")
+            .map_err(ledger.error())?;
+        let rows = statement
+            .query_map([run_id], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+            })
+            .map_err(ledger.error())?;
+        for row in rows {
+            let (custom_id, row_id) = row.map_err(ledger.error())?;
+            links.entry(custom_id).or_default().push(row_id);
+        }
+    }
+    if let Some(parent) = output.path.parent() {
+        std::fs::create_dir_all(parent).map_err(|source| LifecycleError::io(parent, source))?;
+    }
+    let fields: Vec<&str> = job.labels.iter().map(|field| field.name.as_str()).collect();
+    let temporary = output.path.with_extension("partial");
+    let errors_temporary = output.errors_path.with_extension("partial");
+    let mut writer = match output.format {
+        OutputFormat::Csv => {
+            let file = std::fs::File::create(&temporary)
+                .map_err(|source| LifecycleError::io(&temporary, source))?;
+            let mut writer = csv::Writer::from_writer(BufWriter::with_capacity(1 << 20, file));
+            let header: Vec<&str> = std::iter::once("id")
+                .chain(fields.iter().copied())
+                .chain(PROVENANCE)
+                .collect();
+            writer
+                .write_record(&header)
+                .map_err(|error| csv_error(&temporary, &error))?;
+            Writer::Csv(writer)
+        }
+        OutputFormat::Jsonl => {
+            let file = std::fs::File::create(&temporary)
+                .map_err(|source| LifecycleError::io(&temporary, source))?;
+            Writer::Jsonl(BufWriter::with_capacity(1 << 20, file))
+        }
+        OutputFormat::Sqlite => Writer::Sqlite(open_sqlite(&output.path, &fields)?),
+    };
+    if let Writer::Sqlite(connection) = &writer {
+        connection
+            .execute_batch("BEGIN")
+            .map_err(|error| sqlite_error(&output.path, &error))?;
+    }
+    let errors_file = std::fs::File::create(&errors_temporary)
+        .map_err(|source| LifecycleError::io(&errors_temporary, source))?;
+    let mut errors = BufWriter::new(errors_file);
+    let mut counts = SinkCounts::default();
+    let mut statement = ledger
+        .connection
+        .prepare(
+            "SELECT custom_id, state, output, reason, detail, attempt, batch_id, model_snapshot,
+                    input_tokens, output_tokens, cost, finished_at, cached_from_run
+             FROM results WHERE run_id = ?1",
+        )
+        .map_err(ledger.error())?;
+    let rows = statement
+        .query_map([run_id], |row| {
+            Ok(ResultRow {
+                custom_id: row.get(0)?,
+                state: row.get(1)?,
+                output: row.get(2)?,
+                reason: row.get(3)?,
+                detail: row.get(4)?,
+                attempt: row.get(5)?,
+                batch_id: row.get(6)?,
+                model_snapshot: row.get(7)?,
+                input_tokens: row.get(8)?,
+                output_tokens: row.get(9)?,
+                cost: row.get(10)?,
+                finished_at: row.get(11)?,
+                cached_from_run: row.get(12)?,
+            })
+        })
+        .map_err(ledger.error())?;
+    let mut upsert_sql = None;
+    for row in rows {
+        let row = row.map_err(ledger.error())?;
+        let own = batchlabel_compile::row_id_of(&row.custom_id);
+        let shared = links.get(&row.custom_id);
+        let mut row_ids: Vec<(&str, bool)> = Vec::new();
+        if let Some(own) = &own {
+            row_ids.push((own, true));
+        }
+        if let Some(shared) = shared {
+            let first = own.is_none();
+            for (index, id) in shared.iter().enumerate() {
+                row_ids.push((id, first && index == 0));
+            }
+        }
+        for (row_id, primary) in row_ids {
+            if row.state == "labeled" {
+                counts.labeled_rows += 1;
+                let labels: Value = row
+                    .output
+                    .as_deref()
+                    .and_then(|text| serde_json::from_str(text).ok())
+                    .unwrap_or(Value::Null);
+                let source = if row.cached_from_run.is_some() {
+                    "cache"
+                } else if primary {
+                    "batch"
+                } else {
+                    "duplicate"
+                };
+                let (input_tokens, output_tokens, cost) =
+                    if primary && row.cached_from_run.is_none() {
+                        (row.input_tokens, row.output_tokens, row.cost)
+                    } else {
+                        (0, 0, 0.0)
+                    };
+                let provenance = [
+                    Value::String(job.model.name.clone()),
+                    row.model_snapshot
+                        .clone()
+                        .map_or(Value::Null, Value::String),
+                    Value::String(job.fingerprint.clone()),
+                    row.batch_id.clone().map_or(Value::Null, Value::String),
+                    Value::String(row.custom_id.clone()),
+                    json!(row.attempt),
+                    json!(input_tokens),
+                    json!(output_tokens),
+                    json!(cost),
+                    Value::String(rfc3339(row.finished_at)),
+                    Value::String(source.into()),
+                    json!(row.cached_from_run.unwrap_or(run_id)),
+                ];
+                write_one(
+                    &mut writer,
+                    &output.path,
+                    &temporary,
+                    row_id,
+                    &fields,
+                    &labels,
+                    &provenance,
+                    &mut upsert_sql,
+                )?;
+            } else {
+                counts.failed_rows += 1;
+                let line = json!({
+                    "id": row_id,
+                    "custom_id": row.custom_id,
+                    "reason": row.reason,
+                    "detail": row.detail,
+                    "attempts": row.attempt,
+                    "output": row.output,
+                    "batch_id": row.batch_id,
+                });
+                writeln!(errors, "{line}")
+                    .map_err(|source| LifecycleError::io(&errors_temporary, source))?;
+            }
+        }
+    }
+    errors
+        .flush()
+        .map_err(|source| LifecycleError::io(&errors_temporary, source))?;
+    drop(errors);
+    std::fs::rename(&errors_temporary, &output.errors_path)
+        .map_err(|source| LifecycleError::io(&output.errors_path, source))?;
+    match writer {
+        Writer::Csv(mut writer) => {
+            writer
+                .flush()
+                .map_err(|source| LifecycleError::io(&temporary, source))?;
+            drop(writer);
+            std::fs::rename(&temporary, &output.path)
+                .map_err(|source| LifecycleError::io(&output.path, source))?;
+        }
+        Writer::Jsonl(mut writer) => {
+            writer
+                .flush()
+                .map_err(|source| LifecycleError::io(&temporary, source))?;
+            drop(writer);
+            std::fs::rename(&temporary, &output.path)
+                .map_err(|source| LifecycleError::io(&output.path, source))?;
+        }
+        Writer::Sqlite(connection) => connection
+            .execute_batch("COMMIT")
+            .map_err(|error| sqlite_error(&output.path, &error))?,
+    }
+    Ok(counts)
+}
+
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one row's parts, passed straight through"
+)]
+fn write_one(
+    writer: &mut Writer,
+    path: &Path,
+    temporary: &Path,
+    row_id: &str,
+    fields: &[&str],
+    labels: &Value,
+    provenance: &[Value; 12],
+    upsert_sql: &mut Option<String>,
+) -> Result<(), LifecycleError> {
+    let cell = |value: &Value| match value {
+        Value::String(text) => text.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    };
+    match writer {
+        Writer::Csv(writer) => {
+            let record: Vec<String> = std::iter::once(row_id.to_string())
+                .chain(fields.iter().map(|field| cell(&labels[*field])))
+                .chain(provenance.iter().map(cell))
+                .collect();
+            writer
+                .write_record(&record)
+                .map_err(|error| csv_error(temporary, &error))?;
+        }
+        Writer::Jsonl(writer) => {
+            let provenance: serde_json::Map<String, Value> = PROVENANCE
+                .iter()
+                .zip(provenance.iter())
+                .map(|(name, value)| ((*name).to_string(), value.clone()))
+                .collect();
+            let line = json!({"id": row_id, "labels": labels, "provenance": provenance});
+            writeln!(writer, "{line}").map_err(|source| LifecycleError::io(temporary, source))?;
+        }
+        Writer::Sqlite(connection) => {
+            let sql = upsert_sql.get_or_insert_with(|| {
+                let columns: Vec<String> = std::iter::once("id".to_string())
+                    .chain(fields.iter().map(|field| quote(field)))
+                    .chain(std::iter::once("labels".to_string()))
+                    .chain(PROVENANCE.iter().map(|name| quote(name)))
+                    .collect();
+                let placeholders: Vec<String> = (1..=columns.len())
+                    .map(|index| format!("?{index}"))
+                    .collect();
+                let updates: Vec<String> = columns[1..]
+                    .iter()
+                    .map(|column| format!("{column} = excluded.{column}"))
+                    .collect();
+                format!(
+                    "INSERT INTO results({}) VALUES ({}) ON CONFLICT(id) DO UPDATE SET {}",
+                    columns.join(", "),
+                    placeholders.join(", "),
+                    updates.join(", ")
+                )
+            });
+            let mut values: Vec<rusqlite::types::Value> = vec![row_id.to_string().into()];
+            values.extend(
+                fields
+                    .iter()
+                    .map(|field| rusqlite::types::Value::from(cell(&labels[*field]))),
+            );
+            values.push(labels.to_string().into());
+            values.extend(provenance.iter().map(|value| match value {
+                Value::Number(number) if number.is_i64() => {
+                    number.as_i64().unwrap_or_default().into()
+                }
+                Value::Number(number) => number.as_f64().unwrap_or_default().into(),
+                Value::Null => rusqlite::types::Value::Null,
+                other => cell(other).into(),
+            }));
+            connection
+                .prepare_cached(sql)
+                .and_then(|mut statement| statement.execute(rusqlite::params_from_iter(values)))
+                .map_err(|error| sqlite_error(path, &error))?;
+        }
+    }
+    Ok(())
+}
+
+fn quote(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+fn open_sqlite(path: &Path, fields: &[&str]) -> Result<rusqlite::Connection, LifecycleError> {
+    let connection =
+        rusqlite::Connection::open(path).map_err(|error| sqlite_error(path, &error))?;
+    let mut columns = vec!["id TEXT PRIMARY KEY".to_string()];
+    columns.extend(fields.iter().map(|field| format!("{} TEXT", quote(field))));
+    columns.push("labels TEXT".into());
+    columns.extend(PROVENANCE.iter().map(|name| format!("{} ", quote(name))));
+    connection
+        .execute(
+            &format!("CREATE TABLE IF NOT EXISTS results({})", columns.join(", ")),
+            params![],
+        )
+        .map_err(|error| sqlite_error(path, &error))?;
+    Ok(connection)
+}
+
+fn csv_error(path: &Path, error: &csv::Error) -> LifecycleError {
+    LifecycleError::Internal(format!("cannot write `{}`: {error}", path.display()))
+}
+
+fn sqlite_error(path: &Path, error: &rusqlite::Error) -> LifecycleError {
+    LifecycleError::Internal(format!("cannot write `{}`: {error}", path.display()))
+}
+
+/// Unix seconds as an RFC 3339 UTC time.
+pub(crate) fn rfc3339(seconds: i64) -> String {
+    let days = seconds.div_euclid(86_400);
+    let rest = seconds.rem_euclid(86_400);
+    // Howard Hinnant's civil_from_days.
+    let shifted = days + 719_468;
+    let era = shifted.div_euclid(146_097);
+    let day_of_era = shifted - era * 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn formats_times() {
+        assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(super::rfc3339(1_795_564_800), "2026-11-24T00:00:00Z");
+        assert_eq!(super::rfc3339(951_782_400 + 3661), "2000-02-29T01:01:01Z");
+    }
+}

@@ -1,0 +1,235 @@
+//! `batchlabel status` and `batchlabel cancel`: what the ledger says about the latest run
+//! (row counts by state, failures by reason, shards and batches, tokens, cost, ETA), and
+//! asking the provider to cancel its live batches. Neither needs the run lock, so both work
+//! while a run is going on in another terminal.
+
+use std::collections::BTreeMap;
+
+use batchlabel_providers::BatchProvider;
+use serde::Serialize;
+
+use crate::ledger::{Ledger, ShardRecord, now};
+use crate::{LifecycleError, ProviderFailure, RunSettings};
+
+/// The state of one run.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunStatus {
+    /// Ledger run id.
+    pub run: i64,
+    /// `compiling`, `running`, `cancelled`, `finished`.
+    pub state: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// The spec fingerprint.
+    pub spec_fingerprint: String,
+    /// Input rows.
+    pub rows: u64,
+    /// Distinct requests.
+    pub requests: u64,
+    /// Rows sharing a request.
+    pub duplicate_rows: u64,
+    /// Requests answered from earlier runs.
+    pub cached_requests: u64,
+    /// Rows labeled.
+    pub labeled_rows: u64,
+    /// Rows failed for good.
+    pub failed_rows: u64,
+    /// Failed rows by reason.
+    pub failures: BTreeMap<String, u64>,
+    /// Rows neither labeled nor failed yet.
+    pub pending_rows: u64,
+    /// Batches created.
+    pub batches: u64,
+    /// Highest attempt.
+    pub attempts: i64,
+    /// Prompt tokens billed (all attempts).
+    pub input_tokens: u64,
+    /// Completion tokens billed (all attempts).
+    pub output_tokens: u64,
+    /// Dollars from the price table.
+    pub cost_usd: f64,
+    /// Estimated seconds to the end, from progress so far.
+    pub eta_seconds: Option<i64>,
+    /// The shards.
+    pub shards: Vec<ShardRecord>,
+}
+
+pub(crate) fn run_status(
+    ledger: &Ledger,
+    run_id: i64,
+    _max_attempts: u32,
+) -> Result<RunStatus, LifecycleError> {
+    let connection = &ledger.connection;
+    let error = ledger.error();
+    let (state, created_at, fingerprint, rows, requests, duplicates, cached): (String, i64, String, i64, i64, i64, i64) =
+        connection
+            .query_row(
+                "SELECT state, created_at, spec_fingerprint, coalesce(rows, 0), coalesce(requests, 0),
+                        coalesce(duplicate_rows, 0), coalesce(cached_requests, 0) FROM runs WHERE id = ?1",
+                [run_id],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?, row.get(6)?)),
+            )
+            .map_err(&error)?;
+    let mut labeled_rows = 0;
+    let mut failed_rows = 0;
+    let mut failures = BTreeMap::new();
+    {
+        // Each request counts for its own row (unless its id is hashed, then the row is
+        // linked) plus every duplicate row linked to it.
+        let mut statement = connection
+            .prepare(
+                "WITH fan(custom_id) AS (
+                   SELECT custom_id FROM results WHERE run_id = ?1 AND custom_id NOT LIKE 'h-%'
+                   UNION ALL SELECT custom_id FROM request_rows WHERE run_id = ?1)
+                 SELECT r.state, coalesce(r.reason, ''), count(*) FROM fan
+                 JOIN results r ON r.run_id = ?1 AND r.custom_id = fan.custom_id GROUP BY 1, 2",
+            )
+            .map_err(&error)?;
+        let groups = statement
+            .query_map([run_id], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, i64>(2)?,
+                ))
+            })
+            .map_err(&error)?;
+        for group in groups {
+            let (state, reason, count) = group.map_err(&error)?;
+            if state == "labeled" {
+                labeled_rows += count as u64;
+            } else {
+                failed_rows += count as u64;
+                *failures.entry(reason).or_default() += count as u64;
+            }
+        }
+    }
+    let (input_tokens, output_tokens, cost): (i64, i64, f64) = connection
+        .query_row(
+            "SELECT coalesce(sum(i), 0), coalesce(sum(o), 0), coalesce(sum(c), 0) FROM (
+               SELECT input_tokens i, output_tokens o, cost c FROM results WHERE run_id = ?1 AND cached_from_run IS NULL
+               UNION ALL SELECT input_tokens, output_tokens, cost FROM attempts WHERE run_id = ?1)",
+            [run_id],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )
+        .map_err(&error)?;
+    let shards = ledger.shards(run_id)?;
+    let batches = shards
+        .iter()
+        .filter(|shard| shard.batch_id.is_some() || shard.submits > 1)
+        .map(|shard| {
+            if shard.batch_id.is_some() {
+                shard.submits
+            } else {
+                shard.submits - 1
+            }
+        })
+        .sum::<i64>() as u64;
+    let attempts = shards.iter().map(|shard| shard.attempt).max().unwrap_or(0);
+    let pending_rows = (rows as u64).saturating_sub(labeled_rows + failed_rows);
+    let eta_seconds = eta(&shards, requests as u64, state.as_str());
+    Ok(RunStatus {
+        run: run_id,
+        state,
+        created_at,
+        spec_fingerprint: fingerprint,
+        rows: rows as u64,
+        requests: requests as u64,
+        duplicate_rows: duplicates as u64,
+        cached_requests: cached as u64,
+        labeled_rows,
+        failed_rows,
+        failures,
+        pending_rows,
+        batches,
+        attempts,
+        input_tokens: input_tokens as u64,
+        output_tokens: output_tokens as u64,
+        cost_usd: cost,
+        eta_seconds,
+        shards,
+    })
+}
+
+/// Linear ETA from the first submission and the requests the provider reports done.
+fn eta(shards: &[ShardRecord], requests: u64, state: &str) -> Option<i64> {
+    if state == "finished" {
+        return None;
+    }
+    let started = shards.iter().filter_map(|shard| shard.submitted_at).min()?;
+    let done: i64 = shards
+        .iter()
+        .map(|shard| {
+            if shard.state == "ingested" {
+                shard.requests
+            } else {
+                shard.completed + shard.failed
+            }
+        })
+        .sum();
+    if done <= 0 || requests == 0 {
+        return None;
+    }
+    let elapsed = (now() - started).max(1);
+    let remaining = (requests as i64 - done).max(0);
+    Some(elapsed * remaining / done)
+}
+
+/// The latest run of `job_name` in the state folder.
+pub fn status(settings: &RunSettings, job_name: &str) -> Result<RunStatus, LifecycleError> {
+    let run_dir = settings.run_dir(job_name);
+    if !run_dir.join("ledger.sqlite").exists() {
+        return Err(LifecycleError::NoRun { path: run_dir });
+    }
+    let ledger = Ledger::open_unlocked(&run_dir)?;
+    let run = ledger
+        .latest_run()?
+        .ok_or(LifecycleError::NoRun { path: run_dir })?;
+    run_status(&ledger, run.id, 0)
+}
+
+/// Cancel the live batches of the latest run; the run is marked `cancelled`, so it is not
+/// retried: the next `batchlabel run` collects what finished and ends the rest as cancelled.
+/// Returns the batch ids asked to cancel.
+pub async fn cancel<P: BatchProvider>(
+    settings: &RunSettings,
+    job_name: &str,
+    provider: &P,
+) -> Result<Vec<String>, LifecycleError> {
+    let run_dir = settings.run_dir(job_name);
+    if !run_dir.join("ledger.sqlite").exists() {
+        return Err(LifecycleError::NoRun { path: run_dir });
+    }
+    let ledger = Ledger::open_unlocked(&run_dir)?;
+    let run = ledger
+        .latest_run()?
+        .ok_or(LifecycleError::NoRun { path: run_dir })?;
+    ledger.set_run_state(run.id, "cancelled")?;
+    let mut cancelled = Vec::new();
+    for shard in ledger.shards(run.id)? {
+        let Some(batch_id) = shard
+            .batch_id
+            .clone()
+            .filter(|_| shard.state == "submitted")
+        else {
+            continue;
+        };
+        match provider.cancel(&batch_id).await {
+            Ok(batch) => {
+                ledger.update_shard(shard.id, "batch_status = ?1", &[&batch.status.as_str()])?;
+                cancelled.push(batch_id);
+            }
+            // Already finished: nothing to cancel.
+            Err(batchlabel_providers::ProviderError::Api {
+                status: 400 | 409, ..
+            }) => {}
+            Err(error) => {
+                return Err(LifecycleError::Provider(ProviderFailure {
+                    context: format!("cancel batch {batch_id}"),
+                    error,
+                }));
+            }
+        }
+    }
+    Ok(cancelled)
+}

@@ -1,0 +1,107 @@
+//! batchlabel-serve: `batchlabel serve`, an HTTP server on loopback that speaks the OpenAI
+//! Files + Batches (+ chat completions) protocol (protocols.md §1–§4): statuses and their
+//! transitions, `request_counts`, output and error files, whole-file validation, cancel,
+//! paginated lists and metadata. State lives on disk, so a restart keeps every file and batch.
+//!
+//! Answers come from an [`Engine`]: `scripted` (deterministic, driven by a rules file, for
+//! tests and benchmarks) or `upstream` (any OpenAI-compatible chat-completions URL). Faults
+//! are injected by [`Faults`] so the runner's recovery paths run against the real protocol.
+//!
+//! It does not know about specs, ledgers or rows: it is a provider, not a client.
+
+mod engine;
+mod faults;
+mod file_check;
+mod processor;
+mod routes;
+mod store;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub use engine::{Engine, Rule, Script};
+pub use faults::{BatchFate, Faults, HttpFault};
+
+/// How to serve.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// Address to listen on (port 0 picks a free one).
+    pub address: SocketAddr,
+    /// Folder holding files and batches; created if missing.
+    pub state_dir: PathBuf,
+    /// Who answers requests.
+    pub engine: Engine,
+    /// Faults to inject.
+    pub faults: Faults,
+    /// Most lines per input file (`too_many_tasks` above it).
+    pub max_requests_per_file: u64,
+    /// When set, requests must carry `Authorization: Bearer <key>`.
+    pub api_key: Option<String>,
+    /// Pause at each batch status change, so observers can see every state.
+    pub step_delay: std::time::Duration,
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The state folder could not be read or written.
+    #[error("state folder `{path}`: {source}")]
+    State {
+        /// The file or folder.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The address could not be bound.
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        /// The address.
+        address: SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A server that is listening.
+pub struct Server {
+    listener: tokio::net::TcpListener,
+    state: Arc<routes::AppState>,
+}
+
+impl Server {
+    /// Load the state folder (resuming unfinished batches) and bind the address.
+    pub async fn bind(options: ServeOptions) -> Result<Self, ServeError> {
+        let store = store::Store::open(&options.state_dir)?;
+        let listener = tokio::net::TcpListener::bind(options.address)
+            .await
+            .map_err(|source| ServeError::Bind {
+                address: options.address,
+                source,
+            })?;
+        let state = Arc::new(routes::AppState::new(store, options));
+        processor::resume_unfinished(&state);
+        Ok(Self { listener, state })
+    }
+
+    /// The bound address (useful with port 0).
+    pub fn local_address(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// Serve until the process ends.
+    pub async fn run(self) -> std::io::Result<()> {
+        let router = routes::router(self.state);
+        axum::serve(self.listener, router).await
+    }
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs() as i64)
+}

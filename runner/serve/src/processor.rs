@@ -1,0 +1,307 @@
+//! Runs a batch through its statuses on its own thread: validating → in_progress (lines
+//! answered by the engine, `request_counts` growing) → finalizing → completed, or failed,
+//! expired or cancelled, writing the output and error files exactly as OpenAI does.
+//! Unfinished batches are restarted when the server starts again.
+
+use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use batchlabel_protocol::{
+    BatchError, BatchErrors, BatchStatus, BatchUsage, FileObject, InputLine, RequestCounts,
+};
+use serde_json::{Value, json};
+
+use crate::engine::Engine;
+use crate::faults::{BatchFate, LineFault};
+use crate::file_check::check_file;
+use crate::routes::AppState;
+
+/// Lines between live `request_counts` updates and cancel checks.
+const PROGRESS_EVERY: usize = 512;
+
+pub(crate) fn start(state: &Arc<AppState>, batch_id: String) {
+    let state = Arc::clone(state);
+    std::thread::spawn(move || {
+        if let Err(error) = process(&state, &batch_id) {
+            tracing_line(&format!("batch {batch_id}: {error}"));
+        }
+    });
+}
+
+#[expect(clippy::print_stderr, reason = "the server logs to stderr")]
+fn tracing_line(message: &str) {
+    eprintln!("batchlabel serve: {message}");
+}
+
+pub(crate) fn resume_unfinished(state: &Arc<AppState>) {
+    for batch in state.store.batches() {
+        match batch.status {
+            BatchStatus::Cancelling => {
+                let _ = state.store.update_batch(&batch.id, true, |batch| {
+                    batch.status = BatchStatus::Cancelled;
+                    batch.cancelled_at = Some(crate::now());
+                });
+            }
+            status if !status.is_terminal() => start(state, batch.id),
+            _ => {}
+        }
+    }
+}
+
+fn set_status(
+    state: &AppState,
+    batch_id: &str,
+    change: impl FnOnce(&mut batchlabel_protocol::Batch),
+) -> std::io::Result<()> {
+    state.store.update_batch(batch_id, true, change)?;
+    Ok(())
+}
+
+fn process(state: &Arc<AppState>, batch_id: &str) -> std::io::Result<()> {
+    let Some(batch) = state.store.batch(batch_id) else {
+        return Ok(());
+    };
+    std::thread::sleep(state.options.step_delay);
+    let content = std::fs::read(state.store.content_path(&batch.input_file_id));
+    let checked = match content {
+        Ok(content) => check_file(
+            &content,
+            &batch.endpoint,
+            state.options.max_requests_per_file,
+        ),
+        Err(_) => Err(vec![BatchError {
+            code: "invalid_request".into(),
+            message: format!("The input file `{}` no longer exists.", batch.input_file_id),
+            param: Some("input_file_id".into()),
+            line: None,
+        }]),
+    };
+    let fate = state.options.faults.next_batch();
+    let checked = match (checked, fate) {
+        (Ok(_), Some(BatchFate::Failed)) => Err(vec![BatchError {
+            code: "token_limit_exceeded".into(),
+            message: "Enqueued token limit reached for this model in organization org-local. Please try again once some in_progress batches have been completed.".into(),
+            param: None,
+            line: None,
+        }]),
+        (checked, _) => checked,
+    };
+    let lines = match checked {
+        Ok(lines) => lines,
+        Err(errors) => {
+            return set_status(state, batch_id, |batch| {
+                batch.status = BatchStatus::Failed;
+                batch.failed_at = Some(crate::now());
+                batch.errors = Some(BatchErrors {
+                    object: "list".into(),
+                    data: errors,
+                });
+            });
+        }
+    };
+    let total = lines.len();
+    set_status(state, batch_id, |batch| {
+        batch.status = BatchStatus::InProgress;
+        batch.in_progress_at = Some(crate::now());
+        batch.expires_at = Some(batch.created_at + 86_400);
+        batch.request_counts = Some(RequestCounts {
+            total: total as u64,
+            ..RequestCounts::default()
+        });
+    })?;
+    std::thread::sleep(state.options.step_delay);
+    let cut = match fate {
+        Some(BatchFate::Expired | BatchFate::Cancelled) => total / 2,
+        _ => total,
+    };
+    // A cancel may stop the work early; what was answered is still delivered.
+    let (answers, cancelled_by_user) = answer_lines(state, batch_id, &lines[..cut]);
+    let mut output = Vec::new();
+    let mut errors = Vec::new();
+    let mut counts = RequestCounts {
+        total: total as u64,
+        ..RequestCounts::default()
+    };
+    let mut usage = BatchUsage::default();
+    let mut model = None;
+    let stop_code = match fate {
+        Some(BatchFate::Expired) => "batch_expired",
+        _ => "batch_cancelled",
+    };
+    for (index, line) in lines.iter().enumerate().rev() {
+        let line_id = format!(
+            "batch_req_{:016x}",
+            xxhash_rust::xxh3::xxh3_64(format!("{batch_id}/{index}").as_bytes())
+        );
+        let Some((status, body)) = answers.get(index) else {
+            counts.failed += 1;
+            let message = if stop_code == "batch_expired" {
+                "This request could not be executed before the completion window expired."
+            } else {
+                "This request was not executed because the batch was cancelled."
+            };
+            let value = json!({"id": line_id, "custom_id": line.custom_id, "response": null,
+                "error": {"code": stop_code, "message": message}});
+            writeln!(errors, "{value}")?;
+            continue;
+        };
+        let fault = state.options.faults.next_line();
+        if fault == LineFault::Missing {
+            continue;
+        }
+        let (status, body) = if fault == LineFault::ServerError {
+            (
+                500,
+                crate::engine::error_body(
+                    "The server had an error while processing your request.",
+                    "server_error",
+                ),
+            )
+        } else {
+            (*status, body.clone())
+        };
+        let value = json!({"id": line_id, "custom_id": line.custom_id,
+            "response": {"status_code": status, "request_id": format!("req_{:016x}", xxhash_rust::xxh3::xxh3_64(line_id.as_bytes())), "body": body},
+            "error": null});
+        let target = if status == 200 {
+            counts.completed += 1;
+            usage.input_tokens += body["usage"]["prompt_tokens"].as_u64().unwrap_or(0);
+            usage.output_tokens += body["usage"]["completion_tokens"].as_u64().unwrap_or(0);
+            if model.is_none() {
+                model = body["model"].as_str().map(str::to_string);
+            }
+            &mut output
+        } else {
+            counts.failed += 1;
+            &mut errors
+        };
+        if fault == LineFault::Malformed {
+            let text = value.to_string();
+            writeln!(target, "{}", &text[..text.len() / 2])?;
+        } else {
+            writeln!(target, "{value}")?;
+        }
+    }
+    usage.total_tokens = usage.input_tokens + usage.output_tokens;
+    let final_status = match fate {
+        Some(BatchFate::Expired) => BatchStatus::Expired,
+        Some(BatchFate::Cancelled) => BatchStatus::Cancelled,
+        _ if cancelled_by_user => BatchStatus::Cancelled,
+        _ => BatchStatus::Completed,
+    };
+    if final_status == BatchStatus::Completed {
+        set_status(state, batch_id, |batch| {
+            batch.status = BatchStatus::Finalizing;
+            batch.finalizing_at = Some(crate::now());
+            batch.request_counts = Some(counts);
+        })?;
+        std::thread::sleep(state.options.step_delay);
+    }
+    let output_file_id = write_result_file(state, batch_id, "output", &output)?;
+    let error_file_id = write_result_file(state, batch_id, "error", &errors)?;
+    set_status(state, batch_id, |batch| {
+        let now = crate::now();
+        batch.status = final_status;
+        match final_status {
+            BatchStatus::Expired => batch.expired_at = Some(now),
+            BatchStatus::Cancelled => {
+                batch.cancelling_at.get_or_insert(now);
+                batch.cancelled_at = Some(now);
+            }
+            _ => batch.completed_at = Some(now),
+        }
+        batch.request_counts = Some(counts);
+        batch.output_file_id = output_file_id;
+        batch.error_file_id = error_file_id;
+        batch.usage = Some(usage);
+        batch.model = model;
+    })
+}
+
+/// Answer lines in order until done or cancelled: the answers of the lines run, and whether
+/// a cancel was requested.
+fn answer_lines(
+    state: &Arc<AppState>,
+    batch_id: &str,
+    lines: &[InputLine],
+) -> (Vec<(u16, Value)>, bool) {
+    let threads = match state.options.engine {
+        Engine::Scripted(_) => 1,
+        Engine::Upstream { .. } => 8,
+    };
+    let next = AtomicUsize::new(0);
+    let stopped = std::sync::atomic::AtomicBool::new(false);
+    let slots: Vec<std::sync::Mutex<Option<(u16, Value)>>> =
+        lines.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    let done = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                let client = reqwest::blocking::Client::new();
+                loop {
+                    let index = next.fetch_add(1, Ordering::Relaxed);
+                    if index >= lines.len() || stopped.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    let answer = state.options.engine.answer(&lines[index].body, &client);
+                    if let Ok(mut slot) = slots[index].lock() {
+                        *slot = Some(answer);
+                    }
+                    let finished = done.fetch_add(1, Ordering::Relaxed) + 1;
+                    if finished.is_multiple_of(PROGRESS_EVERY) {
+                        let update = state.store.update_batch(batch_id, false, |batch| {
+                            if let Some(counts) = &mut batch.request_counts {
+                                counts.completed = finished as u64;
+                            }
+                            batch.status
+                        });
+                        if matches!(update, Ok(Some((BatchStatus::Cancelling, _)))) {
+                            stopped.store(true, Ordering::Relaxed);
+                        }
+                    }
+                }
+            });
+        }
+    });
+    if let Ok(Some((BatchStatus::Cancelling, _))) =
+        state
+            .store
+            .update_batch(batch_id, false, |batch| batch.status)
+    {
+        stopped.store(true, Ordering::Relaxed);
+    }
+    let mut answers = Vec::with_capacity(lines.len());
+    for slot in slots {
+        match slot.into_inner().ok().flatten() {
+            Some(answer) => answers.push(answer),
+            None => break,
+        }
+    }
+    (answers, stopped.load(Ordering::Relaxed))
+}
+
+fn write_result_file(
+    state: &AppState,
+    batch_id: &str,
+    kind: &str,
+    content: &[u8],
+) -> std::io::Result<Option<String>> {
+    if content.is_empty() {
+        return Ok(None);
+    }
+    let file_id = state.store.new_id("file-");
+    std::fs::write(state.store.content_path(&file_id), content)?;
+    let now = crate::now();
+    state.store.add_file(FileObject {
+        id: file_id.clone(),
+        object: "file".into(),
+        bytes: content.len() as u64,
+        created_at: now,
+        filename: format!("{batch_id}_{kind}.jsonl"),
+        purpose: "batch_output".into(),
+        status: Some("processed".into()),
+        expires_at: Some(now + 2_592_000),
+    })?;
+    Ok(Some(file_id))
+}

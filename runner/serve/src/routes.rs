@@ -1,0 +1,572 @@
+//! The HTTP surface: OpenAI's Files, Batches and chat-completions routes, errors in OpenAI's
+//! envelope, plus `GET /v1/_batchlabel/stats` (the server's own counters, for tests) and
+//! `GET /health`. Injected HTTP faults are applied here.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use batchlabel_protocol::{Batch, BatchStatus, CreateBatch, FileObject, ListPage};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::io::AsyncWriteExt;
+
+use crate::ServeOptions;
+use crate::faults::CallFault;
+use crate::store::Store;
+
+pub(crate) struct AppState {
+    pub(crate) store: Store,
+    pub(crate) options: ServeOptions,
+}
+
+impl AppState {
+    pub(crate) fn new(store: Store, options: ServeOptions) -> Self {
+        Self { store, options }
+    }
+
+    /// Authorize the call and draw its fault: `Err` is the answer to send instead.
+    fn begin(&self, headers: &HeaderMap) -> Result<CallFault, Response> {
+        if let Some(key) = &self.options.api_key {
+            let given = headers
+                .get("authorization")
+                .and_then(|value| value.to_str().ok())
+                .and_then(|value| value.strip_prefix("Bearer "));
+            if given != Some(key.as_str()) {
+                return Err(error(
+                    StatusCode::UNAUTHORIZED,
+                    "Incorrect API key provided.",
+                    "invalid_request_error",
+                    Some("invalid_api_key"),
+                ));
+            }
+        }
+        match self.options.faults.next_call() {
+            CallFault::Status(status) => {
+                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::TOO_MANY_REQUESTS);
+                let mut response = if status == StatusCode::TOO_MANY_REQUESTS {
+                    error(
+                        status,
+                        "Rate limit reached for requests. Please try again in 0.02s.",
+                        "requests",
+                        Some("rate_limit_exceeded"),
+                    )
+                } else {
+                    error(
+                        status,
+                        "The server had an error while processing your request.",
+                        "server_error",
+                        None,
+                    )
+                };
+                let headers = response.headers_mut();
+                headers.insert("retry-after-ms", HeaderValue::from_static("20"));
+                headers.insert("retry-after", HeaderValue::from_static("0.02"));
+                headers.insert(
+                    "x-ratelimit-remaining-requests",
+                    HeaderValue::from_static("0"),
+                );
+                headers.insert(
+                    "x-ratelimit-reset-requests",
+                    HeaderValue::from_static("20ms"),
+                );
+                Err(response)
+            }
+            fault => Ok(fault),
+        }
+    }
+}
+
+/// Send `response`, unless the call drew a dropped connection: then the work is done but
+/// the answer is lost (headers, then a broken body).
+fn finish(fault: CallFault, response: Response) -> Response {
+    if fault != CallFault::Drop {
+        return response;
+    }
+    let broken = futures_util::stream::once(async {
+        Err::<axum::body::Bytes, std::io::Error>(std::io::Error::other("injected drop"))
+    });
+    Response::builder()
+        .status(StatusCode::OK)
+        .header("content-type", "application/json")
+        .body(Body::from_stream(broken))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+fn error(status: StatusCode, message: &str, kind: &str, code: Option<&str>) -> Response {
+    (
+        status,
+        Json(json!({"error": {"message": message, "type": kind, "param": null, "code": code}})),
+    )
+        .into_response()
+}
+
+fn bad_request(message: &str) -> Response {
+    error(
+        StatusCode::BAD_REQUEST,
+        message,
+        "invalid_request_error",
+        None,
+    )
+}
+
+fn not_found(what: &str, id: &str) -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        &format!("No such {what}: '{id}'"),
+        "invalid_request_error",
+        None,
+    )
+}
+
+fn internal(error_text: &std::io::Error) -> Response {
+    error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        &format!("storage error: {error_text}"),
+        "server_error",
+        None,
+    )
+}
+
+pub(crate) fn router(state: Arc<AppState>) -> axum::Router {
+    axum::Router::new()
+        .route("/health", get(|| async { "ok" }))
+        .route("/v1/files", post(upload_file).get(list_files))
+        .route("/v1/files/{id}", get(get_file).delete(delete_file))
+        .route("/v1/files/{id}/content", get(file_content))
+        .route("/v1/batches", post(create_batch).get(list_batches))
+        .route("/v1/batches/{id}", get(get_batch))
+        .route("/v1/batches/{id}/cancel", post(cancel_batch))
+        .route("/v1/chat/completions", post(chat_completions))
+        .route("/v1/_batchlabel/stats", get(stats))
+        .layer(DefaultBodyLimit::disable())
+        .with_state(state)
+}
+
+async fn upload_file(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    mut multipart: Multipart,
+) -> Response {
+    let fault = match state.begin(&headers) {
+        Ok(fault) => fault,
+        Err(response) => return response,
+    };
+    let file_id = state.store.new_id("file-");
+    let staged = state.store.upload_path(&file_id);
+    let mut purpose = None;
+    let mut filename = None;
+    let mut bytes = 0u64;
+    loop {
+        let field = match multipart.next_field().await {
+            Ok(Some(field)) => field,
+            Ok(None) => break,
+            Err(problem) => return bad_request(&format!("malformed multipart body: {problem}")),
+        };
+        match field.name() {
+            Some("purpose") => purpose = field.text().await.ok(),
+            Some("file") => {
+                filename = Some(field.file_name().unwrap_or("upload").to_string());
+                let mut file = match tokio::fs::File::create(&staged).await {
+                    Ok(file) => file,
+                    Err(problem) => return internal(&problem),
+                };
+                let mut field = field;
+                loop {
+                    match field.chunk().await {
+                        Ok(Some(chunk)) => {
+                            bytes += chunk.len() as u64;
+                            if let Err(problem) = file.write_all(&chunk).await {
+                                return internal(&problem);
+                            }
+                        }
+                        Ok(None) => break,
+                        Err(problem) => {
+                            let _ = tokio::fs::remove_file(&staged).await;
+                            return bad_request(&format!("upload interrupted: {problem}"));
+                        }
+                    }
+                }
+                if let Err(problem) = file.sync_all().await {
+                    return internal(&problem);
+                }
+            }
+            _ => {}
+        }
+    }
+    let (Some(purpose), Some(filename)) = (purpose, filename) else {
+        let _ = tokio::fs::remove_file(&staged).await;
+        return bad_request("'file' and 'purpose' are required");
+    };
+    if purpose == "batch" && !filename.ends_with(".jsonl") {
+        let _ = tokio::fs::remove_file(&staged).await;
+        return bad_request("Invalid file format for Batch API. Must be .jsonl");
+    }
+    let now = crate::now();
+    let file = FileObject {
+        id: file_id,
+        object: "file".into(),
+        bytes,
+        created_at: now,
+        filename,
+        purpose,
+        status: Some("processed".into()),
+        expires_at: Some(now + 2_592_000),
+    };
+    if let Err(problem) = state.store.add_file(file.clone()) {
+        return internal(&problem);
+    }
+    finish(fault, Json(file).into_response())
+}
+
+#[derive(Deserialize)]
+struct FileQuery {
+    purpose: Option<String>,
+    limit: Option<usize>,
+    order: Option<String>,
+    after: Option<String>,
+}
+
+fn page<T: Clone + serde::Serialize>(
+    items: Vec<T>,
+    id_of: impl Fn(&T) -> &str,
+    after: Option<&str>,
+    limit: usize,
+) -> ListPage<T> {
+    let start = after
+        .and_then(|after| items.iter().position(|item| id_of(item) == after))
+        .map_or(0, |position| position + 1);
+    let rest = &items[start.min(items.len())..];
+    let data: Vec<T> = rest.iter().take(limit).cloned().collect();
+    ListPage {
+        object: "list".into(),
+        first_id: data.first().map(|item| id_of(item).to_string()),
+        last_id: data.last().map(|item| id_of(item).to_string()),
+        has_more: rest.len() > data.len(),
+        data,
+    }
+}
+
+async fn list_files(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(query): Query<FileQuery>,
+) -> Response {
+    let fault = match state.begin(&headers) {
+        Ok(fault) => fault,
+        Err(response) => return response,
+    };
+    let mut files: Vec<FileObject> = state
+        .store
+        .files()
+        .into_iter()
+        .filter(|file| {
+            query
+                .purpose
+                .as_ref()
+                .is_none_or(|purpose| *purpose == file.purpose)
+        })
+        .collect();
+    if query.order.as_deref() != Some("asc") {
+        files.reverse();
+    }
+    let limit = query.limit.unwrap_or(10_000).clamp(1, 10_000);
+    finish(
+        fault,
+        Json(page(files, |file| &file.id, query.after.as_deref(), limit)).into_response(),
+    )
+}
+
+async fn get_file(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let fault = match state.begin(&headers) {
+        Ok(fault) => fault,
+        Err(response) => return response,
+    };
+    match state.store.file(&id) {
+        Some(file) => finish(fault, Json(file).into_response()),
+        None => not_found("File", &id),
+    }
+}
+
+async fn delete_file(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let fault = match state.begin(&headers) {
+        Ok(fault) => fault,
+        Err(response) => return response,
+    };
+    match state.store.delete_file(&id) {
+        Ok(true) => finish(
+            fault,
+            Json(json!({"id": id, "object": "file", "deleted": true})).into_response(),
+        ),
+        Ok(false) => not_found("File", &id),
+        Err(problem) => internal(&problem),
+    }
+}
+
+async fn file_content(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let fault = match state.begin(&headers) {
+        Ok(fault) => fault,
+        Err(response) => return response,
+    };
+    let Some(file) = state.store.file(&id) else {
+        return not_found("File", &id);
+    };
+    let handle = match tokio::fs::File::open(state.store.content_path(&id)).await {
+        Ok(handle) => handle,
+        Err(problem) => return internal(&problem),
+    };
+    let response = Response::builder()
+        .header("content-type", "application/octet-stream")
+        .header("content-length", file.bytes)
+        .body(Body::from_stream(
+            tokio_util::io::ReaderStream::with_capacity(handle, 1 << 16),
+        ))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response());
+    finish(fault, response)
+}
+
+const ENDPOINTS: [&str; 1] = [batchlabel_protocol::CHAT_COMPLETIONS];
+
+fn check_metadata(metadata: Option<&serde_json::Map<String, Value>>) -> Result<(), String> {
+    let Some(metadata) = metadata else {
+        return Ok(());
+    };
+    if metadata.len() > 16 {
+        return Err("metadata: at most 16 key-value pairs".into());
+    }
+    for (key, value) in metadata {
+        if key.chars().count() > 64 {
+            return Err(format!("metadata key `{key}` is longer than 64 characters"));
+        }
+        match value.as_str() {
+            Some(text) if text.chars().count() <= 512 => {}
+            Some(_) => {
+                return Err(format!(
+                    "metadata value of `{key}` is longer than 512 characters"
+                ));
+            }
+            None => return Err(format!("metadata value of `{key}` must be a string")),
+        }
+    }
+    Ok(())
+}
+
+async fn create_batch(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let fault = match state.begin(&headers) {
+        Ok(fault) => fault,
+        Err(response) => return response,
+    };
+    let request: CreateBatch = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(problem) => return bad_request(&format!("invalid body: {problem}")),
+    };
+    if !ENDPOINTS.contains(&request.endpoint.as_str()) {
+        return bad_request(&format!(
+            "endpoint `{}` is not supported by this server; use {}",
+            request.endpoint, ENDPOINTS[0]
+        ));
+    }
+    if request.completion_window != "24h" {
+        return bad_request("completion_window must be `24h`");
+    }
+    if let Err(problem) = check_metadata(request.metadata.as_ref()) {
+        return bad_request(&problem);
+    }
+    match state.store.file(&request.input_file_id) {
+        Some(file) if file.purpose == "batch" => {}
+        Some(_) => return bad_request("input_file_id must be a file with purpose `batch`"),
+        None => return not_found("File", &request.input_file_id),
+    }
+    let batch = Batch {
+        id: state.store.new_id("batch_"),
+        object: "batch".into(),
+        endpoint: request.endpoint,
+        input_file_id: request.input_file_id,
+        completion_window: request.completion_window,
+        status: BatchStatus::Validating,
+        created_at: crate::now(),
+        model: None,
+        errors: None,
+        output_file_id: None,
+        error_file_id: None,
+        in_progress_at: None,
+        expires_at: None,
+        finalizing_at: None,
+        completed_at: None,
+        failed_at: None,
+        expired_at: None,
+        cancelling_at: None,
+        cancelled_at: None,
+        request_counts: Some(Default::default()),
+        usage: None,
+        metadata: request.metadata,
+    };
+    if let Err(problem) = state.store.add_batch(batch.clone()) {
+        return internal(&problem);
+    }
+    crate::processor::start(&state, batch.id.clone());
+    finish(fault, Json(batch).into_response())
+}
+
+#[derive(Deserialize)]
+struct BatchQuery {
+    limit: Option<usize>,
+    after: Option<String>,
+}
+
+async fn list_batches(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(query): Query<BatchQuery>,
+) -> Response {
+    let fault = match state.begin(&headers) {
+        Ok(fault) => fault,
+        Err(response) => return response,
+    };
+    let mut batches = state.store.batches();
+    batches.reverse();
+    let limit = query.limit.unwrap_or(20).clamp(1, 100);
+    finish(
+        fault,
+        Json(page(
+            batches,
+            |batch| &batch.id,
+            query.after.as_deref(),
+            limit,
+        ))
+        .into_response(),
+    )
+}
+
+async fn get_batch(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let fault = match state.begin(&headers) {
+        Ok(fault) => fault,
+        Err(response) => return response,
+    };
+    if !state.options.faults.slow_poll.is_zero() {
+        tokio::time::sleep(state.options.faults.slow_poll).await;
+    }
+    match state.store.batch(&id) {
+        Some(batch) => finish(fault, Json(batch).into_response()),
+        None => not_found("Batch", &id),
+    }
+}
+
+async fn cancel_batch(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let fault = match state.begin(&headers) {
+        Ok(fault) => fault,
+        Err(response) => return response,
+    };
+    let outcome = state.store.update_batch(&id, true, |batch| {
+        if batch.status.is_terminal() {
+            return Err(batch.status);
+        }
+        if batch.status != BatchStatus::Cancelling {
+            batch.status = BatchStatus::Cancelling;
+            batch.cancelling_at = Some(crate::now());
+        }
+        Ok(())
+    });
+    match outcome {
+        Ok(Some((Ok(()), batch))) => finish(fault, Json(batch).into_response()),
+        Ok(Some((Err(status), _))) => bad_request(&format!(
+            "Cannot cancel a batch with status `{}`.",
+            status.as_str()
+        )),
+        Ok(None) => not_found("Batch", &id),
+        Err(problem) => internal(&problem),
+    }
+}
+
+async fn chat_completions(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    let fault = match state.begin(&headers) {
+        Ok(fault) => fault,
+        Err(response) => return response,
+    };
+    let engine = state.options.engine.clone();
+    let answer = tokio::task::spawn_blocking(move || {
+        engine.answer(&body, &reqwest::blocking::Client::new())
+    })
+    .await;
+    match answer {
+        Ok((status, body)) => finish(
+            fault,
+            (
+                StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
+                Json(body),
+            )
+                .into_response(),
+        ),
+        Err(problem) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &problem.to_string(),
+            "server_error",
+            None,
+        ),
+    }
+}
+
+/// The server's own counters, from its stored state (so they survive restarts).
+async fn stats(State(state): State<Arc<AppState>>) -> Response {
+    let files = state.store.files();
+    let batches = state.store.batches();
+    let mut uploads_by_filename: BTreeMap<String, u64> = BTreeMap::new();
+    for file in files.iter().filter(|file| file.purpose == "batch") {
+        *uploads_by_filename
+            .entry(file.filename.clone())
+            .or_default() += 1;
+    }
+    let mut batches_by_metadata: BTreeMap<String, u64> = BTreeMap::new();
+    let mut batches_by_status: BTreeMap<&str, u64> = BTreeMap::new();
+    for batch in &batches {
+        let key = batch
+            .metadata
+            .as_ref()
+            .map_or_else(String::new, |metadata| {
+                Value::Object(metadata.clone()).to_string()
+            });
+        *batches_by_metadata.entry(key).or_default() += 1;
+        *batches_by_status.entry(batch.status.as_str()).or_default() += 1;
+    }
+    Json(json!({
+        "uploads": uploads_by_filename.values().sum::<u64>(),
+        "batches": batches.len(),
+        "uploads_by_filename": uploads_by_filename,
+        "batches_by_metadata": batches_by_metadata,
+        "batches_by_status": batches_by_status,
+    }))
+    .into_response()
+}
