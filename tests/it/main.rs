@@ -2,8 +2,11 @@
 
 mod check;
 mod compile;
+mod crash;
 mod diagnostics;
 mod estimate;
+mod local_server;
+mod run;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -80,7 +80,7 @@ fn input_identity(job: &Job, limit: Option<u64>) -> Result<(String, i64, i64), L
         .map_or(0, |elapsed| elapsed.as_secs() as i64);
     let mut name = job.input.path.to_string_lossy().into_owned();
     if let Some(limit) = limit {
-        name.push_str(&format!("#limit={limit}"));
+        name = format!("{name}#limit={limit}");
     }
     Ok((name, metadata.len() as i64, modified))
 }

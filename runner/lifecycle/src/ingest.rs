@@ -101,9 +101,10 @@ pub(crate) fn shard_custom_ids(path: &Path) -> Result<Vec<String>, LifecycleErro
                     .map(|end| &rest[..end])
             })
             .and_then(|id| std::str::from_utf8(id).ok());
-        match fast {
-            Some(id) => ids.push(id.to_string()),
-            None => {
+        if let Some(id) = fast {
+            ids.push(id.to_string());
+        } else {
+            {
                 let value: serde_json::Value = serde_json::from_slice(&line).map_err(|error| {
                     LifecycleError::Internal(format!(
                         "{}: unreadable shard line: {error}",
@@ -192,15 +193,17 @@ fn classify(line: &Line<'_>, validator: &jsonschema::Validator) -> Outcome {
     if response.status_code != 200 {
         let status = response.status_code;
         let message = serde_json::from_str::<batchlabel_protocol::ErrorBody>(response.body.get())
-            .map(|body| {
-                let code = body
-                    .error
-                    .code
-                    .map(|code| format!(" ({code})"))
-                    .unwrap_or_default();
-                format!("{}{code}", body.error.message)
-            })
-            .unwrap_or_else(|_| response.body.get().chars().take(200).collect());
+            .map_or_else(
+                |_| response.body.get().chars().take(200).collect(),
+                |body| {
+                    let code = body
+                        .error
+                        .code
+                        .map(|code| format!(" ({code})"))
+                        .unwrap_or_default();
+                    format!("{}{code}", body.error.message)
+                },
+            );
         return Outcome::Failed {
             reason: FailureReason::HttpError,
             detail: format!("HTTP {status}: {message}"),

@@ -114,7 +114,8 @@ pub struct ShardRecord {
 pub struct Ledger {
     pub(crate) connection: Connection,
     directory: PathBuf,
-    _lock: Option<std::fs::File>,
+    /// Held for the ledger's lifetime; dropping it releases the run directory.
+    lock: Option<std::fs::File>,
 }
 
 pub(crate) fn now() -> i64 {
@@ -148,7 +149,7 @@ impl Ledger {
             });
         }
         let mut ledger = Self::open_unlocked(directory)?;
-        ledger._lock = Some(lock);
+        ledger.lock = Some(lock);
         Ok(ledger)
     }
 
@@ -167,7 +168,7 @@ impl Ledger {
         Ok(Self {
             connection,
             directory: directory.to_path_buf(),
-            _lock: None,
+            lock: None,
         })
     }
 

@@ -40,7 +40,7 @@ struct ResultRow {
 }
 
 enum Writer {
-    Csv(csv::Writer<BufWriter<std::fs::File>>),
+    Csv(Box<csv::Writer<BufWriter<std::fs::File>>>),
     Jsonl(BufWriter<std::fs::File>),
     Sqlite(rusqlite::Connection),
 }
@@ -101,7 +101,7 @@ pub(crate) fn write_results(
             writer
                 .write_record(&header)
                 .map_err(|error| csv_error(&temporary, &error))?;
-            Writer::Csv(writer)
+            Writer::Csv(Box::new(writer))
         }
         OutputFormat::Jsonl => {
             let file = std::fs::File::create(&temporary)

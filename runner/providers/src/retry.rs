@@ -30,7 +30,7 @@ impl Default for RetryPolicy {
 }
 
 /// Longest server hint honoured; beyond it, give up as the SDK does.
-const MAX_HINT: Duration = Duration::from_secs(120);
+const MAX_HINT: Duration = Duration::from_mins(2);
 
 impl RetryPolicy {
     /// Whether an answer with `status` and `headers` should be retried.

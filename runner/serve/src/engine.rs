@@ -96,7 +96,7 @@ impl Engine {
             Engine::Upstream { url, api_key } => {
                 let mut request = client
                     .post(format!("{}/chat/completions", url.trim_end_matches('/')))
-                    .timeout(Duration::from_secs(600))
+                    .timeout(Duration::from_mins(10))
                     .json(body);
                 if let Some(key) = api_key {
                     request = request.bearer_auth(key);
@@ -164,15 +164,12 @@ fn scripted_answer(script: &Script, body: &Value) -> (u16, Value) {
     let finish_reason = rule
         .and_then(|rule| rule.finish_reason.clone())
         .unwrap_or_else(|| "stop".into());
-    let prompt_tokens: usize = body["messages"]
-        .as_array()
-        .map(|messages| {
-            messages
-                .iter()
-                .map(|message| message["content"].as_str().map_or(0, str::len) / 4 + 4)
-                .sum()
-        })
-        .unwrap_or(0);
+    let prompt_tokens: usize = body["messages"].as_array().map_or(0, |messages| {
+        messages
+            .iter()
+            .map(|message| message["content"].as_str().map_or(0, str::len) / 4 + 4)
+            .sum()
+    });
     let completion_tokens = content.as_str().map_or(1, |text| text.len() / 4 + 1);
     let model = body["model"].as_str().unwrap_or("scripted");
     (

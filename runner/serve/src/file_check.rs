@@ -34,9 +34,8 @@ pub(crate) fn check_file(
         if errors.len() >= MAX_ERRORS {
             break;
         }
-        let line: InputLine = match serde_json::from_slice(raw) {
-            Ok(line) => line,
-            Err(_) => {
+        let Ok(line) = serde_json::from_slice::<InputLine>(raw) else {
+            {
                 errors.push(error(
                     "invalid_json_line",
                     "This line is not parseable as valid JSON.".into(),

@@ -101,7 +101,11 @@ fn process(state: &Arc<AppState>, batch_id: &str) -> std::io::Result<()> {
         }
     };
     let total = lines.len();
-    set_status(state, batch_id, |batch| {
+    // A cancel that arrived while validating wins: nothing runs.
+    let started = state.store.update_batch(batch_id, true, |batch| {
+        if batch.status != BatchStatus::Validating {
+            return false;
+        }
         batch.status = BatchStatus::InProgress;
         batch.in_progress_at = Some(crate::now());
         batch.expires_at = Some(batch.created_at + 86_400);
@@ -109,14 +113,20 @@ fn process(state: &Arc<AppState>, batch_id: &str) -> std::io::Result<()> {
             total: total as u64,
             ..RequestCounts::default()
         });
+        true
     })?;
-    std::thread::sleep(state.options.step_delay);
+    let cancelled_early = !matches!(started, Some((true, _)));
+    if !cancelled_early {
+        std::thread::sleep(state.options.step_delay);
+    }
     let cut = match fate {
+        _ if cancelled_early => 0,
         Some(BatchFate::Expired | BatchFate::Cancelled) => total / 2,
         _ => total,
     };
     // A cancel may stop the work early; what was answered is still delivered.
-    let (answers, cancelled_by_user) = answer_lines(state, batch_id, &lines[..cut]);
+    let (answers, stopped) = answer_lines(state, batch_id, &lines[..cut]);
+    let cancelled_by_user = cancelled_early || stopped;
     let mut output = Vec::new();
     let mut errors = Vec::new();
     let mut counts = RequestCounts {

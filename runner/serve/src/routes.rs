@@ -31,19 +31,19 @@ impl AppState {
     }
 
     /// Authorize the call and draw its fault: `Err` is the answer to send instead.
-    fn begin(&self, headers: &HeaderMap) -> Result<CallFault, Response> {
+    fn begin(&self, headers: &HeaderMap) -> Result<CallFault, Box<Response>> {
         if let Some(key) = &self.options.api_key {
             let given = headers
                 .get("authorization")
                 .and_then(|value| value.to_str().ok())
                 .and_then(|value| value.strip_prefix("Bearer "));
             if given != Some(key.as_str()) {
-                return Err(error(
+                return Err(Box::new(error(
                     StatusCode::UNAUTHORIZED,
                     "Incorrect API key provided.",
                     "invalid_request_error",
                     Some("invalid_api_key"),
-                ));
+                )));
             }
         }
         match self.options.faults.next_call() {
@@ -75,7 +75,7 @@ impl AppState {
                     "x-ratelimit-reset-requests",
                     HeaderValue::from_static("20ms"),
                 );
-                Err(response)
+                Err(Box::new(response))
             }
             fault => Ok(fault),
         }
@@ -155,7 +155,7 @@ async fn upload_file(
 ) -> Response {
     let fault = match state.begin(&headers) {
         Ok(fault) => fault,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let file_id = state.store.new_id("file-");
     let staged = state.store.upload_path(&file_id);
@@ -203,7 +203,11 @@ async fn upload_file(
         let _ = tokio::fs::remove_file(&staged).await;
         return bad_request("'file' and 'purpose' are required");
     };
-    if purpose == "batch" && !filename.ends_with(".jsonl") {
+    if purpose == "batch"
+        && !std::path::Path::new(&filename)
+            .extension()
+            .is_some_and(|extension| extension.eq_ignore_ascii_case("jsonl"))
+    {
         let _ = tokio::fs::remove_file(&staged).await;
         return bad_request("Invalid file format for Batch API. Must be .jsonl");
     }
@@ -233,7 +237,7 @@ struct FileQuery {
 }
 
 fn page<T: Clone + serde::Serialize>(
-    items: Vec<T>,
+    items: &[T],
     id_of: impl Fn(&T) -> &str,
     after: Option<&str>,
     limit: usize,
@@ -259,7 +263,7 @@ async fn list_files(
 ) -> Response {
     let fault = match state.begin(&headers) {
         Ok(fault) => fault,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let mut files: Vec<FileObject> = state
         .store
@@ -278,7 +282,7 @@ async fn list_files(
     let limit = query.limit.unwrap_or(10_000).clamp(1, 10_000);
     finish(
         fault,
-        Json(page(files, |file| &file.id, query.after.as_deref(), limit)).into_response(),
+        Json(page(&files, |file| &file.id, query.after.as_deref(), limit)).into_response(),
     )
 }
 
@@ -289,7 +293,7 @@ async fn get_file(
 ) -> Response {
     let fault = match state.begin(&headers) {
         Ok(fault) => fault,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     match state.store.file(&id) {
         Some(file) => finish(fault, Json(file).into_response()),
@@ -304,7 +308,7 @@ async fn delete_file(
 ) -> Response {
     let fault = match state.begin(&headers) {
         Ok(fault) => fault,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     match state.store.delete_file(&id) {
         Ok(true) => finish(
@@ -323,7 +327,7 @@ async fn file_content(
 ) -> Response {
     let fault = match state.begin(&headers) {
         Ok(fault) => fault,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let Some(file) = state.store.file(&id) else {
         return not_found("File", &id);
@@ -375,7 +379,7 @@ async fn create_batch(
 ) -> Response {
     let fault = match state.begin(&headers) {
         Ok(fault) => fault,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let request: CreateBatch = match serde_json::from_slice(&body) {
         Ok(request) => request,
@@ -418,7 +422,7 @@ async fn create_batch(
         expired_at: None,
         cancelling_at: None,
         cancelled_at: None,
-        request_counts: Some(Default::default()),
+        request_counts: Some(batchlabel_protocol::RequestCounts::default()),
         usage: None,
         metadata: request.metadata,
     };
@@ -442,7 +446,7 @@ async fn list_batches(
 ) -> Response {
     let fault = match state.begin(&headers) {
         Ok(fault) => fault,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let mut batches = state.store.batches();
     batches.reverse();
@@ -450,7 +454,7 @@ async fn list_batches(
     finish(
         fault,
         Json(page(
-            batches,
+            &batches,
             |batch| &batch.id,
             query.after.as_deref(),
             limit,
@@ -466,7 +470,7 @@ async fn get_batch(
 ) -> Response {
     let fault = match state.begin(&headers) {
         Ok(fault) => fault,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     if !state.options.faults.slow_poll.is_zero() {
         tokio::time::sleep(state.options.faults.slow_poll).await;
@@ -484,7 +488,7 @@ async fn cancel_batch(
 ) -> Response {
     let fault = match state.begin(&headers) {
         Ok(fault) => fault,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let outcome = state.store.update_batch(&id, true, |batch| {
         if batch.status.is_terminal() {
@@ -514,7 +518,7 @@ async fn chat_completions(
 ) -> Response {
     let fault = match state.begin(&headers) {
         Ok(fault) => fault,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let engine = state.options.engine.clone();
     let answer = tokio::task::spawn_blocking(move || {

@@ -52,7 +52,7 @@ impl OpenAiClient {
     pub fn new(base_url: &str, api_key: Option<ApiKey>, retry: RetryPolicy) -> Self {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(20))
-            .timeout(Duration::from_secs(600))
+            .timeout(Duration::from_mins(10))
             .build()
             .unwrap_or_default();
         Self {
