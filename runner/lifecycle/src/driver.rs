@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use batchlabel_compile::{CompileOptions, CompileReport};
 use batchlabel_protocol::BatchStatus;
@@ -68,6 +69,25 @@ pub struct RunSummary {
     pub run_dir: PathBuf,
     /// Whether the run returned after submitting (`--no-wait`).
     pub submitted_only: bool,
+    /// Where this process spent its time, by stage.
+    pub timings: Timings,
+}
+
+/// Seconds this process spent in each stage (a resumed run counts only its own).
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Timings {
+    /// Rendering and sharding the requests, and registering them in the ledger.
+    pub compile_seconds: f64,
+    /// Uploading and creating batches.
+    pub submit_seconds: f64,
+    /// Waiting for and downloading batches.
+    pub wait_seconds: f64,
+    /// Parsing, validating and recording outputs in the ledger.
+    pub ingest_seconds: f64,
+    /// Writing the results and errors files.
+    pub sink_seconds: f64,
+    /// The whole run.
+    pub total_seconds: f64,
 }
 
 fn input_identity(job: &Job, limit: Option<u64>) -> Result<(String, i64, i64), LifecycleError> {
@@ -144,6 +164,8 @@ pub async fn run<P: BatchProvider>(
     provider: &P,
     observer: &dyn RunObserver,
 ) -> Result<RunSummary, LifecycleError> {
+    let started = Instant::now();
+    let mut timings = Timings::default();
     let run_dir = settings.run_dir(&job.name);
     let mut ledger = Ledger::open(&run_dir)?;
     let run = choose_run(&ledger, job, settings, observer)?;
@@ -151,6 +173,7 @@ pub async fn run<P: BatchProvider>(
     if run.state == "compiling" {
         compile_run(&mut ledger, job, settings, &run, &run_files, observer)?;
     }
+    timings.compile_seconds = started.elapsed().as_secs_f64();
     let price = batchlabel_compile::batch_price(&job.model.name);
     let validator = jsonschema::validator_for(&job.output_schema).map_err(|error| {
         LifecycleError::Internal(format!("the output schema does not compile: {error}"))
@@ -187,6 +210,7 @@ pub async fn run<P: BatchProvider>(
             continue;
         }
         if !planned.is_empty() {
+            let stage = Instant::now();
             observer.event(&format!(
                 "submitting {} shard(s) of attempt {attempt}",
                 planned.len()
@@ -200,11 +224,15 @@ pub async fn run<P: BatchProvider>(
             while let Some(outcome) = submissions.next().await {
                 outcome?;
             }
+            drop(submissions);
+            timings.submit_seconds += stage.elapsed().as_secs_f64();
             changed = true;
         }
         if settings.no_wait {
-            return summarize(&ledger, &run, job, None, &run_dir, true);
+            timings.total_seconds = started.elapsed().as_secs_f64();
+            return summarize(&ledger, &run, job, None, &run_dir, true, timings);
         }
+        let stage = Instant::now();
         // 2. Poll what is submitted; download what is finished.
         let submitted: Vec<ShardRecord> = ledger
             .shards(run.id)?
@@ -254,7 +282,9 @@ pub async fn run<P: BatchProvider>(
             )
             .await?;
         }
+        timings.wait_seconds += stage.elapsed().as_secs_f64();
         // 3. Ingest what is downloaded.
+        let stage = Instant::now();
         let downloaded: Vec<ShardRecord> = ledger
             .shards(run.id)?
             .into_iter()
@@ -272,6 +302,7 @@ pub async fn run<P: BatchProvider>(
                 observer,
             )?;
         }
+        timings.ingest_seconds += stage.elapsed().as_secs_f64();
         // 4. An attempt is complete when all its shards are ingested: retry or finish.
         let shards = ledger.shards(run.id)?;
         let (finished_requests, total_requests) = progress_counts(&ledger, &run)?;
@@ -298,7 +329,7 @@ pub async fn run<P: BatchProvider>(
                 retry_shards.len(),
                 attempt + 1
             ));
-            for (number, (path, requests, bytes)) in retry_shards.iter().enumerate() {
+            for (number, (path, requests, bytes, hash)) in retry_shards.iter().enumerate() {
                 ledger.add_shard(
                     run.id,
                     attempt + 1,
@@ -306,6 +337,7 @@ pub async fn run<P: BatchProvider>(
                     path,
                     *requests,
                     *bytes,
+                    *hash,
                 )?;
             }
             continue;
@@ -313,7 +345,9 @@ pub async fn run<P: BatchProvider>(
         if changed {
             poll_interval = settings.poll_interval;
         } else {
+            let stage = Instant::now();
             tokio::time::sleep(poll_interval).await;
+            timings.wait_seconds += stage.elapsed().as_secs_f64();
             poll_interval = (poll_interval * 3 / 2).min(settings.max_poll_interval);
         }
     }
@@ -322,11 +356,14 @@ pub async fn run<P: BatchProvider>(
         format: OutputFormat::Jsonl,
         errors_path: run_dir.join("results.errors.jsonl"),
     });
+    let stage = Instant::now();
     crate::sink::write_results(&ledger, run.id, job, &output)?;
+    timings.sink_seconds = stage.elapsed().as_secs_f64();
     if ledger.run_state(run.id)? != "cancelled" {
         ledger.set_run_state(run.id, "finished")?;
     }
-    summarize(&ledger, &run, job, Some(&output), &run_dir, false)
+    timings.total_seconds = started.elapsed().as_secs_f64();
+    summarize(&ledger, &run, job, Some(&output), &run_dir, false, timings)
 }
 
 fn provider_failure(
@@ -500,34 +537,51 @@ fn ingest_downloaded(
     price: Option<batchlabel_compile::BatchPrice>,
     observer: &dyn RunObserver,
 ) -> Result<(), LifecycleError> {
+    // Workers parse shards while this thread records finished ones in the ledger; the
+    // bounded channel keeps at most a few parsed shards in memory.
     let threads = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
-    for group in shards.chunks(threads) {
-        let parsed: Vec<Result<ShardIngest, LifecycleError>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = group
-                .iter()
-                .map(|shard| {
-                    scope.spawn(move || {
-                        let files: Vec<PathBuf> = [&shard.output_path, &shard.error_path]
-                            .into_iter()
-                            .flatten()
-                            .map(PathBuf::from)
-                            .collect();
-                        let files: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
-                        ingest_shard(Path::new(&shard.path), &files, validator)
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|handle| {
-                    handle.join().unwrap_or_else(|_| {
-                        Err(LifecycleError::Internal("an ingest thread panicked".into()))
-                    })
-                })
-                .collect()
-        });
-        for (shard, ingest) in group.iter().zip(parsed) {
-            let ingest = ingest?;
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let (sender, receiver) =
+        crossbeam_channel::bounded::<(usize, Result<ShardIngest, LifecycleError>)>(2);
+    std::thread::scope(|scope| -> Result<(), LifecycleError> {
+        for _ in 0..threads.min(shards.len()) {
+            let sender = sender.clone();
+            let next = &next;
+            scope.spawn(move || {
+                loop {
+                    let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(shard) = shards.get(index) else {
+                        return;
+                    };
+                    let files: Vec<PathBuf> = [&shard.output_path, &shard.error_path]
+                        .into_iter()
+                        .flatten()
+                        .map(PathBuf::from)
+                        .collect();
+                    let files: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+                    let parsed = ingest_shard(
+                        Path::new(&shard.path),
+                        &files,
+                        validator,
+                        (shard.requests as u64, shard.id_set_hash),
+                    );
+                    if sender.send((index, parsed)).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        drop(sender);
+        for (index, parsed) in receiver {
+            let shard = &shards[index];
+            let ingest = match parsed {
+                Ok(ingest) => ingest,
+                Err(error) => {
+                    // Stop the workers early; the error is the answer.
+                    next.store(shards.len(), std::sync::atomic::Ordering::Relaxed);
+                    return Err(error);
+                }
+            };
             if ingest.unreadable_lines > 0 || ingest.stray_lines > 0 {
                 observer.event(&format!(
                     "shard {} (attempt {}): {} unreadable and {} stray line(s) in the batch output",
@@ -543,8 +597,8 @@ fn ingest_downloaded(
                 price,
             )?;
         }
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 fn progress_counts(ledger: &Ledger, run: &RunRecord) -> Result<(u64, u64), LifecycleError> {
@@ -574,6 +628,7 @@ fn summarize(
     output: Option<&Output>,
     run_dir: &Path,
     submitted_only: bool,
+    timings: Timings,
 ) -> Result<RunSummary, LifecycleError> {
     let status = crate::status::run_status(ledger, run.id, job.limits.max_attempts)?;
     Ok(RunSummary {
@@ -597,5 +652,6 @@ fn summarize(
         errors: output.map(|output| output.errors_path.clone()),
         run_dir: run_dir.to_path_buf(),
         submitted_only,
+        timings,
     })
 }

@@ -119,18 +119,21 @@ pub(crate) fn shard_custom_ids(path: &Path) -> Result<Vec<String>, LifecycleErro
 }
 
 /// Read a shard's downloaded output and error files and classify every request in it.
+/// `expected` is the shard's request count and id-set hash: when the files name exactly
+/// those ids, the shard file need not be read again; otherwise it is, to name the missing.
 pub(crate) fn ingest_shard(
     shard_path: &Path,
     files: &[&Path],
     validator: &jsonschema::Validator,
+    expected: (u64, u64),
 ) -> Result<ShardIngest, LifecycleError> {
-    let expected = shard_custom_ids(shard_path)?;
-    let mut pending: HashSet<&str> = expected.iter().map(String::as_str).collect();
     let mut ingest = ShardIngest {
-        outcomes: Vec::with_capacity(expected.len()),
+        outcomes: Vec::with_capacity(expected.0 as usize),
         unreadable_lines: 0,
         stray_lines: 0,
     };
+    let mut seen: HashSet<u64> = HashSet::with_capacity(expected.0 as usize);
+    let mut seen_hash = 0u64;
     for path in files {
         let file = std::fs::File::open(path).map_err(|source| LifecycleError::io(path, source))?;
         let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
@@ -150,18 +153,37 @@ pub(crate) fn ingest_shard(
                 ingest.unreadable_lines += 1;
                 continue;
             };
-            let Some(custom_id) = pending.take(parsed.custom_id.as_ref()) else {
+            let hash = crate::ledger::id_hash(&parsed.custom_id);
+            if !seen.insert(hash) {
                 ingest.stray_lines += 1;
                 continue;
-            };
+            }
+            seen_hash = seen_hash.wrapping_add(hash);
             ingest
                 .outcomes
-                .push((custom_id.to_string(), classify(&parsed, validator)));
+                .push((parsed.custom_id.to_string(), classify(&parsed, validator)));
         }
     }
-    for custom_id in expected.iter().filter(|id| pending.contains(id.as_str())) {
+    if seen.len() as u64 == expected.0 && seen_hash == expected.1 {
+        return Ok(ingest);
+    }
+    // Something is missing (or stray): settle it against the shard itself.
+    let expected_ids = shard_custom_ids(shard_path)?;
+    let wanted: HashSet<&str> = expected_ids.iter().map(String::as_str).collect();
+    let before = ingest.outcomes.len();
+    ingest
+        .outcomes
+        .retain(|(custom_id, _)| wanted.contains(custom_id.as_str()));
+    ingest.stray_lines += (before - ingest.outcomes.len()) as u64;
+    let found: HashSet<&str> = ingest.outcomes.iter().map(|(id, _)| id.as_str()).collect();
+    let missing: Vec<String> = expected_ids
+        .iter()
+        .filter(|id| !found.contains(id.as_str()))
+        .cloned()
+        .collect();
+    for custom_id in missing {
         ingest.outcomes.push((
-            custom_id.clone(),
+            custom_id,
             Outcome::failed(
                 FailureReason::Missing,
                 "the request is in neither the output nor the error file".into(),

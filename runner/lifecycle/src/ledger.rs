@@ -21,10 +21,10 @@ CREATE TABLE IF NOT EXISTS shards(
   submits INTEGER NOT NULL DEFAULT 1, file_id TEXT, upload_intent_at INTEGER, batch_id TEXT,
   create_intent_at INTEGER, batch_status TEXT, completed INTEGER NOT NULL DEFAULT 0,
   failed INTEGER NOT NULL DEFAULT 0, submitted_at INTEGER, output_path TEXT, error_path TEXT,
-  note TEXT, updated_at INTEGER, UNIQUE(run_id, attempt, number));
+  note TEXT, updated_at INTEGER, id_set_hash INTEGER NOT NULL DEFAULT 0,
+  UNIQUE(run_id, attempt, number));
 CREATE TABLE IF NOT EXISTS requests(
-  run_id INTEGER NOT NULL, custom_id TEXT NOT NULL, fingerprint BLOB NOT NULL, shard INTEGER NOT NULL,
-  PRIMARY KEY(run_id, custom_id)) WITHOUT ROWID;
+  run_id INTEGER NOT NULL, custom_id TEXT NOT NULL, fingerprint BLOB NOT NULL, shard INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS request_rows(
   run_id INTEGER NOT NULL, custom_id TEXT NOT NULL, row_id TEXT NOT NULL, reason TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS attempts(
@@ -108,6 +108,9 @@ pub struct ShardRecord {
     pub error_path: Option<String>,
     /// Why a batch failed, if it did.
     pub note: Option<String>,
+    /// Sum of the xxh3 hashes of its custom_ids: checks an ingest saw exactly its requests.
+    #[serde(skip)]
+    pub id_set_hash: u64,
 }
 
 /// The ledger of one run directory, locked for this process.
@@ -258,7 +261,7 @@ impl Ledger {
             .prepare_cached(
                 "SELECT id, attempt, number, path, requests, bytes, state, submits, file_id, upload_intent_at,
                         batch_id, create_intent_at, batch_status, completed, failed, submitted_at,
-                        output_path, error_path, note
+                        output_path, error_path, note, id_set_hash
                  FROM shards WHERE run_id = ?1 ORDER BY attempt, number",
             )
             .map_err(self.error())?;
@@ -284,6 +287,7 @@ impl Ledger {
                     output_path: row.get(16)?,
                     error_path: row.get(17)?,
                     note: row.get(18)?,
+                    id_set_hash: row.get::<_, i64>(19)? as u64,
                 })
             })
             .map_err(self.error())?;
@@ -315,14 +319,20 @@ impl Ledger {
         path: &Path,
         requests: u64,
         bytes: u64,
+        id_set_hash: u64,
     ) -> Result<(), LifecycleError> {
         self.connection
             .execute(
-                "INSERT OR IGNORE INTO shards(run_id, attempt, number, path, requests, bytes, state, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'planned', ?7)",
-                params![run_id, attempt, number, path.to_string_lossy(), requests as i64, bytes as i64, now()],
+                "INSERT OR IGNORE INTO shards(run_id, attempt, number, path, requests, bytes, state, updated_at, id_set_hash)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'planned', ?7, ?8)",
+                params![run_id, attempt, number, path.to_string_lossy(), requests as i64, bytes as i64, now(), id_set_hash as i64],
             )
             .map_err(self.error())?;
         Ok(())
     }
+}
+
+/// The order-independent hash of a set of custom_ids, one id at a time.
+pub(crate) fn id_hash(custom_id: &str) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(custom_id.as_bytes())
 }

@@ -21,7 +21,7 @@ pub(crate) use submit::submit as submit_shard;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use driver::{RunObserver, RunSummary, run};
+pub use driver::{RunObserver, RunSummary, Timings, run};
 pub use ledger::{Ledger, RunRecord, ShardRecord};
 pub use outcome::FailureReason;
 pub use sink::SinkCounts;

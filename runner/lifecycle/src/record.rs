@@ -25,6 +25,13 @@ pub(crate) struct RecordedCounts {
 pub(crate) fn labeled_fingerprints(
     ledger: &Ledger,
 ) -> Result<std::collections::HashSet<u128>, LifecycleError> {
+    // Only a ledger with earlier runs gets here with work to do; index it for the join then.
+    ledger
+        .connection
+        .execute_batch(
+            "CREATE INDEX IF NOT EXISTS requests_by_custom_id ON requests(run_id, custom_id)",
+        )
+        .map_err(ledger.error())?;
     let mut statement = ledger
         .connection
         .prepare(
@@ -57,8 +64,9 @@ pub(crate) fn register_compile(
     let transaction = ledger.connection.transaction().map_err(&error)?;
     {
         let mut insert = transaction
-            .prepare("INSERT OR REPLACE INTO requests(run_id, custom_id, fingerprint, shard) VALUES (?1, ?2, ?3, ?4)")
+            .prepare("INSERT INTO requests(run_id, custom_id, fingerprint, shard) VALUES (?1, ?2, ?3, ?4)")
             .map_err(&error)?;
+        let mut id_set_hashes: Vec<u64> = Vec::new();
         let index_path = compile_dir.join(batchlabel_compile::INDEX_FILE);
         let file = std::fs::File::open(&index_path)
             .map_err(|source| LifecycleError::io(&index_path, source))?;
@@ -74,6 +82,14 @@ pub(crate) fn register_compile(
                 continue;
             };
             let fingerprint = u128::from_str_radix(fingerprint, 16).unwrap_or_default();
+            let shard_number: usize = shard.parse().unwrap_or_default();
+            if shard_number > 0 {
+                if id_set_hashes.len() < shard_number {
+                    id_set_hashes.resize(shard_number, 0);
+                }
+                id_set_hashes[shard_number - 1] =
+                    id_set_hashes[shard_number - 1].wrapping_add(crate::ledger::id_hash(custom_id));
+            }
             insert
                 .execute(params![
                     run_id,
@@ -103,15 +119,16 @@ pub(crate) fn register_compile(
         for (index, shard) in report.shards.iter().enumerate() {
             transaction
                 .execute(
-                    "INSERT OR IGNORE INTO shards(run_id, attempt, number, path, requests, bytes, state, updated_at)
-                     VALUES (?1, 1, ?2, ?3, ?4, ?5, 'planned', ?6)",
+                    "INSERT OR IGNORE INTO shards(run_id, attempt, number, path, requests, bytes, state, updated_at, id_set_hash)
+                     VALUES (?1, 1, ?2, ?3, ?4, ?5, 'planned', ?6, ?7)",
                     params![
                         run_id,
                         index as i64 + 1,
                         compile_dir.join(&shard.file).to_string_lossy(),
                         shard.requests as i64,
                         shard.bytes as i64,
-                        now()
+                        now(),
+                        id_set_hashes.get(index).copied().unwrap_or_default() as i64
                     ],
                 )
                 .map_err(&error)?;

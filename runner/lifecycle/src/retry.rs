@@ -19,8 +19,8 @@ struct Failure {
     output: Option<String>,
 }
 
-/// A retry shard written: path, requests, bytes.
-pub(crate) type RetryShard = (std::path::PathBuf, u64, u64);
+/// A retry shard written: path, requests, bytes, id-set hash.
+pub(crate) type RetryShard = (std::path::PathBuf, u64, u64, u64);
 
 /// Write the retry shards of `attempt + 1` into `directory`.
 pub(crate) fn plan_retry(
@@ -103,7 +103,8 @@ pub(crate) fn plan_retry(
                     )
                 }));
             }
-            writer.write(&value.to_string())?;
+            let custom_id = value["custom_id"].as_str().unwrap_or_default().to_string();
+            writer.write(&value.to_string(), &custom_id)?;
         }
     }
     writer.finish()?;
@@ -114,7 +115,7 @@ pub(crate) fn plan_retry(
 struct RetryWriter<'a> {
     directory: &'a Path,
     limits: BatchLimits,
-    current: Option<(BufWriter<std::fs::File>, u64, u64)>,
+    current: Option<(BufWriter<std::fs::File>, u64, u64, u64)>,
     number: u64,
     done: Vec<RetryShard>,
 }
@@ -130,9 +131,9 @@ impl<'a> RetryWriter<'a> {
         }
     }
 
-    fn write(&mut self, line: &str) -> Result<(), LifecycleError> {
+    fn write(&mut self, line: &str, custom_id: &str) -> Result<(), LifecycleError> {
         let size = line.len() as u64 + 1;
-        let full = self.current.as_ref().is_none_or(|(_, requests, bytes)| {
+        let full = self.current.as_ref().is_none_or(|(_, requests, bytes, _)| {
             *requests >= self.limits.max_requests_per_file
                 || bytes + size > self.limits.max_bytes_per_file
         });
@@ -144,23 +145,24 @@ impl<'a> RetryWriter<'a> {
                 .join(format!("shard-{:05}.jsonl", self.number));
             let file =
                 std::fs::File::create(&path).map_err(|source| LifecycleError::io(&path, source))?;
-            self.current = Some((BufWriter::new(file), 0, 0));
+            self.current = Some((BufWriter::new(file), 0, 0, 0));
         }
-        if let Some((file, requests, bytes)) = &mut self.current {
+        if let Some((file, requests, bytes, hash)) = &mut self.current {
             writeln!(file, "{line}")
                 .map_err(|source| LifecycleError::io(self.directory, source))?;
             *requests += 1;
             *bytes += size;
+            *hash = hash.wrapping_add(crate::ledger::id_hash(custom_id));
         }
         Ok(())
     }
 
     fn finish(&mut self) -> Result<(), LifecycleError> {
-        if let Some((mut file, requests, bytes)) = self.current.take() {
+        if let Some((mut file, requests, bytes, hash)) = self.current.take() {
             let path = self
                 .directory
                 .join(format!("shard-{:05}.jsonl", self.number));
-            self.done.push((path, requests, bytes));
+            self.done.push((path, requests, bytes, hash));
             file.flush()
                 .map_err(|source| LifecycleError::io(self.directory, source))?;
             file.get_ref()

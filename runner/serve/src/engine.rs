@@ -5,7 +5,10 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use serde::Deserialize;
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 /// The answering engine.
@@ -88,33 +91,72 @@ impl Script {
     }
 }
 
+/// One answer: the HTTP status and the serialized JSON body, with what the batch totals need.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// HTTP status.
+    pub status: u16,
+    /// The JSON body, serialized.
+    pub body: String,
+    /// `usage.prompt_tokens`.
+    pub prompt_tokens: u64,
+    /// `usage.completion_tokens`.
+    pub completion_tokens: u64,
+    /// The model that answered.
+    pub model: Option<String>,
+}
+
+impl Answer {
+    fn error(status: u16, message: &str, kind: &str) -> Self {
+        Self {
+            status,
+            body: error_body(message, kind).to_string(),
+            prompt_tokens: 0,
+            completion_tokens: 0,
+            model: None,
+        }
+    }
+}
+
 impl Engine {
-    /// Answer one chat-completions body: (HTTP status, JSON body).
-    pub fn answer(&self, body: &Value, client: &reqwest::blocking::Client) -> (u16, Value) {
+    /// Answer one chat-completions request body (raw JSON).
+    pub fn answer(&self, body: &str, client: &reqwest::blocking::Client) -> Answer {
         match self {
             Engine::Scripted(script) => scripted_answer(script, body),
             Engine::Upstream { url, api_key } => {
                 let mut request = client
                     .post(format!("{}/chat/completions", url.trim_end_matches('/')))
                     .timeout(Duration::from_mins(10))
-                    .json(body);
+                    .header("content-type", "application/json")
+                    .body(body.to_string());
                 if let Some(key) = api_key {
                     request = request.bearer_auth(key);
                 }
-                match request.send() {
-                    Ok(response) => {
-                        let status = response.status().as_u16();
-                        let body = response.json::<Value>().unwrap_or_else(|error| {
-                            error_body(
-                                &format!("upstream answered non-JSON: {error}"),
-                                "server_error",
-                            )
-                        });
-                        (status, body)
+                let response = match request.send() {
+                    Ok(response) => response,
+                    Err(error) => {
+                        return Answer::error(
+                            502,
+                            &format!("upstream unreachable: {error}"),
+                            "server_error",
+                        );
                     }
-                    Err(error) => (
+                };
+                let status = response.status().as_u16();
+                match response.json::<Value>() {
+                    Ok(value) => Answer {
+                        status,
+                        prompt_tokens: value["usage"]["prompt_tokens"].as_u64().unwrap_or(0),
+                        completion_tokens: value["usage"]["completion_tokens"]
+                            .as_u64()
+                            .unwrap_or(0),
+                        model: value["model"].as_str().map(str::to_string),
+                        body: value.to_string(),
+                    },
+                    Err(error) => Answer::error(
                         502,
-                        error_body(&format!("upstream unreachable: {error}"), "server_error"),
+                        &format!("upstream answered non-JSON: {error}"),
+                        "server_error",
                     ),
                 }
             }
@@ -126,72 +168,155 @@ pub(crate) fn error_body(message: &str, kind: &str) -> Value {
     json!({"error": {"message": message, "type": kind, "param": null, "code": null}})
 }
 
-fn last_message(body: &Value) -> &str {
-    body["messages"]
-        .as_array()
-        .and_then(|messages| messages.last())
-        .and_then(|message| message["content"].as_str())
-        .unwrap_or("")
+/// The parts of a request the scripted engine reads, borrowed from the raw body.
+#[derive(Deserialize)]
+struct RequestView<'a> {
+    #[serde(borrow, default)]
+    model: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    messages: Vec<MessageView<'a>>,
+    #[serde(borrow, default)]
+    response_format: Option<&'a RawValue>,
 }
 
-fn scripted_answer(script: &Script, body: &Value) -> (u16, Value) {
-    let last = last_message(body);
+#[derive(Deserialize)]
+struct MessageView<'a> {
+    #[serde(borrow, default)]
+    content: Option<Cow<'a, str>>,
+}
+
+thread_local! {
+    /// The last response format seen and its schema: every line of a job shares one.
+    static SCHEMA: std::cell::RefCell<Option<(String, Value)>> = const { std::cell::RefCell::new(None) };
+}
+
+fn schema_of(response_format: Option<&RawValue>) -> Value {
+    let Some(raw) = response_format else {
+        return Value::Null;
+    };
+    SCHEMA.with(|cell| {
+        let mut cached = cell.borrow_mut();
+        if let Some((text, schema)) = cached.as_ref()
+            && text == raw.get()
+        {
+            return schema.clone();
+        }
+        let format: Value = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
+        let schema = format["json_schema"]["schema"].clone();
+        *cached = Some((raw.get().to_string(), schema.clone()));
+        schema
+    })
+}
+
+#[derive(Serialize)]
+struct Completion<'a> {
+    id: String,
+    object: &'static str,
+    created: i64,
+    model: String,
+    choices: [Choice<'a>; 1],
+    usage: Usage,
+}
+
+#[derive(Serialize)]
+struct Choice<'a> {
+    index: u32,
+    message: ChoiceMessage<'a>,
+    finish_reason: &'a str,
+    logprobs: Option<()>,
+}
+
+#[derive(Serialize)]
+struct ChoiceMessage<'a> {
+    role: &'static str,
+    content: Option<&'a str>,
+    refusal: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct Usage {
+    prompt_tokens: u64,
+    completion_tokens: u64,
+    total_tokens: u64,
+}
+
+fn scripted_answer(script: &Script, body: &str) -> Answer {
+    let Ok(request) = serde_json::from_str::<RequestView<'_>>(body) else {
+        return Answer::error(
+            400,
+            "the body is not a chat-completions request",
+            "invalid_request_error",
+        );
+    };
+    let last = request
+        .messages
+        .last()
+        .and_then(|message| message.content.as_deref())
+        .unwrap_or("");
     let rule = script.matching(last);
     if let Some(status) = rule.and_then(|rule| rule.status)
         && status != 200
     {
-        return (
+        return Answer::error(
             status,
-            error_body(&format!("scripted error {status}"), "invalid_request_error"),
+            &format!("scripted error {status}"),
+            "invalid_request_error",
         );
     }
     let hash = xxhash_rust::xxh3::xxh3_64(last.as_bytes());
+    let generated;
     let (content, refusal) = match rule {
         Some(Rule {
             refusal: Some(refusal),
             ..
-        }) => (Value::Null, Value::String(refusal.clone())),
+        }) => (None, Some(refusal.as_str())),
         Some(Rule {
             content: Some(content),
             ..
-        }) => (Value::String(content.clone()), Value::Null),
+        }) => (Some(content.as_str()), None),
         _ => {
-            let schema = &body["response_format"]["json_schema"]["schema"];
-            let answer = answer_for_schema(schema, hash);
-            (Value::String(answer.to_string()), Value::Null)
+            generated = answer_for_schema(&schema_of(request.response_format), hash).to_string();
+            (Some(generated.as_str()), None)
         }
     };
     let finish_reason = rule
-        .and_then(|rule| rule.finish_reason.clone())
-        .unwrap_or_else(|| "stop".into());
-    let prompt_tokens: usize = body["messages"].as_array().map_or(0, |messages| {
-        messages
-            .iter()
-            .map(|message| message["content"].as_str().map_or(0, str::len) / 4 + 4)
-            .sum()
-    });
-    let completion_tokens = content.as_str().map_or(1, |text| text.len() / 4 + 1);
-    let model = body["model"].as_str().unwrap_or("scripted");
-    (
-        200,
-        json!({
-            "id": format!("chatcmpl-{hash:016x}"),
-            "object": "chat.completion",
-            "created": crate::now(),
-            "model": format!("{model}-scripted"),
-            "choices": [{
-                "index": 0,
-                "message": {"role": "assistant", "content": content, "refusal": refusal},
-                "finish_reason": finish_reason,
-                "logprobs": null
-            }],
-            "usage": {
-                "prompt_tokens": prompt_tokens,
-                "completion_tokens": completion_tokens,
-                "total_tokens": prompt_tokens + completion_tokens
-            }
-        }),
-    )
+        .and_then(|rule| rule.finish_reason.as_deref())
+        .unwrap_or("stop");
+    let prompt_tokens: u64 = request
+        .messages
+        .iter()
+        .map(|message| message.content.as_deref().map_or(0, str::len) as u64 / 4 + 4)
+        .sum();
+    let completion_tokens = content.map_or(1, |text| text.len() as u64 / 4 + 1);
+    let model = format!("{}-scripted", request.model.as_deref().unwrap_or("model"));
+    let completion = Completion {
+        id: format!("chatcmpl-{hash:016x}"),
+        object: "chat.completion",
+        created: crate::now(),
+        model: model.clone(),
+        choices: [Choice {
+            index: 0,
+            message: ChoiceMessage {
+                role: "assistant",
+                content,
+                refusal,
+            },
+            finish_reason,
+            logprobs: None,
+        }],
+        usage: Usage {
+            prompt_tokens,
+            completion_tokens,
+            total_tokens: prompt_tokens + completion_tokens,
+        },
+    };
+    Answer {
+        status: 200,
+        body: serde_json::to_string(&completion).unwrap_or_default(),
+        prompt_tokens,
+        completion_tokens,
+        model: Some(model),
+    }
 }
 
 /// A value the schema accepts, chosen by `hash` among enum values.
@@ -252,8 +377,9 @@ mod tests {
                 "type": "object", "additionalProperties": false, "required": ["a", "b"],
                 "properties": {"a": {"type": "string", "enum": ["x", "y"]},
                                "b": {"type": "array", "items": {"type": "string", "enum": ["p", "q", "r"]}, "minItems": 2}}}}}});
-        let (status, answer) = scripted_answer(&Script::default(), &body);
-        assert_eq!(status, 200);
+        let answer = scripted_answer(&Script::default(), &body.to_string());
+        assert_eq!(answer.status, 200);
+        let answer: Value = serde_json::from_str(&answer.body).unwrap();
         let content: Value =
             serde_json::from_str(answer["choices"][0]["message"]["content"].as_str().unwrap())
                 .unwrap();
@@ -268,9 +394,11 @@ mod tests {
         )
         .unwrap();
         let body = json!({"model": "m", "messages": [{"role": "user", "content": "a bad one"}]});
-        assert_eq!(scripted_answer(&script, &body).0, 500);
-        let (status, answer) = scripted_answer(&script, &body);
-        assert_eq!(status, 200);
+        let body = body.to_string();
+        assert_eq!(scripted_answer(&script, &body).status, 500);
+        let answer = scripted_answer(&script, &body);
+        assert_eq!(answer.status, 200);
+        let answer: Value = serde_json::from_str(&answer.body).unwrap();
         assert_eq!(answer["choices"][0]["message"]["content"], "{}");
     }
 }

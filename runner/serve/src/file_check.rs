@@ -3,9 +3,38 @@
 //! neither empty nor over the per-file request cap. Problems fail the batch with
 //! `errors.data[]` entries, as OpenAI does, rather than a 400 on create.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
+use std::ops::Range;
 
-use batchlabel_protocol::{BatchError, InputLine};
+use batchlabel_protocol::BatchError;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+/// A valid input line: its custom_id and where its body is in the file's bytes.
+pub(crate) struct CheckedLine {
+    pub(crate) custom_id: String,
+    pub(crate) body: Range<usize>,
+}
+
+/// The parts of an input line the check reads; the body stays raw (no copy, no tree).
+#[derive(Deserialize)]
+struct LineView<'a> {
+    #[serde(borrow)]
+    custom_id: Cow<'a, str>,
+    #[serde(borrow)]
+    method: Cow<'a, str>,
+    #[serde(borrow)]
+    url: Cow<'a, str>,
+    #[serde(borrow)]
+    body: &'a RawValue,
+}
+
+#[derive(Deserialize)]
+struct BodyView<'a> {
+    #[serde(borrow, default)]
+    model: Option<Cow<'a, str>>,
+}
 
 /// Most errors reported per file.
 const MAX_ERRORS: usize = 50;
@@ -15,7 +44,7 @@ pub(crate) fn check_file(
     content: &[u8],
     endpoint: &str,
     max_requests: u64,
-) -> Result<Vec<InputLine>, Vec<BatchError>> {
+) -> Result<Vec<CheckedLine>, Vec<BatchError>> {
     let mut errors = Vec::new();
     let mut lines = Vec::new();
     let mut seen = HashSet::new();
@@ -26,7 +55,10 @@ pub(crate) fn check_file(
         param: None,
         line: Some(line),
     };
+    let mut offset = 0;
     for (index, raw) in content.split(|byte| *byte == b'\n').enumerate() {
+        let line_start = offset;
+        offset += raw.len() + 1;
         let number = index as u64 + 1;
         if raw.iter().all(u8::is_ascii_whitespace) {
             continue;
@@ -34,7 +66,7 @@ pub(crate) fn check_file(
         if errors.len() >= MAX_ERRORS {
             break;
         }
-        let Ok(line) = serde_json::from_slice::<InputLine>(raw) else {
+        let Ok(line) = serde_json::from_slice::<LineView<'_>>(raw) else {
             {
                 errors.push(error(
                     "invalid_json_line",
@@ -61,7 +93,11 @@ pub(crate) fn check_file(
                 number,
             ));
         }
-        let line_model = line.body["model"].as_str().unwrap_or_default().to_string();
+        let line_model = serde_json::from_str::<BodyView<'_>>(line.body.get())
+            .ok()
+            .and_then(|body| body.model)
+            .unwrap_or_default()
+            .into_owned();
         match &model {
             None => model = Some(line_model),
             Some(first) if *first != line_model => errors.push(error(
@@ -71,7 +107,7 @@ pub(crate) fn check_file(
             )),
             Some(_) => {}
         }
-        if !seen.insert(line.custom_id.clone()) {
+        if !seen.insert(line.custom_id.to_string()) {
             errors.push(error(
                 "duplicate_custom_id",
                 format!(
@@ -81,7 +117,12 @@ pub(crate) fn check_file(
                 number,
             ));
         }
-        lines.push(line);
+        // The body is a slice of `raw`, itself a slice of `content`: its offset locates it.
+        let body_start = line_start + (line.body.get().as_ptr() as usize - raw.as_ptr() as usize);
+        lines.push(CheckedLine {
+            custom_id: line.custom_id.into_owned(),
+            body: body_start..body_start + line.body.get().len(),
+        });
     }
     if lines.is_empty() && errors.is_empty() {
         errors.push(BatchError {

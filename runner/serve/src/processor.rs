@@ -8,13 +8,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use batchlabel_protocol::{
-    BatchError, BatchErrors, BatchStatus, BatchUsage, FileObject, InputLine, RequestCounts,
+    BatchError, BatchErrors, BatchStatus, BatchUsage, FileObject, RequestCounts,
 };
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::engine::Engine;
+use crate::engine::{Answer, Engine};
 use crate::faults::{BatchFate, LineFault};
-use crate::file_check::check_file;
+use crate::file_check::{CheckedLine, check_file};
 use crate::routes::AppState;
 
 /// Lines between live `request_counts` updates and cancel checks.
@@ -63,13 +63,13 @@ fn process(state: &Arc<AppState>, batch_id: &str) -> std::io::Result<()> {
         return Ok(());
     };
     std::thread::sleep(state.options.step_delay);
-    let content = std::fs::read(state.store.content_path(&batch.input_file_id));
-    let checked = match content {
+    let checked = match std::fs::read(state.store.content_path(&batch.input_file_id)) {
         Ok(content) => check_file(
             &content,
             &batch.endpoint,
             state.options.max_requests_per_file,
-        ),
+        )
+        .map(|lines| (content, lines)),
         Err(_) => Err(vec![BatchError {
             code: "invalid_request".into(),
             message: format!("The input file `{}` no longer exists.", batch.input_file_id),
@@ -87,8 +87,8 @@ fn process(state: &Arc<AppState>, batch_id: &str) -> std::io::Result<()> {
         }]),
         (checked, _) => checked,
     };
-    let lines = match checked {
-        Ok(lines) => lines,
+    let (content, lines) = match checked {
+        Ok(checked) => checked,
         Err(errors) => {
             return set_status(state, batch_id, |batch| {
                 batch.status = BatchStatus::Failed;
@@ -125,7 +125,7 @@ fn process(state: &Arc<AppState>, batch_id: &str) -> std::io::Result<()> {
         _ => total,
     };
     // A cancel may stop the work early; what was answered is still delivered.
-    let (answers, stopped) = answer_lines(state, batch_id, &lines[..cut]);
+    let (answers, stopped) = answer_lines(state, batch_id, &content, &lines[..cut]);
     let cancelled_by_user = cancelled_early || stopped;
     let mut output = Vec::new();
     let mut errors = Vec::new();
@@ -144,7 +144,8 @@ fn process(state: &Arc<AppState>, batch_id: &str) -> std::io::Result<()> {
             "batch_req_{:016x}",
             xxhash_rust::xxh3::xxh3_64(format!("{batch_id}/{index}").as_bytes())
         );
-        let Some((status, body)) = answers.get(index) else {
+        let custom_id = serde_json::to_string(&line.custom_id).unwrap_or_default();
+        let Some(answer) = answers.get(index) else {
             counts.failed += 1;
             let message = if stop_code == "batch_expired" {
                 "This request could not be executed before the completion window expired."
@@ -160,26 +161,34 @@ fn process(state: &Arc<AppState>, batch_id: &str) -> std::io::Result<()> {
         if fault == LineFault::Missing {
             continue;
         }
-        let (status, body) = if fault == LineFault::ServerError {
-            (
-                500,
-                crate::engine::error_body(
+        let server_error;
+        let answer = if fault == LineFault::ServerError {
+            server_error = Answer {
+                status: 500,
+                body: crate::engine::error_body(
                     "The server had an error while processing your request.",
                     "server_error",
-                ),
-            )
+                )
+                .to_string(),
+                prompt_tokens: 0,
+                completion_tokens: 0,
+                model: None,
+            };
+            &server_error
         } else {
-            (*status, body.clone())
+            answer
         };
-        let value = json!({"id": line_id, "custom_id": line.custom_id,
-            "response": {"status_code": status, "request_id": format!("req_{:016x}", xxhash_rust::xxh3::xxh3_64(line_id.as_bytes())), "body": body},
-            "error": null});
-        let target = if status == 200 {
+        let request_id = xxhash_rust::xxh3::xxh3_64(line_id.as_bytes());
+        let text = format!(
+            r#"{{"id":"{line_id}","custom_id":{custom_id},"response":{{"status_code":{},"request_id":"req_{request_id:016x}","body":{}}},"error":null}}"#,
+            answer.status, answer.body
+        );
+        let target = if answer.status == 200 {
             counts.completed += 1;
-            usage.input_tokens += body["usage"]["prompt_tokens"].as_u64().unwrap_or(0);
-            usage.output_tokens += body["usage"]["completion_tokens"].as_u64().unwrap_or(0);
+            usage.input_tokens += answer.prompt_tokens;
+            usage.output_tokens += answer.completion_tokens;
             if model.is_none() {
-                model = body["model"].as_str().map(str::to_string);
+                model.clone_from(&answer.model);
             }
             &mut output
         } else {
@@ -187,10 +196,9 @@ fn process(state: &Arc<AppState>, batch_id: &str) -> std::io::Result<()> {
             &mut errors
         };
         if fault == LineFault::Malformed {
-            let text = value.to_string();
             writeln!(target, "{}", &text[..text.len() / 2])?;
         } else {
-            writeln!(target, "{value}")?;
+            writeln!(target, "{text}")?;
         }
     }
     usage.total_tokens = usage.input_tokens + usage.output_tokens;
@@ -234,15 +242,16 @@ fn process(state: &Arc<AppState>, batch_id: &str) -> std::io::Result<()> {
 fn answer_lines(
     state: &Arc<AppState>,
     batch_id: &str,
-    lines: &[InputLine],
-) -> (Vec<(u16, Value)>, bool) {
+    content: &[u8],
+    lines: &[CheckedLine],
+) -> (Vec<Answer>, bool) {
     let threads = match state.options.engine {
         Engine::Scripted(_) => 1,
         Engine::Upstream { .. } => 8,
     };
     let next = AtomicUsize::new(0);
     let stopped = std::sync::atomic::AtomicBool::new(false);
-    let slots: Vec<std::sync::Mutex<Option<(u16, Value)>>> =
+    let slots: Vec<std::sync::Mutex<Option<Answer>>> =
         lines.iter().map(|_| std::sync::Mutex::new(None)).collect();
     let done = AtomicUsize::new(0);
     std::thread::scope(|scope| {
@@ -254,7 +263,9 @@ fn answer_lines(
                     if index >= lines.len() || stopped.load(Ordering::Relaxed) {
                         return;
                     }
-                    let answer = state.options.engine.answer(&lines[index].body, &client);
+                    let body =
+                        std::str::from_utf8(&content[lines[index].body.clone()]).unwrap_or("{}");
+                    let answer = state.options.engine.answer(body, &client);
                     if let Ok(mut slot) = slots[index].lock() {
                         *slot = Some(answer);
                     }

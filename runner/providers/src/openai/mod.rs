@@ -12,7 +12,6 @@ use std::time::Duration;
 use batchlabel_protocol::{Batch, CreateBatch, FileObject, ListPage};
 use futures_util::StreamExt;
 use reqwest::header::HeaderMap;
-use tokio::io::AsyncWriteExt;
 
 use crate::{ApiKey, BatchProvider, ProviderError, RetryPolicy};
 
@@ -376,9 +375,11 @@ impl BatchProvider for OpenAiClient {
                 return Err(api_error("download", status, &text));
             }
             let expected = response.content_length();
-            let mut file = tokio::fs::File::create(&temporary)
-                .await
-                .map_err(io_error)?;
+            // Buffered plain writes: a blocking-pool hop per chunk would slow large files.
+            let mut file = std::io::BufWriter::with_capacity(
+                1 << 20,
+                std::fs::File::create(&temporary).map_err(io_error)?,
+            );
             let mut stream = response.bytes_stream();
             let mut written = 0u64;
             let mut broken = None;
@@ -386,7 +387,7 @@ impl BatchProvider for OpenAiClient {
                 match chunk {
                     Ok(chunk) => {
                         written += chunk.len() as u64;
-                        file.write_all(&chunk).await.map_err(io_error)?;
+                        std::io::Write::write_all(&mut file, &chunk).map_err(io_error)?;
                     }
                     Err(error) => {
                         broken = Some(error);
@@ -416,7 +417,9 @@ impl BatchProvider for OpenAiClient {
                     }
                 }
             }
-            file.sync_all().await.map_err(io_error)?;
+            // Flushed, not synced: a killed process loses nothing; the ledger records the file
+            // only after this rename.
+            std::io::Write::flush(&mut file).map_err(io_error)?;
             drop(file);
             tokio::fs::rename(&temporary, destination)
                 .await
