@@ -305,8 +305,21 @@ pub async fn run<P: BatchProvider>(
         timings.ingest_seconds += stage.elapsed().as_secs_f64();
         // 4. An attempt is complete when all its shards are ingested: retry or finish.
         let shards = ledger.shards(run.id)?;
-        let (finished_requests, total_requests) = progress_counts(&ledger, &run)?;
-        observer.progress(finished_requests, total_requests);
+        // Counted from the shards' states, not by scanning results on every turn.
+        let total_requests: i64 = shards
+            .iter()
+            .filter(|shard| shard.attempt == 1)
+            .map(|shard| shard.requests)
+            .sum();
+        let open_requests: i64 = shards
+            .iter()
+            .filter(|shard| shard.state != "ingested")
+            .map(|shard| shard.requests)
+            .sum();
+        observer.progress(
+            (total_requests - open_requests).max(0) as u64,
+            total_requests as u64,
+        );
         if shards.iter().all(|shard| shard.state == "ingested") {
             let attempt = shards.iter().map(|shard| shard.attempt).max().unwrap_or(1);
             if cancelled {
@@ -362,8 +375,9 @@ pub async fn run<P: BatchProvider>(
     if ledger.run_state(run.id)? != "cancelled" {
         ledger.set_run_state(run.id, "finished")?;
     }
-    timings.total_seconds = started.elapsed().as_secs_f64();
-    summarize(&ledger, &run, job, Some(&output), &run_dir, false, timings)
+    let mut summary = summarize(&ledger, &run, job, Some(&output), &run_dir, false, timings)?;
+    summary.timings.total_seconds = started.elapsed().as_secs_f64();
+    Ok(summary)
 }
 
 fn provider_failure(
@@ -599,26 +613,6 @@ fn ingest_downloaded(
         }
         Ok(())
     })
-}
-
-fn progress_counts(ledger: &Ledger, run: &RunRecord) -> Result<(u64, u64), LifecycleError> {
-    let finished: i64 = ledger
-        .connection
-        .query_row(
-            "SELECT count(*) FROM results WHERE run_id = ?1",
-            [run.id],
-            |row| row.get(0),
-        )
-        .map_err(ledger.error())?;
-    let total: i64 = ledger
-        .connection
-        .query_row(
-            "SELECT coalesce(requests, 0) FROM runs WHERE id = ?1",
-            [run.id],
-            |row| row.get(0),
-        )
-        .map_err(ledger.error())?;
-    Ok((finished as u64, total as u64))
 }
 
 fn summarize(

@@ -34,8 +34,7 @@ CREATE TABLE IF NOT EXISTS attempts(
   PRIMARY KEY(run_id, attempt, custom_id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS results(
   run_id INTEGER NOT NULL, custom_id TEXT NOT NULL, state TEXT NOT NULL, output TEXT,
-  reason TEXT, detail TEXT, attempt INTEGER NOT NULL, shard_id INTEGER, batch_id TEXT,
-  model_snapshot TEXT, input_tokens INTEGER NOT NULL DEFAULT 0, output_tokens INTEGER NOT NULL DEFAULT 0,
+  reason TEXT, detail TEXT, attempt INTEGER NOT NULL, shard_id INTEGER, model_snapshot TEXT, input_tokens INTEGER NOT NULL DEFAULT 0, output_tokens INTEGER NOT NULL DEFAULT 0,
   cost REAL NOT NULL DEFAULT 0, finished_at INTEGER NOT NULL, cached_from_run INTEGER,
   PRIMARY KEY(run_id, custom_id)) WITHOUT ROWID;
 ";
@@ -162,7 +161,7 @@ impl Ledger {
         let connection = Connection::open(&path).map_err(database_error(&path))?;
         connection
             .execute_batch(
-                "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000;",
+                "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000; PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY;",
             )
             .map_err(database_error(&path))?;
         connection
@@ -311,6 +310,7 @@ impl Ledger {
         Ok(())
     }
 
+    #[expect(clippy::too_many_arguments, reason = "one row's columns")]
     pub(crate) fn add_shard(
         &self,
         run_id: i64,

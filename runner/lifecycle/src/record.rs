@@ -141,10 +141,10 @@ pub(crate) fn register_compile(
                 .map_err(&error)?;
             transaction
                 .execute(
-                    "INSERT OR IGNORE INTO results(run_id, custom_id, state, output, attempt, batch_id,
+                    "INSERT OR IGNORE INTO results(run_id, custom_id, state, output, attempt, shard_id,
                          model_snapshot, finished_at, cached_from_run)
                      SELECT ?1, new.custom_id, 'labeled', old_result.output, old_result.attempt,
-                            old_result.batch_id, old_result.model_snapshot, ?2, old_result.run_id
+                            old_result.shard_id, old_result.model_snapshot, ?2, old_result.run_id
                      FROM requests new
                      JOIN requests old ON old.fingerprint = new.fingerprint AND old.run_id <> new.run_id
                      JOIN results old_result ON old_result.run_id = old.run_id
@@ -188,8 +188,8 @@ pub(crate) fn record_ingest(
         let mut result = transaction
             .prepare(
                 "INSERT OR REPLACE INTO results(run_id, custom_id, state, output, reason, detail, attempt, shard_id,
-                     batch_id, model_snapshot, input_tokens, output_tokens, cost, finished_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                     model_snapshot, input_tokens, output_tokens, cost, finished_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             )
             .map_err(&error)?;
         let mut attempt = transaction
@@ -200,7 +200,10 @@ pub(crate) fn record_ingest(
             )
             .map_err(&error)?;
         let cost = |input: u64, output: u64| price.map_or(0.0, |price| price.cost(input, output));
-        for (custom_id, outcome) in &ingest.outcomes {
+        // In key order, so the B-tree inserts stay local.
+        let mut ordered: Vec<&(String, Outcome)> = ingest.outcomes.iter().collect();
+        ordered.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        for (custom_id, outcome) in ordered {
             match outcome {
                 Outcome::Labeled {
                     output,
@@ -219,7 +222,6 @@ pub(crate) fn record_ingest(
                             None::<String>,
                             shard.attempt,
                             shard.id,
-                            shard.batch_id,
                             model_snapshot,
                             *input_tokens as i64,
                             *output_tokens as i64,
@@ -264,7 +266,6 @@ pub(crate) fn record_ingest(
                                 detail,
                                 shard.attempt,
                                 shard.id,
-                                shard.batch_id,
                                 None::<String>,
                                 0,
                                 0,

@@ -30,7 +30,7 @@ struct ResultRow {
     reason: Option<String>,
     detail: Option<String>,
     attempt: i64,
-    batch_id: Option<String>,
+    shard_id: Option<i64>,
     model_snapshot: Option<String>,
     input_tokens: i64,
     output_tokens: i64,
@@ -67,6 +67,22 @@ pub(crate) fn write_results(
     job: &Job,
     output: &Output,
 ) -> Result<SinkCounts, LifecycleError> {
+    let mut batch_ids: HashMap<i64, String> = HashMap::new();
+    {
+        let mut statement = ledger
+            .connection
+            .prepare("SELECT id, batch_id FROM shards WHERE batch_id IS NOT NULL")
+            .map_err(ledger.error())?;
+        let rows = statement
+            .query_map([], |row| {
+                Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+            })
+            .map_err(ledger.error())?;
+        for row in rows {
+            let (id, batch_id) = row.map_err(ledger.error())?;
+            batch_ids.insert(id, batch_id);
+        }
+    }
     let mut links: HashMap<String, Vec<String>> = HashMap::new();
     {
         let mut statement = ledger
@@ -122,7 +138,7 @@ pub(crate) fn write_results(
     let mut statement = ledger
         .connection
         .prepare(
-            "SELECT custom_id, state, output, reason, detail, attempt, batch_id, model_snapshot,
+            "SELECT custom_id, state, output, reason, detail, attempt, shard_id, model_snapshot,
                     input_tokens, output_tokens, cost, finished_at, cached_from_run
              FROM results WHERE run_id = ?1",
         )
@@ -136,7 +152,7 @@ pub(crate) fn write_results(
                 reason: row.get(3)?,
                 detail: row.get(4)?,
                 attempt: row.get(5)?,
-                batch_id: row.get(6)?,
+                shard_id: row.get(6)?,
                 model_snapshot: row.get(7)?,
                 input_tokens: row.get(8)?,
                 output_tokens: row.get(9)?,
@@ -147,6 +163,7 @@ pub(crate) fn write_results(
         })
         .map_err(ledger.error())?;
     let mut upsert_sql = None;
+    let mut last_time = (i64::MIN, String::new());
     for row in rows {
         let row = row.map_err(ledger.error())?;
         let own = batchlabel_compile::row_id_of(&row.custom_id);
@@ -164,11 +181,6 @@ pub(crate) fn write_results(
         for (row_id, primary) in row_ids {
             if row.state == "labeled" {
                 counts.labeled_rows += 1;
-                let labels: Value = row
-                    .output
-                    .as_deref()
-                    .and_then(|text| serde_json::from_str(text).ok())
-                    .unwrap_or(Value::Null);
                 let source = if row.cached_from_run.is_some() {
                     "cache"
                 } else if primary {
@@ -176,35 +188,34 @@ pub(crate) fn write_results(
                 } else {
                     "duplicate"
                 };
-                let (input_tokens, output_tokens, cost) =
-                    if primary && row.cached_from_run.is_none() {
-                        (row.input_tokens, row.output_tokens, row.cost)
-                    } else {
-                        (0, 0, 0.0)
-                    };
-                let provenance = [
-                    Value::String(job.model.name.clone()),
-                    row.model_snapshot
-                        .clone()
-                        .map_or(Value::Null, Value::String),
-                    Value::String(job.fingerprint.clone()),
-                    row.batch_id.clone().map_or(Value::Null, Value::String),
-                    Value::String(row.custom_id.clone()),
-                    json!(row.attempt),
-                    json!(input_tokens),
-                    json!(output_tokens),
-                    json!(cost),
-                    Value::String(rfc3339(row.finished_at)),
-                    Value::String(source.into()),
-                    json!(row.cached_from_run.unwrap_or(run_id)),
-                ];
+                let own_cost = primary && row.cached_from_run.is_none();
+                if last_time.0 != row.finished_at {
+                    last_time = (row.finished_at, rfc3339(row.finished_at));
+                }
+                let provenance = Provenance {
+                    model: &job.model.name,
+                    model_snapshot: row.model_snapshot.as_deref(),
+                    spec_fingerprint: &job.fingerprint,
+                    batch_id: row
+                        .shard_id
+                        .and_then(|id| batch_ids.get(&id))
+                        .map(String::as_str),
+                    custom_id: &row.custom_id,
+                    attempt: row.attempt,
+                    input_tokens: if own_cost { row.input_tokens } else { 0 },
+                    output_tokens: if own_cost { row.output_tokens } else { 0 },
+                    cost_usd: if own_cost { row.cost } else { 0.0 },
+                    labeled_at: &last_time.1,
+                    source,
+                    run: row.cached_from_run.unwrap_or(run_id),
+                };
                 write_one(
                     &mut writer,
                     &output.path,
                     &temporary,
                     row_id,
                     &fields,
-                    &labels,
+                    row.output.as_deref().unwrap_or("null"),
                     &provenance,
                     &mut upsert_sql,
                 )?;
@@ -217,7 +228,7 @@ pub(crate) fn write_results(
                     "detail": row.detail,
                     "attempts": row.attempt,
                     "output": row.output,
-                    "batch_id": row.batch_id,
+                    "batch_id": row.shard_id.and_then(|id| batch_ids.get(&id)),
                 });
                 writeln!(errors, "{line}")
                     .map_err(|source| LifecycleError::io(&errors_temporary, source))?;
@@ -254,6 +265,79 @@ pub(crate) fn write_results(
     Ok(counts)
 }
 
+/// Where one labeled row came from.
+#[derive(serde::Serialize)]
+struct Provenance<'a> {
+    model: &'a str,
+    model_snapshot: Option<&'a str>,
+    spec_fingerprint: &'a str,
+    batch_id: Option<&'a str>,
+    custom_id: &'a str,
+    attempt: i64,
+    input_tokens: i64,
+    output_tokens: i64,
+    cost_usd: f64,
+    labeled_at: &'a str,
+    source: &'a str,
+    run: i64,
+}
+
+impl Provenance<'_> {
+    /// The fields as text, in [`PROVENANCE`] order (CSV cells; empty for none).
+    fn cells(&self) -> [std::borrow::Cow<'_, str>; 12] {
+        use std::borrow::Cow::{Borrowed, Owned};
+        [
+            Borrowed(self.model),
+            Borrowed(self.model_snapshot.unwrap_or("")),
+            Borrowed(self.spec_fingerprint),
+            Borrowed(self.batch_id.unwrap_or("")),
+            Borrowed(self.custom_id),
+            Owned(self.attempt.to_string()),
+            Owned(self.input_tokens.to_string()),
+            Owned(self.output_tokens.to_string()),
+            Owned(self.cost_usd.to_string()),
+            Borrowed(self.labeled_at),
+            Borrowed(self.source),
+            Owned(self.run.to_string()),
+        ]
+    }
+
+    fn sql_values(&self) -> [rusqlite::types::Value; 12] {
+        use rusqlite::types::Value as Sql;
+        let text =
+            |value: Option<&str>| value.map_or(Sql::Null, |text| Sql::Text(text.to_string()));
+        [
+            text(Some(self.model)),
+            text(self.model_snapshot),
+            text(Some(self.spec_fingerprint)),
+            text(self.batch_id),
+            text(Some(self.custom_id)),
+            Sql::Integer(self.attempt),
+            Sql::Integer(self.input_tokens),
+            Sql::Integer(self.output_tokens),
+            Sql::Real(self.cost_usd),
+            text(Some(self.labeled_at)),
+            text(Some(self.source)),
+            Sql::Integer(self.run),
+        ]
+    }
+}
+
+#[derive(serde::Serialize)]
+struct JsonlRecord<'a> {
+    id: &'a str,
+    labels: &'a serde_json::value::RawValue,
+    provenance: &'a Provenance<'a>,
+}
+
+fn cell(value: &Value) -> String {
+    match value {
+        Value::String(text) => text.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
 #[expect(
     clippy::too_many_arguments,
     reason = "one row's parts, passed straight through"
@@ -264,33 +348,38 @@ fn write_one(
     temporary: &Path,
     row_id: &str,
     fields: &[&str],
-    labels: &Value,
-    provenance: &[Value; 12],
+    labels: &str,
+    provenance: &Provenance<'_>,
     upsert_sql: &mut Option<String>,
 ) -> Result<(), LifecycleError> {
-    let cell = |value: &Value| match value {
-        Value::String(text) => text.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
-    };
     match writer {
         Writer::Csv(writer) => {
-            let record: Vec<String> = std::iter::once(row_id.to_string())
-                .chain(fields.iter().map(|field| cell(&labels[*field])))
-                .chain(provenance.iter().map(cell))
-                .collect();
-            writer
-                .write_record(&record)
-                .map_err(|error| csv_error(temporary, &error))?;
+            let parsed: Value = serde_json::from_str(labels).unwrap_or(Value::Null);
+            let csv = |error: csv::Error| csv_error(temporary, &error);
+            writer.write_field(row_id).map_err(csv)?;
+            for field in fields {
+                writer.write_field(cell(&parsed[*field])).map_err(csv)?;
+            }
+            for value in provenance.cells() {
+                writer.write_field(value.as_bytes()).map_err(csv)?;
+            }
+            writer.write_record(None::<&[u8]>).map_err(csv)?;
         }
         Writer::Jsonl(writer) => {
-            let provenance: serde_json::Map<String, Value> = PROVENANCE
-                .iter()
-                .zip(provenance.iter())
-                .map(|(name, value)| ((*name).to_string(), value.clone()))
-                .collect();
-            let line = json!({"id": row_id, "labels": labels, "provenance": provenance});
-            writeln!(writer, "{line}").map_err(|source| LifecycleError::io(temporary, source))?;
+            let labels: &serde_json::value::RawValue =
+                serde_json::from_str(labels).map_err(|error| {
+                    LifecycleError::Internal(format!("a stored output is not JSON: {error}"))
+                })?;
+            let record = JsonlRecord {
+                id: row_id,
+                labels,
+                provenance,
+            };
+            serde_json::to_writer(&mut *writer, &record)
+                .map_err(|error| LifecycleError::io(temporary, std::io::Error::other(error)))?;
+            writer
+                .write_all(b"\n")
+                .map_err(|source| LifecycleError::io(temporary, source))?;
         }
         Writer::Sqlite(connection) => {
             let sql = upsert_sql.get_or_insert_with(|| {
@@ -313,21 +402,15 @@ fn write_one(
                     updates.join(", ")
                 )
             });
+            let parsed: Value = serde_json::from_str(labels).unwrap_or(Value::Null);
             let mut values: Vec<rusqlite::types::Value> = vec![row_id.to_string().into()];
             values.extend(
                 fields
                     .iter()
-                    .map(|field| rusqlite::types::Value::from(cell(&labels[*field]))),
+                    .map(|field| rusqlite::types::Value::from(cell(&parsed[*field]))),
             );
             values.push(labels.to_string().into());
-            values.extend(provenance.iter().map(|value| match value {
-                Value::Number(number) if number.is_i64() => {
-                    number.as_i64().unwrap_or_default().into()
-                }
-                Value::Number(number) => number.as_f64().unwrap_or_default().into(),
-                Value::Null => rusqlite::types::Value::Null,
-                other => cell(other).into(),
-            }));
+            values.extend(provenance.sql_values());
             connection
                 .prepare_cached(sql)
                 .and_then(|mut statement| statement.execute(rusqlite::params_from_iter(values)))
@@ -397,7 +480,7 @@ mod tests {
     #[test]
     fn formats_times() {
         assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(super::rfc3339(1_795_564_800), "2026-11-24T00:00:00Z");
+        assert_eq!(super::rfc3339(1_795_478_400), "2026-11-24T00:00:00Z");
         assert_eq!(super::rfc3339(951_782_400 + 3661), "2000-02-29T01:01:01Z");
     }
 }

@@ -78,11 +78,12 @@ pub(crate) fn run_status(
         // linked) plus every duplicate row linked to it.
         let mut statement = connection
             .prepare(
-                "WITH fan(custom_id) AS (
-                   SELECT custom_id FROM results WHERE run_id = ?1 AND custom_id NOT LIKE 'h-%'
-                   UNION ALL SELECT custom_id FROM request_rows WHERE run_id = ?1)
-                 SELECT r.state, coalesce(r.reason, ''), count(*) FROM fan
-                 JOIN results r ON r.run_id = ?1 AND r.custom_id = fan.custom_id GROUP BY 1, 2",
+                "SELECT state, coalesce(reason, ''), count(*) FROM results
+                 WHERE run_id = ?1 AND custom_id NOT LIKE 'h-%' GROUP BY 1, 2
+                 UNION ALL
+                 SELECT r.state, coalesce(r.reason, ''), count(*) FROM request_rows l
+                 JOIN results r ON r.run_id = l.run_id AND r.custom_id = l.custom_id
+                 WHERE l.run_id = ?1 GROUP BY 1, 2",
             )
             .map_err(&error)?;
         let groups = statement

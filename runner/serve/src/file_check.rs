@@ -12,6 +12,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 /// A valid input line: its custom_id and where its body is in the file's bytes.
+#[derive(Debug)]
 pub(crate) struct CheckedLine {
     pub(crate) custom_id: String,
     pub(crate) body: Range<usize>,
