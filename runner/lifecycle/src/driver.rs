@@ -230,7 +230,7 @@ pub async fn run<P: BatchProvider>(
         }
         if settings.no_wait {
             timings.total_seconds = started.elapsed().as_secs_f64();
-            return summarize(&ledger, &run, job, None, &run_dir, true, timings);
+            return summarize(&ledger, &run, None, &run_dir, true, timings, None);
         }
         let stage = Instant::now();
         // 2. Poll what is submitted; download what is finished.
@@ -370,12 +370,20 @@ pub async fn run<P: BatchProvider>(
         errors_path: run_dir.join("results.errors.jsonl"),
     });
     let stage = Instant::now();
-    crate::sink::write_results(&ledger, run.id, job, &output)?;
+    let written = crate::sink::write_results(&ledger, run.id, job, &output)?;
     timings.sink_seconds = stage.elapsed().as_secs_f64();
     if ledger.run_state(run.id)? != "cancelled" {
         ledger.set_run_state(run.id, "finished")?;
     }
-    let mut summary = summarize(&ledger, &run, job, Some(&output), &run_dir, false, timings)?;
+    let mut summary = summarize(
+        &ledger,
+        &run,
+        Some(&output),
+        &run_dir,
+        false,
+        timings,
+        Some(&written),
+    )?;
     summary.timings.total_seconds = started.elapsed().as_secs_f64();
     Ok(summary)
 }
@@ -618,13 +626,13 @@ fn ingest_downloaded(
 fn summarize(
     ledger: &Ledger,
     run: &RunRecord,
-    job: &Job,
     output: Option<&Output>,
     run_dir: &Path,
     submitted_only: bool,
     timings: Timings,
+    rows_known: Option<&crate::SinkCounts>,
 ) -> Result<RunSummary, LifecycleError> {
-    let status = crate::status::run_status(ledger, run.id, job.limits.max_attempts)?;
+    let status = crate::status::run_status(ledger, run.id, rows_known)?;
     Ok(RunSummary {
         run: run.id,
         rows: status.rows,

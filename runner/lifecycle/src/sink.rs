@@ -15,12 +15,14 @@ use crate::LifecycleError;
 use crate::ledger::Ledger;
 
 /// What the sinks wrote.
-#[derive(Debug, Default, Clone, Copy, serde::Serialize)]
+#[derive(Debug, Default, Clone, serde::Serialize)]
 pub struct SinkCounts {
     /// Labeled rows written to the results.
     pub labeled_rows: u64,
     /// Failed rows written to the errors file.
     pub failed_rows: u64,
+    /// Failed rows by reason.
+    pub failures: std::collections::BTreeMap<String, u64>,
 }
 
 struct ResultRow {
@@ -221,6 +223,10 @@ pub(crate) fn write_results(
                 )?;
             } else {
                 counts.failed_rows += 1;
+                *counts
+                    .failures
+                    .entry(row.reason.clone().unwrap_or_default())
+                    .or_default() += 1;
                 let line = json!({
                     "id": row_id,
                     "custom_id": row.custom_id,

@@ -54,10 +54,12 @@ pub struct RunStatus {
     pub shards: Vec<ShardRecord>,
 }
 
+/// The status of a run; `rows_known` (from a sink that just read every result) saves the
+/// scan that counts rows by state.
 pub(crate) fn run_status(
     ledger: &Ledger,
     run_id: i64,
-    _max_attempts: u32,
+    rows_known: Option<&crate::SinkCounts>,
 ) -> Result<RunStatus, LifecycleError> {
     let connection = &ledger.connection;
     let error = ledger.error();
@@ -73,7 +75,11 @@ pub(crate) fn run_status(
     let mut labeled_rows = 0;
     let mut failed_rows = 0;
     let mut failures = BTreeMap::new();
-    {
+    if let Some(known) = rows_known {
+        labeled_rows = known.labeled_rows;
+        failed_rows = known.failed_rows;
+        failures.clone_from(&known.failures);
+    } else {
         // Each request counts for its own row (unless its id is hashed, then the row is
         // linked) plus every duplicate row linked to it.
         let mut statement = connection
@@ -186,7 +192,7 @@ pub fn status(settings: &RunSettings, job_name: &str) -> Result<RunStatus, Lifec
     let run = ledger
         .latest_run()?
         .ok_or(LifecycleError::NoRun { path: run_dir })?;
-    run_status(&ledger, run.id, 0)
+    run_status(&ledger, run.id, None)
 }
 
 /// Cancel the live batches of the latest run; the run is marked `cancelled`, so it is not

@@ -20,6 +20,51 @@ use crate::routes::AppState;
 /// Lines between live `request_counts` updates and cancel checks.
 const PROGRESS_EVERY: usize = 512;
 
+/// A counting semaphore for batch workers.
+pub(crate) struct WorkerSlots {
+    free: std::sync::Mutex<usize>,
+    released: std::sync::Condvar,
+}
+
+/// A held worker slot, given back when dropped.
+pub(crate) struct WorkerSlot<'a>(&'a WorkerSlots);
+
+impl WorkerSlots {
+    pub(crate) fn new(count: usize) -> Self {
+        Self {
+            free: std::sync::Mutex::new(count.max(1)),
+            released: std::sync::Condvar::new(),
+        }
+    }
+
+    pub(crate) fn acquire(&self) -> WorkerSlot<'_> {
+        let mut free = self
+            .free
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        while *free == 0 {
+            free = self
+                .released
+                .wait(free)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+        *free -= 1;
+        WorkerSlot(self)
+    }
+}
+
+impl Drop for WorkerSlot<'_> {
+    fn drop(&mut self) {
+        let mut free = self
+            .0
+            .free
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *free += 1;
+        self.0.released.notify_one();
+    }
+}
+
 pub(crate) fn start(state: &Arc<AppState>, batch_id: String) {
     let state = Arc::clone(state);
     std::thread::spawn(move || {
@@ -63,6 +108,7 @@ fn process(state: &Arc<AppState>, batch_id: &str) -> std::io::Result<()> {
         return Ok(());
     };
     std::thread::sleep(state.options.step_delay);
+    let _slot = state.workers.acquire();
     let checked = match std::fs::read(state.store.content_path(&batch.input_file_id)) {
         Ok(content) => check_file(
             &content,

@@ -22,11 +22,19 @@ use crate::store::Store;
 pub(crate) struct AppState {
     pub(crate) store: Store,
     pub(crate) options: ServeOptions,
+    /// Batches being worked on at once, at most one per core: memory stays bounded however
+    /// many batches are queued (the rest wait in `validating`, as on a busy provider).
+    pub(crate) workers: crate::processor::WorkerSlots,
 }
 
 impl AppState {
     pub(crate) fn new(store: Store, options: ServeOptions) -> Self {
-        Self { store, options }
+        let slots = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+        Self {
+            store,
+            options,
+            workers: crate::processor::WorkerSlots::new(slots),
+        }
     }
 
     /// Authorize the call and draw its fault: `Err` is the answer to send instead.
