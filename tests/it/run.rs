@@ -446,3 +446,103 @@ fn two_runners_never_share_a_run_and_cancel_ends_the_run_without_retries() {
         "a cancelled run is not retried"
     );
 }
+
+#[test]
+fn the_sqlite_sink_upserts_by_id_and_a_restarted_server_keeps_its_batches() {
+    let scratch = Scratch::new();
+    job(&scratch, 60, 20, 1);
+    let spec = std::fs::read_to_string(scratch.path().join("job.yaml")).unwrap();
+    scratch.write(
+        "job.yaml",
+        spec.replace("csv: out/results.csv", "sqlite: out/results.db"),
+    );
+    let server = LocalServer::start(scratch.path(), &["--step-delay-ms", "300"]);
+    let submitted = run(&scratch, &server, &["--no-wait"]);
+    assert_eq!(submitted.code, 0, "{submitted:?}");
+    assert_eq!(summary(&submitted)["submitted_only"], true);
+    // The server goes away mid-flight; a new one on the same state folder finishes the work.
+    drop(server);
+    let server = LocalServer::start(scratch.path(), &[]);
+    let outcome = run(&scratch, &server, &[]);
+    assert_eq!(outcome.code, 0, "{outcome:?}");
+    assert_eq!(server.stats()["batches"], 3, "no batch was created again");
+    let database = rusqlite::Connection::open(scratch.path().join("out/results.db")).unwrap();
+    let count = |database: &rusqlite::Connection| -> i64 {
+        database
+            .query_row("SELECT count(*) FROM results", [], |row| row.get(0))
+            .unwrap()
+    };
+    assert_eq!(count(&database), 60);
+    let (sentiment, batch_id): (String, String) = database
+        .query_row(
+            "SELECT sentiment, batch_id FROM results WHERE id = 't7'",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .unwrap();
+    assert!(["POSITIVE", "NEGATIVE", "NEUTRAL"].contains(&sentiment.as_str()));
+    assert!(batch_id.starts_with("batch_"), "{batch_id}");
+    // A new run writes the same ids again: updated in place, not duplicated.
+    let again = run(&scratch, &server, &["--new-run"]);
+    assert_eq!(again.code, 0, "{again:?}");
+    assert_eq!(summary(&again)["cached_requests"], 60);
+    assert_eq!(count(&database), 60);
+    let source: String = database
+        .query_row("SELECT source FROM results WHERE id = 't7'", [], |row| {
+            row.get(0)
+        })
+        .unwrap();
+    assert_eq!(source, "cache");
+}
+
+#[test]
+fn serve_forwards_to_an_upstream_chat_completions_server() {
+    let scratch = Scratch::new();
+    job(&scratch, 30, 100, 1);
+    let upstream_dir = tempfile::tempdir().unwrap();
+    let upstream = LocalServer::start(upstream_dir.path(), &[]);
+    let server = LocalServer::start(
+        scratch.path(),
+        &[
+            "--engine",
+            "upstream",
+            "--upstream-url",
+            &upstream.base_url(),
+        ],
+    );
+    let outcome = run(&scratch, &server, &[]);
+    assert_eq!(outcome.code, 0, "{outcome:?}");
+    assert_eq!(results(&scratch).len(), 30);
+    let text = std::fs::read_to_string(scratch.path().join("out/results.csv")).unwrap();
+    assert!(
+        text.contains(",gpt-4o-mini-scripted,"),
+        "answers came from upstream: {text:.300}"
+    );
+    assert_eq!(
+        upstream.stats()["batches"],
+        0,
+        "upstream only saw chat completions"
+    );
+}
+
+#[test]
+fn a_batch_file_the_server_rejects_fails_its_rows_with_the_reason() {
+    let scratch = Scratch::new();
+    job(&scratch, 30, 100, 2);
+    let server = LocalServer::start(scratch.path(), &["--max-requests-per-file", "10"]);
+    let outcome = run(&scratch, &server, &[]);
+    assert_eq!(outcome.code, 1, "{outcome:?}");
+    let summary = summary(&outcome);
+    assert_counts_add_up(&summary, 30);
+    assert_eq!(summary["failures"]["batch_failed"], 30, "{summary:#}");
+    let errors = errors(&scratch);
+    assert!(
+        errors[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("too_many_tasks"),
+        "{}",
+        errors[0]
+    );
+    assert_eq!(errors[0]["attempts"], 2);
+}
