@@ -2,7 +2,6 @@
 //! batches, downloads finished ones, ingests them, and plans retries once an attempt is
 //! complete; all state is in the ledger, so the loop can be entered again at any point.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -35,32 +34,9 @@ pub trait RunObserver: Send + Sync {
 pub struct RunSummary {
     /// Ledger run id.
     pub run: i64,
-    /// Input rows.
-    pub rows: u64,
-    /// Distinct requests.
-    pub requests: u64,
-    /// Rows that share a request with an earlier identical row.
-    pub duplicate_rows: u64,
-    /// Requests answered by an earlier run's results.
-    pub cached_requests: u64,
-    /// Rows labeled.
-    pub labeled_rows: u64,
-    /// Rows failed (after retries), by reason.
-    pub failed_rows: u64,
-    /// Failed rows by reason.
-    pub failures: BTreeMap<String, u64>,
-    /// Rows not finished (only with `--no-wait`).
-    pub pending_rows: u64,
-    /// Batches created (shards × submissions).
-    pub batches: u64,
-    /// Highest attempt used.
-    pub attempts: i64,
-    /// Prompt tokens billed.
-    pub input_tokens: u64,
-    /// Completion tokens billed.
-    pub output_tokens: u64,
-    /// Dollars, from the price table.
-    pub cost_usd: f64,
+    /// The counts.
+    #[serde(flatten)]
+    pub counts: crate::RunCounts,
     /// The results file.
     pub output: Option<PathBuf>,
     /// The errors file.
@@ -192,20 +168,15 @@ pub async fn run<P: BatchProvider>(
             .collect();
         if cancelled && !planned.is_empty() {
             for shard in &planned {
-                let outcomes = shard_custom_ids(Path::new(&shard.path))?
-                    .into_iter()
-                    .map(|custom_id| {
-                        let detail =
-                            "the run was cancelled before this request was sent".to_string();
-                        (custom_id, Outcome::failed(FailureReason::Cancelled, detail))
-                    })
-                    .collect();
-                let ingest = ShardIngest {
-                    outcomes,
-                    unreadable_lines: 0,
-                    stray_lines: 0,
-                };
-                record_ingest(&mut ledger, run.id, shard, &ingest, 0, None)?;
+                let detail = "the run was cancelled before this request was sent";
+                fail_whole_shard(
+                    &mut ledger,
+                    run.id,
+                    shard,
+                    FailureReason::Cancelled,
+                    detail,
+                    0,
+                )?;
             }
             continue;
         }
@@ -495,31 +466,16 @@ async fn settle_finished_batch<P: BatchProvider>(
             "batch {} of shard {} failed: {note}",
             batch.id, shard.number
         ));
-        let outcomes = shard_custom_ids(Path::new(&shard.path))?
-            .into_iter()
-            .map(|custom_id| {
-                (
-                    custom_id,
-                    Outcome::failed(
-                        FailureReason::BatchFailed,
-                        format!("batch {} failed: {note}", batch.id),
-                    ),
-                )
-            })
-            .collect();
-        let ingest = ShardIngest {
-            outcomes,
-            unreadable_lines: 0,
-            stray_lines: 0,
-        };
         ledger.update_shard(shard.id, "note = ?1", &[&note])?;
-        record_ingest(
+        let detail = format!("batch {} failed: {note}", batch.id);
+        let max_attempts = i64::from(job.limits.max_attempts);
+        fail_whole_shard(
             ledger,
             run.id,
             shard,
-            &ingest,
-            i64::from(job.limits.max_attempts),
-            None,
+            FailureReason::BatchFailed,
+            &detail,
+            max_attempts,
         )?;
         return Ok(());
     }
@@ -547,6 +503,29 @@ async fn settle_finished_batch<P: BatchProvider>(
         "state = 'downloaded', output_path = ?1, error_path = ?2",
         &[&paths[0], &paths[1]],
     )?;
+    Ok(())
+}
+
+/// Every request of a shard failed the same way (its batch failed, or the run was cancelled
+/// before it was sent).
+fn fail_whole_shard(
+    ledger: &mut Ledger,
+    run_id: i64,
+    shard: &ShardRecord,
+    reason: FailureReason,
+    detail: &str,
+    max_attempts: i64,
+) -> Result<(), LifecycleError> {
+    let outcomes = shard_custom_ids(Path::new(&shard.path))?
+        .into_iter()
+        .map(|custom_id| (custom_id, Outcome::failed(reason, detail.to_string())))
+        .collect();
+    let ingest = ShardIngest {
+        outcomes,
+        unreadable_lines: 0,
+        stray_lines: 0,
+    };
+    record_ingest(ledger, run_id, shard, &ingest, max_attempts, None)?;
     Ok(())
 }
 
@@ -635,21 +614,7 @@ fn summarize(
     let status = crate::status::run_status(ledger, run.id, rows_known)?;
     Ok(RunSummary {
         run: run.id,
-        rows: status.rows,
-        requests: status.requests,
-        duplicate_rows: status.duplicate_rows,
-        cached_requests: status.cached_requests,
-        labeled_rows: status.labeled_rows,
-        failed_rows: status.failed_rows,
-        failures: status.failures,
-        pending_rows: status
-            .rows
-            .saturating_sub(status.labeled_rows + status.failed_rows),
-        batches: status.batches,
-        attempts: status.attempts,
-        input_tokens: status.input_tokens,
-        output_tokens: status.output_tokens,
-        cost_usd: status.cost_usd,
+        counts: status.counts,
         output: output.map(|output| output.path.clone()),
         errors: output.map(|output| output.errors_path.clone()),
         run_dir: run_dir.to_path_buf(),

@@ -77,12 +77,13 @@ struct Usage {
     completion_tokens: u64,
 }
 
-/// The custom_ids of a shard input file, in order.
-pub(crate) fn shard_custom_ids(path: &Path) -> Result<Vec<String>, LifecycleError> {
-    const PREFIX: &[u8] = br#"{"custom_id":""#;
+/// Call `each` with every line of `path` (newline included), reading in 1 MiB blocks.
+fn for_each_line(
+    path: &Path,
+    mut each: impl FnMut(&[u8]) -> Result<(), LifecycleError>,
+) -> Result<(), LifecycleError> {
     let file = std::fs::File::open(path).map_err(|source| LifecycleError::io(path, source))?;
     let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
-    let mut ids = Vec::new();
     let mut line = Vec::new();
     loop {
         line.clear();
@@ -90,8 +91,17 @@ pub(crate) fn shard_custom_ids(path: &Path) -> Result<Vec<String>, LifecycleErro
             .read_until(b'\n', &mut line)
             .map_err(|source| LifecycleError::io(path, source))?;
         if read == 0 {
-            break;
+            return Ok(());
         }
+        each(&line)?;
+    }
+}
+
+/// The custom_ids of a shard input file, in order.
+pub(crate) fn shard_custom_ids(path: &Path) -> Result<Vec<String>, LifecycleError> {
+    const PREFIX: &[u8] = br#"{"custom_id":""#;
+    let mut ids = Vec::new();
+    for_each_line(path, |line| {
         // Shards are ours, written with custom_id first; fall back to parsing otherwise.
         let fast = line
             .strip_prefix(PREFIX)
@@ -104,17 +114,16 @@ pub(crate) fn shard_custom_ids(path: &Path) -> Result<Vec<String>, LifecycleErro
         if let Some(id) = fast {
             ids.push(id.to_string());
         } else {
-            {
-                let value: serde_json::Value = serde_json::from_slice(&line).map_err(|error| {
-                    LifecycleError::Internal(format!(
-                        "{}: unreadable shard line: {error}",
-                        path.display()
-                    ))
-                })?;
-                ids.push(value["custom_id"].as_str().unwrap_or_default().to_string());
-            }
+            let value: serde_json::Value = serde_json::from_slice(line).map_err(|error| {
+                LifecycleError::Internal(format!(
+                    "{}: unreadable shard line: {error}",
+                    path.display()
+                ))
+            })?;
+            ids.push(value["custom_id"].as_str().unwrap_or_default().to_string());
         }
-    }
+        Ok(())
+    })?;
     Ok(ids)
 }
 
@@ -135,34 +144,25 @@ pub(crate) fn ingest_shard(
     let mut seen: HashSet<u64> = HashSet::with_capacity(expected.0 as usize);
     let mut seen_hash = 0u64;
     for path in files {
-        let file = std::fs::File::open(path).map_err(|source| LifecycleError::io(path, source))?;
-        let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
-        let mut line = Vec::new();
-        loop {
-            line.clear();
-            let read = reader
-                .read_until(b'\n', &mut line)
-                .map_err(|source| LifecycleError::io(path, source))?;
-            if read == 0 {
-                break;
-            }
+        for_each_line(path, |line| {
             if line.iter().all(u8::is_ascii_whitespace) {
-                continue;
+                return Ok(());
             }
-            let Ok(parsed) = serde_json::from_slice::<Line<'_>>(&line) else {
+            let Ok(parsed) = serde_json::from_slice::<Line<'_>>(line) else {
                 ingest.unreadable_lines += 1;
-                continue;
+                return Ok(());
             };
             let hash = crate::ledger::id_hash(&parsed.custom_id);
             if !seen.insert(hash) {
                 ingest.stray_lines += 1;
-                continue;
+                return Ok(());
             }
             seen_hash = seen_hash.wrapping_add(hash);
             ingest
                 .outcomes
                 .push((parsed.custom_id.to_string(), classify(&parsed, validator)));
-        }
+            Ok(())
+        })?;
     }
     if seen.len() as u64 == expected.0 && seen_hash == expected.1 {
         return Ok(ingest);

@@ -25,7 +25,7 @@ pub use driver::{RunObserver, RunSummary, Timings, run};
 pub use ledger::{Ledger, RunRecord, ShardRecord};
 pub use outcome::FailureReason;
 pub use sink::SinkCounts;
-pub use status::{RunStatus, cancel, status};
+pub use status::{RunCounts, RunStatus, cancel, status};
 
 /// How this run behaves (the spec says what the job is).
 #[derive(Debug, Clone)]

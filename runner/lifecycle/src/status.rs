@@ -11,22 +11,14 @@ use serde::Serialize;
 use crate::ledger::{Ledger, ShardRecord, now};
 use crate::{LifecycleError, ProviderFailure, RunSettings};
 
-/// The state of one run.
-#[derive(Debug, Clone, Serialize)]
-pub struct RunStatus {
-    /// Ledger run id.
-    pub run: i64,
-    /// `compiling`, `running`, `cancelled`, `finished`.
-    pub state: String,
-    /// Unix seconds.
-    pub created_at: i64,
-    /// The spec fingerprint.
-    pub spec_fingerprint: String,
+/// Row, request, batch and token counts of a run.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RunCounts {
     /// Input rows.
     pub rows: u64,
     /// Distinct requests.
     pub requests: u64,
-    /// Rows sharing a request.
+    /// Rows sharing a request with an earlier identical row.
     pub duplicate_rows: u64,
     /// Requests answered from earlier runs.
     pub cached_requests: u64,
@@ -38,7 +30,7 @@ pub struct RunStatus {
     pub failures: BTreeMap<String, u64>,
     /// Rows neither labeled nor failed yet.
     pub pending_rows: u64,
-    /// Batches created.
+    /// Batches created (a shard resubmitted after a failed batch counts each time).
     pub batches: u64,
     /// Highest attempt.
     pub attempts: i64,
@@ -48,6 +40,22 @@ pub struct RunStatus {
     pub output_tokens: u64,
     /// Dollars from the price table.
     pub cost_usd: f64,
+}
+
+/// The state of one run.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunStatus {
+    /// Ledger run id.
+    pub run: i64,
+    /// `compiling`, `running`, `cancelled`, `finished`.
+    pub state: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// The spec fingerprint.
+    pub spec_fingerprint: String,
+    /// The counts.
+    #[serde(flatten)]
+    pub counts: RunCounts,
     /// Estimated seconds to the end, from progress so far.
     pub eta_seconds: Option<i64>,
     /// The shards.
@@ -140,19 +148,21 @@ pub(crate) fn run_status(
         state,
         created_at,
         spec_fingerprint: fingerprint,
-        rows: rows as u64,
-        requests: requests as u64,
-        duplicate_rows: duplicates as u64,
-        cached_requests: cached as u64,
-        labeled_rows,
-        failed_rows,
-        failures,
-        pending_rows,
-        batches,
-        attempts,
-        input_tokens: input_tokens as u64,
-        output_tokens: output_tokens as u64,
-        cost_usd: cost,
+        counts: RunCounts {
+            rows: rows as u64,
+            requests: requests as u64,
+            duplicate_rows: duplicates as u64,
+            cached_requests: cached as u64,
+            labeled_rows,
+            failed_rows,
+            failures,
+            pending_rows,
+            batches,
+            attempts,
+            input_tokens: input_tokens as u64,
+            output_tokens: output_tokens as u64,
+            cost_usd: cost,
+        },
         eta_seconds,
         shards,
     })
@@ -182,8 +192,11 @@ fn eta(shards: &[ShardRecord], requests: u64, state: &str) -> Option<i64> {
     Some(elapsed * remaining / done)
 }
 
-/// The latest run of `job_name` in the state folder.
-pub fn status(settings: &RunSettings, job_name: &str) -> Result<RunStatus, LifecycleError> {
+/// The ledger (unlocked: a run may be going on) and latest run of `job_name`.
+fn latest(
+    settings: &RunSettings,
+    job_name: &str,
+) -> Result<(Ledger, crate::RunRecord), LifecycleError> {
     let run_dir = settings.run_dir(job_name);
     if !run_dir.join("ledger.sqlite").exists() {
         return Err(LifecycleError::NoRun { path: run_dir });
@@ -192,6 +205,12 @@ pub fn status(settings: &RunSettings, job_name: &str) -> Result<RunStatus, Lifec
     let run = ledger
         .latest_run()?
         .ok_or(LifecycleError::NoRun { path: run_dir })?;
+    Ok((ledger, run))
+}
+
+/// The latest run of `job_name` in the state folder.
+pub fn status(settings: &RunSettings, job_name: &str) -> Result<RunStatus, LifecycleError> {
+    let (ledger, run) = latest(settings, job_name)?;
     run_status(&ledger, run.id, None)
 }
 
@@ -203,14 +222,7 @@ pub async fn cancel<P: BatchProvider>(
     job_name: &str,
     provider: &P,
 ) -> Result<Vec<String>, LifecycleError> {
-    let run_dir = settings.run_dir(job_name);
-    if !run_dir.join("ledger.sqlite").exists() {
-        return Err(LifecycleError::NoRun { path: run_dir });
-    }
-    let ledger = Ledger::open_unlocked(&run_dir)?;
-    let run = ledger
-        .latest_run()?
-        .ok_or(LifecycleError::NoRun { path: run_dir })?;
+    let (ledger, run) = latest(settings, job_name)?;
     ledger.set_run_state(run.id, "cancelled")?;
     let mut cancelled = Vec::new();
     for shard in ledger.shards(run.id)? {

@@ -89,10 +89,20 @@ impl AppState {
     }
 }
 
-/// Send `response`, unless the call drew a dropped connection: then the work is done but
-/// the answer is lost (headers, then a broken body).
-fn finish(fault: CallFault, response: Response) -> Response {
-    if fault != CallFault::Drop {
+/// Authorization and injected faults for every API call. A drawn HTTP fault answers instead
+/// of the handler; a dropped connection lets the handler act, then loses its answer
+/// (headers, then a broken body), which is what makes a client look before it retries.
+async fn guard(
+    State(state): State<Arc<AppState>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let fault = match state.begin(request.headers()) {
+        Ok(fault) => fault,
+        Err(response) => return *response,
+    };
+    let response = next.run(request).await;
+    if fault != CallFault::Drop || !response.status().is_success() {
         return response;
     }
     let broken = futures_util::stream::once(async {
@@ -141,8 +151,7 @@ fn internal(error_text: &std::io::Error) -> Response {
 }
 
 pub(crate) fn router(state: Arc<AppState>) -> axum::Router {
-    axum::Router::new()
-        .route("/health", get(|| async { "ok" }))
+    let api = axum::Router::new()
         .route("/v1/files", post(upload_file).get(list_files))
         .route("/v1/files/{id}", get(get_file).delete(delete_file))
         .route("/v1/files/{id}/content", get(file_content))
@@ -150,20 +159,19 @@ pub(crate) fn router(state: Arc<AppState>) -> axum::Router {
         .route("/v1/batches/{id}", get(get_batch))
         .route("/v1/batches/{id}/cancel", post(cancel_batch))
         .route("/v1/chat/completions", post(chat_completions))
+        .route_layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            guard,
+        ));
+    axum::Router::new()
+        .merge(api)
+        .route("/health", get(|| async { "ok" }))
         .route("/v1/_batchlabel/stats", get(stats))
         .layer(DefaultBodyLimit::disable())
         .with_state(state)
 }
 
-async fn upload_file(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    mut multipart: Multipart,
-) -> Response {
-    let fault = match state.begin(&headers) {
-        Ok(fault) => fault,
-        Err(response) => return *response,
-    };
+async fn upload_file(State(state): State<Arc<AppState>>, mut multipart: Multipart) -> Response {
     let file_id = state.store.new_id("file-");
     let staged = state.store.upload_path(&file_id);
     let mut purpose = None;
@@ -234,7 +242,7 @@ async fn upload_file(
     if let Err(problem) = state.store.add_file(file.clone()) {
         return internal(&problem);
     }
-    finish(fault, Json(file).into_response())
+    Json(file).into_response()
 }
 
 #[derive(Deserialize)]
@@ -267,13 +275,8 @@ fn page<T: Clone + serde::Serialize>(
 
 async fn list_files(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
     Query(query): Query<FileQuery>,
 ) -> Response {
-    let fault = match state.begin(&headers) {
-        Ok(fault) => fault,
-        Err(response) => return *response,
-    };
     let mut files: Vec<FileObject> = state
         .store
         .files()
@@ -289,55 +292,25 @@ async fn list_files(
         files.reverse();
     }
     let limit = query.limit.unwrap_or(10_000).clamp(1, 10_000);
-    finish(
-        fault,
-        Json(page(&files, |file| &file.id, query.after.as_deref(), limit)).into_response(),
-    )
+    Json(page(&files, |file| &file.id, query.after.as_deref(), limit)).into_response()
 }
 
-async fn get_file(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Response {
-    let fault = match state.begin(&headers) {
-        Ok(fault) => fault,
-        Err(response) => return *response,
-    };
+async fn get_file(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
     match state.store.file(&id) {
-        Some(file) => finish(fault, Json(file).into_response()),
+        Some(file) => Json(file).into_response(),
         None => not_found("File", &id),
     }
 }
 
-async fn delete_file(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Response {
-    let fault = match state.begin(&headers) {
-        Ok(fault) => fault,
-        Err(response) => return *response,
-    };
+async fn delete_file(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
     match state.store.delete_file(&id) {
-        Ok(true) => finish(
-            fault,
-            Json(json!({"id": id, "object": "file", "deleted": true})).into_response(),
-        ),
+        Ok(true) => Json(json!({"id": id, "object": "file", "deleted": true})).into_response(),
         Ok(false) => not_found("File", &id),
         Err(problem) => internal(&problem),
     }
 }
 
-async fn file_content(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Response {
-    let fault = match state.begin(&headers) {
-        Ok(fault) => fault,
-        Err(response) => return *response,
-    };
+async fn file_content(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
     let Some(file) = state.store.file(&id) else {
         return not_found("File", &id);
     };
@@ -345,14 +318,13 @@ async fn file_content(
         Ok(handle) => handle,
         Err(problem) => return internal(&problem),
     };
-    let response = Response::builder()
+    Response::builder()
         .header("content-type", "application/octet-stream")
         .header("content-length", file.bytes)
         .body(Body::from_stream(
-            tokio_util::io::ReaderStream::with_capacity(handle, 1 << 16),
+            tokio_util::io::ReaderStream::with_capacity(handle, 1 << 20),
         ))
-        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response());
-    finish(fault, response)
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 
 const ENDPOINTS: [&str; 1] = [batchlabel_protocol::CHAT_COMPLETIONS];
@@ -381,15 +353,7 @@ fn check_metadata(metadata: Option<&serde_json::Map<String, Value>>) -> Result<(
     Ok(())
 }
 
-async fn create_batch(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> Response {
-    let fault = match state.begin(&headers) {
-        Ok(fault) => fault,
-        Err(response) => return *response,
-    };
+async fn create_batch(State(state): State<Arc<AppState>>, body: axum::body::Bytes) -> Response {
     let request: CreateBatch = match serde_json::from_slice(&body) {
         Ok(request) => request,
         Err(problem) => return bad_request(&format!("invalid body: {problem}")),
@@ -439,7 +403,7 @@ async fn create_batch(
         return internal(&problem);
     }
     crate::processor::start(&state, batch.id.clone());
-    finish(fault, Json(batch).into_response())
+    Json(batch).into_response()
 }
 
 #[derive(Deserialize)]
@@ -450,55 +414,31 @@ struct BatchQuery {
 
 async fn list_batches(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
     Query(query): Query<BatchQuery>,
 ) -> Response {
-    let fault = match state.begin(&headers) {
-        Ok(fault) => fault,
-        Err(response) => return *response,
-    };
     let mut batches = state.store.batches();
     batches.reverse();
     let limit = query.limit.unwrap_or(20).clamp(1, 100);
-    finish(
-        fault,
-        Json(page(
-            &batches,
-            |batch| &batch.id,
-            query.after.as_deref(),
-            limit,
-        ))
-        .into_response(),
-    )
+    Json(page(
+        &batches,
+        |batch| &batch.id,
+        query.after.as_deref(),
+        limit,
+    ))
+    .into_response()
 }
 
-async fn get_batch(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Response {
-    let fault = match state.begin(&headers) {
-        Ok(fault) => fault,
-        Err(response) => return *response,
-    };
+async fn get_batch(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
     if !state.options.faults.slow_poll.is_zero() {
         tokio::time::sleep(state.options.faults.slow_poll).await;
     }
     match state.store.batch(&id) {
-        Some(batch) => finish(fault, Json(batch).into_response()),
+        Some(batch) => Json(batch).into_response(),
         None => not_found("Batch", &id),
     }
 }
 
-async fn cancel_batch(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Response {
-    let fault = match state.begin(&headers) {
-        Ok(fault) => fault,
-        Err(response) => return *response,
-    };
+async fn cancel_batch(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
     let outcome = state.store.update_batch(&id, true, |batch| {
         if batch.status.is_terminal() {
             return Err(batch.status);
@@ -510,7 +450,7 @@ async fn cancel_batch(
         Ok(())
     });
     match outcome {
-        Ok(Some((Ok(()), batch))) => finish(fault, Json(batch).into_response()),
+        Ok(Some((Ok(()), batch))) => Json(batch).into_response(),
         Ok(Some((Err(status), _))) => bad_request(&format!(
             "Cannot cancel a batch with status `{}`.",
             status.as_str()
@@ -520,15 +460,7 @@ async fn cancel_batch(
     }
 }
 
-async fn chat_completions(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> Response {
-    let fault = match state.begin(&headers) {
-        Ok(fault) => fault,
-        Err(response) => return *response,
-    };
+async fn chat_completions(State(state): State<Arc<AppState>>, body: axum::body::Bytes) -> Response {
     let engine = state.options.engine.clone();
     let Ok(body) = String::from_utf8(body.to_vec()) else {
         return bad_request("the body is not UTF-8");
@@ -538,15 +470,12 @@ async fn chat_completions(
     })
     .await;
     match answer {
-        Ok(answer) => finish(
-            fault,
-            (
-                StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_GATEWAY),
-                [("content-type", "application/json")],
-                answer.body,
-            )
-                .into_response(),
-        ),
+        Ok(answer) => (
+            StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_GATEWAY),
+            [("content-type", "application/json")],
+            answer.body,
+        )
+            .into_response(),
         Err(problem) => error(
             StatusCode::INTERNAL_SERVER_ERROR,
             &problem.to_string(),

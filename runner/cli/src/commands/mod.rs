@@ -21,6 +21,11 @@ use batchlabel_spec::{Diagnostics, Job};
 
 use crate::printer::Printer;
 
+/// The value, or `None` after printing the error message.
+pub(crate) fn reported<T>(result: Result<T, String>, printer: Printer) -> Option<T> {
+    result.map_err(|message| printer.message(&message)).ok()
+}
+
 /// Load and resolve the spec; on errors print them all and return `None`.
 pub(crate) fn load_job(spec: &Path, json: bool, printer: Printer) -> Option<(Job, Diagnostics)> {
     match batchlabel_spec::load(spec) {

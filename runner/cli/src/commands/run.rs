@@ -54,12 +54,8 @@ pub(crate) fn run(args: &RunArgs, printer: Printer) -> ExitStatus {
     let Some((job, _)) = super::load_job(&args.spec, args.json, printer) else {
         return ExitStatus::Error;
     };
-    let provider = match provider_for(&job, &args.api) {
-        Ok(provider) => provider,
-        Err(message) => {
-            printer.message(&message);
-            return ExitStatus::Error;
-        }
+    let Some(provider) = super::reported(provider_for(&job, &args.api), printer) else {
+        return ExitStatus::Error;
     };
     let settings = RunSettings {
         state_dir: args.state.state_dir.clone(),
@@ -72,12 +68,8 @@ pub(crate) fn run(args: &RunArgs, printer: Printer) -> ExitStatus {
         ),
         concurrency: args.concurrency,
     };
-    let runtime = match runtime() {
-        Ok(runtime) => runtime,
-        Err(message) => {
-            printer.message(&message);
-            return ExitStatus::Error;
-        }
+    let Some(runtime) = super::reported(runtime(), printer) else {
+        return ExitStatus::Error;
     };
     let progress = RunProgress::new(printer.quiet || args.json);
     let outcome = runtime.block_on(batchlabel_lifecycle::run(
@@ -94,7 +86,7 @@ pub(crate) fn run(args: &RunArgs, printer: Printer) -> ExitStatus {
             }
             if summary.submitted_only {
                 ExitStatus::Success
-            } else if summary.failed_rows > 0 {
+            } else if summary.counts.failed_rows > 0 {
                 ExitStatus::RowsFailed
             } else {
                 ExitStatus::Success
@@ -133,40 +125,44 @@ fn render_summary(summary: &RunSummary) -> String {
             text,
             "run {}: {} batch(es) submitted for {} request(s); run the same command again to collect the results (or `batchlabel status`)",
             summary.run,
-            summary.batches,
-            summary.requests - summary.cached_requests
+            summary.counts.batches,
+            summary.counts.requests - summary.counts.cached_requests
         );
         return text;
     }
-    let _ = writeln!(text, "run {} finished: {} rows", summary.run, summary.rows);
-    let _ = writeln!(text, "  labeled   {}", summary.labeled_rows);
-    let _ = writeln!(text, "  failed    {}", summary.failed_rows);
-    for (reason, count) in &summary.failures {
+    let _ = writeln!(
+        text,
+        "run {} finished: {} rows",
+        summary.run, summary.counts.rows
+    );
+    let _ = writeln!(text, "  labeled   {}", summary.counts.labeled_rows);
+    let _ = writeln!(text, "  failed    {}", summary.counts.failed_rows);
+    for (reason, count) in &summary.counts.failures {
         let _ = writeln!(text, "    {reason:<16} {count}");
     }
-    if summary.pending_rows > 0 {
-        let _ = writeln!(text, "  pending   {}", summary.pending_rows);
+    if summary.counts.pending_rows > 0 {
+        let _ = writeln!(text, "  pending   {}", summary.counts.pending_rows);
     }
     let _ = writeln!(
         text,
         "  requests  {} ({} duplicate rows shared one, {} reused from earlier runs)",
-        summary.requests, summary.duplicate_rows, summary.cached_requests
+        summary.counts.requests, summary.counts.duplicate_rows, summary.counts.cached_requests
     );
     let _ = writeln!(
         text,
         "  batches   {} over {} attempt(s)",
-        summary.batches, summary.attempts
+        summary.counts.batches, summary.counts.attempts
     );
     let _ = writeln!(
         text,
         "  tokens    {} in / {} out, ${:.4}",
-        summary.input_tokens, summary.output_tokens, summary.cost_usd
+        summary.counts.input_tokens, summary.counts.output_tokens, summary.counts.cost_usd
     );
     if let Some(output) = &summary.output {
         let _ = writeln!(text, "  results   {}", output.display());
     }
     if let Some(errors) = &summary.errors
-        && summary.failed_rows > 0
+        && summary.counts.failed_rows > 0
     {
         let _ = writeln!(text, "  errors    {}", errors.display());
     }

@@ -91,19 +91,12 @@ fn options(args: &ServeArgs) -> Result<ServeOptions, String> {
 }
 
 pub(crate) fn serve(args: &ServeArgs, printer: Printer) -> ExitStatus {
-    let options = match options(args) {
-        Ok(options) => options,
-        Err(message) => {
-            printer.message(&format!("error: {message}\n"));
-            return ExitStatus::Error;
-        }
+    let as_error = |message: String| format!("error: {message}\n");
+    let Some(options) = super::reported(options(args).map_err(as_error), printer) else {
+        return ExitStatus::Error;
     };
-    let runtime = match super::run::runtime() {
-        Ok(runtime) => runtime,
-        Err(message) => {
-            printer.message(&message);
-            return ExitStatus::Error;
-        }
+    let Some(runtime) = super::reported(super::run::runtime(), printer) else {
+        return ExitStatus::Error;
     };
     let outcome = runtime.block_on(async {
         let server = Server::bind(options)
@@ -122,11 +115,8 @@ pub(crate) fn serve(args: &ServeArgs, printer: Printer) -> ExitStatus {
         ));
         server.run().await.map_err(|error| error.to_string())
     });
-    match outcome {
-        Ok(()) => ExitStatus::Success,
-        Err(message) => {
-            printer.message(&format!("error: {message}\n"));
-            ExitStatus::Error
-        }
+    match super::reported(outcome.map_err(as_error), printer) {
+        Some(()) => ExitStatus::Success,
+        None => ExitStatus::Error,
     }
 }

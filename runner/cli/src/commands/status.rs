@@ -61,20 +61,23 @@ fn render(name: &str, status: &RunStatus) -> String {
     let _ = writeln!(
         text,
         "  rows      {} labeled, {} failed, {} pending (of {})",
-        status.labeled_rows, status.failed_rows, status.pending_rows, status.rows
+        status.counts.labeled_rows,
+        status.counts.failed_rows,
+        status.counts.pending_rows,
+        status.counts.rows
     );
-    for (reason, count) in &status.failures {
+    for (reason, count) in &status.counts.failures {
         let _ = writeln!(text, "    {reason:<16} {count}");
     }
     let _ = writeln!(
         text,
         "  requests  {} ({} reused from earlier runs)",
-        status.requests, status.cached_requests
+        status.counts.requests, status.counts.cached_requests
     );
     let _ = writeln!(
         text,
         "  tokens    {} in / {} out, ${:.4}",
-        status.input_tokens, status.output_tokens, status.cost_usd
+        status.counts.input_tokens, status.counts.output_tokens, status.counts.cost_usd
     );
     if let Some(eta) = status.eta_seconds {
         let _ = writeln!(text, "  eta       about {}m{:02}s", eta / 60, eta % 60);
@@ -83,7 +86,7 @@ fn render(name: &str, status: &RunStatus) -> String {
         text,
         "  shards    {} ({} batches)",
         status.shards.len(),
-        status.batches
+        status.counts.batches
     );
     for shard in &status.shards {
         let _ = writeln!(
@@ -104,19 +107,11 @@ pub(crate) fn cancel(args: &CancelArgs, printer: Printer) -> ExitStatus {
     let Some((job, _)) = super::load_job(&args.spec, false, printer) else {
         return ExitStatus::Error;
     };
-    let provider = match super::run::provider_for(&job, &args.api) {
-        Ok(provider) => provider,
-        Err(message) => {
-            printer.message(&message);
-            return ExitStatus::Error;
-        }
+    let Some(provider) = super::reported(super::run::provider_for(&job, &args.api), printer) else {
+        return ExitStatus::Error;
     };
-    let runtime = match super::run::runtime() {
-        Ok(runtime) => runtime,
-        Err(message) => {
-            printer.message(&message);
-            return ExitStatus::Error;
-        }
+    let Some(runtime) = super::reported(super::run::runtime(), printer) else {
+        return ExitStatus::Error;
     };
     match runtime.block_on(batchlabel_lifecycle::cancel(
         &settings(&args.state.state_dir),
