@@ -71,12 +71,15 @@ pub struct RunArgs {
     /// Start a new run even though the spec changed (labeled results are reused).
     #[arg(long)]
     pub new_run: bool,
-    /// Seconds between polls at first; it grows while nothing changes.
-    #[arg(long, default_value_t = 5.0)]
-    pub poll_interval: f64,
-    /// Longest wait between polls, in seconds.
-    #[arg(long, default_value_t = 60.0)]
-    pub max_poll_interval: f64,
+    /// Seconds between polls at first; it grows while nothing changes [default: 5, local: 0.2].
+    #[arg(long)]
+    pub poll_interval: Option<f64>,
+    /// Longest wait between polls, in seconds [default: 60, local: 1].
+    #[arg(long)]
+    pub max_poll_interval: Option<f64>,
+    /// CPU threads for `provider: local` [default: all cores; 1 is steadier on a busy machine].
+    #[arg(long)]
+    pub threads: Option<u32>,
     /// Shards uploaded and submitted at the same time.
     #[arg(long, default_value_t = 4)]
     pub concurrency: usize,
@@ -117,7 +120,8 @@ pub struct ServeArgs {
     /// Folder for the server's files and batches (kept across restarts).
     #[arg(long, default_value = ".batchlabel/serve")]
     pub state_dir: PathBuf,
-    /// Who answers: `scripted` (deterministic, see `--script`) or `upstream`.
+    /// Who answers: `scripted` (deterministic, see `--script`), `upstream`, or `local` (the
+    /// embedded model, see `--model`).
     #[arg(long, value_enum, default_value_t = EngineKind::Scripted)]
     pub engine: EngineKind,
     /// Scripted engine rules: a JSON array of `{contains, content, refusal, finish_reason, status, times}`.
@@ -126,6 +130,12 @@ pub struct ServeArgs {
     /// Upstream chat-completions base URL, e.g. `http://127.0.0.1:8080/v1`.
     #[arg(long)]
     pub upstream_url: Option<String>,
+    /// `--engine local`: the model, `smollm2-135m-instruct` or a `.gguf` path.
+    #[arg(long, default_value = batchlabel_engine::DEFAULT_MODEL)]
+    pub model: String,
+    /// `--engine local`: CPU threads [default: all cores].
+    #[arg(long)]
+    pub threads: Option<u32>,
     /// Require this bearer key from clients (taken from the named environment variable).
     #[arg(long)]
     pub require_key_env: Option<String>,
@@ -168,6 +178,8 @@ pub enum EngineKind {
     Scripted,
     /// Forward to an OpenAI-compatible chat-completions server.
     Upstream,
+    /// The embedded local model.
+    Local,
 }
 
 /// `batchlabel check`.

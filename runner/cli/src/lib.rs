@@ -7,6 +7,7 @@
 mod args;
 mod commands;
 mod exit_status;
+mod local_model;
 mod printer;
 mod run_progress;
 

@@ -340,6 +340,13 @@ pub async fn run<P: BatchProvider>(
         format: OutputFormat::Jsonl,
         errors_path: run_dir.join("results.errors.jsonl"),
     });
+    let calibration = crate::calibrate::calibrate(&mut ledger, run.id, job)?;
+    if calibration.rows > 0 {
+        observer.event(&format!(
+            "calibrated {} scored row(s) against each label's mean score: {} label(s) changed",
+            calibration.rows, calibration.changed
+        ));
+    }
     let stage = Instant::now();
     let written = crate::sink::write_results(&ledger, run.id, job, &output)?;
     timings.sink_seconds = stage.elapsed().as_secs_f64();

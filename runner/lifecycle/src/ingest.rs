@@ -46,9 +46,12 @@ struct LineError {
 }
 
 #[derive(Deserialize)]
-struct Completion {
+struct Completion<'a> {
     #[serde(default)]
     model: Option<String>,
+    /// Raw per-label scores, from the local model (for calibration over the job).
+    #[serde(borrow, default)]
+    batchlabel_scores: Option<&'a RawValue>,
     choices: Vec<Choice>,
     #[serde(default)]
     usage: Option<Usage>,
@@ -235,7 +238,7 @@ fn classify(line: &Line<'_>, validator: &jsonschema::Validator) -> Outcome {
             output_tokens: 0,
         };
     }
-    let completion: Completion = match serde_json::from_str(response.body.get()) {
+    let completion: Completion<'_> = match serde_json::from_str(response.body.get()) {
         Ok(completion) => completion,
         Err(error) => {
             return Outcome::failed(
@@ -318,6 +321,9 @@ fn classify(line: &Line<'_>, validator: &jsonschema::Validator) -> Outcome {
     }
     Outcome::Labeled {
         output: value.to_string(),
+        scores: completion
+            .batchlabel_scores
+            .map(|scores| scores.get().to_string()),
         model_snapshot: completion.model,
         input_tokens: usage.prompt_tokens,
         output_tokens: usage.completion_tokens,

@@ -35,8 +35,8 @@ CREATE TABLE IF NOT EXISTS attempts(
 CREATE TABLE IF NOT EXISTS results(
   run_id INTEGER NOT NULL, custom_id TEXT NOT NULL, state TEXT NOT NULL, output TEXT,
   reason TEXT, detail TEXT, attempt INTEGER NOT NULL, shard_id INTEGER, model_snapshot TEXT, input_tokens INTEGER NOT NULL DEFAULT 0, output_tokens INTEGER NOT NULL DEFAULT 0,
-  cost REAL NOT NULL DEFAULT 0, finished_at INTEGER NOT NULL, cached_from_run INTEGER,
-  PRIMARY KEY(run_id, custom_id)) WITHOUT ROWID;
+  cost REAL NOT NULL DEFAULT 0, finished_at INTEGER NOT NULL, cached_from_run INTEGER, scores TEXT,
+  raw_output TEXT, PRIMARY KEY(run_id, custom_id)) WITHOUT ROWID;
 ";
 
 /// A run as the ledger knows it.

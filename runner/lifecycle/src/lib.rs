@@ -6,6 +6,7 @@
 //! It does not parse specs (batchlabel-spec), render requests (batchlabel-compile) or speak
 //! HTTP (batchlabel-providers).
 
+mod calibrate;
 mod driver;
 mod ingest;
 mod ledger;
@@ -21,6 +22,7 @@ pub(crate) use submit::submit as submit_shard;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use calibrate::Calibration;
 pub use driver::{RunObserver, RunSummary, Timings, run};
 pub use ledger::{Ledger, RunRecord, ShardRecord};
 pub use outcome::FailureReason;

@@ -74,6 +74,8 @@ impl FailureReason {
 pub(crate) enum Outcome {
     Labeled {
         output: String,
+        /// Raw per-label scores (JSON), when the model gave them.
+        scores: Option<String>,
         model_snapshot: Option<String>,
         input_tokens: u64,
         output_tokens: u64,

@@ -188,8 +188,8 @@ pub(crate) fn record_ingest(
         let mut result = transaction
             .prepare(
                 "INSERT OR REPLACE INTO results(run_id, custom_id, state, output, reason, detail, attempt, shard_id,
-                     model_snapshot, input_tokens, output_tokens, cost, finished_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                     model_snapshot, input_tokens, output_tokens, cost, finished_at, scores)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
             )
             .map_err(&error)?;
         let mut attempt = transaction
@@ -207,6 +207,7 @@ pub(crate) fn record_ingest(
             match outcome {
                 Outcome::Labeled {
                     output,
+                    scores,
                     model_snapshot,
                     input_tokens,
                     output_tokens,
@@ -226,7 +227,8 @@ pub(crate) fn record_ingest(
                             *input_tokens as i64,
                             *output_tokens as i64,
                             cost(*input_tokens, *output_tokens),
-                            finished_at
+                            finished_at,
+                            scores
                         ])
                         .map_err(&error)?;
                 }
@@ -270,7 +272,8 @@ pub(crate) fn record_ingest(
                                 0,
                                 0,
                                 0.0,
-                                finished_at
+                                finished_at,
+                                None::<String>
                             ])
                             .map_err(&error)?;
                     }

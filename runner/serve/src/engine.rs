@@ -24,6 +24,14 @@ pub enum Engine {
         /// Bearer key for the upstream, if it needs one.
         api_key: Option<String>,
     },
+    /// A model in this process (the embedded local model), one request at a time.
+    InProcess(std::sync::Arc<dyn Responder>),
+}
+
+/// A model in this process that answers chat-completions bodies.
+pub trait Responder: Send + Sync + std::fmt::Debug {
+    /// Answer one request body (JSON text).
+    fn respond(&self, body: &str) -> Answer;
 }
 
 /// Rules a test writes to control answers (a JSON array of [`Rule`]).
@@ -107,7 +115,8 @@ pub struct Answer {
 }
 
 impl Answer {
-    fn error(status: u16, message: &str, kind: &str) -> Self {
+    /// An error answer in OpenAI's envelope.
+    pub fn error(status: u16, message: &str, kind: &str) -> Self {
         Self {
             status,
             body: error_body(message, kind).to_string(),
@@ -123,6 +132,7 @@ impl Engine {
     pub fn answer(&self, body: &str, client: &reqwest::blocking::Client) -> Answer {
         match self {
             Engine::Scripted(script) => scripted_answer(script, body),
+            Engine::InProcess(responder) => responder.respond(body),
             Engine::Upstream { url, api_key } => {
                 let mut request = client
                     .post(format!("{}/chat/completions", url.trim_end_matches('/')))

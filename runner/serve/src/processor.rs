@@ -291,9 +291,11 @@ fn answer_lines(
     content: &[u8],
     lines: &[CheckedLine],
 ) -> (Vec<Answer>, bool) {
-    let threads = match state.options.engine {
-        Engine::Scripted(_) => 1,
-        Engine::Upstream { .. } => 8,
+    let (threads, progress_every) = match state.options.engine {
+        Engine::Scripted(_) => (1, PROGRESS_EVERY),
+        Engine::Upstream { .. } => (8, 8),
+        // A local model answers a few requests a second: show every one.
+        Engine::InProcess(_) => (1, 1),
     };
     let next = AtomicUsize::new(0);
     let stopped = std::sync::atomic::AtomicBool::new(false);
@@ -316,7 +318,7 @@ fn answer_lines(
                         *slot = Some(answer);
                     }
                     let finished = done.fetch_add(1, Ordering::Relaxed) + 1;
-                    if finished.is_multiple_of(PROGRESS_EVERY) {
+                    if finished.is_multiple_of(progress_every) {
                         let update = state.store.update_batch(batch_id, false, |batch| {
                             if let Some(counts) = &mut batch.request_counts {
                                 counts.completed = finished as u64;

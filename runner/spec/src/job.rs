@@ -188,6 +188,13 @@ impl ProviderKind {
                 max_bytes_per_file: 200_000_000,
                 max_attempts: 3,
             },
+            // Small files keep the work a killed local run redoes small (a batch restarts
+            // from its first line).
+            ProviderKind::Local => BatchLimits {
+                max_requests_per_file: 200,
+                max_bytes_per_file: 200_000_000,
+                max_attempts: 3,
+            },
         }
     }
 
@@ -195,6 +202,7 @@ impl ProviderKind {
     pub fn as_str(self) -> &'static str {
         match self {
             ProviderKind::Openai => "openai",
+            ProviderKind::Local => "local",
         }
     }
 }

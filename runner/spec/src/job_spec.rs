@@ -129,6 +129,10 @@ pub enum LabelSetSpec {
 pub enum ProviderKind {
     /// The OpenAI Batch API, or any server speaking its Files + Batches protocol.
     Openai,
+    /// The embedded local model (llama.cpp, CPU): offline, no key. `name` is
+    /// `smollm2-135m-instruct` (fetched by `scripts/fetch-model.sh`) or a path to a `.gguf`
+    /// file, relative to the spec.
+    Local,
 }
 
 /// Reasoning effort for reasoning models.

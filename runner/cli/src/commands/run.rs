@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use batchlabel_lifecycle::{LifecycleError, RunSettings, RunSummary};
 use batchlabel_providers::{ApiKey, OpenAiClient, RetryPolicy};
-use batchlabel_spec::Job;
+use batchlabel_spec::{Job, ProviderKind};
 
 use crate::ExitStatus;
 use crate::args::{ApiArgs, RunArgs};
@@ -43,6 +43,37 @@ pub(crate) fn provider_for(job: &Job, api: &ApiArgs) -> Result<OpenAiClient, Str
     ))
 }
 
+/// `provider: local`: the model behind an in-process `batchlabel serve` on loopback, its
+/// batches kept in the run directory (so a killed run resumes them), and a client for it.
+fn local_provider(
+    job: &Job,
+    settings: &RunSettings,
+    threads: Option<u32>,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<OpenAiClient, String> {
+    let base = job.spec_path.parent().unwrap_or(std::path::Path::new("."));
+    let engine = crate::local_model::local_engine(&job.model.name, base, threads)?;
+    let options = batchlabel_serve::ServeOptions {
+        address: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        state_dir: settings.run_dir(&job.name).join("local-batches"),
+        engine,
+        faults: batchlabel_serve::Faults::default(),
+        max_requests_per_file: 50_000,
+        api_key: None,
+        step_delay: Duration::ZERO,
+    };
+    let server = runtime
+        .block_on(batchlabel_serve::Server::bind(options))
+        .map_err(|error| format!("error: {error}\n"))?;
+    let address = server.local_address();
+    runtime.spawn(server.run());
+    Ok(OpenAiClient::new(
+        &format!("http://{address}/v1"),
+        None,
+        RetryPolicy::default(),
+    ))
+}
+
 pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, String> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -54,21 +85,31 @@ pub(crate) fn run(args: &RunArgs, printer: Printer) -> ExitStatus {
     let Some((job, _)) = super::load_job(&args.spec, args.json, printer) else {
         return ExitStatus::Error;
     };
-    let Some(provider) = super::reported(provider_for(&job, &args.api), printer) else {
-        return ExitStatus::Error;
-    };
+    let local = job.model.provider == ProviderKind::Local;
+    let (poll, max_poll) = if local { (0.2, 1.0) } else { (5.0, 60.0) };
+    let poll_interval = args.poll_interval.unwrap_or(poll).max(0.01);
     let settings = RunSettings {
         state_dir: args.state.state_dir.clone(),
         limit: args.limit,
         no_wait: args.no_wait,
         new_run: args.new_run,
-        poll_interval: Duration::from_secs_f64(args.poll_interval.max(0.01)),
+        poll_interval: Duration::from_secs_f64(poll_interval),
         max_poll_interval: Duration::from_secs_f64(
-            args.max_poll_interval.max(args.poll_interval).max(0.01),
+            args.max_poll_interval
+                .unwrap_or(max_poll)
+                .max(poll_interval),
         ),
         concurrency: args.concurrency,
     };
     let Some(runtime) = super::reported(runtime(), printer) else {
+        return ExitStatus::Error;
+    };
+    let provider = if local {
+        local_provider(&job, &settings, args.threads, &runtime)
+    } else {
+        provider_for(&job, &args.api)
+    };
+    let Some(provider) = super::reported(provider, printer) else {
         return ExitStatus::Error;
     };
     let progress = RunProgress::new(printer.quiet || args.json);

@@ -1,6 +1,7 @@
 //! `batchlabel serve`: the local OpenAI Files + Batches server.
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::time::Duration;
 
 use batchlabel_serve::{BatchFate, Engine, Faults, HttpFault, Script, ServeOptions, Server};
@@ -64,6 +65,10 @@ fn options(args: &ServeArgs) -> Result<ServeOptions, String> {
                 None => Script::default(),
             };
             Engine::Scripted(std::sync::Arc::new(script))
+        }
+        EngineKind::Local => {
+            crate::local_model::local_engine(&args.model, Path::new("."), args.threads)
+                .map_err(|message| message.trim_start_matches("error: ").trim_end().to_string())?
         }
         EngineKind::Upstream => Engine::Upstream {
             url: args.upstream_url.clone().ok_or(

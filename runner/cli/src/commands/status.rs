@@ -107,6 +107,10 @@ pub(crate) fn cancel(args: &CancelArgs, printer: Printer) -> ExitStatus {
     let Some((job, _)) = super::load_job(&args.spec, false, printer) else {
         return ExitStatus::Error;
     };
+    if job.model.provider == batchlabel_spec::ProviderKind::Local {
+        printer.message("error: a local run has no remote batches to cancel\nhint: stop `batchlabel run` itself (Ctrl-C); running it again resumes\n");
+        return ExitStatus::Error;
+    }
     let Some(provider) = super::reported(super::run::provider_for(&job, &args.api), printer) else {
         return ExitStatus::Error;
     };

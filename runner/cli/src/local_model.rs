@@ -1,0 +1,76 @@
+//! The embedded local model behind the OpenAI protocol: `provider: local` runs its shards
+//! through an in-process `batchlabel serve` whose engine is the model, so the lifecycle (ledger,
+//! resume, retries, sinks) is the same code as for OpenAI.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use batchlabel_engine::{EngineError, EngineOptions, LocalEngine};
+use batchlabel_serve::{Answer, Engine, Responder};
+use serde_json::json;
+
+/// The local model answering chat-completions bodies with OpenAI-format completions; the
+/// raw per-label scores ride along as `batchlabel_scores` for calibration by the runner.
+#[derive(Debug)]
+pub(crate) struct LocalResponder {
+    engine: LocalEngine,
+}
+
+impl Responder for LocalResponder {
+    fn respond(&self, body: &str) -> Answer {
+        match self.engine.complete(body) {
+            Ok(completion) => {
+                let created = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |elapsed| elapsed.as_secs());
+                let value = json!({
+                    "id": format!("chatcmpl-local-{created}"),
+                    "object": "chat.completion",
+                    "created": created,
+                    "model": completion.model,
+                    "choices": [{
+                        "index": 0,
+                        "message": {"role": "assistant", "content": completion.content, "refusal": null},
+                        "finish_reason": "stop",
+                        "logprobs": null
+                    }],
+                    "usage": {
+                        "prompt_tokens": completion.prompt_tokens,
+                        "completion_tokens": completion.completion_tokens,
+                        "total_tokens": completion.prompt_tokens + completion.completion_tokens
+                    },
+                    "batchlabel_scores": completion.label_scores,
+                });
+                Answer {
+                    status: 200,
+                    body: value.to_string(),
+                    prompt_tokens: completion.prompt_tokens,
+                    completion_tokens: completion.completion_tokens,
+                    model: Some(completion.model),
+                }
+            }
+            Err(EngineError::BadRequest(message)) => {
+                Answer::error(400, &message, "invalid_request_error")
+            }
+            Err(error) => Answer::error(500, &error.to_string(), "server_error"),
+        }
+    }
+}
+
+/// Load the model named by a spec (or a flag) and wrap it as a serve engine.
+pub(crate) fn local_engine(
+    name: &str,
+    base: &Path,
+    threads: Option<u32>,
+) -> Result<Engine, String> {
+    let file = batchlabel_engine::resolve_model(name, base);
+    let threads = threads.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, |cores| cores.get() as u32)
+    });
+    let engine = LocalEngine::start(&EngineOptions {
+        model_path: file.path,
+        threads,
+    })
+    .map_err(|error| format!("error: {error}\n"))?;
+    Ok(Engine::InProcess(Arc::new(LocalResponder { engine })))
+}
