@@ -5,6 +5,7 @@ mod compile;
 mod crash;
 mod diagnostics;
 mod estimate;
+mod local;
 mod local_server;
 mod run;
 

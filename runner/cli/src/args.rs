@@ -136,6 +136,10 @@ pub struct ServeArgs {
     /// `--engine local`: CPU threads [default: all cores].
     #[arg(long)]
     pub threads: Option<u32>,
+    /// `--engine local`: decide `one_of` fields by scoring every label (`score`, with raw
+    /// scores for calibration) or by grammar-constrained generation (`grammar`).
+    #[arg(long, value_enum, default_value_t = OneOfArg::Score)]
+    pub one_of: OneOfArg,
     /// Require this bearer key from clients (taken from the named environment variable).
     #[arg(long)]
     pub require_key_env: Option<String>,
@@ -169,6 +173,24 @@ pub struct ServeArgs {
     /// Fault: answer every Nth line with an HTTP 500 (in the error file).
     #[arg(long, value_name = "N")]
     pub fault_line_error_every: Option<u64>,
+}
+
+/// `batchlabel serve --one-of`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OneOfArg {
+    /// Score every label.
+    Score,
+    /// Generate under a grammar.
+    Grammar,
+}
+
+impl From<OneOfArg> for batchlabel_engine::OneOfDecoding {
+    fn from(value: OneOfArg) -> Self {
+        match value {
+            OneOfArg::Score => Self::Score,
+            OneOfArg::Grammar => Self::Grammar,
+        }
+    }
 }
 
 /// `batchlabel serve --engine`.

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use batchlabel_engine::{EngineError, EngineOptions, LocalEngine};
+use batchlabel_engine::{EngineError, EngineOptions, LocalEngine, OneOfDecoding};
 use batchlabel_serve::{Answer, Engine, Responder};
 use serde_json::json;
 
@@ -62,6 +62,7 @@ pub(crate) fn local_engine(
     name: &str,
     base: &Path,
     threads: Option<u32>,
+    one_of: OneOfDecoding,
 ) -> Result<Engine, String> {
     let file = batchlabel_engine::resolve_model(name, base);
     let threads = threads.unwrap_or_else(|| {
@@ -70,6 +71,7 @@ pub(crate) fn local_engine(
     let engine = LocalEngine::start(&EngineOptions {
         model_path: file.path,
         threads,
+        one_of,
     })
     .map_err(|error| format!("error: {error}\n"))?;
     Ok(Engine::InProcess(Arc::new(LocalResponder { engine })))

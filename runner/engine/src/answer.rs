@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::prompt::{Field, FieldKind, any_of_grammar, parse};
 use crate::session::Session;
-use crate::{Completion, EngineError};
+use crate::{Completion, EngineError, OneOfDecoding};
 
 /// Most tokens generated for one grammar field.
 const MAX_FIELD_TOKENS: usize = 96;
@@ -17,6 +17,7 @@ pub(crate) fn answer(
     session: &mut Session<'_>,
     body: &str,
     model: &str,
+    one_of: OneOfDecoding,
 ) -> Result<Completion, EngineError> {
     let request = parse(body)?;
     let mut tokens = session.prompt_tokens(&request.messages)?;
@@ -33,20 +34,41 @@ pub(crate) fn answer(
         };
         tokens.extend(session.text_tokens(&lead));
         match kind {
+            FieldKind::OneOf(labels) if one_of == OneOfDecoding::Grammar => {
+                session.extend_to(&tokens)?;
+                let spoken = spoken_labels(labels);
+                let choices: Vec<String> = spoken
+                    .iter()
+                    .map(|label| {
+                        let quoted = serde_json::to_string(label).unwrap_or_default();
+                        serde_json::to_string(&quoted).unwrap_or_default()
+                    })
+                    .collect();
+                let grammar = format!("root ::= {}\n", choices.join(" | "));
+                let (text, generated) = session.generate(&grammar, MAX_FIELD_TOKENS)?;
+                completion_tokens += generated as u64;
+                tokens.extend(session.text_tokens(&text));
+                let said: String = serde_json::from_str(&text).unwrap_or_default();
+                let index = spoken.iter().position(|label| *label == said).unwrap_or(0);
+                output.insert(name.clone(), Value::String(labels[index].clone()));
+            }
             FieldKind::OneOf(labels) => {
                 tokens.extend(session.text_tokens("\""));
                 session.extend_to(&tokens)?;
                 let spoken: Vec<String> = spoken_labels(labels);
+                // The closing quote is left out of the score: after a whole label it is near
+                // certain, and leaving it out saves a decode for one-token labels.
                 let candidates: Vec<_> = spoken
                     .iter()
-                    .map(|label| session.text_tokens(&format!("{label}\"")))
+                    .map(|label| session.text_tokens(label))
                     .collect();
                 let scores = session.score(&candidates)?;
                 let best = (0..labels.len())
                     .max_by(|a, b| scores[*a].total_cmp(&scores[*b]))
                     .unwrap_or(0);
                 tokens.extend(candidates[best].iter().copied());
-                completion_tokens += candidates[best].len() as u64;
+                tokens.extend(session.text_tokens("\""));
+                completion_tokens += candidates[best].len() as u64 + 1;
                 output.insert(name.clone(), Value::String(labels[best].clone()));
                 label_scores.insert(
                     name.clone(),

@@ -25,6 +25,18 @@ pub struct EngineOptions {
     pub model_path: PathBuf,
     /// CPU threads (1 is the robust choice on a busy machine: ggml threads spin).
     pub threads: u32,
+    /// How `one_of` fields are decided.
+    pub one_of: OneOfDecoding,
+}
+
+/// How a `one_of` field is decided.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum OneOfDecoding {
+    /// Score every label as a continuation and keep the scores for calibration (default).
+    #[default]
+    Score,
+    /// Generate the label under a grammar (no scores, so no calibration): for comparison.
+    Grammar,
 }
 
 /// What the model answered for one request.

@@ -80,7 +80,7 @@ pub(crate) fn serve(
     };
     let _ = ready.send(Ok(()));
     for job in jobs {
-        let answer = crate::answer::answer(&mut session, &job.body, name);
+        let answer = crate::answer::answer(&mut session, &job.body, name, options.one_of);
         let _ = job.reply.send(answer);
     }
 }

@@ -20,10 +20,18 @@ use crate::routes::AppState;
 /// Lines between live `request_counts` updates and cancel checks.
 const PROGRESS_EVERY: usize = 512;
 
-/// A counting semaphore for batch workers.
+/// Slots for batch workers, granted in ticket order (tickets are taken as batches are
+/// created), so batches run in the order they were created: with one slot (an in-process
+/// model) the sequence of requests, and so every answer, is the same on every run.
 pub(crate) struct WorkerSlots {
-    free: std::sync::Mutex<usize>,
-    released: std::sync::Condvar,
+    state: std::sync::Mutex<SlotState>,
+    changed: std::sync::Condvar,
+}
+
+struct SlotState {
+    free: usize,
+    next_ticket: u64,
+    next_served: u64,
 }
 
 /// A held worker slot, given back when dropped.
@@ -32,43 +40,56 @@ pub(crate) struct WorkerSlot<'a>(&'a WorkerSlots);
 impl WorkerSlots {
     pub(crate) fn new(count: usize) -> Self {
         Self {
-            free: std::sync::Mutex::new(count.max(1)),
-            released: std::sync::Condvar::new(),
+            state: std::sync::Mutex::new(SlotState {
+                free: count.max(1),
+                next_ticket: 0,
+                next_served: 0,
+            }),
+            changed: std::sync::Condvar::new(),
         }
     }
 
-    pub(crate) fn acquire(&self) -> WorkerSlot<'_> {
-        let mut free = self
-            .free
+    fn lock(&self) -> std::sync::MutexGuard<'_, SlotState> {
+        self.state
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        while *free == 0 {
-            free = self
-                .released
-                .wait(free)
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A place in the queue.
+    pub(crate) fn ticket(&self) -> u64 {
+        let mut state = self.lock();
+        state.next_ticket += 1;
+        state.next_ticket - 1
+    }
+
+    /// Wait for a free slot and this ticket's turn.
+    pub(crate) fn acquire(&self, ticket: u64) -> WorkerSlot<'_> {
+        let mut state = self.lock();
+        while state.free == 0 || state.next_served != ticket {
+            state = self
+                .changed
+                .wait(state)
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
         }
-        *free -= 1;
+        state.free -= 1;
+        state.next_served += 1;
+        self.changed.notify_all();
         WorkerSlot(self)
     }
 }
 
 impl Drop for WorkerSlot<'_> {
     fn drop(&mut self) {
-        let mut free = self
-            .0
-            .free
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        *free += 1;
-        self.0.released.notify_one();
+        self.0.lock().free += 1;
+        self.0.changed.notify_all();
     }
 }
 
 pub(crate) fn start(state: &Arc<AppState>, batch_id: String) {
     let state = Arc::clone(state);
+    let ticket = state.workers.ticket();
     std::thread::spawn(move || {
-        if let Err(error) = process(&state, &batch_id) {
+        if let Err(error) = process(&state, &batch_id, ticket) {
             tracing_line(&format!("batch {batch_id}: {error}"));
         }
     });
@@ -103,12 +124,12 @@ fn set_status(
     Ok(())
 }
 
-fn process(state: &Arc<AppState>, batch_id: &str) -> std::io::Result<()> {
+fn process(state: &Arc<AppState>, batch_id: &str, ticket: u64) -> std::io::Result<()> {
     let Some(batch) = state.store.batch(batch_id) else {
         return Ok(());
     };
     std::thread::sleep(state.options.step_delay);
-    let _slot = state.workers.acquire();
+    let _slot = state.workers.acquire(ticket);
     let checked = match std::fs::read(state.store.content_path(&batch.input_file_id)) {
         Ok(content) => check_file(
             &content,

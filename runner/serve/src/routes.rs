@@ -29,7 +29,11 @@ pub(crate) struct AppState {
 
 impl AppState {
     pub(crate) fn new(store: Store, options: ServeOptions) -> Self {
-        let slots = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+        let slots = match options.engine {
+            // One model, one request at a time, in a fixed order.
+            crate::Engine::InProcess(_) => 1,
+            _ => std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
+        };
         Self {
             store,
             options,

@@ -52,7 +52,12 @@ fn local_provider(
     runtime: &tokio::runtime::Runtime,
 ) -> Result<OpenAiClient, String> {
     let base = job.spec_path.parent().unwrap_or(std::path::Path::new("."));
-    let engine = crate::local_model::local_engine(&job.model.name, base, threads)?;
+    let engine = crate::local_model::local_engine(
+        &job.model.name,
+        base,
+        threads,
+        batchlabel_engine::OneOfDecoding::Score,
+    )?;
     let options = batchlabel_serve::ServeOptions {
         address: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
         state_dir: settings.run_dir(&job.name).join("local-batches"),
@@ -99,7 +104,9 @@ pub(crate) fn run(args: &RunArgs, printer: Printer) -> ExitStatus {
                 .unwrap_or(max_poll)
                 .max(poll_interval),
         ),
-        concurrency: args.concurrency,
+        // A local model runs one batch at a time anyway; submitting in order keeps it
+        // deterministic.
+        concurrency: if local { 1 } else { args.concurrency },
     };
     let Some(runtime) = super::reported(runtime(), printer) else {
         return ExitStatus::Error;

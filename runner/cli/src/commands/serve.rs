@@ -66,10 +66,13 @@ fn options(args: &ServeArgs) -> Result<ServeOptions, String> {
             };
             Engine::Scripted(std::sync::Arc::new(script))
         }
-        EngineKind::Local => {
-            crate::local_model::local_engine(&args.model, Path::new("."), args.threads)
-                .map_err(|message| message.trim_start_matches("error: ").trim_end().to_string())?
-        }
+        EngineKind::Local => crate::local_model::local_engine(
+            &args.model,
+            Path::new("."),
+            args.threads,
+            args.one_of.into(),
+        )
+        .map_err(|message| message.trim_start_matches("error: ").trim_end().to_string())?,
         EngineKind::Upstream => Engine::Upstream {
             url: args.upstream_url.clone().ok_or(
                 "`--engine upstream` needs `--upstream-url`, e.g. http://127.0.0.1:8080/v1",
