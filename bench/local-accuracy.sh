@@ -12,6 +12,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-1000}
 THREADS=${THREADS:-2}
+MODEL=${MODEL:-smollm2-135m-instruct}   # or a .gguf path, e.g. the Gemma-3-270m base model
+GRAMMAR=${GRAMMAR:-1}                    # 0 skips the grammar comparison
 SHARED=${SHARED:-../shared}
 cargo build --release --quiet
 bash scripts/fetch-model.sh >/dev/null
@@ -32,13 +34,15 @@ with open(out, "w", newline="", encoding="utf-8") as file:
 PY
 # The example spec's prompt and labels, on the local model.
 sed -e "s|csv: data/tweeteval-sentiment.csv|csv: $OUT/tweets.csv|" \
-    -e "s|provider: openai|provider: local|" -e "s|name: gpt-4o-mini|name: smollm2-135m-instruct|" \
+    -e "s|provider: openai|provider: local|" -e "s|name: gpt-4o-mini|name: $MODEL|" \
     -e "s|csv: ../out/tweet-sentiment.csv|csv: $OUT/score.csv|" \
     -e "/max_completion_tokens/d" -e "/budget:/,\$d" specs/tweet-sentiment.yaml >"$OUT/score.yaml"
 /usr/bin/time -f "%e %M" -o "$OUT/score.time" "$BIN" run "$OUT/score.yaml" -q --json \
   --threads "$THREADS" --state-dir "$OUT/state" >"$OUT/score.json"
 # The same requests, generated under a grammar by `serve --engine local`.
-"$BIN" serve --engine local --one-of grammar --threads "$THREADS" --port 0 \
+if [ "$GRAMMAR" = 0 ]; then cp "$OUT/score.csv" "$OUT/grammar.csv"; echo "0 1 0" >"$OUT/grammar.time"; fi
+[ "$GRAMMAR" = 0 ] || {
+"$BIN" serve --engine local --model "$MODEL" --one-of grammar --threads "$THREADS" --port 0 \
   --state-dir "$OUT/serve" --address-file "$OUT/address" 2>"$OUT/serve.log" &
 server=$!
 trap 'kill $server 2>/dev/null || true' EXIT
@@ -50,6 +54,7 @@ start=$(date +%s.%N)
   --base-url "http://$(cat "$OUT/address")/v1" --poll-interval 0.5 --max-poll-interval 2 >"$OUT/grammar.json"
 end=$(date +%s.%N)
 echo "$start $end $(grep VmHWM /proc/$server/status | awk '{print $2}')" >"$OUT/grammar.time"
+}
 python3 - "$OUT" <<'PY'
 import csv, json, sqlite3, sys
 from collections import Counter
