@@ -6,7 +6,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::prompt::{Field, FieldKind, any_of_grammar, parse};
+use crate::prompt::{Field, FieldKind, any_of_grammar, parse, quoted_alternatives};
 use crate::session::Session;
 use crate::{Completion, EngineError, OneOfDecoding};
 
@@ -37,14 +37,7 @@ pub(crate) fn answer(
             FieldKind::OneOf(labels) if one_of == OneOfDecoding::Grammar => {
                 session.extend_to(&tokens)?;
                 let spoken = spoken_labels(labels);
-                let choices: Vec<String> = spoken
-                    .iter()
-                    .map(|label| {
-                        let quoted = serde_json::to_string(label).unwrap_or_default();
-                        serde_json::to_string(&quoted).unwrap_or_default()
-                    })
-                    .collect();
-                let grammar = format!("root ::= {}\n", choices.join(" | "));
+                let grammar = format!("root ::= {}\n", quoted_alternatives(&spoken));
                 let (text, generated) = session.generate(&grammar, MAX_FIELD_TOKENS)?;
                 completion_tokens += generated as u64;
                 tokens.extend(session.text_tokens(&text));

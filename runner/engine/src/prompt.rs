@@ -89,8 +89,8 @@ pub(crate) fn parse(body: &str) -> Result<Request, EngineError> {
     Ok(Request { messages, fields })
 }
 
-/// The grammar of a JSON array of distinct-looking labels with `min..=max` items.
-pub(crate) fn any_of_grammar(labels: &[String], min: usize, max: usize) -> String {
+/// A GBNF alternation of the labels as JSON strings: `"\"a\"" | "\"b\""`.
+pub(crate) fn quoted_alternatives(labels: &[String]) -> String {
     let items: Vec<String> = labels
         .iter()
         .map(|label| {
@@ -98,7 +98,12 @@ pub(crate) fn any_of_grammar(labels: &[String], min: usize, max: usize) -> Strin
             serde_json::to_string(&quoted).unwrap_or_default()
         })
         .collect();
-    let item = format!("item ::= {}", items.join(" | "));
+    items.join(" | ")
+}
+
+/// The grammar of a JSON array of distinct-looking labels with `min..=max` items.
+pub(crate) fn any_of_grammar(labels: &[String], min: usize, max: usize) -> String {
+    let item = format!("item ::= {}", quoted_alternatives(labels));
     let body = match (min, max) {
         (_, 0) => "\"[]\"".to_string(),
         (0, max) => format!("\"[\" ( item ( \", \" item ){{0,{}}} )? \"]\"", max - 1),
