@@ -12,6 +12,7 @@
 mod answer;
 mod model_file;
 mod prompt;
+mod quantize;
 mod session;
 
 use std::path::{Path, PathBuf};
@@ -103,13 +104,14 @@ impl LocalEngine {
     /// Load the model (checking the file first) and start its worker thread.
     pub fn start(options: &EngineOptions) -> Result<Self, EngineError> {
         model_file::check(&options.model_path)?;
+        let mut options = options.clone();
+        options.model_path = quantize::faster_copy(&options.model_path, options.threads)?;
         let model_name = options.model_path.file_stem().map_or_else(
             || "local".to_string(),
             |stem| stem.to_string_lossy().into_owned(),
         );
         let (sender, receiver) = crossbeam_channel::unbounded::<Job>();
         let (ready_sender, ready_receiver) = crossbeam_channel::bounded(1);
-        let options = options.clone();
         let name = model_name.clone();
         std::thread::Builder::new()
             .name("local-model".into())

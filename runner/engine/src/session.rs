@@ -24,7 +24,7 @@ const MAX_SEQUENCES: u32 = 256;
 
 static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
 
-fn backend() -> Result<&'static LlamaBackend, EngineError> {
+pub(crate) fn backend() -> Result<&'static LlamaBackend, EngineError> {
     BACKEND
         .get_or_init(|| {
             let mut backend = LlamaBackend::init().map_err(|error| error.to_string())?;
