@@ -15,7 +15,7 @@ mod prompt;
 mod quantize;
 mod session;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 pub use model_file::{DEFAULT_MODEL, FETCH_COMMAND, ModelFile, default_model_dir, resolve_model};
 
@@ -141,9 +141,4 @@ impl LocalEngine {
             .recv()
             .map_err(|_| EngineError::Inference("the model thread stopped".into()))?
     }
-}
-
-/// The model file behind a path, for messages.
-pub fn describe(path: &Path) -> String {
-    path.display().to_string()
 }

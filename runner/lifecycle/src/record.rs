@@ -13,14 +13,6 @@ use crate::ingest::ShardIngest;
 use crate::ledger::{Ledger, ShardRecord, now};
 use crate::outcome::Outcome;
 
-/// Counts of one recorded shard.
-#[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct RecordedCounts {
-    pub(crate) labeled: u64,
-    pub(crate) failed_final: u64,
-    pub(crate) to_retry: u64,
-}
-
 /// Fingerprints of requests labeled by earlier runs in this ledger.
 pub(crate) fn labeled_fingerprints(
     ledger: &Ledger,
@@ -179,9 +171,8 @@ pub(crate) fn record_ingest(
     ingest: &ShardIngest,
     max_attempts: i64,
     price: Option<batchlabel_compile::BatchPrice>,
-) -> Result<RecordedCounts, LifecycleError> {
+) -> Result<(), LifecycleError> {
     let error = ledger.error();
-    let mut counts = RecordedCounts::default();
     let finished_at = now();
     let transaction = ledger.connection.transaction().map_err(&error)?;
     {
@@ -212,7 +203,6 @@ pub(crate) fn record_ingest(
                     input_tokens,
                     output_tokens,
                 } => {
-                    counts.labeled += 1;
                     result
                         .execute(params![
                             run_id,
@@ -254,10 +244,8 @@ pub(crate) fn record_ingest(
                             cost(*input_tokens, *output_tokens)
                         ])
                         .map_err(&error)?;
-                    if *retryable && shard.attempt < max_attempts {
-                        counts.to_retry += 1;
-                    } else {
-                        counts.failed_final += 1;
+                    // Retryable failures wait for the next attempt; the rest end here.
+                    if !*retryable || shard.attempt >= max_attempts {
                         result
                             .execute(params![
                                 run_id,
@@ -287,8 +275,7 @@ pub(crate) fn record_ingest(
             )
             .map_err(&error)?;
     }
-    transaction.commit().map_err(&error)?;
-    Ok(counts)
+    transaction.commit().map_err(&error)
 }
 
 /// End every request that failed and has no result yet as failed (a cancelled run is not

@@ -241,29 +241,15 @@ pub(crate) fn write_results(
             }
         }
     }
-    errors
-        .flush()
-        .map_err(|source| LifecycleError::io(&errors_temporary, source))?;
-    drop(errors);
-    std::fs::rename(&errors_temporary, &output.errors_path)
-        .map_err(|source| LifecycleError::io(&output.errors_path, source))?;
+    replace_file(errors, &errors_temporary, &output.errors_path)?;
     match writer {
-        Writer::Csv(mut writer) => {
-            writer
-                .flush()
-                .map_err(|source| LifecycleError::io(&temporary, source))?;
-            drop(writer);
-            std::fs::rename(&temporary, &output.path)
-                .map_err(|source| LifecycleError::io(&output.path, source))?;
+        Writer::Csv(writer) => {
+            let file = writer
+                .into_inner()
+                .map_err(|error| LifecycleError::io(&temporary, error.into_error()))?;
+            replace_file(file, &temporary, &output.path)?;
         }
-        Writer::Jsonl(mut writer) => {
-            writer
-                .flush()
-                .map_err(|source| LifecycleError::io(&temporary, source))?;
-            drop(writer);
-            std::fs::rename(&temporary, &output.path)
-                .map_err(|source| LifecycleError::io(&output.path, source))?;
-        }
+        Writer::Jsonl(writer) => replace_file(writer, &temporary, &output.path)?,
         Writer::Sqlite(connection) => connection
             .execute_batch("COMMIT")
             .map_err(|error| sqlite_error(&output.path, &error))?,
@@ -424,6 +410,15 @@ fn write_one(
         }
     }
     Ok(())
+}
+
+/// Flush a finished temporary file and move it over `path` (readers see the old file or the
+/// whole new one).
+fn replace_file(mut file: impl Write, temporary: &Path, path: &Path) -> Result<(), LifecycleError> {
+    file.flush()
+        .map_err(|source| LifecycleError::io(temporary, source))?;
+    drop(file);
+    std::fs::rename(temporary, path).map_err(|source| LifecycleError::io(path, source))
 }
 
 fn quote(name: &str) -> String {
