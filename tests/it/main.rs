@@ -1,5 +1,6 @@
 //! End-to-end tests: the real `batchlabel` binary on real files. One module per subcommand.
 
+mod budget;
 mod check;
 mod compile;
 mod crash;

@@ -83,6 +83,10 @@ pub struct RunArgs {
     /// Shards uploaded and submitted at the same time.
     #[arg(long, default_value_t = 4)]
     pub concurrency: usize,
+    /// Budget in dollars for this run, overriding the spec's `budget.max_usd`: each shard's
+    /// cost bound is reserved before it is submitted, and nothing is sent beyond it.
+    #[arg(long, value_name = "USD", value_parser = parse_usd)]
+    pub max_usd: Option<f64>,
     /// Machine-readable summary on stdout.
     #[arg(long)]
     pub json: bool,
@@ -241,4 +245,17 @@ pub struct EstimateArgs {
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,
+}
+
+/// A dollar amount: a finite number ≥ 0.
+fn parse_usd(text: &str) -> Result<f64, String> {
+    let value: f64 = text
+        .trim_start_matches('$')
+        .parse()
+        .map_err(|_| format!("`{text}` is not a dollar amount (e.g. 25 or 0.50)"))?;
+    if value.is_finite() && value >= 0.0 {
+        Ok(value)
+    } else {
+        Err(format!("`{text}` is not a dollar amount ≥ 0"))
+    }
 }

@@ -5,8 +5,8 @@
 use batchlabel_spec::Job;
 use serde::Serialize;
 
-use crate::prices::{PRICES_AS_OF, batch_price};
-use crate::tokens::TokenCounter;
+use crate::cost_model::CostModel;
+use crate::prices::PRICES_AS_OF;
 use crate::{CompileError, CompileOptions, compile};
 
 /// The estimate of one batch file.
@@ -78,31 +78,28 @@ pub fn estimate(
             row_limit: None,
         },
     )?;
-    let counter = TokenCounter::for_model(&job.model.name);
-    // Structured outputs put the schema in the prompt; count it once per request.
-    let schema_tokens = counter.count(&job.response_format["json_schema"]["schema"].to_string());
-    let per_request = counter.output_bound(job);
-    let price = batch_price(&job.model.name);
+    let model = CostModel::for_job(job);
     let shards: Vec<ShardEstimate> = report
         .shards
         .iter()
         .map(|shard| {
-            let output = per_request.map(|bound| bound * shard.requests);
-            let input_tokens = shard.input_tokens + schema_tokens * shard.requests;
+            let bound = model.bound(shard.requests, shard.input_tokens);
             ShardEstimate {
                 file: shard.file.clone(),
                 requests: shard.requests,
                 bytes: shard.bytes,
-                input_tokens,
-                output_tokens_max: output,
-                cost_usd_max: price
-                    .zip(output)
-                    .map(|(price, output)| price.cost(input_tokens, output)),
+                input_tokens: bound.input_tokens,
+                output_tokens_max: bound.output_tokens_max,
+                cost_usd_max: bound.cost_usd_max,
             }
         })
         .collect();
-    let input_tokens = shards.iter().map(|shard| shard.input_tokens).sum();
-    let output_tokens_max = per_request.map(|bound| bound * report.requests);
+    let message_tokens: u64 = report.shards.iter().map(|shard| shard.input_tokens).sum();
+    let shard_requests: u64 = report.shards.iter().map(|shard| shard.requests).sum();
+    let total = model.bound(shard_requests, message_tokens);
+    let counter = model.counter();
+    let price = model.price;
+    let input_tokens = total.input_tokens;
     Ok(Estimate {
         model: job.model.name.clone(),
         encoding: counter.encoding,
@@ -111,15 +108,13 @@ pub fn estimate(
         requests: report.requests,
         duplicate_rows: report.duplicate_rows,
         input_tokens,
-        schema_tokens_per_request: schema_tokens,
-        output_tokens_per_request_max: per_request,
-        output_tokens_max,
+        schema_tokens_per_request: model.schema_tokens_per_request,
+        output_tokens_per_request_max: model.output_tokens_per_request_max,
+        output_tokens_max: total.output_tokens_max,
         price,
         prices_as_of: PRICES_AS_OF,
         input_cost_usd: price.map(|price| price.cost(input_tokens, 0)),
-        cost_usd_max: price
-            .zip(output_tokens_max)
-            .map(|(price, output)| price.cost(input_tokens, output)),
+        cost_usd_max: total.cost_usd_max,
         budget_usd: job.budget_usd,
         shards,
     })

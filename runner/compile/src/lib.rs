@@ -8,6 +8,7 @@
 
 mod background_writer;
 mod compiler;
+mod cost_model;
 mod custom_id;
 mod estimate;
 mod planner;
@@ -21,6 +22,7 @@ mod tokens;
 use std::path::{Path, PathBuf};
 
 pub use compiler::{CompileOptions, CompileReport, Progress, compile, open_source};
+pub use cost_model::{CostBound, CostModel, job_price};
 pub use custom_id::{CustomIdKind, custom_id, row_id_of};
 pub use estimate::{Estimate, ShardEstimate, estimate};
 pub use planner::INDEX_FILE;

@@ -144,13 +144,28 @@ pub async fn run<P: BatchProvider>(
     let mut timings = Timings::default();
     let run_dir = settings.run_dir(&job.name);
     let mut ledger = Ledger::open(&run_dir)?;
+    let budget = crate::budget::Budget::for_run(job, settings.max_usd)?;
+    let cost_model = budget.as_ref().map(|budget| &budget.cost);
     let run = choose_run(&ledger, job, settings, observer)?;
     let run_files = run_dir.join("runs").join(run.id.to_string());
     if run.state == "compiling" {
-        compile_run(&mut ledger, job, settings, &run, &run_files, observer)?;
+        compile_run(
+            &mut ledger,
+            job,
+            settings,
+            &run,
+            &run_files,
+            cost_model,
+            observer,
+        )?;
+    }
+    if let Some(budget) = &budget {
+        let mut shards = ledger.shards(run.id)?;
+        budget.estimate_missing(&ledger, &mut shards)?;
+        budget.check_plan(&shards)?;
     }
     timings.compile_seconds = started.elapsed().as_secs_f64();
-    let price = batchlabel_compile::batch_price(&job.model.name);
+    let price = batchlabel_compile::job_price(job);
     let validator = jsonschema::validator_for(&job.output_schema).map_err(|error| {
         LifecycleError::Internal(format!("the output schema does not compile: {error}"))
     })?;
@@ -180,6 +195,29 @@ pub async fn run<P: BatchProvider>(
             }
             continue;
         }
+        let mut refused = None;
+        let planned = match &budget {
+            Some(budget) => {
+                let mut allowed = Vec::new();
+                let mut known = ledger.shards(run.id)?;
+                budget.estimate_missing(&ledger, &mut known)?;
+                for shard in planned {
+                    let shard = known
+                        .iter()
+                        .find(|known| known.id == shard.id)
+                        .cloned()
+                        .unwrap_or(shard);
+                    if let Err(error) = budget.reserve(&ledger, &known, &shard) {
+                        refused = Some(error);
+                        break;
+                    }
+                    known = ledger.shards(run.id)?;
+                    allowed.push(shard);
+                }
+                allowed
+            }
+            None => planned,
+        };
         if !planned.is_empty() {
             let stage = Instant::now();
             observer.event(&format!(
@@ -198,6 +236,9 @@ pub async fn run<P: BatchProvider>(
             drop(submissions);
             timings.submit_seconds += stage.elapsed().as_secs_f64();
             changed = true;
+        }
+        if let Some(refused) = refused {
+            return Err(refused);
         }
         if settings.no_wait {
             timings.total_seconds = started.elapsed().as_secs_f64();
@@ -300,29 +341,27 @@ pub async fn run<P: BatchProvider>(
             }
             let retry_shards = if attempt < i64::from(job.limits.max_attempts) {
                 let directory = run_files.join(format!("attempt-{}", attempt + 1));
-                crate::retry::plan_retry(&ledger, run.id, attempt, &directory, job.limits)?
+                crate::retry::plan_retry(
+                    &ledger,
+                    run.id,
+                    attempt,
+                    &directory,
+                    (job.limits, cost_model),
+                )?
             } else {
                 Vec::new()
             };
             if retry_shards.is_empty() {
                 break;
             }
-            let requests: u64 = retry_shards.iter().map(|shard| shard.1).sum();
+            let requests: u64 = retry_shards.iter().map(|shard| shard.requests).sum();
             observer.event(&format!(
                 "retrying {requests} request(s) in {} shard(s) (attempt {})",
                 retry_shards.len(),
                 attempt + 1
             ));
-            for (number, (path, requests, bytes, hash)) in retry_shards.iter().enumerate() {
-                ledger.add_shard(
-                    run.id,
-                    attempt + 1,
-                    number as i64 + 1,
-                    path,
-                    *requests,
-                    *bytes,
-                    *hash,
-                )?;
+            for (number, planned) in retry_shards.iter().enumerate() {
+                ledger.add_shard(run.id, (attempt + 1, number as i64 + 1), planned)?;
             }
             continue;
         }
@@ -382,6 +421,7 @@ fn compile_run(
     settings: &RunSettings,
     run: &RunRecord,
     run_files: &Path,
+    cost_model: Option<&batchlabel_compile::CostModel>,
     observer: &dyn RunObserver,
 ) -> Result<CompileReport, LifecycleError> {
     let labeled = labeled_fingerprints(ledger)?;
@@ -394,13 +434,14 @@ fn compile_run(
         job,
         &CompileOptions {
             out_dir: Some(compile_dir.clone()),
-            count_tokens: false,
+            // Token counts only feed the budget's bounds.
+            count_tokens: cost_model.is_some(),
             progress: None,
             labeled: (!labeled.is_empty()).then(|| std::sync::Arc::new(labeled)),
             row_limit: settings.limit,
         },
     )?;
-    register_compile(ledger, run.id, &compile_dir, &report)?;
+    register_compile(ledger, run.id, &compile_dir, &report, cost_model)?;
     observer.event(&format!(
         "{} row(s) → {} request(s) in {} shard(s){}{}",
         report.rows,

@@ -39,6 +39,18 @@ CREATE TABLE IF NOT EXISTS results(
   raw_output TEXT, PRIMARY KEY(run_id, custom_id)) WITHOUT ROWID;
 ";
 
+/// Columns added after the first release, with their types: an older ledger gets them on
+/// open, so its runs resume.
+const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
+    ("shards", "estimate_input_tokens", "INTEGER"),
+    ("shards", "estimate_output_tokens", "INTEGER"),
+    ("shards", "estimate_usd", "REAL"),
+    ("shards", "reserved_at", "INTEGER"),
+    ("shards", "actual_input_tokens", "INTEGER"),
+    ("shards", "actual_output_tokens", "INTEGER"),
+    ("shards", "actual_usd", "REAL"),
+];
+
 /// A run as the ledger knows it.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct RunRecord {
@@ -110,6 +122,23 @@ pub struct ShardRecord {
     /// Sum of the xxh3 hashes of its custom_ids: checks an ingest saw exactly its requests.
     #[serde(skip)]
     pub id_set_hash: u64,
+    /// The pre-flight bound of what it costs.
+    pub estimate: batchlabel_compile::CostBound,
+    /// When its estimate was reserved against the budget (before it was submitted).
+    pub reserved_at: Option<i64>,
+    /// Usage the provider reported in its output files, once ingested.
+    pub actual: Option<ActualUsage>,
+}
+
+/// Tokens and dollars a shard's output files report.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct ActualUsage {
+    /// `usage.prompt_tokens`, summed.
+    pub input_tokens: u64,
+    /// `usage.completion_tokens`, summed.
+    pub output_tokens: u64,
+    /// At the batch price (0 when the model's price is unknown).
+    pub cost_usd: f64,
 }
 
 /// The ledger of one run directory, locked for this process.
@@ -167,6 +196,7 @@ impl Ledger {
         connection
             .execute_batch(SCHEMA)
             .map_err(database_error(&path))?;
+        add_missing_columns(&connection).map_err(database_error(&path))?;
         Ok(Self {
             connection,
             directory: directory.to_path_buf(),
@@ -260,7 +290,9 @@ impl Ledger {
             .prepare_cached(
                 "SELECT id, attempt, number, path, requests, bytes, state, submits, file_id, upload_intent_at,
                         batch_id, create_intent_at, batch_status, completed, failed, submitted_at,
-                        output_path, error_path, note, id_set_hash
+                        output_path, error_path, note, id_set_hash, estimate_input_tokens,
+                        estimate_output_tokens, estimate_usd, reserved_at, actual_input_tokens,
+                        actual_output_tokens, actual_usd
                  FROM shards WHERE run_id = ?1 ORDER BY attempt, number",
             )
             .map_err(self.error())?;
@@ -287,6 +319,23 @@ impl Ledger {
                     error_path: row.get(17)?,
                     note: row.get(18)?,
                     id_set_hash: row.get::<_, i64>(19)? as u64,
+                    estimate: batchlabel_compile::CostBound {
+                        input_tokens: row.get::<_, Option<i64>>(20)?.unwrap_or_default() as u64,
+                        output_tokens_max: row
+                            .get::<_, Option<i64>>(21)?
+                            .map(|tokens| tokens as u64),
+                        cost_usd_max: row.get(22)?,
+                    },
+                    reserved_at: row.get(23)?,
+                    actual: match row.get::<_, Option<i64>>(24)? {
+                        Some(input_tokens) => Some(ActualUsage {
+                            input_tokens: input_tokens as u64,
+                            output_tokens: row.get::<_, Option<i64>>(25)?.unwrap_or_default()
+                                as u64,
+                            cost_usd: row.get::<_, Option<f64>>(26)?.unwrap_or_default(),
+                        }),
+                        None => None,
+                    },
                 })
             })
             .map_err(self.error())?;
@@ -310,26 +359,66 @@ impl Ledger {
         Ok(())
     }
 
-    #[expect(clippy::too_many_arguments, reason = "one row's columns")]
     pub(crate) fn add_shard(
         &self,
         run_id: i64,
-        attempt: i64,
-        number: i64,
-        path: &Path,
-        requests: u64,
-        bytes: u64,
-        id_set_hash: u64,
+        (attempt, number): (i64, i64),
+        planned: &PlannedShard,
     ) -> Result<(), LifecycleError> {
-        self.connection
-            .execute(
-                "INSERT OR IGNORE INTO shards(run_id, attempt, number, path, requests, bytes, state, updated_at, id_set_hash)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'planned', ?7, ?8)",
-                params![run_id, attempt, number, path.to_string_lossy(), requests as i64, bytes as i64, now(), id_set_hash as i64],
-            )
-            .map_err(self.error())?;
-        Ok(())
+        insert_shard(&self.connection, run_id, (attempt, number), planned).map_err(self.error())
     }
+}
+
+/// A batch file about to become a shard.
+#[derive(Debug, Clone)]
+pub(crate) struct PlannedShard {
+    pub(crate) path: PathBuf,
+    pub(crate) requests: u64,
+    pub(crate) bytes: u64,
+    pub(crate) id_set_hash: u64,
+    pub(crate) estimate: Option<batchlabel_compile::CostBound>,
+}
+
+pub(crate) fn insert_shard(
+    connection: &Connection,
+    run_id: i64,
+    (attempt, number): (i64, i64),
+    planned: &PlannedShard,
+) -> rusqlite::Result<()> {
+    let estimate = planned.estimate.unwrap_or_default();
+    connection.execute(
+        "INSERT OR IGNORE INTO shards(run_id, attempt, number, path, requests, bytes, state, updated_at,
+             id_set_hash, estimate_input_tokens, estimate_output_tokens, estimate_usd)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'planned', ?7, ?8, ?9, ?10, ?11)",
+        params![
+            run_id,
+            attempt,
+            number,
+            planned.path.to_string_lossy(),
+            planned.requests as i64,
+            planned.bytes as i64,
+            now(),
+            planned.id_set_hash as i64,
+            planned.estimate.map(|_| estimate.input_tokens as i64),
+            estimate.output_tokens_max.map(|tokens| tokens as i64),
+            estimate.cost_usd_max
+        ],
+    )?;
+    Ok(())
+}
+
+fn add_missing_columns(connection: &Connection) -> rusqlite::Result<()> {
+    for (table, column, kind) in ADDED_COLUMNS {
+        let exists: bool = connection.query_row(
+            &format!("SELECT count(*) FROM pragma_table_info('{table}') WHERE name = ?1"),
+            [column],
+            |row| row.get::<_, i64>(0).map(|count| count > 0),
+        )?;
+        if !exists {
+            connection.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"))?;
+        }
+    }
+    Ok(())
 }
 
 /// The order-independent hash of a set of custom_ids, one id at a time.

@@ -6,6 +6,7 @@
 //! It does not parse specs (batchlabel-spec), render requests (batchlabel-compile) or speak
 //! HTTP (batchlabel-providers).
 
+mod budget;
 mod calibrate;
 mod driver;
 mod ingest;
@@ -24,10 +25,10 @@ use std::time::Duration;
 
 pub use calibrate::Calibration;
 pub use driver::{RunObserver, RunSummary, Timings, run};
-pub use ledger::{Ledger, RunRecord, ShardRecord};
+pub use ledger::{ActualUsage, Ledger, RunRecord, ShardRecord};
 pub use outcome::FailureReason;
 pub use sink::SinkCounts;
-pub use status::{RunCounts, RunStatus, cancel, status};
+pub use status::{CostAccount, RunCounts, RunStatus, cancel, status};
 
 /// How this run behaves (the spec says what the job is).
 #[derive(Debug, Clone)]
@@ -46,6 +47,8 @@ pub struct RunSettings {
     pub max_poll_interval: Duration,
     /// Shards uploaded and created at the same time.
     pub concurrency: usize,
+    /// Budget in dollars for this run, overriding the spec's `budget.max_usd`.
+    pub max_usd: Option<f64>,
 }
 
 impl RunSettings {
@@ -117,6 +120,23 @@ pub enum LifecycleError {
     /// The provider failed in a way retries did not fix.
     #[error("{}: {}", .0.context, .0.error)]
     Provider(ProviderFailure),
+    /// Submitting more would exceed the budget; nothing more was submitted.
+    #[error(
+        "over budget: {what} would bring the run to ${needed:.4} (at most) against a budget of ${budget:.4}, over by ${over:.4}; nothing more was submitted"
+    )]
+    OverBudget {
+        /// What was about to be submitted.
+        what: String,
+        /// Spent and reserved so far plus what was about to be submitted, in dollars.
+        needed: f64,
+        /// The budget.
+        budget: f64,
+        /// By how much.
+        over: f64,
+    },
+    /// The budget cannot be enforced for this job.
+    #[error("{0}")]
+    BudgetUnenforceable(String),
     /// Something that should not happen.
     #[error("{0}")]
     Internal(String),

@@ -92,6 +92,22 @@ pub(crate) enum Outcome {
 }
 
 impl Outcome {
+    /// Prompt and completion tokens the provider reported for this answer.
+    pub fn tokens(&self) -> (u64, u64) {
+        match self {
+            Self::Labeled {
+                input_tokens,
+                output_tokens,
+                ..
+            }
+            | Self::Failed {
+                input_tokens,
+                output_tokens,
+                ..
+            } => (*input_tokens, *output_tokens),
+        }
+    }
+
     pub(crate) fn failed(reason: FailureReason, detail: String) -> Self {
         Self::Failed {
             reason,

@@ -51,6 +51,7 @@ pub(crate) fn register_compile(
     run_id: i64,
     compile_dir: &Path,
     report: &CompileReport,
+    cost: Option<&batchlabel_compile::CostModel>,
 ) -> Result<(), LifecycleError> {
     let error = ledger.error();
     let transaction = ledger.connection.transaction().map_err(&error)?;
@@ -109,20 +110,14 @@ pub(crate) fn register_compile(
             }
         }
         for (index, shard) in report.shards.iter().enumerate() {
-            transaction
-                .execute(
-                    "INSERT OR IGNORE INTO shards(run_id, attempt, number, path, requests, bytes, state, updated_at, id_set_hash)
-                     VALUES (?1, 1, ?2, ?3, ?4, ?5, 'planned', ?6, ?7)",
-                    params![
-                        run_id,
-                        index as i64 + 1,
-                        compile_dir.join(&shard.file).to_string_lossy(),
-                        shard.requests as i64,
-                        shard.bytes as i64,
-                        now(),
-                        id_set_hashes.get(index).copied().unwrap_or_default() as i64
-                    ],
-                )
+            let planned = crate::ledger::PlannedShard {
+                path: compile_dir.join(&shard.file),
+                requests: shard.requests,
+                bytes: shard.bytes,
+                id_set_hash: id_set_hashes.get(index).copied().unwrap_or_default(),
+                estimate: cost.map(|cost| cost.bound(shard.requests, shard.input_tokens)),
+            };
+            crate::ledger::insert_shard(&transaction, run_id, (1, index as i64 + 1), &planned)
                 .map_err(&error)?;
         }
         if report.cached_requests > 0 {
@@ -268,10 +263,27 @@ pub(crate) fn record_ingest(
                 }
             }
         }
+        // The provider's own usage replaces the estimate: every line it answered counts,
+        // labeled or not.
+        let (input_tokens, output_tokens) =
+            ingest
+                .outcomes
+                .iter()
+                .fold((0u64, 0u64), |(input, output), (_, outcome)| {
+                    let (line_input, line_output) = outcome.tokens();
+                    (input + line_input, output + line_output)
+                });
         transaction
             .execute(
-                "UPDATE shards SET state = 'ingested', updated_at = ?2 WHERE id = ?1",
-                params![shard.id, finished_at],
+                "UPDATE shards SET state = 'ingested', updated_at = ?2, actual_input_tokens = ?3,
+                     actual_output_tokens = ?4, actual_usd = ?5 WHERE id = ?1",
+                params![
+                    shard.id,
+                    finished_at,
+                    input_tokens as i64,
+                    output_tokens as i64,
+                    cost(input_tokens, output_tokens)
+                ],
             )
             .map_err(&error)?;
     }

@@ -10,8 +10,9 @@ use batchlabel_spec::BatchLimits;
 use rusqlite::params;
 
 use crate::LifecycleError;
-use crate::ledger::Ledger;
+use crate::ledger::{Ledger, PlannedShard};
 use crate::outcome::FailureReason;
+use batchlabel_compile::CostModel;
 
 struct Failure {
     reason: FailureReason,
@@ -19,17 +20,15 @@ struct Failure {
     output: Option<String>,
 }
 
-/// A retry shard written: path, requests, bytes, id-set hash.
-pub(crate) type RetryShard = (std::path::PathBuf, u64, u64, u64);
-
-/// Write the retry shards of `attempt + 1` into `directory`.
+/// Write the retry shards of `attempt + 1` into `directory`, each with its cost bound when
+/// `cost` is given (a budget is in force).
 pub(crate) fn plan_retry(
     ledger: &Ledger,
     run_id: i64,
     attempt: i64,
     directory: &Path,
-    limits: BatchLimits,
-) -> Result<Vec<RetryShard>, LifecycleError> {
+    (limits, cost): (BatchLimits, Option<&CostModel>),
+) -> Result<Vec<PlannedShard>, LifecycleError> {
     let mut failures: HashMap<String, Failure> = HashMap::new();
     {
         let mut statement = ledger
@@ -76,7 +75,7 @@ pub(crate) fn plan_retry(
             .map_err(ledger.error())?;
         rows.collect::<Result<_, _>>().map_err(ledger.error())?
     };
-    let mut writer = RetryWriter::new(directory, limits);
+    let mut writer = RetryWriter::new(directory, limits, cost);
     for path in &originals {
         let file = std::fs::File::open(path)
             .map_err(|source| LifecycleError::io(Path::new(path), source))?;
@@ -115,59 +114,89 @@ pub(crate) fn plan_retry(
 struct RetryWriter<'a> {
     directory: &'a Path,
     limits: BatchLimits,
-    current: Option<(BufWriter<std::fs::File>, u64, u64, u64)>,
+    cost: Option<&'a CostModel>,
+    current: Option<OpenShard>,
     number: u64,
-    done: Vec<RetryShard>,
+    done: Vec<PlannedShard>,
+}
+
+struct OpenShard {
+    file: BufWriter<std::fs::File>,
+    requests: u64,
+    bytes: u64,
+    id_set_hash: u64,
+    message_tokens: u64,
 }
 
 impl<'a> RetryWriter<'a> {
-    fn new(directory: &'a Path, limits: BatchLimits) -> Self {
+    fn new(directory: &'a Path, limits: BatchLimits, cost: Option<&'a CostModel>) -> Self {
         Self {
             directory,
             limits,
+            cost,
             current: None,
             number: 0,
             done: Vec::new(),
         }
     }
 
+    fn path(&self) -> std::path::PathBuf {
+        self.directory
+            .join(format!("shard-{:05}.jsonl", self.number))
+    }
+
     fn write(&mut self, line: &str, custom_id: &str) -> Result<(), LifecycleError> {
         let size = line.len() as u64 + 1;
-        let full = self.current.as_ref().is_none_or(|(_, requests, bytes, _)| {
-            *requests >= self.limits.max_requests_per_file
-                || bytes + size > self.limits.max_bytes_per_file
+        let full = self.current.as_ref().is_none_or(|open| {
+            open.requests >= self.limits.max_requests_per_file
+                || open.bytes + size > self.limits.max_bytes_per_file
         });
         if full {
             self.finish()?;
             self.number += 1;
-            let path = self
-                .directory
-                .join(format!("shard-{:05}.jsonl", self.number));
+            let path = self.path();
             let file =
                 std::fs::File::create(&path).map_err(|source| LifecycleError::io(&path, source))?;
-            self.current = Some((BufWriter::new(file), 0, 0, 0));
+            self.current = Some(OpenShard {
+                file: BufWriter::new(file),
+                requests: 0,
+                bytes: 0,
+                id_set_hash: 0,
+                message_tokens: 0,
+            });
         }
-        if let Some((file, requests, bytes, hash)) = &mut self.current {
-            writeln!(file, "{line}")
+        let tokens = self.cost.map_or(0, |cost| cost.request_line_tokens(line));
+        if let Some(open) = &mut self.current {
+            writeln!(open.file, "{line}")
                 .map_err(|source| LifecycleError::io(self.directory, source))?;
-            *requests += 1;
-            *bytes += size;
-            *hash = hash.wrapping_add(crate::ledger::id_hash(custom_id));
+            open.requests += 1;
+            open.bytes += size;
+            open.id_set_hash = open
+                .id_set_hash
+                .wrapping_add(crate::ledger::id_hash(custom_id));
+            open.message_tokens += tokens;
         }
         Ok(())
     }
 
     fn finish(&mut self) -> Result<(), LifecycleError> {
-        if let Some((mut file, requests, bytes, hash)) = self.current.take() {
-            let path = self
-                .directory
-                .join(format!("shard-{:05}.jsonl", self.number));
-            self.done.push((path, requests, bytes, hash));
-            file.flush()
+        if let Some(mut open) = self.current.take() {
+            open.file
+                .flush()
                 .map_err(|source| LifecycleError::io(self.directory, source))?;
-            file.get_ref()
+            open.file
+                .get_ref()
                 .sync_all()
                 .map_err(|source| LifecycleError::io(self.directory, source))?;
+            self.done.push(PlannedShard {
+                path: self.path(),
+                requests: open.requests,
+                bytes: open.bytes,
+                id_set_hash: open.id_set_hash,
+                estimate: self
+                    .cost
+                    .map(|cost| cost.bound(open.requests, open.message_tokens)),
+            });
         }
         Ok(())
     }

@@ -40,6 +40,62 @@ pub struct RunCounts {
     pub output_tokens: u64,
     /// Dollars from the price table.
     pub cost_usd: f64,
+    /// The budget's view: each shard's pre-flight bound against the usage its output files
+    /// reported.
+    pub cost: CostAccount,
+}
+
+/// Estimated against actual cost, summed over shards.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CostAccount {
+    /// Shards in all.
+    pub shards: u64,
+    /// Shards with a pre-flight bound (all of them when a budget is in force).
+    pub estimated_shards: u64,
+    /// Prompt tokens the bounds counted.
+    pub estimated_input_tokens: u64,
+    /// Most output tokens the bounds allowed.
+    pub estimated_output_tokens_max: u64,
+    /// Most dollars the bounds allowed.
+    pub estimated_usd_max: f64,
+    /// Dollars reserved for shards submitted and not yet ingested.
+    pub reserved_usd: f64,
+    /// Shards whose output files were ingested.
+    pub reported_shards: u64,
+    /// Prompt tokens the output files reported.
+    pub actual_input_tokens: u64,
+    /// Completion tokens the output files reported.
+    pub actual_output_tokens: u64,
+    /// Their dollars.
+    pub actual_usd: f64,
+}
+
+impl CostAccount {
+    fn of(shards: &[ShardRecord]) -> Self {
+        let mut account = Self {
+            shards: shards.len() as u64,
+            ..Self::default()
+        };
+        for shard in shards {
+            if let Some(bound) = shard.estimate.cost_usd_max {
+                account.estimated_shards += 1;
+                account.estimated_input_tokens += shard.estimate.input_tokens;
+                account.estimated_output_tokens_max +=
+                    shard.estimate.output_tokens_max.unwrap_or_default();
+                account.estimated_usd_max += bound;
+                if shard.actual.is_none() && shard.reserved_at.is_some() {
+                    account.reserved_usd += bound;
+                }
+            }
+            if let Some(actual) = &shard.actual {
+                account.reported_shards += 1;
+                account.actual_input_tokens += actual.input_tokens;
+                account.actual_output_tokens += actual.output_tokens;
+                account.actual_usd += actual.cost_usd;
+            }
+        }
+        account
+    }
 }
 
 /// The state of one run.
@@ -162,6 +218,7 @@ pub(crate) fn run_status(
             input_tokens: input_tokens as u64,
             output_tokens: output_tokens as u64,
             cost_usd: cost,
+            cost: CostAccount::of(&shards),
         },
         eta_seconds,
         shards,

@@ -107,6 +107,7 @@ pub(crate) fn run(args: &RunArgs, printer: Printer) -> ExitStatus {
         // A local model runs one batch at a time anyway; submitting in order keeps it
         // deterministic.
         concurrency: if local { 1 } else { args.concurrency },
+        max_usd: args.max_usd,
     };
     let Some(runtime) = super::reported(runtime(), printer) else {
         return ExitStatus::Error;
@@ -158,10 +159,14 @@ pub(crate) fn report_lifecycle_error(error: &LifecycleError, json: bool, printer
         return;
     }
     let mut text = format!("error: {error}\n");
-    if matches!(error, LifecycleError::Provider(_)) {
-        text.push_str(
+    match error {
+        LifecycleError::Provider(_) => text.push_str(
             "hint: nothing is lost; fix the cause and run the same command again to resume\n",
-        );
+        ),
+        LifecycleError::OverBudget { .. } => text.push_str(
+            "hint: `batchlabel estimate SPEC` shows the bound per batch file; raise `budget.max_usd` or pass `--max-usd`, or run fewer rows with `--limit`; running again resumes\n",
+        ),
+        _ => {}
     }
     printer.message(&text);
 }

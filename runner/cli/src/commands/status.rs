@@ -17,6 +17,7 @@ fn settings(state_dir: &std::path::Path) -> RunSettings {
         poll_interval: std::time::Duration::from_secs(1),
         max_poll_interval: std::time::Duration::from_secs(1),
         concurrency: 1,
+        max_usd: None,
     }
 }
 
@@ -79,6 +80,36 @@ fn render(name: &str, status: &RunStatus) -> String {
         "  tokens    {} in / {} out, ${:.4}",
         status.counts.input_tokens, status.counts.output_tokens, status.counts.cost_usd
     );
+    let cost = &status.counts.cost;
+    if cost.estimated_shards > 0 || cost.reported_shards > 0 {
+        let estimated = if cost.estimated_shards > 0 {
+            format!(
+                "estimated ≤ ${:.4} ({} in / ≤ {} out tokens, {} of {} shards)",
+                cost.estimated_usd_max,
+                cost.estimated_input_tokens,
+                cost.estimated_output_tokens_max,
+                cost.estimated_shards,
+                cost.shards
+            )
+        } else {
+            "no estimate (no budget was set)".to_string()
+        };
+        let _ = writeln!(text, "  cost      {estimated}");
+        let _ = writeln!(
+            text,
+            "            actual ${:.4} ({} in / {} out tokens, {} of {} shards reported){}",
+            cost.actual_usd,
+            cost.actual_input_tokens,
+            cost.actual_output_tokens,
+            cost.reported_shards,
+            cost.shards,
+            if cost.reserved_usd > 0.0 {
+                format!(", ${:.4} reserved in flight", cost.reserved_usd)
+            } else {
+                String::new()
+            }
+        );
+    }
     if let Some(eta) = status.eta_seconds {
         let _ = writeln!(text, "  eta       about {}m{:02}s", eta / 60, eta % 60);
     }

@@ -226,10 +226,16 @@ impl Resolver<'_> {
     }
 }
 
-/// sha256 over the spec (as JSON, key order kept) and the template texts it loads.
+/// sha256 over the spec (as JSON, key order kept) and the template texts it loads. The
+/// budget is left out: it limits spending, it does not change a result, so raising it
+/// resumes the same run.
 fn fingerprint(value: &serde_json::Value, prompt: &Prompt) -> String {
     let mut hasher = Sha256::new();
     hasher.update(b"batchlabel-spec-v1\n");
+    let mut value = value.clone();
+    if let Some(object) = value.as_object_mut() {
+        object.remove("budget");
+    }
     hasher.update(value.to_string().as_bytes());
     for template in prompt.system.iter().chain(std::iter::once(&prompt.user)) {
         hasher.update(b"\n--template--\n");

@@ -1,0 +1,96 @@
+//! The cost bounds of one job's requests: prompt tokens counted with the model's tokenizer
+//! (plus the output schema, which structured outputs put in the prompt), output bounded by
+//! the label schema and `max_completion_tokens`, priced at the batch rate. Used by the
+//! pre-flight estimate, by the runner's budget reservations, and for retry files.
+
+use batchlabel_spec::{Job, ProviderKind};
+
+use crate::prices::{BatchPrice, batch_price};
+use crate::tokens::TokenCounter;
+
+/// What one batch file (or any group of requests) may cost.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct CostBound {
+    /// Prompt tokens.
+    pub input_tokens: u64,
+    /// Most output tokens, when bounded.
+    pub output_tokens_max: Option<u64>,
+    /// Most dollars, when the price and the output bound are known.
+    pub cost_usd_max: Option<f64>,
+}
+
+/// Token counting and pricing for one job.
+pub struct CostModel {
+    counter: TokenCounter,
+    /// Tokens of the output schema, counted once per request.
+    pub schema_tokens_per_request: u64,
+    /// Most output tokens of one answer.
+    pub output_tokens_per_request_max: Option<u64>,
+    /// The batch price; zero for the embedded local model.
+    pub price: Option<BatchPrice>,
+}
+
+/// The price of a job's model: the built-in table, or free for the embedded model.
+pub fn job_price(job: &Job) -> Option<BatchPrice> {
+    if job.model.provider == ProviderKind::Local {
+        return Some(BatchPrice {
+            model: "local",
+            input_per_million: 0.0,
+            output_per_million: 0.0,
+        });
+    }
+    batch_price(&job.model.name)
+}
+
+impl CostModel {
+    /// The cost model of `job`.
+    pub fn for_job(job: &Job) -> Self {
+        let counter = TokenCounter::for_model(&job.model.name);
+        let schema_tokens_per_request =
+            counter.count(&job.response_format["json_schema"]["schema"].to_string());
+        let output_tokens_per_request_max = counter.output_bound(job);
+        Self {
+            counter,
+            schema_tokens_per_request,
+            output_tokens_per_request_max,
+            price: job_price(job),
+        }
+    }
+
+    /// The tokenizer.
+    pub fn counter(&self) -> &TokenCounter {
+        &self.counter
+    }
+
+    /// The bound of `requests` requests whose messages count `message_tokens` in all.
+    pub fn bound(&self, requests: u64, message_tokens: u64) -> CostBound {
+        let input_tokens = message_tokens + self.schema_tokens_per_request * requests;
+        let output_tokens_max = self
+            .output_tokens_per_request_max
+            .map(|bound| bound * requests);
+        CostBound {
+            input_tokens,
+            output_tokens_max,
+            cost_usd_max: self
+                .price
+                .zip(output_tokens_max)
+                .map(|(price, output)| price.cost(input_tokens, output)),
+        }
+    }
+
+    /// Prompt tokens of one batch-file line's messages (schema not included), e.g. a retry
+    /// line that carries feedback turns. A line that is not a request counts 0.
+    pub fn request_line_tokens(&self, line: &str) -> u64 {
+        let Ok(request) = serde_json::from_str::<serde_json::Value>(line) else {
+            return 0;
+        };
+        let Some(messages) = request["body"]["messages"].as_array() else {
+            return 0;
+        };
+        let contents: Vec<&str> = messages
+            .iter()
+            .map(|message| message["content"].as_str().unwrap_or_default())
+            .collect();
+        self.counter.chat_prompt(&contents)
+    }
+}

@@ -1,0 +1,162 @@
+//! The budget: before anything is sent the whole planned job is checked against
+//! `budget.max_usd`, and each shard's cost bound is reserved in the ledger before it is
+//! submitted. Once a shard is ingested, the usage its output files report replaces its
+//! reservation, so the money committed is always spent (actual) plus in flight (bounds).
+
+use std::io::BufRead;
+use std::path::Path;
+
+use batchlabel_compile::{CostBound, CostModel};
+use batchlabel_spec::Job;
+use rusqlite::params;
+
+use crate::LifecycleError;
+use crate::ledger::{Ledger, ShardRecord};
+
+/// A budget in force for one run.
+pub(crate) struct Budget {
+    pub(crate) max_usd: f64,
+    pub(crate) cost: CostModel,
+}
+
+impl Budget {
+    /// The budget of this run (the flag wins over the spec), if any; an error when it cannot
+    /// be enforced.
+    pub(crate) fn for_run(job: &Job, max_usd: Option<f64>) -> Result<Option<Self>, LifecycleError> {
+        let Some(max_usd) = max_usd.or(job.budget_usd) else {
+            return Ok(None);
+        };
+        let cost = CostModel::for_job(job);
+        if cost.price.is_none() {
+            return Err(LifecycleError::BudgetUnenforceable(format!(
+                "a budget of ${max_usd} is set, but batchlabel has no price for model `{}` (its table is dated {}); remove `budget.max_usd` (and `--max-usd`) to run it unbudgeted",
+                job.model.name,
+                batchlabel_compile::PRICES_AS_OF
+            )));
+        }
+        if cost.output_tokens_per_request_max.is_none() {
+            return Err(LifecycleError::BudgetUnenforceable(format!(
+                "a budget of ${max_usd} is set, but the output of `{}` is unbounded (a raw schema field without `model.max_completion_tokens`); set `max_completion_tokens` so each request's cost has a bound",
+                job.name
+            )));
+        }
+        Ok(Some(Self { max_usd, cost }))
+    }
+
+    /// Fill in the bound of shards planned without one (a run started without a budget).
+    pub(crate) fn estimate_missing(
+        &self,
+        ledger: &Ledger,
+        shards: &mut [ShardRecord],
+    ) -> Result<(), LifecycleError> {
+        for shard in shards
+            .iter_mut()
+            .filter(|shard| shard.estimate.cost_usd_max.is_none())
+        {
+            let path = Path::new(&shard.path);
+            let file =
+                std::fs::File::open(path).map_err(|source| LifecycleError::io(path, source))?;
+            let mut message_tokens = 0;
+            for line in std::io::BufReader::with_capacity(1 << 20, file).lines() {
+                let line = line.map_err(|source| LifecycleError::io(path, source))?;
+                message_tokens += self.cost.request_line_tokens(&line);
+            }
+            shard.estimate = self.cost.bound(shard.requests as u64, message_tokens);
+            record_estimate(ledger, shard.id, &shard.estimate)?;
+        }
+        Ok(())
+    }
+
+    /// Refuse the run when everything planned (and not yet reserved), added to what is
+    /// already spent or reserved, exceeds the budget.
+    pub(crate) fn check_plan(&self, shards: &[ShardRecord]) -> Result<(), LifecycleError> {
+        let unreserved: Vec<&ShardRecord> = shards
+            .iter()
+            .filter(|shard| shard.state == "planned" && shard.reserved_at.is_none())
+            .collect();
+        if unreserved.is_empty() {
+            return Ok(());
+        }
+        let planned: f64 = unreserved.iter().map(|shard| bound_usd(shard)).sum();
+        let requests: i64 = unreserved.iter().map(|shard| shard.requests).sum();
+        self.check(
+            committed_usd(shards) + planned,
+            format!(
+                "{} request(s) in {} shard(s) (at most ${planned:.4})",
+                requests,
+                unreserved.len()
+            ),
+        )
+    }
+
+    /// Reserve one shard's bound before it is submitted, or refuse it.
+    pub(crate) fn reserve(
+        &self,
+        ledger: &Ledger,
+        shards: &[ShardRecord],
+        shard: &ShardRecord,
+    ) -> Result<(), LifecycleError> {
+        if shard.reserved_at.is_some() {
+            return Ok(());
+        }
+        let bound = bound_usd(shard);
+        self.check(
+            committed_usd(shards) + bound,
+            format!(
+                "shard {} of attempt {} ({} request(s), at most ${bound:.4})",
+                shard.number, shard.attempt, shard.requests
+            ),
+        )?;
+        ledger.update_shard(shard.id, "reserved_at = ?1", &[&crate::ledger::now()])
+    }
+
+    fn check(&self, needed: f64, what: String) -> Result<(), LifecycleError> {
+        // A hair of slack so a bound equal to the budget passes despite float sums.
+        if needed <= self.max_usd * (1.0 + 1e-9) {
+            return Ok(());
+        }
+        Err(LifecycleError::OverBudget {
+            what,
+            needed,
+            budget: self.max_usd,
+            over: needed - self.max_usd,
+        })
+    }
+}
+
+fn bound_usd(shard: &ShardRecord) -> f64 {
+    shard.estimate.cost_usd_max.unwrap_or_default()
+}
+
+/// Dollars spent (ingested shards, as reported) plus reserved (submitted, not yet ingested).
+fn committed_usd(shards: &[ShardRecord]) -> f64 {
+    shards
+        .iter()
+        .map(|shard| match (&shard.actual, shard.reserved_at) {
+            (Some(actual), _) => actual.cost_usd,
+            (None, Some(_)) => bound_usd(shard),
+            (None, None) if shard.state != "planned" => bound_usd(shard),
+            (None, None) => 0.0,
+        })
+        .sum()
+}
+
+fn record_estimate(
+    ledger: &Ledger,
+    shard_id: i64,
+    estimate: &CostBound,
+) -> Result<(), LifecycleError> {
+    ledger
+        .connection
+        .execute(
+            "UPDATE shards SET estimate_input_tokens = ?2, estimate_output_tokens = ?3, estimate_usd = ?4 WHERE id = ?1",
+            params![
+                shard_id,
+                estimate.input_tokens as i64,
+                estimate.output_tokens_max.map(|tokens| tokens as i64),
+                estimate.cost_usd_max
+            ],
+        )
+        .map_err(ledger.error())?;
+    Ok(())
+}
