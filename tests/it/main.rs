@@ -6,6 +6,7 @@ mod compile;
 mod crash;
 mod diagnostics;
 mod estimate;
+mod eval;
 mod local;
 mod local_server;
 mod run;

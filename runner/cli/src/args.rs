@@ -34,6 +34,53 @@ pub enum Command {
     Cancel(CancelArgs),
     /// Serve the OpenAI Files + Batches protocol on this machine.
     Serve(ServeArgs),
+    /// Evaluate a spec's latest run against gold labels, or compare it with another run.
+    Eval(EvalArgs),
+    /// Write a self-contained HTML report of a spec's latest run (with charts).
+    Report(ReportArgs),
+}
+
+/// Which run to evaluate and against what.
+#[derive(Debug, Args)]
+pub struct EvaluateArgs {
+    /// The job spec (YAML) whose latest run is evaluated.
+    pub spec: PathBuf,
+    #[command(flatten)]
+    pub state: StateArgs,
+    /// Gold labels: a column of the spec's input, or a CSV / JSONL file with the same ids
+    /// and a column named like the field (or `gold`, `label`, `labels`).
+    #[arg(long, value_name = "COLUMN|FILE")]
+    pub gold: Option<String>,
+    /// The label field to evaluate (needed when the spec has several).
+    #[arg(long)]
+    pub field: Option<String>,
+}
+
+/// `batchlabel eval`.
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    #[command(flatten)]
+    pub run: EvaluateArgs,
+    /// Another spec (another model or prompt version, same rows): compare its latest run
+    /// with this one, row by row.
+    #[arg(long, value_name = "SPEC")]
+    pub compare: Option<PathBuf>,
+    /// Wrong, failed or changed rows to print.
+    #[arg(long, default_value_t = 10)]
+    pub show: usize,
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `batchlabel report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub run: EvaluateArgs,
+    /// Where to write the HTML page.
+    #[arg(long, value_name = "FILE")]
+    pub html: PathBuf,
 }
 
 /// Where runs keep their state, and which API they talk to.

@@ -14,6 +14,7 @@ mod ledger;
 mod outcome;
 mod record;
 mod retry;
+mod row_results;
 mod sink;
 mod status;
 mod submit;
@@ -27,7 +28,8 @@ pub use calibrate::Calibration;
 pub use driver::{RunObserver, RunSummary, Timings, run};
 pub use ledger::{ActualUsage, Ledger, RunRecord, ShardRecord};
 pub use outcome::FailureReason;
-pub use sink::SinkCounts;
+pub use row_results::{RowResult, latest_row_results};
+pub use sink::{SinkCounts, rfc3339};
 pub use status::{CostAccount, RunCounts, RunStatus, cancel, status};
 
 /// How this run behaves (the spec says what the job is).

@@ -85,22 +85,7 @@ pub(crate) fn write_results(
             batch_ids.insert(id, batch_id);
         }
     }
-    let mut links: HashMap<String, Vec<String>> = HashMap::new();
-    {
-        let mut statement = ledger
-            .connection
-            .prepare("SELECT custom_id, row_id FROM request_rows WHERE run_id = ?1")
-            .map_err(ledger.error())?;
-        let rows = statement
-            .query_map([run_id], |row| {
-                Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
-            })
-            .map_err(ledger.error())?;
-        for row in rows {
-            let (custom_id, row_id) = row.map_err(ledger.error())?;
-            links.entry(custom_id).or_default().push(row_id);
-        }
-    }
+    let links = crate::row_results::RowLinks::load(ledger, run_id)?;
     if let Some(parent) = output.path.parent() {
         std::fs::create_dir_all(parent).map_err(|source| LifecycleError::io(parent, source))?;
     }
@@ -169,17 +154,7 @@ pub(crate) fn write_results(
     for row in rows {
         let row = row.map_err(ledger.error())?;
         let own = batchlabel_compile::row_id_of(&row.custom_id);
-        let shared = links.get(&row.custom_id);
-        let mut row_ids: Vec<(&str, bool)> = Vec::new();
-        if let Some(own) = &own {
-            row_ids.push((own, true));
-        }
-        if let Some(shared) = shared {
-            let first = own.is_none();
-            for (index, id) in shared.iter().enumerate() {
-                row_ids.push((id, first && index == 0));
-            }
-        }
+        let row_ids = links.rows_of(&row.custom_id, own.as_deref());
         for (row_id, primary) in row_ids {
             if row.state == "labeled" {
                 counts.labeled_rows += 1;
@@ -450,7 +425,7 @@ fn sqlite_error(path: &Path, error: &rusqlite::Error) -> LifecycleError {
 }
 
 /// Unix seconds as an RFC 3339 UTC time.
-pub(crate) fn rfc3339(seconds: i64) -> String {
+pub fn rfc3339(seconds: i64) -> String {
     let days = seconds.div_euclid(86_400);
     let rest = seconds.rem_euclid(86_400);
     // Howard Hinnant's civil_from_days.

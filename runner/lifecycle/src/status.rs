@@ -250,7 +250,7 @@ fn eta(shards: &[ShardRecord], requests: u64, state: &str) -> Option<i64> {
 }
 
 /// The ledger (unlocked: a run may be going on) and latest run of `job_name`.
-fn latest(
+pub(crate) fn latest(
     settings: &RunSettings,
     job_name: &str,
 ) -> Result<(Ledger, crate::RunRecord), LifecycleError> {

@@ -4,6 +4,8 @@
 pub(crate) mod check;
 pub(crate) mod compile;
 pub(crate) mod estimate;
+pub(crate) mod eval;
+pub(crate) mod report;
 pub(crate) mod run;
 pub(crate) mod serve;
 pub(crate) mod status;

@@ -8,7 +8,7 @@ use crate::ExitStatus;
 use crate::args::{CancelArgs, StatusArgs};
 use crate::printer::Printer;
 
-fn settings(state_dir: &std::path::Path) -> RunSettings {
+pub(crate) fn settings(state_dir: &std::path::Path) -> RunSettings {
     RunSettings {
         state_dir: state_dir.to_path_buf(),
         limit: None,
