@@ -9,6 +9,7 @@ mod estimate;
 mod eval;
 mod local;
 mod local_server;
+mod pilot;
 mod run;
 
 use std::path::{Path, PathBuf};

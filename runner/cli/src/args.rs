@@ -34,10 +34,40 @@ pub enum Command {
     Cancel(CancelArgs),
     /// Serve the OpenAI Files + Batches protocol on this machine.
     Serve(ServeArgs),
+    /// Send a few rows through the synchronous endpoint (same rendering and validation as a
+    /// run) and project the full batch run's tokens and cost.
+    Pilot(PilotArgs),
     /// Evaluate a spec's latest run against gold labels, or compare it with another run.
     Eval(EvalArgs),
     /// Write a self-contained HTML report of a spec's latest run (with charts).
     Report(ReportArgs),
+}
+
+/// `batchlabel pilot`.
+#[derive(Debug, Args)]
+pub struct PilotArgs {
+    /// The job spec (YAML).
+    pub spec: PathBuf,
+    #[command(flatten)]
+    pub api: ApiArgs,
+    /// How many rows to send.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub rows: u64,
+    /// Take the first rows instead of a reproducible sample.
+    #[arg(long, conflicts_with = "seed")]
+    pub first: bool,
+    /// Seed of the sample: the same seed picks the same rows.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=256))]
+    pub concurrency: u64,
+    /// CPU threads for `provider: local` [default: all cores].
+    #[arg(long)]
+    pub threads: Option<u32>,
+    /// Machine-readable report on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Which run to evaluate and against what.

@@ -46,6 +46,8 @@ pub struct CompileOptions {
     pub row_limit: Option<u64>,
     /// Fingerprints of requests an earlier run already labeled: not written to any shard.
     pub labeled: Option<Arc<std::collections::HashSet<u128>>>,
+    /// Only rows with these ids (a pilot's sample); row errors are kept.
+    pub row_filter: Option<Arc<std::collections::HashSet<String>>>,
 }
 
 /// What a compile produced.
@@ -165,6 +167,7 @@ pub fn compile(job: &Job, options: &CompileOptions) -> Result<CompileReport, Com
             let _ = credit_sender.send(());
         }
         let row_limit = options.row_limit.unwrap_or(u64::MAX);
+        let row_filter = options.row_filter.as_deref();
         let reader = scope.spawn(move || -> Result<(), CompileError> {
             let mut rows_read = 0u64;
             for sequence in 0.. {
@@ -175,9 +178,17 @@ pub fn compile(job: &Job, options: &CompileOptions) -> Result<CompileReport, Com
                 let wanted = (row_limit - rows_read).min(CHUNK_ROWS as u64) as usize;
                 let more = source.next_chunk(wanted, &mut chunk)?;
                 rows_read += chunk.len() as u64;
+                let read_any = !chunk.is_empty();
+                if let Some(filter) = row_filter {
+                    chunk.retain(|row| {
+                        row.as_ref().is_err()
+                            || row.as_ref().is_ok_and(|row| filter.contains(&row.id))
+                    });
+                }
                 let more = more && rows_read < row_limit;
                 bytes_read.store(source.bytes_read(), Ordering::Relaxed);
-                if !chunk.is_empty() && chunk_sender.send((sequence, chunk)).is_err() {
+                // Sequence numbers stay contiguous: a chunk the filter emptied is sent too.
+                if read_any && chunk_sender.send((sequence, chunk)).is_err() {
                     return Ok(()); // the planner stopped; its error is reported
                 }
                 if !more {

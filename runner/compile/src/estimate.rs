@@ -76,6 +76,7 @@ pub fn estimate(
             progress,
             labeled: None,
             row_limit: None,
+            row_filter: None,
         },
     )?;
     let model = CostModel::for_job(job);

@@ -25,16 +25,12 @@ pub struct Calibration {
     pub means: HashMap<String, HashMap<String, f64>>,
 }
 
-type Row = (String, String, HashMap<String, HashMap<String, f64>>);
+type Row = (String, String, Scores);
+type Scores = HashMap<String, HashMap<String, f64>>;
+type Fields<'a> = Vec<(&'a str, Vec<&'a str>)>;
 
-/// Calibrate the `one_of` fields of `run_id`'s scored results in place.
-pub(crate) fn calibrate(
-    ledger: &mut Ledger,
-    run_id: i64,
-    job: &Job,
-) -> Result<Calibration, LifecycleError> {
-    let fields: Vec<(&str, Vec<&str>)> = job
-        .labels
+fn one_of_fields(job: &Job) -> Fields<'_> {
+    job.labels
         .iter()
         .filter_map(|field| match &field.kind {
             LabelKind::OneOf { labels } => Some((
@@ -43,7 +39,87 @@ pub(crate) fn calibrate(
             )),
             _ => None,
         })
+        .collect()
+}
+
+/// Each label's mean score over `rows`, per field.
+fn label_means(fields: &Fields<'_>, rows: &[Row]) -> HashMap<String, HashMap<String, f64>> {
+    let mut all = HashMap::new();
+    for (field, labels) in fields {
+        let mut means = HashMap::new();
+        for label in labels {
+            let values: Vec<f64> = rows
+                .iter()
+                .filter_map(|(_, _, scores)| scores.get(*field)?.get(*label).copied())
+                .collect();
+            if !values.is_empty() {
+                means.insert(
+                    (*label).to_string(),
+                    values.iter().sum::<f64>() / values.len() as f64,
+                );
+            }
+        }
+        all.insert((*field).to_string(), means);
+    }
+    all
+}
+
+/// The output with each scored field re-decided on mean-centred scores (`None`: unreadable).
+fn decide(
+    fields: &Fields<'_>,
+    means: &HashMap<String, HashMap<String, f64>>,
+    raw: &str,
+    scores: &Scores,
+) -> Option<String> {
+    let mut output = serde_json::from_str::<Value>(raw).ok()?;
+    for (field, labels) in fields {
+        let (Some(field_scores), Some(means)) = (scores.get(*field), means.get(*field)) else {
+            continue;
+        };
+        let best = labels
+            .iter()
+            .filter_map(|label| Some((*label, field_scores.get(*label)? - means.get(*label)?)))
+            .max_by(|a, b| a.1.total_cmp(&b.1));
+        if let Some((label, _)) = best {
+            output[*field] = Value::String(label.to_string());
+        }
+    }
+    Some(output.to_string())
+}
+
+/// Calibrate outputs held in memory (a pilot's): `rows` are (raw output, raw scores) as
+/// JSON; returns the calibrated outputs in order (unscored rows unchanged).
+pub fn calibrate_outputs(job: &Job, rows: &[(String, Option<String>)]) -> Vec<String> {
+    let fields = one_of_fields(job);
+    let scored: Vec<Row> = rows
+        .iter()
+        .filter_map(|(output, scores)| {
+            let scores = serde_json::from_str(scores.as_deref()?).ok()?;
+            Some((String::new(), output.clone(), scores))
+        })
         .collect();
+    if fields.is_empty() || scored.is_empty() {
+        return rows.iter().map(|(output, _)| output.clone()).collect();
+    }
+    let means = label_means(&fields, &scored);
+    rows.iter()
+        .map(|(output, scores)| {
+            scores
+                .as_deref()
+                .and_then(|scores| serde_json::from_str::<Scores>(scores).ok())
+                .and_then(|scores| decide(&fields, &means, output, &scores))
+                .unwrap_or_else(|| output.clone())
+        })
+        .collect()
+}
+
+/// Calibrate the `one_of` fields of `run_id`'s scored results in place.
+pub(crate) fn calibrate(
+    ledger: &mut Ledger,
+    run_id: i64,
+    job: &Job,
+) -> Result<Calibration, LifecycleError> {
+    let fields = one_of_fields(job);
     let mut calibration = Calibration::default();
     if fields.is_empty() {
         return Ok(calibration);
@@ -77,22 +153,7 @@ pub(crate) fn calibrate(
     if rows.is_empty() {
         return Ok(calibration);
     }
-    for (field, labels) in &fields {
-        let mut means = HashMap::new();
-        for label in labels {
-            let values: Vec<f64> = rows
-                .iter()
-                .filter_map(|(_, _, scores)| scores.get(*field)?.get(*label).copied())
-                .collect();
-            if !values.is_empty() {
-                means.insert(
-                    (*label).to_string(),
-                    values.iter().sum::<f64>() / values.len() as f64,
-                );
-            }
-        }
-        calibration.means.insert((*field).to_string(), means);
-    }
+    calibration.means = label_means(&fields, &rows);
     let error = ledger.error();
     let transaction = ledger.connection.transaction().map_err(&error)?;
     {
@@ -100,26 +161,9 @@ pub(crate) fn calibrate(
             .prepare("UPDATE results SET raw_output = ?3, output = ?4 WHERE run_id = ?1 AND custom_id = ?2")
             .map_err(&error)?;
         for (custom_id, raw, scores) in &rows {
-            let Ok(mut output) = serde_json::from_str::<Value>(raw) else {
+            let Some(calibrated) = decide(&fields, &calibration.means, raw, scores) else {
                 continue;
             };
-            for (field, labels) in &fields {
-                let (Some(field_scores), Some(means)) =
-                    (scores.get(*field), calibration.means.get(*field))
-                else {
-                    continue;
-                };
-                let best = labels
-                    .iter()
-                    .filter_map(|label| {
-                        Some((*label, field_scores.get(*label)? - means.get(*label)?))
-                    })
-                    .max_by(|a, b| a.1.total_cmp(&b.1));
-                if let Some((label, _)) = best {
-                    output[*field] = Value::String(label.to_string());
-                }
-            }
-            let calibrated = output.to_string();
             if calibrated != *raw {
                 calibration.changed += 1;
             }

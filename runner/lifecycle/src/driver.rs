@@ -439,6 +439,7 @@ fn compile_run(
             progress: None,
             labeled: (!labeled.is_empty()).then(|| std::sync::Arc::new(labeled)),
             row_limit: settings.limit,
+            row_filter: None,
         },
     )?;
     register_compile(ledger, run.id, &compile_dir, &report, cost_model)?;

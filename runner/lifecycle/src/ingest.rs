@@ -215,20 +215,25 @@ fn classify(line: &Line<'_>, validator: &jsonschema::Validator) -> Outcome {
         };
         return Outcome::failed(reason, detail);
     };
-    if response.status_code != 200 {
-        let status = response.status_code;
-        let message = serde_json::from_str::<batchlabel_protocol::ErrorBody>(response.body.get())
-            .map_or_else(
-                |_| response.body.get().chars().take(200).collect(),
-                |body| {
-                    let code = body
-                        .error
-                        .code
-                        .map(|code| format!(" ({code})"))
-                        .unwrap_or_default();
-                    format!("{}{code}", body.error.message)
-                },
-            );
+    judge_response(response.status_code, response.body.get(), validator)
+}
+
+/// Judge one chat-completions answer (an HTTP status and its body): an HTTP error, a refusal,
+/// a truncated answer, invalid JSON, a schema violation, or labels. Batch output lines and
+/// pilot requests go through the same checks.
+pub fn judge_response(status: u16, body: &str, validator: &jsonschema::Validator) -> Outcome {
+    if status != 200 {
+        let message = serde_json::from_str::<batchlabel_protocol::ErrorBody>(body).map_or_else(
+            |_| body.chars().take(200).collect(),
+            |body| {
+                let code = body
+                    .error
+                    .code
+                    .map(|code| format!(" ({code})"))
+                    .unwrap_or_default();
+                format!("{}{code}", body.error.message)
+            },
+        );
         return Outcome::Failed {
             reason: FailureReason::HttpError,
             detail: format!("HTTP {status}: {message}"),
@@ -238,7 +243,7 @@ fn classify(line: &Line<'_>, validator: &jsonschema::Validator) -> Outcome {
             output_tokens: 0,
         };
     }
-    let completion: Completion<'_> = match serde_json::from_str(response.body.get()) {
+    let completion: Completion<'_> = match serde_json::from_str(body) {
         Ok(completion) => completion,
         Err(error) => {
             return Outcome::failed(

@@ -71,22 +71,33 @@ impl FailureReason {
 
 /// One request's result in one attempt.
 #[derive(Debug, Clone)]
-pub(crate) enum Outcome {
+pub enum Outcome {
+    /// Valid labels.
     Labeled {
+        /// The labels (JSON).
         output: String,
         /// Raw per-label scores (JSON), when the model gave them.
         scores: Option<String>,
+        /// The model that answered.
         model_snapshot: Option<String>,
+        /// Prompt tokens.
         input_tokens: u64,
+        /// Completion tokens.
         output_tokens: u64,
     },
+    /// No valid labels.
     Failed {
+        /// Why.
         reason: FailureReason,
+        /// The detail.
         detail: String,
         /// The content the model gave, for feedback on a retry.
         output: Option<String>,
+        /// Whether another attempt may succeed.
         retryable: bool,
+        /// Prompt tokens.
         input_tokens: u64,
+        /// Completion tokens.
         output_tokens: u64,
     },
 }

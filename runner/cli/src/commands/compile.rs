@@ -25,6 +25,7 @@ pub(crate) fn compile(args: &CompileArgs, printer: Printer) -> ExitStatus {
         },
         labeled: None,
         row_limit: None,
+        row_filter: None,
     };
     let report = match batchlabel_compile::compile(&job, &options) {
         Ok(report) => report,

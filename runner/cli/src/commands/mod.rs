@@ -5,6 +5,7 @@ pub(crate) mod check;
 pub(crate) mod compile;
 pub(crate) mod estimate;
 pub(crate) mod eval;
+pub(crate) mod pilot;
 pub(crate) mod report;
 pub(crate) mod run;
 pub(crate) mod serve;

@@ -45,9 +45,9 @@ pub(crate) fn provider_for(job: &Job, api: &ApiArgs) -> Result<OpenAiClient, Str
 
 /// `provider: local`: the model behind an in-process `batchlabel serve` on loopback, its
 /// batches kept in the run directory (so a killed run resumes them), and a client for it.
-fn local_provider(
+pub(crate) fn local_provider(
     job: &Job,
-    settings: &RunSettings,
+    state_dir: std::path::PathBuf,
     threads: Option<u32>,
     runtime: &tokio::runtime::Runtime,
 ) -> Result<OpenAiClient, String> {
@@ -60,7 +60,7 @@ fn local_provider(
     )?;
     let options = batchlabel_serve::ServeOptions {
         address: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
-        state_dir: settings.run_dir(&job.name).join("local-batches"),
+        state_dir,
         engine,
         faults: batchlabel_serve::Faults::default(),
         max_requests_per_file: 50_000,
@@ -113,7 +113,12 @@ pub(crate) fn run(args: &RunArgs, printer: Printer) -> ExitStatus {
         return ExitStatus::Error;
     };
     let provider = if local {
-        local_provider(&job, &settings, args.threads, &runtime)
+        local_provider(
+            &job,
+            settings.run_dir(&job.name).join("local-batches"),
+            args.threads,
+            &runtime,
+        )
     } else {
         provider_for(&job, &args.api)
     };

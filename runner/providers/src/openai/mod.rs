@@ -22,6 +22,8 @@ pub struct OpenAiClient {
     api_key: Option<ApiKey>,
     http: reqwest::Client,
     retry: RetryPolicy,
+    /// Requests repeated after a retryable answer or a failed connection (shared by clones).
+    retries: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl std::fmt::Debug for OpenAiClient {
@@ -59,7 +61,13 @@ impl OpenAiClient {
             api_key,
             http,
             retry,
+            retries: std::sync::Arc::default(),
         }
+    }
+
+    /// How many requests were repeated so far (after 429s, 5xx, dropped connections).
+    pub fn retries_made(&self) -> u64 {
+        self.retries.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The base URL.
@@ -122,6 +130,8 @@ impl OpenAiClient {
                         Some(delay) => {
                             tokio::time::sleep(delay).await;
                             attempt += 1;
+                            self.retries
+                                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                             continue;
                         }
                         None => return Err(self.unreachable(operation, &error)),
@@ -143,6 +153,8 @@ impl OpenAiClient {
             if retryable && let Some(delay) = self.retry_delay(attempt, Some(&headers)) {
                 tokio::time::sleep(delay).await;
                 attempt += 1;
+                self.retries
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 continue;
             }
             return Err(api_error(operation, status, &text));

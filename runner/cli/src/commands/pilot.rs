@@ -1,0 +1,200 @@
+//! `batchlabel pilot SPEC --rows N`: a table of row → labels or failure, the failure
+//! breakdown, tokens, and the projected tokens and cost of the full batch run.
+
+use std::fmt::Write as _;
+
+use batchlabel_lifecycle::{LifecycleError, PilotOptions, PilotReport};
+use batchlabel_spec::ProviderKind;
+
+use crate::ExitStatus;
+use crate::args::PilotArgs;
+use crate::printer::Printer;
+use crate::run_progress::RunProgress;
+
+pub(crate) fn pilot(args: &PilotArgs, printer: Printer) -> ExitStatus {
+    let Some((job, _)) = super::load_job(&args.spec, args.json, printer) else {
+        return ExitStatus::Error;
+    };
+    let Some(runtime) = super::reported(super::run::runtime(), printer) else {
+        return ExitStatus::Error;
+    };
+    // The local model answers through an in-process server whose state is thrown away.
+    let scratch = tempfile::tempdir();
+    let provider = match (&job.model.provider, &scratch) {
+        (ProviderKind::Local, Ok(scratch)) => {
+            super::run::local_provider(&job, scratch.path().join("serve"), args.threads, &runtime)
+        }
+        (ProviderKind::Local, Err(error)) => Err(format!("error: no temporary folder: {error}\n")),
+        _ => super::run::provider_for(&job, &args.api),
+    };
+    let Some(provider) = super::reported(provider, printer) else {
+        return ExitStatus::Error;
+    };
+    let options = PilotOptions {
+        rows: args.rows,
+        seed: (!args.first).then_some(args.seed),
+        concurrency: usize::try_from(args.concurrency).unwrap_or(8),
+    };
+    let progress = RunProgress::new(printer.quiet || args.json);
+    let outcome = runtime.block_on(batchlabel_lifecycle::pilot(
+        &job, &options, &provider, &progress,
+    ));
+    progress.finish();
+    match outcome {
+        Ok(report) => {
+            if args.json {
+                let value = serde_json::json!({"ok": true, "pilot": report});
+                printer.data(&format!("{value:#}\n"));
+            } else {
+                printer.data(&render(&job.name, &report));
+            }
+            if report.failed > 0 {
+                ExitStatus::RowsFailed
+            } else {
+                ExitStatus::Success
+            }
+        }
+        Err(LifecycleError::Compile(error)) => {
+            super::report_compile_error(&job, &error, args.json, printer);
+            ExitStatus::Error
+        }
+        Err(error) => {
+            super::run::report_lifecycle_error(&error, args.json, printer);
+            ExitStatus::Error
+        }
+    }
+}
+
+fn labels_text(labels: &serde_json::Value) -> String {
+    match labels {
+        serde_json::Value::Object(fields) => fields
+            .iter()
+            .map(|(name, value)| match value {
+                serde_json::Value::String(text) => format!("{name}={text}"),
+                serde_json::Value::Array(items) => format!(
+                    "{name}=[{}]",
+                    items
+                        .iter()
+                        .map(|item| item
+                            .as_str()
+                            .map_or_else(|| item.to_string(), str::to_string))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                other => format!("{name}={other}"),
+            })
+            .collect::<Vec<_>>()
+            .join("  "),
+        other => other.to_string(),
+    }
+}
+
+fn render(name: &str, report: &PilotReport) -> String {
+    let mut text = String::new();
+    let width = report
+        .results
+        .iter()
+        .map(|row| row.id.chars().count())
+        .max()
+        .unwrap_or(2)
+        .clamp(2, 40);
+    let _ = writeln!(text, "{:<width$}  {:>6} {:>5}  answer", "id", "in", "out");
+    for row in &report.results {
+        let answer = match (&row.labels, &row.reason) {
+            (Some(labels), _) => labels_text(labels),
+            (None, Some(reason)) => format!(
+                "FAILED {reason}: {}",
+                row.detail
+                    .as_deref()
+                    .unwrap_or_default()
+                    .chars()
+                    .take(100)
+                    .collect::<String>()
+            ),
+            (None, None) => String::new(),
+        };
+        let duplicates = if row.duplicate_rows > 0 {
+            format!(" (+{} duplicate rows)", row.duplicate_rows)
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            text,
+            "{:<width$}  {:>6} {:>5}  {answer}{duplicates}",
+            row.id, row.input_tokens, row.output_tokens
+        );
+    }
+    let _ = writeln!(
+        text,
+        "\npilot of {name}: {} rows in {} requests, {:.1}s",
+        report.rows, report.requests, report.seconds
+    );
+    let _ = writeln!(text, "  labeled   {}", report.labeled);
+    let _ = writeln!(text, "  failed    {}", report.failed);
+    for (reason, count) in &report.failures {
+        let _ = writeln!(text, "    {reason:<16} {count}");
+    }
+    let _ = writeln!(
+        text,
+        "  tokens    {} in / {} out (as the provider reported){}",
+        report.input_tokens,
+        report.output_tokens,
+        if report.retries > 0 {
+            format!(
+                "; {} request(s) retried after rate limits or errors",
+                report.retries
+            )
+        } else {
+            String::new()
+        }
+    );
+    if report.calibrated_changes > 0 {
+        let _ = writeln!(
+            text,
+            "  calibration over the pilot's rows changed {} answer(s)",
+            report.calibrated_changes
+        );
+    }
+    let projection = &report.projection;
+    let _ = writeln!(
+        text,
+        "\nprojected batch run: {} rows → {} requests",
+        projection.rows, projection.requests
+    );
+    let _ = writeln!(
+        text,
+        "  input     {} tokens (tokenizer){}",
+        projection.input_tokens,
+        projection
+            .input_tokens_observed
+            .map(|observed| format!(", ~{observed} at the pilot's reported rate"))
+            .unwrap_or_default()
+    );
+    if let (Some(per_request), Some(output)) = (
+        projection.output_tokens_per_request,
+        projection.output_tokens,
+    ) {
+        let _ = writeln!(
+            text,
+            "  output    ~{output} tokens ({per_request:.1} per answer in the pilot)"
+        );
+    }
+    match (projection.cost_usd, projection.cost_usd_max) {
+        (Some(cost), Some(bound)) => {
+            let _ = writeln!(
+                text,
+                "  cost      ~${cost:.4} at the batch price (at most ${bound:.4} if every answer is as long as allowed)"
+            );
+        }
+        (Some(cost), None) => {
+            let _ = writeln!(text, "  cost      ~${cost:.4} at the batch price");
+        }
+        _ => {
+            let _ = writeln!(
+                text,
+                "  cost      unknown: no price for this model in the built-in table"
+            );
+        }
+    }
+    text
+}

@@ -1,0 +1,384 @@
+//! `batchlabel pilot`: a few rows through the provider's synchronous chat-completions
+//! endpoint, rendered, validated (and calibrated) exactly as a batch run would, with bounded
+//! concurrency and the client's rate-limit handling; then the full job's tokens and cost
+//! projected from what the pilot observed. Nothing is written to the ledger.
+
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::io::BufRead;
+use std::path::Path;
+use std::time::Instant;
+
+use batchlabel_compile::{BatchPrice, CompileOptions, Estimate};
+use batchlabel_providers::{OpenAiClient, ProviderError};
+use batchlabel_spec::Job;
+use futures_util::StreamExt;
+use serde::Serialize;
+
+use crate::outcome::{FailureReason, Outcome};
+use crate::{LifecycleError, ProviderFailure, RunObserver};
+
+/// Which rows a pilot sends, and how.
+#[derive(Debug, Clone)]
+pub struct PilotOptions {
+    /// How many rows.
+    pub rows: u64,
+    /// Sample rows reproducibly with this seed; `None` takes the first rows.
+    pub seed: Option<u64>,
+    /// Requests in flight at once.
+    pub concurrency: usize,
+}
+
+/// One pilot row.
+#[derive(Debug, Clone, Serialize)]
+pub struct PilotRow {
+    /// The row id (the first, when duplicate rows shared the request).
+    pub id: String,
+    /// Other rows with the same request.
+    pub duplicate_rows: u64,
+    /// The labels, when valid.
+    pub labels: Option<serde_json::Value>,
+    /// The failure reason, when not.
+    pub reason: Option<String>,
+    /// Its detail.
+    pub detail: Option<String>,
+    /// Prompt tokens the provider reported.
+    pub input_tokens: u64,
+    /// Completion tokens the provider reported.
+    pub output_tokens: u64,
+    /// Request time, in milliseconds.
+    pub milliseconds: u64,
+}
+
+/// What the full batch run would take, projected from the pilot.
+#[derive(Debug, Clone, Serialize)]
+pub struct Projection {
+    /// Rows in the input.
+    pub rows: u64,
+    /// Requests after dedupe.
+    pub requests: u64,
+    /// Prompt tokens, counted with the model's tokenizer (messages + schema).
+    pub input_tokens: u64,
+    /// Prompt tokens per request the provider reported in the pilot, times requests.
+    pub input_tokens_observed: Option<u64>,
+    /// Completion tokens per answer observed in the pilot, on average.
+    pub output_tokens_per_request: Option<f64>,
+    /// That average times requests.
+    pub output_tokens: Option<u64>,
+    /// Dollars at the batch price with the observed output length.
+    pub cost_usd: Option<f64>,
+    /// Dollars at the batch price with every answer as long as allowed (the budget's bound).
+    pub cost_usd_max: Option<f64>,
+    /// The batch price used.
+    pub price: Option<BatchPrice>,
+}
+
+/// What a pilot found.
+#[derive(Debug, Clone, Serialize)]
+pub struct PilotReport {
+    /// Rows sent (with their duplicates).
+    pub rows: u64,
+    /// Requests sent.
+    pub requests: u64,
+    /// Rows labeled.
+    pub labeled: u64,
+    /// Rows failed.
+    pub failed: u64,
+    /// Failed rows by reason.
+    pub failures: BTreeMap<String, u64>,
+    /// Prompt tokens reported.
+    pub input_tokens: u64,
+    /// Completion tokens reported.
+    pub output_tokens: u64,
+    /// Requests the client repeated (rate limits, server errors, dropped connections).
+    pub retries: u64,
+    /// Rows whose label calibration over the pilot's rows changed (local model).
+    pub calibrated_changes: u64,
+    /// Wall time.
+    pub seconds: f64,
+    /// The rows, in input order.
+    pub results: Vec<PilotRow>,
+    /// The full run, projected.
+    pub projection: Projection,
+}
+
+/// The ids of `count` rows: the first ones, or a reproducible sample (the rows whose
+/// seeded hash of the id is smallest, so the same seed picks the same rows on any machine).
+fn sample_ids(job: &Job, count: u64, seed: u64) -> Result<Vec<String>, LifecycleError> {
+    let mut source = batchlabel_compile::open_source(job)?;
+    let mut heap: BinaryHeap<(u64, String)> = BinaryHeap::new();
+    let mut chunk = Vec::new();
+    loop {
+        chunk.clear();
+        let more = source
+            .next_chunk(1024, &mut chunk)
+            .map_err(batchlabel_compile::CompileError::from)?;
+        for row in chunk.drain(..).flatten() {
+            let hash = xxhash_rust::xxh3::xxh3_64_with_seed(row.id.as_bytes(), seed);
+            if (heap.len() as u64) < count {
+                heap.push((hash, row.id));
+            } else if heap.peek().is_some_and(|top| hash < top.0) {
+                heap.pop();
+                heap.push((hash, row.id));
+            }
+        }
+        if !more {
+            break;
+        }
+    }
+    Ok(heap.into_iter().map(|(_, id)| id).collect())
+}
+
+struct PilotRequest {
+    custom_id: String,
+    body: serde_json::Value,
+}
+
+fn read_requests(
+    directory: &Path,
+    report: &batchlabel_compile::CompileReport,
+) -> Result<Vec<PilotRequest>, LifecycleError> {
+    let mut requests = Vec::new();
+    for shard in &report.shards {
+        let file = directory.join(&shard.file);
+        let reader = std::io::BufReader::new(
+            std::fs::File::open(&file).map_err(|source| LifecycleError::io(&file, source))?,
+        );
+        for line in reader.lines() {
+            let line = line.map_err(|source| LifecycleError::io(&file, source))?;
+            let mut value: serde_json::Value = serde_json::from_str(&line).map_err(|error| {
+                LifecycleError::Internal(format!("{}: {error}", file.display()))
+            })?;
+            requests.push(PilotRequest {
+                custom_id: value["custom_id"].as_str().unwrap_or_default().to_string(),
+                body: value["body"].take(),
+            });
+        }
+    }
+    Ok(requests)
+}
+
+/// Rows sharing each request (hashed ids and duplicates), from `row-map.csv`.
+fn row_map(directory: &Path) -> Result<HashMap<String, Vec<String>>, LifecycleError> {
+    let mut map: HashMap<String, Vec<String>> = HashMap::new();
+    let path = directory.join("row-map.csv");
+    if !path.exists() {
+        return Ok(map);
+    }
+    let mut reader = csv::Reader::from_path(&path)
+        .map_err(|error| LifecycleError::Internal(format!("{}: {error}", path.display())))?;
+    for record in reader.records() {
+        let record = record
+            .map_err(|error| LifecycleError::Internal(format!("{}: {error}", path.display())))?;
+        map.entry(record[1].to_string())
+            .or_default()
+            .push(record[0].to_string());
+    }
+    Ok(map)
+}
+
+/// Send a pilot of `job` through `client`.
+pub async fn pilot(
+    job: &Job,
+    options: &PilotOptions,
+    client: &OpenAiClient,
+    observer: &dyn RunObserver,
+) -> Result<PilotReport, LifecycleError> {
+    let started = Instant::now();
+    let row_filter = match options.seed {
+        Some(seed) => Some(std::sync::Arc::new(
+            sample_ids(job, options.rows, seed)?.into_iter().collect(),
+        )),
+        None => None,
+    };
+    let scratch =
+        tempfile::tempdir().map_err(|source| LifecycleError::io(Path::new("."), source))?;
+    let directory = scratch.path().join("requests");
+    let report = batchlabel_compile::compile(
+        job,
+        &CompileOptions {
+            out_dir: Some(directory.clone()),
+            row_limit: row_filter.is_none().then_some(options.rows),
+            row_filter,
+            ..CompileOptions::default()
+        },
+    )?;
+    let requests = read_requests(&directory, &report)?;
+    let shared = row_map(&directory)?;
+    let validator = jsonschema::validator_for(&job.output_schema).map_err(|error| {
+        LifecycleError::Internal(format!("the output schema does not compile: {error}"))
+    })?;
+    observer.event(&format!(
+        "pilot: {} row(s) → {} request(s) to {}",
+        report.rows,
+        requests.len(),
+        client.base_url()
+    ));
+    let total = requests.len() as u64;
+    let mut sent = futures_util::stream::iter(requests.into_iter().enumerate().map(
+        |(index, request)| async move {
+            let start = Instant::now();
+            let answer = client.chat(&request.body).await;
+            (index, request.custom_id, answer, start.elapsed())
+        },
+    ))
+    .buffer_unordered(options.concurrency.max(1));
+    let mut answers = Vec::new();
+    while let Some((index, custom_id, answer, elapsed)) = sent.next().await {
+        let outcome = match answer {
+            Ok(body) => crate::judge_response(200, &body.to_string(), &validator),
+            Err(ProviderError::Api {
+                status,
+                message,
+                code,
+                ..
+            }) => Outcome::Failed {
+                reason: FailureReason::HttpError,
+                detail: format!(
+                    "HTTP {status}{}: {message}",
+                    code.map(|code| format!(" ({code})")).unwrap_or_default()
+                ),
+                output: None,
+                retryable: status >= 500 || status == 429,
+                input_tokens: 0,
+                output_tokens: 0,
+            },
+            Err(error) => {
+                return Err(LifecycleError::Provider(ProviderFailure {
+                    context: "pilot".into(),
+                    error,
+                }));
+            }
+        };
+        answers.push((index, custom_id, outcome, elapsed));
+        observer.progress(answers.len() as u64, total);
+    }
+    drop(sent);
+    answers.sort_by_key(|(index, ..)| *index);
+    let mut pilot = summarize(job, &answers, &shared);
+    pilot.retries = client.retries_made();
+    pilot.projection = project(job, &pilot)?;
+    pilot.seconds = started.elapsed().as_secs_f64();
+    Ok(pilot)
+}
+
+type Answer = (usize, String, Outcome, std::time::Duration);
+
+fn summarize(job: &Job, answers: &[Answer], shared: &HashMap<String, Vec<String>>) -> PilotReport {
+    // Calibrate scored answers over the pilot's own rows, as a batch run does over its job.
+    let raw: Vec<(String, Option<String>)> = answers
+        .iter()
+        .map(|(_, _, outcome, _)| match outcome {
+            Outcome::Labeled { output, scores, .. } => (output.clone(), scores.clone()),
+            Outcome::Failed { .. } => (String::new(), None),
+        })
+        .collect();
+    let calibrated = crate::calibrate_outputs(job, &raw);
+    let mut pilot = PilotReport {
+        rows: 0,
+        requests: answers.len() as u64,
+        labeled: 0,
+        failed: 0,
+        failures: BTreeMap::new(),
+        input_tokens: 0,
+        output_tokens: 0,
+        retries: 0,
+        calibrated_changes: 0,
+        seconds: 0.0,
+        results: Vec::new(),
+        projection: empty_projection(),
+    };
+    for (((_, custom_id, outcome, elapsed), (raw_output, _)), output) in
+        answers.iter().zip(&raw).zip(calibrated)
+    {
+        let mut ids: Vec<String> = batchlabel_compile::row_id_of(custom_id)
+            .into_iter()
+            .collect();
+        ids.extend(shared.get(custom_id).cloned().unwrap_or_default());
+        let rows = ids.len().max(1) as u64;
+        pilot.rows += rows;
+        let (input_tokens, output_tokens) = outcome.tokens();
+        pilot.input_tokens += input_tokens;
+        pilot.output_tokens += output_tokens;
+        let mut row = PilotRow {
+            id: ids.first().cloned().unwrap_or_else(|| custom_id.clone()),
+            duplicate_rows: rows - 1,
+            labels: None,
+            reason: None,
+            detail: None,
+            input_tokens,
+            output_tokens,
+            milliseconds: elapsed.as_millis() as u64,
+        };
+        match outcome {
+            Outcome::Labeled { .. } => {
+                pilot.labeled += rows;
+                if output != *raw_output {
+                    pilot.calibrated_changes += 1;
+                }
+                row.labels = serde_json::from_str(&output).ok();
+            }
+            Outcome::Failed { reason, detail, .. } => {
+                pilot.failed += rows;
+                *pilot
+                    .failures
+                    .entry(reason.as_str().to_string())
+                    .or_default() += rows;
+                row.reason = Some(reason.as_str().to_string());
+                row.detail = Some(detail.clone());
+            }
+        }
+        pilot.results.push(row);
+    }
+    pilot
+}
+
+fn empty_projection() -> Projection {
+    Projection {
+        rows: 0,
+        requests: 0,
+        input_tokens: 0,
+        input_tokens_observed: None,
+        output_tokens_per_request: None,
+        output_tokens: None,
+        cost_usd: None,
+        cost_usd_max: None,
+        price: None,
+    }
+}
+
+fn project(job: &Job, pilot: &PilotReport) -> Result<Projection, LifecycleError> {
+    let estimate: Estimate = batchlabel_compile::estimate(job, None)?;
+    let price = batchlabel_compile::job_price(job);
+    let answered: Vec<&PilotRow> = pilot
+        .results
+        .iter()
+        .filter(|row| row.output_tokens > 0 || row.labels.is_some())
+        .collect();
+    let per_request = |pick: fn(&PilotRow) -> u64| {
+        (!answered.is_empty()).then(|| {
+            answered.iter().map(|row| pick(row)).sum::<u64>() as f64 / answered.len() as f64
+        })
+    };
+    let output_per_request = per_request(|row| row.output_tokens);
+    let input_per_request = per_request(|row| row.input_tokens);
+    let output_tokens =
+        output_per_request.map(|average| (average * estimate.requests as f64).round() as u64);
+    Ok(Projection {
+        rows: estimate.rows,
+        requests: estimate.requests,
+        input_tokens: estimate.input_tokens,
+        input_tokens_observed: input_per_request
+            .map(|average| (average * estimate.requests as f64).round() as u64),
+        output_tokens_per_request: output_per_request,
+        output_tokens,
+        cost_usd: price
+            .zip(output_tokens)
+            .map(|(price, output)| price.cost(estimate.input_tokens, output)),
+        cost_usd_max: estimate.cost_usd_max.or_else(|| {
+            price
+                .zip(estimate.output_tokens_max)
+                .map(|(price, output)| price.cost(estimate.input_tokens, output))
+        }),
+        price,
+    })
+}
