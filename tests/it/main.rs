@@ -10,6 +10,7 @@ mod eval;
 mod local;
 mod local_server;
 mod pilot;
+mod plugins;
 mod run;
 
 use std::path::{Path, PathBuf};

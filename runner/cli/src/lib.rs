@@ -8,6 +8,7 @@ mod args;
 mod commands;
 mod exit_status;
 mod local_model;
+mod plugins;
 mod printer;
 mod run_progress;
 

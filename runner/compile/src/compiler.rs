@@ -34,7 +34,7 @@ pub trait Progress: Send + Sync {
 }
 
 /// How to compile.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct CompileOptions {
     /// Output folder; `None` plans without writing (for estimates).
     pub out_dir: Option<PathBuf>,
@@ -48,6 +48,8 @@ pub struct CompileOptions {
     pub labeled: Option<Arc<std::collections::HashSet<u128>>>,
     /// Only rows with these ids (a pilot's sample); row errors are kept.
     pub row_filter: Option<Arc<std::collections::HashSet<String>>>,
+    /// The request-builder plugin, if the job has one.
+    pub request_hook: Option<Arc<dyn crate::RequestHook>>,
 }
 
 /// What a compile produced.
@@ -65,6 +67,8 @@ pub struct CompileReport {
     pub row_map_entries: u64,
     /// Requests not written because an earlier run labeled the same request.
     pub cached_requests: u64,
+    /// Rows the request plugin failed on: listed in `failed-rows.jsonl`, not sent.
+    pub failed_rows: u64,
     /// The output folder, when written.
     pub out_dir: Option<PathBuf>,
 }
@@ -94,6 +98,8 @@ enum Rendered {
     /// A request line in the chunk's buffer, and its row id in the chunk's id text.
     Request(RenderedRequest, std::ops::Range<usize>),
     Failure(RenderFailure),
+    /// The request plugin failed on this row: it is recorded, not sent.
+    PluginFailure(RenderFailure),
     BadRow(RowError),
 }
 
@@ -118,6 +124,7 @@ fn render_chunk(renderer: &RequestRenderer, chunk: Vec<Result<Row, RowError>>) -
                 let id_range = id_start..rendered.row_ids.len();
                 match renderer.render_into(row, &mut rendered.buffer) {
                     Ok(request) => Rendered::Request(request, id_range),
+                    Err(failure) if failure.plugin.is_some() => Rendered::PluginFailure(failure),
                     Err(failure) => Rendered::Failure(failure),
                 }
             }
@@ -132,7 +139,9 @@ fn render_chunk(renderer: &RequestRenderer, chunk: Vec<Result<Row, RowError>>) -
 pub fn compile(job: &Job, options: &CompileOptions) -> Result<CompileReport, CompileError> {
     let mut source = open_source(job)?;
     let renderer = RequestRenderer::new(job, source.columns().clone(), options.count_tokens)
-        .map_err(CompileError::Setup)?;
+        .map_err(CompileError::Setup)?
+        .with_hook(options.request_hook.clone());
+    let mut failed_rows = FailedRows::default();
     let staging = Staging::new(options.out_dir.as_deref())?;
     let mut planner = Planner::new(
         &job.input.path,
@@ -248,6 +257,12 @@ pub fn compile(job: &Job, options: &CompileOptions) -> Result<CompileReport, Com
                         }
                         done += 1;
                     }
+                    if let Rendered::PluginFailure(failure) = item {
+                        failed_rows
+                            .record(&staging, &failure)
+                            .map_err(|error| CompileError::io(staging.work_dir(), error))?;
+                        continue;
+                    }
                     plan_one(&mut planner, &buffer, &row_ids, item, job, &staging)?;
                 }
                 if let Some(progress) = &options.progress {
@@ -274,7 +289,10 @@ pub fn compile(job: &Job, options: &CompileOptions) -> Result<CompileReport, Com
             total: plan.problem_count,
         });
     }
-    if plan.rows == 0 {
+    let failed_rows = failed_rows
+        .finish()
+        .map_err(|error| CompileError::io(staging.work_dir(), error))?;
+    if plan.rows + failed_rows == 0 {
         return Err(CompileError::NoRows {
             path: job.input.path.clone(),
         });
@@ -292,7 +310,7 @@ pub fn compile(job: &Job, options: &CompileOptions) -> Result<CompileReport, Com
             .file_name()
             .map(|name| name.to_string_lossy().into_owned())
             .unwrap_or_default(),
-        rows: plan.rows,
+        rows: plan.rows + failed_rows,
         requests: plan.requests,
         duplicate_rows: plan.duplicate_rows,
         limits: job.limits,
@@ -303,7 +321,8 @@ pub fn compile(job: &Job, options: &CompileOptions) -> Result<CompileReport, Com
     };
     let out_dir = staging.commit(&manifest, &job.output_schema)?;
     Ok(CompileReport {
-        rows: plan.rows,
+        rows: plan.rows + failed_rows,
+        failed_rows,
         requests: plan.requests,
         duplicate_rows: plan.duplicate_rows,
         shards: plan.shards,
@@ -333,6 +352,55 @@ fn plan_one(
             planner.problem(error.into());
             Ok(())
         }
+        Rendered::PluginFailure(_) => Ok(()),
+    }
+}
+
+/// `failed-rows.jsonl`: rows the request plugin failed on, with their custom_ids, so the
+/// runner records them as failed (they are never sent).
+#[derive(Default)]
+struct FailedRows {
+    writer: Option<std::io::BufWriter<std::fs::File>>,
+    count: u64,
+}
+
+/// The file of rows a request plugin failed on.
+pub const FAILED_ROWS_FILE: &str = "failed-rows.jsonl";
+
+impl FailedRows {
+    fn record(&mut self, staging: &Staging, failure: &RenderFailure) -> std::io::Result<()> {
+        use std::io::Write as _;
+        self.count += 1;
+        // Planning without writing (estimates): count only.
+        let Some(directory) = staging.shard_dir() else {
+            return Ok(());
+        };
+        if self.writer.is_none() {
+            let file = std::fs::File::create(directory.join(FAILED_ROWS_FILE))?;
+            self.writer = Some(std::io::BufWriter::new(file));
+        }
+        let crashed = failure.plugin.as_ref().is_some_and(|plugin| plugin.crashed);
+        let mut custom_id = Vec::new();
+        crate::custom_id::write_custom_id(&failure.row_id, &mut custom_id);
+        let line = serde_json::json!({
+            "row_id": failure.row_id,
+            "custom_id": String::from_utf8_lossy(&custom_id),
+            "line": failure.line,
+            "reason": if crashed { "plugin_error" } else { "plugin_rejected" },
+            "detail": failure.message,
+        });
+        if let Some(writer) = &mut self.writer {
+            writeln!(writer, "{line}")?;
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> std::io::Result<u64> {
+        use std::io::Write as _;
+        if let Some(writer) = &mut self.writer {
+            writer.flush()?;
+        }
+        Ok(self.count)
     }
 }
 

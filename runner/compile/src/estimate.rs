@@ -67,6 +67,7 @@ pub struct Estimate {
 pub fn estimate(
     job: &Job,
     progress: Option<std::sync::Arc<dyn crate::Progress>>,
+    request_hook: Option<std::sync::Arc<dyn crate::RequestHook>>,
 ) -> Result<Estimate, CompileError> {
     let report = compile(
         job,
@@ -77,6 +78,7 @@ pub fn estimate(
             labeled: None,
             row_limit: None,
             row_filter: None,
+            request_hook,
         },
     )?;
     let model = CostModel::for_job(job);

@@ -14,6 +14,7 @@ mod estimate;
 mod planner;
 mod prices;
 mod render_context;
+mod request_hook;
 mod request_renderer;
 mod seen_set;
 mod shard_writer;
@@ -21,12 +22,15 @@ mod tokens;
 
 use std::path::{Path, PathBuf};
 
-pub use compiler::{CompileOptions, CompileReport, Progress, compile, open_source};
+pub use compiler::{
+    CompileOptions, CompileReport, FAILED_ROWS_FILE, Progress, compile, open_source,
+};
 pub use cost_model::{CostBound, CostModel, job_price};
 pub use custom_id::{CustomIdKind, custom_id, row_id_of};
 pub use estimate::{Estimate, ShardEstimate, estimate};
 pub use planner::INDEX_FILE;
 pub use prices::{BatchPrice, PRICES_AS_OF, batch_price};
+pub use request_hook::{PluginFailure, RequestHook};
 pub use request_renderer::{CHAT_COMPLETIONS_URL, RenderFailure, RenderedRequest, RequestRenderer};
 pub use shard_writer::ShardSummary;
 pub use tokens::TokenCounter;
@@ -34,7 +38,23 @@ pub use tokens::TokenCounter;
 /// What makes requests differ between jobs: model, parameters and response format. Mixed
 /// with a body's message hash it gives the request fingerprint that the cross-run cache keys.
 pub fn request_salt(job: &batchlabel_spec::Job) -> u128 {
-    let constant = serde_json::json!([job.model.name, job.model.parameters, job.response_format]);
+    // Validators decide which outputs are accepted: a different validator must not reuse
+    // outputs an earlier one accepted.
+    let validators: Vec<(&str, &serde_json::Value)> = job
+        .validator_plugins
+        .iter()
+        .map(|plugin| (plugin.sha256.as_str(), &plugin.config))
+        .collect();
+    let constant = if validators.is_empty() {
+        serde_json::json!([job.model.name, job.model.parameters, job.response_format])
+    } else {
+        serde_json::json!([
+            job.model.name,
+            job.model.parameters,
+            job.response_format,
+            validators
+        ])
+    };
     xxhash_rust::xxh3::xxh3_128(constant.to_string().as_bytes())
 }
 

@@ -50,6 +50,9 @@ pub struct RenderFailure {
     pub row_id: String,
     /// What went wrong, with a hint.
     pub message: String,
+    /// Set when the request plugin failed on this row: the row fails alone (a template
+    /// error fails the compile instead).
+    pub plugin: Option<crate::PluginFailure>,
 }
 
 enum Part {
@@ -88,6 +91,8 @@ pub struct RequestRenderer {
     tokens: Option<TokenCounter>,
     static_system_tokens: u64,
     needs_context: bool,
+    hook: Option<Arc<dyn crate::RequestHook>>,
+    labels_json: serde_json::Value,
 }
 
 impl RequestRenderer {
@@ -168,7 +173,31 @@ impl RequestRenderer {
             user,
             tokens,
             static_system_tokens,
+            hook: None,
+            labels_json: serde_json::Value::Object(
+                job.labels
+                    .iter()
+                    .map(|field| {
+                        let labels = match &field.kind {
+                            batchlabel_spec::LabelKind::OneOf { labels }
+                            | batchlabel_spec::LabelKind::AnyOf { labels, .. } => labels
+                                .iter()
+                                .map(|label| serde_json::Value::String(label.name.clone()))
+                                .collect(),
+                            batchlabel_spec::LabelKind::Schema { .. } => Vec::new(),
+                        };
+                        (field.name.clone(), serde_json::Value::Array(labels))
+                    })
+                    .collect(),
+            ),
         })
+    }
+
+    /// Pass every rendered request through a request-builder plugin.
+    #[must_use]
+    pub fn with_hook(mut self, hook: Option<Arc<dyn crate::RequestHook>>) -> Self {
+        self.hook = hook;
+        self
     }
 
     /// Render one row, appending its line to `out`; on failure `out` is left as it was.
@@ -191,7 +220,31 @@ impl RequestRenderer {
             (None, Some(row)) => row,
             (None, None) => unreachable!("one of the two is always set"),
         };
-        let written = self.write_line(row, context.as_ref(), out);
+        let mut written = self.write_line(row, context.as_ref(), out);
+        if let (Some(hook), Ok(line_parts)) = (&self.hook, &written) {
+            let body = out[line_parts.2.clone()].to_vec();
+            match crate::request_hook::apply(
+                hook.as_ref(),
+                row,
+                &self.columns,
+                &body,
+                (self.text_column.as_deref(), &self.labels_json),
+            ) {
+                Ok(built) => {
+                    out.truncate(start);
+                    written = Ok(self.write_built_line(row, &built, out));
+                }
+                Err(failure) => {
+                    out.truncate(start);
+                    return Err(RenderFailure {
+                        line,
+                        row_id: row.id.clone(),
+                        message: failure.message.clone(),
+                        plugin: Some(failure),
+                    });
+                }
+            }
+        }
         match written {
             Ok((custom_id, custom_id_kind, body, messages, input_tokens)) => {
                 let body_hash = xxhash_rust::xxh3::xxh3_128(&out[messages]);
@@ -212,6 +265,7 @@ impl RequestRenderer {
                     line,
                     row_id: row.id.clone(),
                     message,
+                    plugin: None,
                 })
             }
         }
@@ -283,6 +337,36 @@ impl RequestRenderer {
             input_tokens += crate::tokens::REPLY_PRIMING;
         }
         Ok((custom_id, custom_id_kind, body, messages, input_tokens))
+    }
+
+    /// The line for a body a plugin built: the whole body is hashed (it may differ anywhere).
+    fn write_built_line(
+        &self,
+        row: &Row,
+        body: &[u8],
+        out: &mut Vec<u8>,
+    ) -> (Range<usize>, CustomIdKind, Range<usize>, Range<usize>, u64) {
+        out.extend_from_slice(b"{\"custom_id\":\"");
+        let custom_id_start = out.len();
+        let custom_id_kind = write_custom_id(&row.id, out);
+        let custom_id = custom_id_start..out.len();
+        out.extend_from_slice(b"\",\"method\":\"POST\",\"url\":\"");
+        out.extend_from_slice(CHAT_COMPLETIONS_URL.as_bytes());
+        out.extend_from_slice(b"\",\"body\":");
+        let body_start = out.len();
+        out.extend_from_slice(body);
+        let body_range = body_start..out.len();
+        out.extend_from_slice(b"}\n");
+        let input_tokens = self.tokens.as_ref().map_or(0, |counter| {
+            crate::request_hook::message_tokens(counter, body)
+        });
+        (
+            custom_id,
+            custom_id_kind,
+            body_range.clone(),
+            body_range,
+            input_tokens,
+        )
     }
 
     fn count_message(&self, text: &str) -> u64 {

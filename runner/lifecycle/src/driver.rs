@@ -166,9 +166,8 @@ pub async fn run<P: BatchProvider>(
     }
     timings.compile_seconds = started.elapsed().as_secs_f64();
     let price = batchlabel_compile::job_price(job);
-    let validator = jsonschema::validator_for(&job.output_schema).map_err(|error| {
-        LifecycleError::Internal(format!("the output schema does not compile: {error}"))
-    })?;
+    let validator =
+        crate::OutputChecks::new(&job.output_schema, settings.plugins.validators.clone())?;
     let mut poll_interval = settings.poll_interval;
     loop {
         let mut changed = false;
@@ -440,6 +439,7 @@ fn compile_run(
             labeled: (!labeled.is_empty()).then(|| std::sync::Arc::new(labeled)),
             row_limit: settings.limit,
             row_filter: None,
+            request_hook: settings.plugins.request.clone(),
         },
     )?;
     register_compile(ledger, run.id, &compile_dir, &report, cost_model)?;
@@ -583,7 +583,7 @@ fn ingest_downloaded(
     run: &RunRecord,
     job: &Job,
     shards: &[ShardRecord],
-    validator: &jsonschema::Validator,
+    validator: &crate::OutputChecks,
     price: Option<batchlabel_compile::BatchPrice>,
     observer: &dyn RunObserver,
 ) -> Result<(), LifecycleError> {

@@ -136,7 +136,7 @@ pub(crate) fn shard_custom_ids(path: &Path) -> Result<Vec<String>, LifecycleErro
 pub(crate) fn ingest_shard(
     shard_path: &Path,
     files: &[&Path],
-    validator: &jsonschema::Validator,
+    validator: &crate::OutputChecks,
     expected: (u64, u64),
 ) -> Result<ShardIngest, LifecycleError> {
     let mut ingest = ShardIngest {
@@ -196,7 +196,7 @@ pub(crate) fn ingest_shard(
     Ok(ingest)
 }
 
-fn classify(line: &Line<'_>, validator: &jsonschema::Validator) -> Outcome {
+fn classify(line: &Line<'_>, validator: &crate::OutputChecks) -> Outcome {
     let Some(response) = &line.response else {
         let (reason, detail) = match &line.error {
             Some(error) => (
@@ -215,13 +215,24 @@ fn classify(line: &Line<'_>, validator: &jsonschema::Validator) -> Outcome {
         };
         return Outcome::failed(reason, detail);
     };
-    judge_response(response.status_code, response.body.get(), validator)
+    judge_response(
+        response.status_code,
+        response.body.get(),
+        validator,
+        &line.custom_id,
+    )
 }
 
-/// Judge one chat-completions answer (an HTTP status and its body): an HTTP error, a refusal,
-/// a truncated answer, invalid JSON, a schema violation, or labels. Batch output lines and
-/// pilot requests go through the same checks.
-pub fn judge_response(status: u16, body: &str, validator: &jsonschema::Validator) -> Outcome {
+/// Judge one chat-completions answer (an HTTP status and its body) to the request
+/// `custom_id`: an HTTP error, a refusal, a truncated answer, invalid JSON, a schema
+/// violation, a plugin's rejection or crash, or labels. Batch output lines and pilot
+/// requests go through the same checks.
+pub fn judge_response(
+    status: u16,
+    body: &str,
+    checks: &crate::OutputChecks,
+    custom_id: &str,
+) -> Outcome {
     if status != 200 {
         let message = serde_json::from_str::<batchlabel_protocol::ErrorBody>(body).map_or_else(
             |_| body.chars().take(200).collect(),
@@ -305,24 +316,44 @@ pub fn judge_response(status: u16, body: &str, validator: &jsonschema::Validator
             );
         }
     };
-    if !validator.is_valid(&value) {
-        let problems: Vec<String> = validator
-            .iter_errors(&value)
-            .take(5)
-            .map(|error| {
-                let path = error.instance_path().to_string();
-                if path.is_empty() {
-                    error.to_string()
-                } else {
-                    format!("at `{path}`: {error}")
+    if let Some(problems) = checks.schema_problems(&value) {
+        return failed(FailureReason::SchemaViolation, problems, Some(content));
+    }
+    let mut value = value;
+    if !checks.plugins.is_empty() {
+        let row_id =
+            batchlabel_compile::row_id_of(custom_id).unwrap_or_else(|| custom_id.to_string());
+        let row = serde_json::json!({"id": row_id, "custom_id": custom_id}).to_string();
+        for plugin in &checks.plugins {
+            match plugin.check(&value.to_string(), &row) {
+                Ok(normalized) => {
+                    if let Some(problems) = checks.schema_problems(&normalized) {
+                        return not_retryable(failed(
+                            FailureReason::PluginError,
+                            format!(
+                                "a validator plugin on row {row_id} returned an output that breaks the label schema: {problems}"
+                            ),
+                            Some(normalized.to_string()),
+                        ));
+                    }
+                    value = normalized;
                 }
-            })
-            .collect();
-        return failed(
-            FailureReason::SchemaViolation,
-            problems.join("; "),
-            Some(content),
-        );
+                Err(failure) if failure.crashed => {
+                    return not_retryable(failed(
+                        FailureReason::PluginError,
+                        format!("{} (row {row_id})", failure.message),
+                        Some(content),
+                    ));
+                }
+                Err(failure) => {
+                    return failed(
+                        FailureReason::PluginRejected,
+                        failure.message,
+                        Some(content),
+                    );
+                }
+            }
+        }
     }
     Outcome::Labeled {
         output: value.to_string(),
@@ -333,4 +364,12 @@ pub fn judge_response(status: u16, body: &str, validator: &jsonschema::Validator
         input_tokens: usage.prompt_tokens,
         output_tokens: usage.completion_tokens,
     }
+}
+
+/// A plugin that crashed on an output would crash again: asking the model again only costs.
+fn not_retryable(mut outcome: Outcome) -> Outcome {
+    if let Outcome::Failed { retryable, .. } = &mut outcome {
+        *retryable = false;
+    }
+    outcome
 }

@@ -8,6 +8,7 @@
 
 mod budget;
 mod calibrate;
+mod checks;
 mod driver;
 mod ingest;
 mod ledger;
@@ -26,6 +27,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use calibrate::{Calibration, calibrate_outputs};
+pub use checks::{OutputCheck, OutputChecks, Plugins};
 pub use driver::{RunObserver, RunSummary, Timings, run};
 pub use ingest::judge_response;
 pub use ledger::{ActualUsage, Ledger, RunRecord, ShardRecord};
@@ -54,6 +56,8 @@ pub struct RunSettings {
     pub concurrency: usize,
     /// Budget in dollars for this run, overriding the spec's `budget.max_usd`.
     pub max_usd: Option<f64>,
+    /// The job's plugins, loaded.
+    pub plugins: Plugins,
 }
 
 impl RunSettings {

@@ -27,6 +27,10 @@ pub enum FailureReason {
     Missing,
     /// The whole batch failed (e.g. the file was rejected).
     BatchFailed,
+    /// A plugin rejected the row or the output (asked again with its message).
+    PluginRejected,
+    /// A plugin crashed, timed out, ran out of memory or answered malformed data.
+    PluginError,
 }
 
 impl FailureReason {
@@ -43,6 +47,8 @@ impl FailureReason {
             Self::Timeout => "timeout",
             Self::Missing => "missing",
             Self::BatchFailed => "batch_failed",
+            Self::PluginRejected => "plugin_rejected",
+            Self::PluginError => "plugin_error",
         }
     }
 
@@ -59,13 +65,18 @@ impl FailureReason {
             "timeout" => Self::Timeout,
             "missing" => Self::Missing,
             "batch_failed" => Self::BatchFailed,
+            "plugin_rejected" => Self::PluginRejected,
+            "plugin_error" => Self::PluginError,
             _ => return None,
         })
     }
 
     /// Whether the model should be asked again with the problem as feedback.
     pub fn wants_feedback(self) -> bool {
-        matches!(self, Self::InvalidJson | Self::SchemaViolation)
+        matches!(
+            self,
+            Self::InvalidJson | Self::SchemaViolation | Self::PluginRejected
+        )
     }
 }
 

@@ -26,6 +26,8 @@ pub struct PilotOptions {
     pub seed: Option<u64>,
     /// Requests in flight at once.
     pub concurrency: usize,
+    /// The job's plugins.
+    pub plugins: crate::Plugins,
 }
 
 /// One pilot row.
@@ -199,14 +201,14 @@ pub async fn pilot(
             out_dir: Some(directory.clone()),
             row_limit: row_filter.is_none().then_some(options.rows),
             row_filter,
+            request_hook: options.plugins.request.clone(),
             ..CompileOptions::default()
         },
     )?;
     let requests = read_requests(&directory, &report)?;
     let shared = row_map(&directory)?;
-    let validator = jsonschema::validator_for(&job.output_schema).map_err(|error| {
-        LifecycleError::Internal(format!("the output schema does not compile: {error}"))
-    })?;
+    let validator =
+        crate::OutputChecks::new(&job.output_schema, options.plugins.validators.clone())?;
     observer.event(&format!(
         "pilot: {} row(s) → {} request(s) to {}",
         report.rows,
@@ -225,7 +227,7 @@ pub async fn pilot(
     let mut answers = Vec::new();
     while let Some((index, custom_id, answer, elapsed)) = sent.next().await {
         let outcome = match answer {
-            Ok(body) => crate::judge_response(200, &body.to_string(), &validator),
+            Ok(body) => crate::judge_response(200, &body.to_string(), &validator, &custom_id),
             Err(ProviderError::Api {
                 status,
                 message,
@@ -255,8 +257,9 @@ pub async fn pilot(
     drop(sent);
     answers.sort_by_key(|(index, ..)| *index);
     let mut pilot = summarize(job, &answers, &shared);
+    add_plugin_failures(&mut pilot, &directory)?;
     pilot.retries = client.retries_made();
-    pilot.projection = project(job, &pilot)?;
+    pilot.projection = project(job, &pilot, options.plugins.request.clone())?;
     pilot.seconds = started.elapsed().as_secs_f64();
     Ok(pilot)
 }
@@ -346,8 +349,44 @@ fn empty_projection() -> Projection {
     }
 }
 
-fn project(job: &Job, pilot: &PilotReport) -> Result<Projection, LifecycleError> {
-    let estimate: Estimate = batchlabel_compile::estimate(job, None)?;
+/// Rows the request plugin failed on never became requests: they are failed pilot rows.
+fn add_plugin_failures(pilot: &mut PilotReport, directory: &Path) -> Result<(), LifecycleError> {
+    let path = directory.join(batchlabel_compile::FAILED_ROWS_FILE);
+    if !path.exists() {
+        return Ok(());
+    }
+    let text =
+        std::fs::read_to_string(&path).map_err(|source| LifecycleError::io(&path, source))?;
+    for line in text.lines() {
+        let failure: serde_json::Value = serde_json::from_str(line)
+            .map_err(|error| LifecycleError::Internal(format!("{}: {error}", path.display())))?;
+        let reason = failure["reason"]
+            .as_str()
+            .unwrap_or("plugin_error")
+            .to_string();
+        pilot.rows += 1;
+        pilot.failed += 1;
+        *pilot.failures.entry(reason.clone()).or_default() += 1;
+        pilot.results.push(PilotRow {
+            id: failure["row_id"].as_str().unwrap_or_default().to_string(),
+            duplicate_rows: 0,
+            labels: None,
+            reason: Some(reason),
+            detail: failure["detail"].as_str().map(str::to_string),
+            input_tokens: 0,
+            output_tokens: 0,
+            milliseconds: 0,
+        });
+    }
+    Ok(())
+}
+
+fn project(
+    job: &Job,
+    pilot: &PilotReport,
+    request_hook: Option<std::sync::Arc<dyn batchlabel_compile::RequestHook>>,
+) -> Result<Projection, LifecycleError> {
+    let estimate: Estimate = batchlabel_compile::estimate(job, None, request_hook)?;
     let price = batchlabel_compile::job_price(job);
     let answered: Vec<&PilotRow> = pilot
         .results

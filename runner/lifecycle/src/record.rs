@@ -120,6 +120,10 @@ pub(crate) fn register_compile(
             crate::ledger::insert_shard(&transaction, run_id, (1, index as i64 + 1), &planned)
                 .map_err(&error)?;
         }
+        let failed_rows = compile_dir.join(batchlabel_compile::FAILED_ROWS_FILE);
+        if failed_rows.exists() {
+            record_failed_rows(&transaction, run_id, &failed_rows).map_err(&error)?;
+        }
         if report.cached_requests > 0 {
             transaction
                 .execute_batch(
@@ -156,6 +160,41 @@ pub(crate) fn register_compile(
             .map_err(&error)?;
     }
     transaction.commit().map_err(&error)
+}
+
+/// Rows the request plugin failed on: failed for good (never sent), joinable by row id.
+fn record_failed_rows(
+    transaction: &rusqlite::Transaction<'_>,
+    run_id: i64,
+    path: &Path,
+) -> rusqlite::Result<()> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|error| rusqlite::Error::ToSqlConversionFailure(Box::new(error)))?;
+    let mut result = transaction.prepare(
+        "INSERT OR REPLACE INTO results(run_id, custom_id, state, reason, detail, attempt, finished_at)
+         VALUES (?1, ?2, 'failed', ?3, ?4, 1, ?5)",
+    )?;
+    let mut link = transaction.prepare(
+        "INSERT INTO request_rows(run_id, custom_id, row_id, reason) VALUES (?1, ?2, ?3, 'plugin')",
+    )?;
+    for line in text.lines() {
+        let Ok(failure) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        let custom_id = failure["custom_id"].as_str().unwrap_or_default();
+        let row_id = failure["row_id"].as_str().unwrap_or_default();
+        result.execute(params![
+            run_id,
+            custom_id,
+            failure["reason"].as_str().unwrap_or("plugin_error"),
+            failure["detail"].as_str().unwrap_or_default(),
+            now()
+        ])?;
+        if batchlabel_compile::row_id_of(custom_id).as_deref() != Some(row_id) {
+            link.execute(params![run_id, custom_id, row_id])?;
+        }
+    }
+    Ok(())
 }
 
 /// Record one shard's ingest and mark it `ingested`.

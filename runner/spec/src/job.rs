@@ -30,12 +30,29 @@ pub struct Job {
     pub limits: BatchLimits,
     /// Spending limit in US dollars.
     pub budget_usd: Option<f64>,
+    /// The request builder plugin, if any.
+    pub request_plugin: Option<PluginUse>,
+    /// Validator plugins, in order.
+    pub validator_plugins: Vec<PluginUse>,
     /// JSON Schema every model output is validated against.
     pub output_schema: serde_json::Value,
     /// The `response_format` sent with each request (OpenAI strict structured output).
     pub response_format: serde_json::Value,
     /// sha256 (hex) of everything that determines the requests: spec and template texts.
     pub fingerprint: String,
+}
+
+/// A plugin the job uses.
+#[derive(Debug, Clone)]
+pub struct PluginUse {
+    /// Absolute path of the `.wasm` file.
+    pub path: PathBuf,
+    /// sha256 of the file (hex); part of the spec fingerprint.
+    pub sha256: String,
+    /// Its configuration (`with:`; `{}` when absent).
+    pub config: serde_json::Value,
+    /// Where it is in the spec (JSON pointer, e.g. `/plugins/validate/0`), for diagnostics.
+    pub pointer: String,
 }
 
 /// The input file and its key columns.

@@ -40,6 +40,37 @@ pub struct JobSpec {
     /// Spending limit for a run of this job.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget: Option<BudgetSpec>,
+    /// WebAssembly plugins that build requests or check outputs (see `plugins/README.md`).
+    /// Swap a plugin by pointing at another `.wasm`; no rebuild of batchlabel is needed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugins: Option<PluginsSpec>,
+}
+
+/// The job's plugins.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PluginsSpec {
+    /// A request builder: turns each row (and the request the templates render) into the
+    /// request body that is sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<PluginUseSpec>,
+    /// Validators, run in order after the built-in JSON Schema check of each output; each
+    /// may normalize the output or reject it (a rejected output is asked again, with the
+    /// plugin's message, up to `batch.max_attempts`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub validate: Vec<PluginUseSpec>,
+}
+
+/// One plugin and its configuration.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PluginUseSpec {
+    /// Path to the plugin's `.wasm` component, relative to the spec file.
+    pub uses: String,
+    /// The plugin's configuration; `batchlabel check` validates it against the schema the
+    /// plugin declares.
+    #[serde(default, rename = "with", skip_serializing_if = "Option::is_none")]
+    pub with: Option<serde_json::Value>,
 }
 
 /// The input rows. Name exactly one source (`csv` or `jsonl`); paths are relative to the spec

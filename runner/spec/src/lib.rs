@@ -19,11 +19,11 @@ mod yaml;
 pub use diagnostic::{Diagnostic, Diagnostics, Severity, Span, did_you_mean};
 pub use job::{
     BatchLimits, Input, InputFormat, Job, Label, LabelField, LabelKind, Model, Output,
-    OutputFormat, Prompt, Template,
+    OutputFormat, PluginUse, Prompt, Template,
 };
 pub use job_spec::{
     BatchSpec, BudgetSpec, InputSpec, JobSpec, LabelFieldSpec, LabelSetSpec, ModelSpec, OutputSpec,
-    PromptSpec, ProviderKind, ReasoningEffort,
+    PluginUseSpec, PluginsSpec, PromptSpec, ProviderKind, ReasoningEffort,
 };
 pub use resolve::{LoadedSpec, diagnostic_at, load, resolve_text};
 pub use schema_check::job_spec_schema;

@@ -7,18 +7,20 @@ use batchlabel_compile::{CompileError, RequestRenderer};
 use batchlabel_spec::Job;
 
 use crate::args::CheckArgs;
-use crate::commands::{load_job, report_compile_error};
+use crate::commands::{load_job_with_plugins, report_compile_error};
 use crate::exit_status::ExitStatus;
 use crate::printer::Printer;
 
 pub(crate) fn check(args: &CheckArgs, printer: Printer) -> ExitStatus {
-    let Some((job, diagnostics)) = load_job(&args.spec, args.json, printer) else {
+    let Some(loaded) = load_job_with_plugins(&args.spec, args.json, printer) else {
         return ExitStatus::Error;
     };
-    let outcome = match render_first_rows(&job, args.rows) {
+    let job = &loaded.job;
+    let diagnostics = &loaded.diagnostics;
+    let outcome = match render_first_rows(job, args.rows, loaded.plugins.request.clone()) {
         Ok(outcome) => outcome,
         Err(error) => {
-            report_compile_error(&job, &error, args.json, printer);
+            report_compile_error(job, &error, args.json, printer);
             return ExitStatus::Error;
         }
     };
@@ -31,6 +33,8 @@ pub(crate) fn check(args: &CheckArgs, printer: Printer) -> ExitStatus {
             "columns": outcome.columns,
             "label_fields": job.labels.iter().map(|field| &field.name).collect::<Vec<_>>(),
             "rendered_rows": outcome.rendered,
+            "plugins": loaded.summaries,
+            "plugin_failures": outcome.plugin_failures,
             "first_request": outcome.first_request,
             "warnings": diagnostics.to_json(),
         });
@@ -73,11 +77,29 @@ pub(crate) fn check(args: &CheckArgs, printer: Printer) -> ExitStatus {
         job.model.provider.as_str(),
         job.model.name
     );
+    for plugin in &loaded.summaries {
+        let _ = writeln!(
+            text,
+            "  plugin  {} {}@{} (interface {}, sha256 {}…) at {}",
+            plugin.kind,
+            plugin.name,
+            plugin.version,
+            plugin.interface,
+            &plugin.sha256[..12],
+            plugin.pointer
+        );
+    }
     let _ = writeln!(
         text,
         "  render  first {} rows rendered without error",
         outcome.rendered
     );
+    for failure in &outcome.plugin_failures {
+        let _ = writeln!(
+            text,
+            "  warning: the request plugin failed on a row (it would be recorded as failed): {failure}"
+        );
+    }
     if args.show_request
         && let Some(first) = &outcome.first_request
     {
@@ -91,13 +113,20 @@ struct CheckOutcome {
     columns: Vec<String>,
     rendered: usize,
     first_request: Option<serde_json::Value>,
+    plugin_failures: Vec<String>,
 }
 
-fn render_first_rows(job: &Job, rows: usize) -> Result<CheckOutcome, CompileError> {
+fn render_first_rows(
+    job: &Job,
+    rows: usize,
+    hook: Option<std::sync::Arc<dyn batchlabel_compile::RequestHook>>,
+) -> Result<CheckOutcome, CompileError> {
     let mut source = batchlabel_compile::open_source(job)?;
     let columns = source.columns().names().to_vec();
-    let renderer =
-        RequestRenderer::new(job, source.columns().clone(), false).map_err(CompileError::Setup)?;
+    let renderer = RequestRenderer::new(job, source.columns().clone(), false)
+        .map_err(CompileError::Setup)?
+        .with_hook(hook);
+    let mut plugin_failures = Vec::new();
     let mut chunk = Vec::new();
     source.next_chunk(rows.max(1), &mut chunk)?;
     if chunk.is_empty() {
@@ -117,6 +146,9 @@ fn render_first_rows(job: &Job, rows: usize) -> Result<CheckOutcome, CompileErro
                         first_request = serde_json::from_slice(&line).ok();
                     }
                 }
+                Err(failure) if failure.plugin.is_some() => {
+                    plugin_failures.push(format!("{}: {}", failure.row_id, failure.message));
+                }
                 Err(failure) => problems.push(failure.into_problem(&job.input.path)),
             },
             Err(error) => problems.push(error.into()),
@@ -130,5 +162,6 @@ fn render_first_rows(job: &Job, rows: usize) -> Result<CheckOutcome, CompileErro
         columns,
         rendered,
         first_request,
+        plugin_failures,
     })
 }

@@ -6,14 +6,15 @@ use std::time::Instant;
 use batchlabel_compile::CompileOptions;
 
 use crate::args::CompileArgs;
-use crate::commands::{load_job, report_compile_error};
+use crate::commands::{load_job_with_plugins, report_compile_error};
 use crate::exit_status::ExitStatus;
 use crate::printer::Printer;
 
 pub(crate) fn compile(args: &CompileArgs, printer: Printer) -> ExitStatus {
-    let Some((job, _)) = load_job(&args.spec, args.json, printer) else {
+    let Some(loaded) = load_job_with_plugins(&args.spec, args.json, printer) else {
         return ExitStatus::Error;
     };
+    let job = loaded.job;
     let started = Instant::now();
     let options = CompileOptions {
         out_dir: Some(args.out.clone()),
@@ -26,6 +27,7 @@ pub(crate) fn compile(args: &CompileArgs, printer: Printer) -> ExitStatus {
         labeled: None,
         row_limit: None,
         row_filter: None,
+        request_hook: loaded.plugins.request.clone(),
     };
     let report = match batchlabel_compile::compile(&job, &options) {
         Ok(report) => report,

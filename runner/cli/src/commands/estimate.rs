@@ -3,26 +3,28 @@
 use std::fmt::Write as _;
 
 use crate::args::EstimateArgs;
-use crate::commands::{load_job, report_compile_error};
+use crate::commands::{load_job_with_plugins, report_compile_error};
 use crate::exit_status::ExitStatus;
 use crate::printer::Printer;
 
 pub(crate) fn estimate(args: &EstimateArgs, printer: Printer) -> ExitStatus {
-    let Some((job, _)) = load_job(&args.spec, args.json, printer) else {
+    let Some(loaded) = load_job_with_plugins(&args.spec, args.json, printer) else {
         return ExitStatus::Error;
     };
+    let job = loaded.job;
     let progress = if args.json {
         None
     } else {
         printer.progress("estimating")
     };
-    let estimate = match batchlabel_compile::estimate(&job, progress) {
-        Ok(estimate) => estimate,
-        Err(error) => {
-            report_compile_error(&job, &error, args.json, printer);
-            return ExitStatus::Error;
-        }
-    };
+    let estimate =
+        match batchlabel_compile::estimate(&job, progress, loaded.plugins.request.clone()) {
+            Ok(estimate) => estimate,
+            Err(error) => {
+                report_compile_error(&job, &error, args.json, printer);
+                return ExitStatus::Error;
+            }
+        };
     if args.json {
         let value = serde_json::json!({ "ok": true, "estimate": estimate });
         printer.data(&format!("{value:#}\n"));

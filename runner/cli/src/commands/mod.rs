@@ -45,6 +45,35 @@ pub(crate) fn load_job(spec: &Path, json: bool, printer: Printer) -> Option<(Job
     }
 }
 
+/// A loaded job with its plugins loaded and configured; on errors print them all.
+pub(crate) struct JobWithPlugins {
+    pub(crate) job: Job,
+    pub(crate) diagnostics: Diagnostics,
+    pub(crate) plugins: batchlabel_lifecycle::Plugins,
+    pub(crate) summaries: Vec<crate::plugins::PluginSummary>,
+}
+
+/// [`load_job`], then the job's plugins.
+pub(crate) fn load_job_with_plugins(
+    spec: &Path,
+    json: bool,
+    printer: Printer,
+) -> Option<JobWithPlugins> {
+    let (job, diagnostics) = load_job(spec, json, printer)?;
+    match crate::plugins::load_plugins(&job) {
+        Ok((plugins, summaries)) => Some(JobWithPlugins {
+            job,
+            diagnostics,
+            plugins,
+            summaries,
+        }),
+        Err(problems) => {
+            print_diagnostics(&problems, json, printer);
+            None
+        }
+    }
+}
+
 pub(crate) fn print_diagnostics(diagnostics: &Diagnostics, json: bool, printer: Printer) {
     if json {
         let value = serde_json::json!({ "ok": false, "diagnostics": diagnostics.to_json() });

@@ -12,9 +12,10 @@ use crate::printer::Printer;
 use crate::run_progress::RunProgress;
 
 pub(crate) fn pilot(args: &PilotArgs, printer: Printer) -> ExitStatus {
-    let Some((job, _)) = super::load_job(&args.spec, args.json, printer) else {
+    let Some(loaded) = super::load_job_with_plugins(&args.spec, args.json, printer) else {
         return ExitStatus::Error;
     };
+    let job = loaded.job;
     let Some(runtime) = super::reported(super::run::runtime(), printer) else {
         return ExitStatus::Error;
     };
@@ -34,6 +35,7 @@ pub(crate) fn pilot(args: &PilotArgs, printer: Printer) -> ExitStatus {
         rows: args.rows,
         seed: (!args.first).then_some(args.seed),
         concurrency: usize::try_from(args.concurrency).unwrap_or(8),
+        plugins: loaded.plugins,
     };
     let progress = RunProgress::new(printer.quiet || args.json);
     let outcome = runtime.block_on(batchlabel_lifecycle::pilot(

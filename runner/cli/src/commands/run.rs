@@ -87,9 +87,10 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, String> {
 }
 
 pub(crate) fn run(args: &RunArgs, printer: Printer) -> ExitStatus {
-    let Some((job, _)) = super::load_job(&args.spec, args.json, printer) else {
+    let Some(loaded) = super::load_job_with_plugins(&args.spec, args.json, printer) else {
         return ExitStatus::Error;
     };
+    let job = loaded.job;
     let local = job.model.provider == ProviderKind::Local;
     let (poll, max_poll) = if local { (0.2, 1.0) } else { (5.0, 60.0) };
     let poll_interval = args.poll_interval.unwrap_or(poll).max(0.01);
@@ -108,6 +109,7 @@ pub(crate) fn run(args: &RunArgs, printer: Printer) -> ExitStatus {
         // deterministic.
         concurrency: if local { 1 } else { args.concurrency },
         max_usd: args.max_usd,
+        plugins: loaded.plugins,
     };
     let Some(runtime) = super::reported(runtime(), printer) else {
         return ExitStatus::Error;

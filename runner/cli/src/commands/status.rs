@@ -18,6 +18,7 @@ pub(crate) fn settings(state_dir: &std::path::Path) -> RunSettings {
         max_poll_interval: std::time::Duration::from_secs(1),
         concurrency: 1,
         max_usd: None,
+        plugins: batchlabel_lifecycle::Plugins::default(),
     }
 }
 

@@ -197,8 +197,20 @@ impl Resolver<'_> {
                 }
             }
         }
+        let (request_plugin, validator_plugins) = self.plugins(spec);
         let prompt = prompt?;
-        let fingerprint = fingerprint(value, &prompt);
+        let mut fingerprint = fingerprint(value, &prompt);
+        if request_plugin.is_some() || !validator_plugins.is_empty() {
+            // The plugins' bytes decide the requests and outputs as much as the spec does.
+            let mut hasher = Sha256::new();
+            hasher.update(fingerprint.as_bytes());
+            for plugin in request_plugin.iter().chain(&validator_plugins) {
+                hasher.update(b"\n--plugin--\n");
+                hasher.update(plugin.pointer.as_bytes());
+                hasher.update(plugin.sha256.as_bytes());
+            }
+            fingerprint = hex(&hasher.finalize());
+        }
         Some(Job {
             name: spec.name.clone(),
             description: spec.description.clone(),
@@ -210,6 +222,8 @@ impl Resolver<'_> {
             output: output.ok()?,
             limits: limits?,
             budget_usd: spec.budget.as_ref().and_then(|budget| budget.max_usd),
+            request_plugin,
+            validator_plugins,
             output_schema,
             response_format,
             fingerprint,
@@ -241,8 +255,11 @@ fn fingerprint(value: &serde_json::Value, prompt: &Prompt) -> String {
         hasher.update(b"\n--template--\n");
         hasher.update(template.text.as_bytes());
     }
-    hasher
-        .finalize()
+    hex(&hasher.finalize())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes
         .iter()
         .fold(String::with_capacity(64), |mut hex, byte| {
             let _ = write!(hex, "{byte:02x}");

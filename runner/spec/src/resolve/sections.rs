@@ -345,3 +345,56 @@ impl Resolver<'_> {
         None
     }
 }
+
+impl Resolver<'_> {
+    /// The plugins: each `.wasm` must exist; its sha256 joins the fingerprint. Whether it is
+    /// a plugin and takes its `with:` is checked by `batchlabel check` (which loads it).
+    pub(super) fn plugins(
+        &mut self,
+        spec: &JobSpec,
+    ) -> (Option<crate::job::PluginUse>, Vec<crate::job::PluginUse>) {
+        let Some(plugins) = &spec.plugins else {
+            return (None, Vec::new());
+        };
+        let request = plugins
+            .request
+            .as_ref()
+            .and_then(|plugin| self.plugin(plugin, "/plugins/request".to_string()));
+        let validators = plugins
+            .validate
+            .iter()
+            .enumerate()
+            .filter_map(|(index, plugin)| self.plugin(plugin, format!("/plugins/validate/{index}")))
+            .collect();
+        (request, validators)
+    }
+
+    fn plugin(
+        &mut self,
+        plugin: &crate::job_spec::PluginUseSpec,
+        pointer: String,
+    ) -> Option<crate::job::PluginUse> {
+        use sha2::Digest as _;
+        let path = self.path(&plugin.uses);
+        let span = self.spans.value(&format!("{pointer}/uses"));
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(error) => {
+                self.error(
+                    "plugin-not-found",
+                    format!("cannot read plugin `{}`: {error}", plugin.uses),
+                    span,
+                    "paths are relative to the spec file; build the example plugins with `cargo build --release --target wasm32-wasip2 --manifest-path plugins/Cargo.toml`",
+                );
+                return None;
+            }
+        };
+        let sha256 = super::hex(&sha2::Sha256::digest(&bytes));
+        Some(crate::job::PluginUse {
+            path,
+            sha256,
+            config: plugin.with.clone().unwrap_or_else(|| serde_json::json!({})),
+            pointer,
+        })
+    }
+}
