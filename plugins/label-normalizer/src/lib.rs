@@ -53,11 +53,7 @@ impl Field {
 }
 
 impl LabelNormalizer {
-    fn normalize_value(
-        name: &str,
-        field: &Field,
-        value: Value,
-    ) -> Result<Value, PluginError> {
+    fn normalize_value(name: &str, field: &Field, value: Value) -> Result<Value, PluginError> {
         let reject = |found: &str| {
             PluginError(format!(
                 "`{name}`: `{found}` is not a label; allowed: {}",

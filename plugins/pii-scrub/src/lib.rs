@@ -34,13 +34,59 @@ fn is_handle_char(character: char) -> bool {
     character.is_ascii_alphanumeric() || character == '_'
 }
 
+/// Whether `token` has a URL start (`http://`, `https://`, `www.`, any case) at byte `at`.
+fn url_at(token: &[u8], at: usize) -> bool {
+    let rest = &token[at..];
+    let starts = |prefix: &[u8]| {
+        rest.len() >= prefix.len() && rest[..prefix.len()].eq_ignore_ascii_case(prefix)
+    };
+    starts(b"http://") || starts(b"https://") || starts(b"www.")
+}
+
+/// Where the first URL in `token` starts: a `://` preceded by `http`/`https`, or `www.`.
+fn find_url(token: &str) -> Option<usize> {
+    let bytes = token.as_bytes();
+    let mut first = None;
+    for (at, byte) in bytes.iter().enumerate() {
+        let candidate = match byte {
+            b':' if bytes[at + 1..].starts_with(b"//") => {
+                let scheme = if at >= 5 && url_at(bytes, at - 5) {
+                    at - 5
+                } else {
+                    at.wrapping_sub(4)
+                };
+                (scheme < at && url_at(bytes, scheme)).then_some(scheme)
+            }
+            b'.' if at >= 3 && url_at(bytes, at - 3) => Some(at - 3),
+            _ => None,
+        };
+        if let Some(start) = candidate {
+            first = Some(start);
+            break;
+        }
+    }
+    first
+}
+
 impl PiiScrub {
     /// `text` with every enabled kind of PII masked.
     pub fn scrub(&self, text: &str) -> String {
-        let tokens = self.scrub_tokens(text);
+        // Most texts have nothing to mask: look before copying anything.
+        let bytes = text.as_bytes();
+        let digits = bytes.iter().filter(|byte| byte.is_ascii_digit()).count();
+        let maybe_phone = self.phone.is_some() && digits >= 7;
+        let maybe_token = bytes.contains(&b'@') || (self.url.is_some() && find_url(text).is_some());
+        if !maybe_phone && !maybe_token {
+            return text.to_string();
+        }
+        let tokens = if maybe_token {
+            self.scrub_tokens(text)
+        } else {
+            text.to_string()
+        };
         match &self.phone {
-            Some(mask) => scrub_phones(&tokens, mask),
-            None => tokens,
+            Some(mask) if maybe_phone => scrub_phones(&tokens, mask),
+            _ => tokens,
         }
     }
 
@@ -60,20 +106,15 @@ impl PiiScrub {
     }
 
     fn scrub_token(&self, token: &str, out: &mut String) {
-        let lower = token.to_ascii_lowercase();
-        if let Some(mask) = &self.url {
-            let start = ["https://", "http://", "www."]
-                .iter()
-                .filter_map(|prefix| lower.find(prefix))
-                .min();
-            if let Some(start) = start {
-                let body = &token[start..];
-                let kept = body.trim_end_matches(TRAILING);
-                out.push_str(&token[..start]);
-                out.push_str(mask);
-                out.push_str(&body[kept.len()..]);
-                return;
-            }
+        if let Some(mask) = &self.url
+            && let Some(start) = find_url(token)
+        {
+            let body = &token[start..];
+            let kept = body.trim_end_matches(TRAILING);
+            out.push_str(&token[..start]);
+            out.push_str(mask);
+            out.push_str(&body[kept.len()..]);
+            return;
         }
         let Some(at) = token.find('@') else {
             out.push_str(token);
@@ -197,6 +238,9 @@ fn mask(config: &Value, kind: &str, default: &str) -> Result<Option<String>, Plu
 }
 
 impl RequestBuilder for PiiScrub {
+    // It scrubs the rendered messages; the row's raw values are not needed.
+    const READS_ROW: bool = false;
+
     fn info() -> PluginInfo {
         let switch = |what: &str| json!({"description": format!("Mask {what} (default true)."), "type": "boolean"});
         PluginInfo::new(
@@ -328,7 +372,6 @@ mod tests {
             ]}),
             row_id: "1".into(),
             text_column: Some("text".into()),
-            labels: Map::new(),
         };
         let body = plugin.build(&Map::new(), context).unwrap();
         assert_eq!(body["messages"][0]["content"], "Write to help@example.com");

@@ -199,7 +199,6 @@ mod tests {
             ]}),
             row_id: "1".into(),
             text_column: Some("text".into()),
-            labels: Map::new(),
         };
         let body = plugin.build(&row, context).unwrap();
         let messages = body["messages"].as_array().unwrap();

@@ -45,7 +45,7 @@ fn failure(plugin: &ConfiguredPlugin, error: CallError, rejected: &str) -> Plugi
 }
 
 impl RequestHook for RequestPlugin {
-    fn build(&self, row: &str, context: &str) -> Result<serde_json::Value, PluginFailure> {
+    fn build(&self, row: &str, context: &str) -> Result<String, PluginFailure> {
         self.0
             .build(row, context)
             .map_err(|error| failure(&self.0, error, "row"))

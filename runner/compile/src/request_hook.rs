@@ -3,7 +3,7 @@
 //! A plugin failure fails that row only, recorded as data, never the compile.
 
 use batchlabel_source::{Columns, Record, Row};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 /// Why a plugin gave no result for one row.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,50 +16,69 @@ pub struct PluginFailure {
 
 /// A request-builder plugin, as compiling sees it.
 pub trait RequestHook: Send + Sync {
-    /// The body to send for `row` (a JSON object, as text) given `context` (JSON text: the
-    /// templates' `request`, `row_id`, `text_column`, `labels`).
-    fn build(&self, row: &str, context: &str) -> Result<Value, PluginFailure>;
+    /// The body to send (a JSON object, as text) for `row` (a JSON object, as text) given
+    /// `context` (JSON text: the templates' `request`, `row_id`, `text_column`).
+    fn build(&self, row: &str, context: &str) -> Result<String, PluginFailure>;
 }
 
-/// The row's values as a JSON object (CSV: every column as text).
-pub(crate) fn row_object(row: &Row, columns: &Columns) -> Map<String, Value> {
+/// The row's values as JSON object text (CSV: every column as text), written straight
+/// into `out` (one call per row: no intermediate map).
+pub(crate) fn write_row_object(row: &Row, columns: &Columns, out: &mut Vec<u8>) {
     match &row.record {
-        Record::Csv(record) => columns
-            .names()
-            .iter()
-            .zip(record.iter())
-            .map(|(name, value)| (name.clone(), Value::String(value.to_string())))
-            .collect(),
-        Record::Json(object) => object.clone(),
+        Record::Csv(record) => {
+            out.push(b'{');
+            for (index, (name, value)) in columns.names().iter().zip(record.iter()).enumerate() {
+                if index > 0 {
+                    out.push(b',');
+                }
+                // Writing strings into a Vec cannot fail.
+                let _ = serde_json::to_writer(&mut *out, name);
+                out.push(b':');
+                let _ = serde_json::to_writer(&mut *out, value);
+            }
+            out.push(b'}');
+        }
+        Record::Json(object) => {
+            let _ = serde_json::to_writer(&mut *out, object);
+        }
     }
 }
 
-/// Call `hook` for `row` whose templated body is `body`; the new body's bytes.
+fn utf8(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => std::borrow::Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(bytes),
+    }
+}
+
+/// Call `hook` for `row` whose templated body is `body`; the new body's text. The context
+/// is written as text around the body's bytes, never parsed here.
 pub(crate) fn apply(
     hook: &dyn RequestHook,
     row: &Row,
     columns: &Columns,
     body: &[u8],
-    (text_column, labels): (Option<&str>, &Value),
-) -> Result<Vec<u8>, PluginFailure> {
-    let request: Value = serde_json::from_slice(body).map_err(|error| PluginFailure {
-        crashed: true,
-        message: format!("the templated request is not JSON: {error}"),
-    })?;
-    let context = serde_json::json!({
-        "request": request,
-        "row_id": row.id,
-        "text_column": text_column,
-        "labels": labels,
-    });
-    let row_text = Value::Object(row_object(row, columns)).to_string();
+    text_column: Option<&str>,
+) -> Result<String, PluginFailure> {
+    let mut context = Vec::with_capacity(body.len() + 96);
+    context.extend_from_slice(b"{\"request\":");
+    context.extend_from_slice(body);
+    context.extend_from_slice(b",\"row_id\":");
+    let _ = serde_json::to_writer(&mut context, &row.id);
+    context.extend_from_slice(b",\"text_column\":");
+    let _ = serde_json::to_writer(&mut context, &text_column);
+    context.push(b'}');
+    let mut row_text = Vec::with_capacity(256);
+    write_row_object(row, columns, &mut row_text);
+    // Both were written from valid UTF-8 strings; the check is the fast validating one.
+    let (context, row_text) = (utf8(&context), utf8(&row_text));
     let built = hook
-        .build(&row_text, &context.to_string())
+        .build(&row_text, &context)
         .map_err(|failure| PluginFailure {
             message: format!("{} (row {})", failure.message, row.id),
             ..failure
         })?;
-    if !built["messages"].is_array() {
+    if !built.contains("\"messages\"") {
         return Err(PluginFailure {
             crashed: true,
             message: format!(
@@ -68,10 +87,7 @@ pub(crate) fn apply(
             ),
         });
     }
-    serde_json::to_vec(&built).map_err(|error| PluginFailure {
-        crashed: true,
-        message: error.to_string(),
-    })
+    Ok(built)
 }
 
 /// Prompt tokens of a built body's messages, as the templates' count would be.

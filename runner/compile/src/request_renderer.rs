@@ -92,7 +92,6 @@ pub struct RequestRenderer {
     static_system_tokens: u64,
     needs_context: bool,
     hook: Option<Arc<dyn crate::RequestHook>>,
-    labels_json: serde_json::Value,
 }
 
 impl RequestRenderer {
@@ -174,22 +173,6 @@ impl RequestRenderer {
             tokens,
             static_system_tokens,
             hook: None,
-            labels_json: serde_json::Value::Object(
-                job.labels
-                    .iter()
-                    .map(|field| {
-                        let labels = match &field.kind {
-                            batchlabel_spec::LabelKind::OneOf { labels }
-                            | batchlabel_spec::LabelKind::AnyOf { labels, .. } => labels
-                                .iter()
-                                .map(|label| serde_json::Value::String(label.name.clone()))
-                                .collect(),
-                            batchlabel_spec::LabelKind::Schema { .. } => Vec::new(),
-                        };
-                        (field.name.clone(), serde_json::Value::Array(labels))
-                    })
-                    .collect(),
-            ),
         })
     }
 
@@ -228,11 +211,11 @@ impl RequestRenderer {
                 row,
                 &self.columns,
                 &body,
-                (self.text_column.as_deref(), &self.labels_json),
+                self.text_column.as_deref(),
             ) {
                 Ok(built) => {
                     out.truncate(start);
-                    written = Ok(self.write_built_line(row, &built, out));
+                    written = Ok(self.write_built_line(row, built.as_bytes(), out));
                 }
                 Err(failure) => {
                     out.truncate(start);

@@ -31,12 +31,18 @@ impl world::plugin::Guest for HostileBuilder {
     }
 
     fn configure(config: String) -> Result<(), world::plugin::PluginError> {
-        let config: serde_json::Value = serde_json::from_str(&config)
-            .map_err(|error| world::plugin::PluginError { message: error.to_string() })?;
+        let config: serde_json::Value =
+            serde_json::from_str(&config).map_err(|error| world::plugin::PluginError {
+                message: error.to_string(),
+            })?;
         let behaviour = config["behaviour"].as_str().unwrap_or_default().to_string();
         let rows = config["rows"]
             .as_array()
-            .map(|rows| rows.iter().filter_map(|row| row.as_str().map(str::to_string)).collect())
+            .map(|rows| {
+                rows.iter()
+                    .filter_map(|row| row.as_str().map(str::to_string))
+                    .collect()
+            })
             .unwrap_or_default();
         CONFIG.with(|state| *state.borrow_mut() = (behaviour, rows));
         Ok(())
@@ -60,7 +66,9 @@ impl world::request_builder::Guest for HostileBuilder {
             }
             "panic" => panic!("hostile builder panicked on row {id}"),
             "invalid-json" => Ok("not json at all".into()),
-            _ => Err(world::request_builder::PluginError { message: format!("row {id} is not allowed") }),
+            _ => Err(world::request_builder::PluginError {
+                message: format!("row {id} is not allowed"),
+            }),
         }
     }
 }

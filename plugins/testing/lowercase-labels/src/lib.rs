@@ -1,7 +1,9 @@
 //! lowercase-labels (test plugin): lower-cases every string in the output and accepts any
 //! configuration, so a test can swap it in for label-normalizer without touching the spec.
 
-use batchlabel_plugin_sdk::{PluginError, PluginInfo, Row, Validator, Value, export_validator, json};
+use batchlabel_plugin_sdk::{
+    PluginError, PluginInfo, Row, Validator, Value, export_validator, json,
+};
 
 /// Lower-cases labels.
 pub struct LowercaseLabels;
@@ -10,7 +12,12 @@ fn lower(value: Value) -> Value {
     match value {
         Value::String(text) => Value::String(text.to_lowercase()),
         Value::Array(items) => Value::Array(items.into_iter().map(lower).collect()),
-        Value::Object(fields) => Value::Object(fields.into_iter().map(|(key, value)| (key, lower(value))).collect()),
+        Value::Object(fields) => Value::Object(
+            fields
+                .into_iter()
+                .map(|(key, value)| (key, lower(value)))
+                .collect(),
+        ),
         other => other,
     }
 }
@@ -37,8 +44,13 @@ mod tests {
 
     #[test]
     fn lower_cases_every_label() {
-        let row = Row { id: "1".into(), custom_id: "r-1".into() };
-        let output = LowercaseLabels.validate(json!({"a": "POS", "b": ["X", "y"]}), &row).unwrap();
+        let row = Row {
+            id: "1".into(),
+            custom_id: "r-1".into(),
+        };
+        let output = LowercaseLabels
+            .validate(json!({"a": "POS", "b": ["X", "y"]}), &row)
+            .unwrap();
         assert_eq!(output, json!({"a": "pos", "b": ["x", "y"]}));
     }
 }
