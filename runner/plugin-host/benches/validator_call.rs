@@ -89,7 +89,10 @@ fn main() {
             scope.spawn(move || {
                 for _ in 0..CALLS {
                     let answer = normalizer
-                        .validate(r#"{"sentiment":"positive"}"#, r#"{"id":"c-1","custom_id":"r-c-1"}"#)
+                        .validate(
+                            r#"{"sentiment":"positive"}"#,
+                            r#"{"id":"c-1","custom_id":"r-c-1"}"#,
+                        )
                         .expect("valid output");
                     std::hint::black_box(answer);
                 }
