@@ -9,6 +9,7 @@ use std::sync::OnceLock;
 use serde_json::Value;
 
 use crate::local_server::LocalServer;
+use crate::run::run;
 use crate::{Scratch, repository};
 
 /// The plugins' `.wasm` files, built once per test process.
@@ -63,23 +64,6 @@ fn sentiment_job(scratch: &Scratch, plugins: &str) {
             "name: plugged\ninput: {{csv: rows.csv, id: id, text: text}}\nprompt:\n  user: \"{{{{ text }}}}\"\nlabels:\n  sentiment: {{schema: {{type: string}}}}\nmodel: {{provider: openai, name: gpt-4o-mini, max_completion_tokens: 20}}\nbatch: {{max_attempts: 1}}\noutput: {{csv: out/results.csv}}\n{plugins}"
         ),
     );
-}
-
-fn run(scratch: &Scratch, server: &LocalServer, extra: &[&str]) -> crate::Outcome {
-    let base_url = server.base_url();
-    let mut args = vec![
-        "run",
-        "job.yaml",
-        "--json",
-        "--base-url",
-        &base_url,
-        "--poll-interval",
-        "0.02",
-        "--max-poll-interval",
-        "0.1",
-    ];
-    args.extend_from_slice(extra);
-    scratch.run(&args)
 }
 
 fn labels(scratch: &Scratch) -> Vec<(String, String)> {

@@ -4,6 +4,9 @@
 //! Needs the plugins built: `cargo build --release --target wasm32-wasip2 --manifest-path
 //! plugins/Cargo.toml` (bench/plugins.sh does it).
 
+// A benchmark's output is its result.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
