@@ -35,7 +35,7 @@ pub enum Prediction {
 pub struct RowPrediction {
     /// What it said.
     pub prediction: Prediction,
-    /// Softmax probability of the chosen label over the raw label scores.
+    /// Softmax probability of the chosen label over the calibrated label scores.
     pub confidence: Option<f64>,
 }
 
@@ -117,13 +117,40 @@ pub fn predictions(
     field: &LabelField,
     gold: &Gold,
 ) -> HashMap<String, RowPrediction> {
+    let means = score_means(results, &field.name);
     results
         .iter()
-        .map(|result| (result.row_id.clone(), predict(result, field, gold)))
+        .map(|result| (result.row_id.clone(), predict(result, field, gold, &means)))
         .collect()
 }
 
-fn predict(result: &RowResult, field: &LabelField, gold: &Gold) -> RowPrediction {
+/// Each label's mean raw score over the run: the run decided on scores centred by these
+/// (batch calibration), so confidence is taken on the same centred scores.
+fn score_means(results: &[RowResult], field: &str) -> HashMap<String, f64> {
+    let mut sums: HashMap<String, (f64, u64)> = HashMap::new();
+    for scores in results
+        .iter()
+        .filter_map(|result| result.scores.as_ref()?.get(field)?.as_object())
+    {
+        for (label, score) in scores {
+            if let Some(score) = score.as_f64() {
+                let entry = sums.entry(label.clone()).or_default();
+                entry.0 += score;
+                entry.1 += 1;
+            }
+        }
+    }
+    sums.into_iter()
+        .map(|(label, (sum, count))| (label, sum / count as f64))
+        .collect()
+}
+
+fn predict(
+    result: &RowResult,
+    field: &LabelField,
+    gold: &Gold,
+    means: &HashMap<String, f64>,
+) -> RowPrediction {
     let Some(output) = &result.output else {
         return RowPrediction {
             prediction: Prediction::Failed {
@@ -166,7 +193,7 @@ fn predict(result: &RowResult, field: &LabelField, gold: &Gold) -> RowPrediction
     indices.sort_unstable();
     indices.dedup();
     let confidence = match (&result.scores, names.as_slice()) {
-        (Some(scores), [name]) => confidence(&scores[&field.name], name),
+        (Some(scores), [name]) => confidence(&scores[&field.name], name, means),
         _ => None,
     };
     RowPrediction {
@@ -175,11 +202,18 @@ fn predict(result: &RowResult, field: &LabelField, gold: &Gold) -> RowPrediction
     }
 }
 
-/// Softmax probability of `chosen` over the field's raw label scores (log-probabilities).
-fn confidence(scores: &Value, chosen: &str) -> Option<f64> {
+/// Softmax probability of `chosen` over the field's label scores (log-probabilities), each
+/// centred by its mean over the run.
+fn confidence(scores: &Value, chosen: &str, means: &HashMap<String, f64>) -> Option<f64> {
     let scores = scores.as_object()?;
-    let chosen = scores.get(chosen)?.as_f64()?;
-    let values: Vec<f64> = scores.values().filter_map(Value::as_f64).collect();
+    let centred = |label: &str, score: &Value| -> Option<f64> {
+        Some(score.as_f64()? - means.get(label).copied().unwrap_or_default())
+    };
+    let chosen = centred(chosen, scores.get(chosen)?)?;
+    let values: Vec<f64> = scores
+        .iter()
+        .filter_map(|(label, score)| centred(label, score))
+        .collect();
     let top = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let total: f64 = values.iter().map(|value| (value - top).exp()).sum();
     Some((chosen - top).exp() / total)
