@@ -403,7 +403,7 @@ fn a_request_builder_that_fails_a_row_fails_that_row_only() {
         (
             "invalid-json",
             "plugin_error",
-            "returned a request body that is not JSON",
+            "returned body fields that are not a JSON object",
         ),
     ] {
         let scratch = Scratch::new();

@@ -11,8 +11,8 @@
 //! ```
 
 use batchlabel_plugin_sdk::{
-    Map, PluginError, PluginInfo, RequestBuilder, RequestContext, Value, export_request_builder,
-    json,
+    Map, PluginError, PluginInfo, Request, RequestBuilder, RequestContext, Value,
+    export_request_builder, json,
 };
 
 /// Which kinds to mask, and with what.
@@ -43,29 +43,26 @@ fn url_at(token: &[u8], at: usize) -> bool {
     starts(b"http://") || starts(b"https://") || starts(b"www.")
 }
 
-/// Where the first URL in `token` starts: a `://` preceded by `http`/`https`, or `www.`.
+/// Where the first URL in `token` starts: `http://` / `https://` (any case) before a `://`,
+/// or `www.`.
 fn find_url(token: &str) -> Option<usize> {
     let bytes = token.as_bytes();
-    let mut first = None;
     for (at, byte) in bytes.iter().enumerate() {
-        let candidate = match byte {
+        match byte {
             b':' if bytes[at + 1..].starts_with(b"//") => {
-                let scheme = if at >= 5 && url_at(bytes, at - 5) {
-                    at - 5
-                } else {
-                    at.wrapping_sub(4)
-                };
-                (scheme < at && url_at(bytes, scheme)).then_some(scheme)
+                for scheme in [at.wrapping_sub(5), at.wrapping_sub(4)] {
+                    if scheme < at && url_at(bytes, scheme) {
+                        return Some(scheme);
+                    }
+                }
             }
-            b'.' if at >= 3 && url_at(bytes, at - 3) => Some(at - 3),
-            _ => None,
-        };
-        if let Some(start) = candidate {
-            first = Some(start);
-            break;
+            b'.' if at >= 3 && bytes[at - 3..at].eq_ignore_ascii_case(b"www") => {
+                return Some(at - 3);
+            }
+            _ => {}
         }
     }
-    first
+    None
 }
 
 impl PiiScrub {
@@ -296,20 +293,14 @@ impl RequestBuilder for PiiScrub {
         &self,
         _row: &Map<String, Value>,
         context: RequestContext,
-    ) -> Result<Value, PluginError> {
-        let mut request = context.request;
-        let Some(messages) = request["messages"].as_array_mut() else {
-            return Err("the request has no `messages`".into());
-        };
-        for message in messages {
-            let scrub = message["role"]
-                .as_str()
-                .is_some_and(|role| self.roles.iter().any(|wanted| wanted == role));
-            if scrub && let Some(content) = message["content"].as_str() {
-                message["content"] = Value::String(self.scrub(content));
+    ) -> Result<Request, PluginError> {
+        let mut messages = context.messages;
+        for message in &mut messages {
+            if self.roles.contains(&message.role) {
+                message.content = self.scrub(&message.content);
             }
         }
-        Ok(request)
+        Ok(Request::messages(messages))
     }
 }
 
@@ -318,6 +309,7 @@ export_request_builder!(PiiScrub);
 #[cfg(test)]
 mod tests {
     use super::*;
+    use batchlabel_plugin_sdk::Message;
 
     fn scrubber(config: Value) -> PiiScrub {
         PiiScrub::configure(config).unwrap()
@@ -366,16 +358,16 @@ mod tests {
     fn only_the_chosen_roles_are_scrubbed() {
         let plugin = scrubber(json!({}));
         let context = RequestContext {
-            request: json!({"model": "m", "messages": [
-                {"role": "system", "content": "Write to help@example.com"},
-                {"role": "user", "content": "I am @carl, carl@example.com"}
-            ]}),
             row_id: "1".into(),
             text_column: Some("text".into()),
+            messages: vec![
+                Message::new("system", "Write to help@example.com"),
+                Message::new("user", "I am @carl, carl@example.com"),
+            ],
         };
-        let body = plugin.build(&Map::new(), context).unwrap();
-        assert_eq!(body["messages"][0]["content"], "Write to help@example.com");
-        assert_eq!(body["messages"][1]["content"], "I am @user, [EMAIL]");
-        assert_eq!(body["model"], "m");
+        let request = plugin.build(&Map::new(), context).unwrap();
+        assert_eq!(request.messages[0].content, "Write to help@example.com");
+        assert_eq!(request.messages[1].content, "I am @user, [EMAIL]");
+        assert!(request.body_fields.is_empty());
     }
 }

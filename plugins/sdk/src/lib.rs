@@ -73,15 +73,53 @@ impl From<&str> for PluginError {
     }
 }
 
-/// What a request builder gets besides the row.
+/// One chat message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// `system`, `user` or `assistant`.
+    pub role: String,
+    /// Its text.
+    pub content: String,
+}
+
+impl Message {
+    /// A message.
+    pub fn new(role: &str, content: impl Into<String>) -> Self {
+        Self {
+            role: role.to_string(),
+            content: content.into(),
+        }
+    }
+}
+
+/// What a request builder gets besides the row's values.
 #[derive(Debug, Clone)]
 pub struct RequestContext {
-    /// The body the spec's templates would send (`model`, `messages`, `response_format`, …).
-    pub request: Value,
     /// The row's id.
     pub row_id: String,
     /// The spec's `input.text` column, if named.
     pub text_column: Option<String>,
+    /// The messages the spec's templates rendered for the row.
+    pub messages: Vec<Message>,
+}
+
+/// What a request builder sends.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    /// The messages, in order.
+    pub messages: Vec<Message>,
+    /// Other body fields to set or replace (e.g. `temperature`); usually none.
+    pub body_fields: Map<String, Value>,
+}
+
+impl Request {
+    /// A request with these messages and the job's other fields unchanged.
+    pub fn messages(messages: Vec<Message>) -> Self {
+        Self {
+            messages,
+            body_fields: Map::new(),
+        }
+    }
 }
 
 /// Which row an output belongs to.
@@ -95,19 +133,19 @@ pub struct Row {
 
 /// A plugin that turns rows into request bodies.
 pub trait RequestBuilder: Sized + 'static {
-    /// Whether `build` reads the row's values; `false` skips parsing them (the rendered
-    /// request in the context has the text already), which makes each call cheaper.
+    /// Whether `build` reads the row's values; `false` means the host does not even send
+    /// them (the rendered messages have the text already), which makes each call cheaper.
     const READS_ROW: bool = true;
     /// Name, version and configuration schema.
     fn info() -> PluginInfo;
     /// Build the plugin from the spec's `with:` (`{}` when absent).
     fn configure(config: Value) -> Result<Self, PluginError>;
-    /// The request body for `row` (start from `context.request`).
+    /// What to send for `row` (start from `context.messages`).
     fn build(
         &self,
         row: &Map<String, Value>,
         context: RequestContext,
-    ) -> Result<Value, PluginError>;
+    ) -> Result<Request, PluginError>;
 }
 
 /// A plugin that checks and normalizes outputs.
@@ -129,7 +167,8 @@ pub use batchlabel_plugin_validator_bindings as validator_world;
 #[doc(hidden)]
 pub mod glue {
     use super::{
-        Map, PluginError, PluginInfo, RequestBuilder, RequestContext, Row, Validator, Value,
+        Map, Message, PluginError, PluginInfo, RequestBuilder, RequestContext, Row, Validator,
+        Value,
     };
 
     fn parse(what: &str, text: &str) -> Result<Value, PluginError> {
@@ -150,12 +189,17 @@ pub mod glue {
         make(parse("a configuration", config)?)
     }
 
-    /// `build` for a request builder.
+    /// Messages as they cross the interface: (role, content).
+    pub type Messages = Vec<(String, String)>;
+
+    /// `build` for a request builder: the messages and the body fields (JSON text, empty
+    /// when none) to send.
     pub fn build<T: RequestBuilder>(
         plugin: Option<&T>,
         row: &str,
-        context: &str,
-    ) -> Result<String, PluginError> {
+        (row_id, text_column): (String, Option<String>),
+        messages: Messages,
+    ) -> Result<(Messages, String), PluginError> {
         let plugin = plugin.ok_or_else(|| PluginError::new("build called before configure"))?;
         let row = if T::READS_ROW {
             let Value::Object(row) = parse("a row", row)? else {
@@ -165,16 +209,28 @@ pub mod glue {
         } else {
             Map::new()
         };
-        let mut context = parse("a context", context)?;
         let context = RequestContext {
-            request: context["request"].take(),
-            row_id: context["row_id"].as_str().unwrap_or_default().to_string(),
-            text_column: context["text_column"].as_str().map(str::to_string),
+            row_id,
+            text_column,
+            messages: messages
+                .into_iter()
+                .map(|(role, content)| Message { role, content })
+                .collect(),
         };
-        // `to_string` (not `Display`): straight into a buffer, no formatter in between.
-        plugin
-            .build(&row, context)
-            .map(|body| serde_json::to_string(&body).unwrap_or_default())
+        let request = plugin.build(&row, context)?;
+        let body_fields = if request.body_fields.is_empty() {
+            String::new()
+        } else {
+            serde_json::to_string(&request.body_fields).unwrap_or_default()
+        };
+        Ok((
+            request
+                .messages
+                .into_iter()
+                .map(|message| (message.role, message.content))
+                .collect(),
+            body_fields,
+        ))
     }
 
     /// `validate` for a validator.
@@ -229,12 +285,38 @@ macro_rules! export_request_builder {
                 }
             }
             impl __world::request_builder::Guest for __Export {
+                fn reads_row() -> bool {
+                    <$plugin as $crate::RequestBuilder>::READS_ROW
+                }
                 fn build(
                     row: String,
-                    context: String,
-                ) -> Result<String, __world::request_builder::PluginError> {
+                    context: __world::request_builder::RowContext,
+                    messages: Vec<__world::request_builder::Message>,
+                ) -> Result<__world::request_builder::Request, __world::request_builder::PluginError>
+                {
+                    let messages = messages
+                        .into_iter()
+                        .map(|message| (message.role, message.content))
+                        .collect();
                     __STATE
-                        .with(|state| $crate::glue::build(state.borrow().as_ref(), &row, &context))
+                        .with(|state| {
+                            $crate::glue::build(
+                                state.borrow().as_ref(),
+                                &row,
+                                (context.row_id, context.text_column),
+                                messages,
+                            )
+                        })
+                        .map(|(messages, body_fields)| __world::request_builder::Request {
+                            messages: messages
+                                .into_iter()
+                                .map(|(role, content)| __world::request_builder::Message {
+                                    role,
+                                    content,
+                                })
+                                .collect(),
+                            body_fields,
+                        })
                         .map_err(|error| __world::request_builder::PluginError { message: error.0 })
                 }
             }

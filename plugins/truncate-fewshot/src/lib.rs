@@ -15,8 +15,8 @@
 //! ```
 
 use batchlabel_plugin_sdk::{
-    Map, PluginError, PluginInfo, RequestBuilder, RequestContext, Value, export_request_builder,
-    json,
+    Map, Message, PluginError, PluginInfo, Request, RequestBuilder, RequestContext, Value,
+    export_request_builder, json,
 };
 
 /// The configured builder.
@@ -115,25 +115,19 @@ impl RequestBuilder for TruncateFewshot {
         &self,
         row: &Map<String, Value>,
         context: RequestContext,
-    ) -> Result<Value, PluginError> {
-        let mut request = context.request;
-        let Some(messages) = request["messages"].as_array_mut() else {
-            return Err("the request has no `messages`".into());
-        };
+    ) -> Result<Request, PluginError> {
+        let mut messages = context.messages;
         let last_user = messages
             .iter()
-            .rposition(|message| message["role"] == "user")
+            .rposition(|message| message.role == "user")
             .ok_or("the request has no user message")?;
-        let content = messages[last_user]["content"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
+        let content = std::mem::take(&mut messages[last_user].content);
         let text = context
             .text_column
             .as_deref()
             .and_then(|column| row.get(column))
             .and_then(Value::as_str);
-        let trimmed = match text {
+        messages[last_user].content = match text {
             // Trim the row's text where the template put it; keep the template's own words.
             Some(text) if content.contains(text) && text.chars().count() > self.max_chars => {
                 content.replacen(text, &truncate(text, self.max_chars, &self.ellipsis), 1)
@@ -141,19 +135,18 @@ impl RequestBuilder for TruncateFewshot {
             Some(text) if content.contains(text) => content,
             _ => truncate(&content, self.max_chars, &self.ellipsis),
         };
-        messages[last_user]["content"] = Value::String(trimmed);
-        let shots: Vec<Value> = self
+        let shots: Vec<Message> = self
             .examples
             .iter()
             .flat_map(|(text, output)| {
                 [
-                    json!({"role": "user", "content": text}),
-                    json!({"role": "assistant", "content": output}),
+                    Message::new("user", text.clone()),
+                    Message::new("assistant", output.clone()),
                 ]
             })
             .collect();
         messages.splice(last_user..last_user, shots);
-        Ok(request)
+        Ok(Request::messages(messages))
     }
 }
 
@@ -193,23 +186,22 @@ mod tests {
         let mut row = Map::new();
         row.insert("text".into(), json!("this text is far too long"));
         let context = RequestContext {
-            request: json!({"messages": [
-                {"role": "system", "content": "Label it."},
-                {"role": "user", "content": "Tweet: this text is far too long"}
-            ]}),
             row_id: "1".into(),
             text_column: Some("text".into()),
+            messages: vec![
+                Message::new("system", "Label it."),
+                Message::new("user", "Tweet: this text is far too long"),
+            ],
         };
-        let body = plugin.build(&row, context).unwrap();
-        let messages = body["messages"].as_array().unwrap();
+        let messages = plugin.build(&row, context).unwrap().messages;
         assert_eq!(messages.len(), 6);
-        assert_eq!(messages[1], json!({"role": "user", "content": "I love it"}));
+        assert_eq!(messages[1], Message::new("user", "I love it"));
         assert_eq!(
             messages[2],
-            json!({"role": "assistant", "content": "{\"sentiment\":\"POSITIVE\"}"})
+            Message::new("assistant", "{\"sentiment\":\"POSITIVE\"}")
         );
-        assert_eq!(messages[4]["content"], "{\"sentiment\":\"NEGATIVE\"}");
-        assert_eq!(messages[5]["content"], "Tweet: this text…");
+        assert_eq!(messages[4].content, "{\"sentiment\":\"NEGATIVE\"}");
+        assert_eq!(messages[5].content, "Tweet: this text…");
     }
 
     #[test]

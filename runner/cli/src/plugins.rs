@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use batchlabel_compile::{PluginFailure, RequestHook};
+use batchlabel_compile::{BuiltRequest, PluginFailure, RequestHook};
 use batchlabel_lifecycle::{OutputCheck, Plugins};
 use batchlabel_plugin_host::{CallError, ConfiguredPlugin, PluginHost, PluginKind};
 use batchlabel_spec::{Diagnostics, Job, PluginUse};
@@ -45,9 +45,22 @@ fn failure(plugin: &ConfiguredPlugin, error: CallError, rejected: &str) -> Plugi
 }
 
 impl RequestHook for RequestPlugin {
-    fn build(&self, row: &str, context: &str) -> Result<String, PluginFailure> {
+    fn reads_row(&self) -> bool {
+        self.0.plugin().reads_row
+    }
+
+    fn build(
+        &self,
+        row: &str,
+        identity: (&str, Option<&str>),
+        messages: Vec<(String, String)>,
+    ) -> Result<BuiltRequest, PluginFailure> {
         self.0
-            .build(row, context)
+            .build(row, identity, messages)
+            .map(|(messages, body_fields)| BuiltRequest {
+                messages,
+                body_fields,
+            })
             .map_err(|error| failure(&self.0, error, "row"))
     }
 }

@@ -30,7 +30,7 @@ pub use custom_id::{CustomIdKind, custom_id, row_id_of};
 pub use estimate::{Estimate, ShardEstimate, estimate};
 pub use planner::INDEX_FILE;
 pub use prices::{BatchPrice, PRICES_AS_OF, batch_price};
-pub use request_hook::{PluginFailure, RequestHook};
+pub use request_hook::{BuiltRequest, PluginFailure, RequestHook};
 pub use request_renderer::{CHAT_COMPLETIONS_URL, RenderFailure, RenderedRequest, RequestRenderer};
 pub use shard_writer::ShardSummary;
 pub use tokens::TokenCounter;

@@ -14,11 +14,31 @@ pub struct PluginFailure {
     pub message: String,
 }
 
+/// What a request plugin says to send: messages (role, content) and other body fields (a
+/// JSON object as text; empty when none).
+#[derive(Debug, Clone, Default)]
+pub struct BuiltRequest {
+    /// The messages, in order.
+    pub messages: Vec<(String, String)>,
+    /// Body fields to set or replace.
+    pub body_fields: String,
+}
+
 /// A request-builder plugin, as compiling sees it.
 pub trait RequestHook: Send + Sync {
-    /// The body to send (a JSON object, as text) for `row` (a JSON object, as text) given
-    /// `context` (JSON text: the templates' `request`, `row_id`, `text_column`).
-    fn build(&self, row: &str, context: &str) -> Result<String, PluginFailure>;
+    /// Whether the plugin reads the row's values (else it gets `{}`, and nothing is written).
+    fn reads_row(&self) -> bool {
+        true
+    }
+
+    /// What to send for `row` (a JSON object, as text), identified by `row` = (row id, the
+    /// spec's text column), given the messages the templates rendered.
+    fn build(
+        &self,
+        row: &str,
+        identity: (&str, Option<&str>),
+        messages: Vec<(String, String)>,
+    ) -> Result<BuiltRequest, PluginFailure>;
 }
 
 /// The row's values as JSON object text (CSV: every column as text), written straight
@@ -44,65 +64,59 @@ pub(crate) fn write_row_object(row: &Row, columns: &Columns, out: &mut Vec<u8>) 
     }
 }
 
-fn utf8(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
-    match std::str::from_utf8(bytes) {
-        Ok(text) => std::borrow::Cow::Borrowed(text),
-        Err(_) => String::from_utf8_lossy(bytes),
-    }
-}
-
-/// Call `hook` for `row` whose templated body is `body`; the new body's text. The context
-/// is written as text around the body's bytes, never parsed here.
-pub(crate) fn apply(
+/// Call `hook` for `row` with the templates' `messages`.
+pub(crate) fn call(
     hook: &dyn RequestHook,
     row: &Row,
     columns: &Columns,
-    body: &[u8],
     text_column: Option<&str>,
-) -> Result<String, PluginFailure> {
-    let mut context = Vec::with_capacity(body.len() + 96);
-    context.extend_from_slice(b"{\"request\":");
-    context.extend_from_slice(body);
-    context.extend_from_slice(b",\"row_id\":");
-    let _ = serde_json::to_writer(&mut context, &row.id);
-    context.extend_from_slice(b",\"text_column\":");
-    let _ = serde_json::to_writer(&mut context, &text_column);
-    context.push(b'}');
+    messages: Vec<(String, String)>,
+) -> Result<BuiltRequest, PluginFailure> {
     let mut row_text = Vec::with_capacity(256);
-    write_row_object(row, columns, &mut row_text);
-    // Both were written from valid UTF-8 strings; the check is the fast validating one.
-    let (context, row_text) = (utf8(&context), utf8(&row_text));
-    let built = hook
-        .build(&row_text, &context)
+    if hook.reads_row() {
+        write_row_object(row, columns, &mut row_text);
+    } else {
+        row_text.extend_from_slice(b"{}");
+    }
+    let row_text = match std::str::from_utf8(&row_text) {
+        Ok(text) => std::borrow::Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(&row_text),
+    };
+    hook.build(&row_text, (&row.id, text_column), messages)
         .map_err(|failure| PluginFailure {
             message: format!("{} (row {})", failure.message, row.id),
             ..failure
-        })?;
-    if !built.contains("\"messages\"") {
-        return Err(PluginFailure {
-            crashed: true,
-            message: format!(
-                "the request plugin returned a body without a `messages` list (row {})",
-                row.id
-            ),
-        });
-    }
-    Ok(built)
+        })
 }
 
-/// Prompt tokens of a built body's messages, as the templates' count would be.
-pub(crate) fn message_tokens(counter: &crate::tokens::TokenCounter, body: &[u8]) -> u64 {
-    let Ok(body) = serde_json::from_slice::<Value>(body) else {
-        return 0;
+/// `{"role":…,"content":…}` with both JSON-escaped (a plugin chose the role).
+pub(crate) fn write_message_with_role(out: &mut Vec<u8>, role: &str, content: &str) {
+    out.extend_from_slice(b"{\"role\":");
+    // Writing strings into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, role);
+    out.extend_from_slice(b",\"content\":");
+    let _ = serde_json::to_writer(&mut *out, content);
+    out.push(b'}');
+}
+
+/// `body` with the plugin's `fields` (a JSON object as text) set.
+pub(crate) fn merge_body_fields(body: &[u8], fields: &str) -> Result<Vec<u8>, PluginFailure> {
+    let invalid = |message: String| PluginFailure {
+        crashed: true,
+        message,
     };
-    let contents: Vec<&str> = body["messages"]
-        .as_array()
-        .map(|messages| {
-            messages
-                .iter()
-                .map(|message| message["content"].as_str().unwrap_or_default())
-                .collect()
-        })
-        .unwrap_or_default();
-    counter.chat_prompt(&contents)
+    let mut body: Value = serde_json::from_slice(body)
+        .map_err(|error| invalid(format!("the templated request is not JSON: {error}")))?;
+    let Ok(Value::Object(fields)) = serde_json::from_str::<Value>(fields) else {
+        return Err(invalid(format!(
+            "the request plugin returned body fields that are not a JSON object: `{}`",
+            fields.chars().take(80).collect::<String>()
+        )));
+    };
+    if let Some(object) = body.as_object_mut() {
+        for (key, value) in fields {
+            object.insert(key, value);
+        }
+    }
+    serde_json::to_vec(&body).map_err(|error| invalid(error.to_string()))
 }

@@ -41,6 +41,14 @@ pub struct RenderedRequest {
     pub input_tokens: u64,
 }
 
+/// Why a line could not be written.
+enum LineError {
+    /// A template failed (the compile reports it with the row's line).
+    Template(String),
+    /// The request plugin failed on this row (the row alone fails).
+    Plugin(crate::PluginFailure),
+}
+
 /// A row that could not become a request.
 #[derive(Debug)]
 pub struct RenderFailure {
@@ -92,6 +100,8 @@ pub struct RequestRenderer {
     static_system_tokens: u64,
     needs_context: bool,
     hook: Option<Arc<dyn crate::RequestHook>>,
+    /// The system message's text when it is the same for every row (a plugin gets it).
+    static_system_text: Option<String>,
 }
 
 impl RequestRenderer {
@@ -103,6 +113,7 @@ impl RequestRenderer {
         let text_column: Option<Arc<str>> = job.input.text_column.as_deref().map(Arc::from);
         let tokens = count_tokens.then(|| TokenCounter::for_model(&job.model.name));
         let mut static_system_tokens = 0;
+        let mut static_system_text = None;
         let system = match &job.prompt.system {
             None => None,
             Some(template) => {
@@ -129,6 +140,7 @@ impl RequestRenderer {
                     }
                     let mut message = message_bytes("system", &text);
                     message.push(b',');
+                    static_system_text = Some(text);
                     Some(Part::Static(message))
                 }
             }
@@ -173,6 +185,7 @@ impl RequestRenderer {
             tokens,
             static_system_tokens,
             hook: None,
+            static_system_text,
         })
     }
 
@@ -203,31 +216,7 @@ impl RequestRenderer {
             (None, Some(row)) => row,
             (None, None) => unreachable!("one of the two is always set"),
         };
-        let mut written = self.write_line(row, context.as_ref(), out);
-        if let (Some(hook), Ok(line_parts)) = (&self.hook, &written) {
-            let body = out[line_parts.2.clone()].to_vec();
-            match crate::request_hook::apply(
-                hook.as_ref(),
-                row,
-                &self.columns,
-                &body,
-                self.text_column.as_deref(),
-            ) {
-                Ok(built) => {
-                    out.truncate(start);
-                    written = Ok(self.write_built_line(row, built.as_bytes(), out));
-                }
-                Err(failure) => {
-                    out.truncate(start);
-                    return Err(RenderFailure {
-                        line,
-                        row_id: row.id.clone(),
-                        message: failure.message.clone(),
-                        plugin: Some(failure),
-                    });
-                }
-            }
-        }
+        let written = self.write_line(row, context.as_ref(), out);
         match written {
             Ok((custom_id, custom_id_kind, body, messages, input_tokens)) => {
                 let body_hash = xxhash_rust::xxh3::xxh3_128(&out[messages]);
@@ -242,13 +231,22 @@ impl RequestRenderer {
                     input_tokens,
                 })
             }
-            Err(message) => {
+            Err(LineError::Template(message)) => {
                 out.truncate(start);
                 Err(RenderFailure {
                     line,
                     row_id: row.id.clone(),
                     message,
                     plugin: None,
+                })
+            }
+            Err(LineError::Plugin(failure)) => {
+                out.truncate(start);
+                Err(RenderFailure {
+                    line,
+                    row_id: row.id.clone(),
+                    message: failure.message.clone(),
+                    plugin: Some(failure),
                 })
             }
         }
@@ -283,7 +281,7 @@ impl RequestRenderer {
         row: &Row,
         context: Option<&Arc<RenderContext>>,
         out: &mut Vec<u8>,
-    ) -> Result<(Range<usize>, CustomIdKind, Range<usize>, Range<usize>, u64), String> {
+    ) -> Result<(Range<usize>, CustomIdKind, Range<usize>, Range<usize>, u64), LineError> {
         out.extend_from_slice(b"{\"custom_id\":\"");
         let custom_id_start = out.len();
         let custom_id_kind = write_custom_id(&row.id, out);
@@ -295,61 +293,93 @@ impl RequestRenderer {
         out.extend_from_slice(&self.head);
         let messages_start = out.len();
         let mut input_tokens = 0;
-        match &self.system {
-            None => {}
-            Some(Part::Static(message)) => {
-                out.extend_from_slice(message);
-                input_tokens += self.static_system_tokens;
+        let mut body_fields = String::new();
+        if let Some(hook) = &self.hook {
+            let system = match &self.system {
+                None => None,
+                Some(Part::Static(_)) => self.static_system_text.clone(),
+                Some(part) => Some(
+                    self.text_of(part, row, context)
+                        .map_err(LineError::Template)?
+                        .into_owned(),
+                ),
+            };
+            let user = self
+                .text_of(&self.user, row, context)
+                .map_err(LineError::Template)?
+                .into_owned();
+            let mut messages = Vec::with_capacity(2);
+            if let Some(system) = system {
+                messages.push(("system".to_string(), system));
             }
-            Some(part) => {
-                let text = self.text_of(part, row, context)?;
-                input_tokens += self.count_message(&text);
-                write_message(out, "system", &text);
-                out.push(b',');
+            messages.push(("user".to_string(), user));
+            let built = crate::request_hook::call(
+                hook.as_ref(),
+                row,
+                &self.columns,
+                self.text_column.as_deref(),
+                messages,
+            )
+            .map_err(LineError::Plugin)?;
+            for (index, (role, content)) in built.messages.iter().enumerate() {
+                if index > 0 {
+                    out.push(b',');
+                }
+                match (&self.system, &self.static_system_text) {
+                    // The shared system prompt, unchanged: its bytes are ready (and counted).
+                    (Some(Part::Static(message)), Some(text))
+                        if role == "system" && content == text =>
+                    {
+                        out.extend_from_slice(&message[..message.len() - 1]);
+                        input_tokens += self.static_system_tokens;
+                    }
+                    _ => {
+                        input_tokens += self.count_message(content);
+                        crate::request_hook::write_message_with_role(out, role, content);
+                    }
+                }
             }
+            body_fields = built.body_fields;
+        } else {
+            match &self.system {
+                None => {}
+                Some(Part::Static(message)) => {
+                    out.extend_from_slice(message);
+                    input_tokens += self.static_system_tokens;
+                }
+                Some(part) => {
+                    let text = self
+                        .text_of(part, row, context)
+                        .map_err(LineError::Template)?;
+                    input_tokens += self.count_message(&text);
+                    write_message(out, "system", &text);
+                    out.push(b',');
+                }
+            }
+            let user = self
+                .text_of(&self.user, row, context)
+                .map_err(LineError::Template)?;
+            input_tokens += self.count_message(&user);
+            write_message(out, "user", &user);
         }
-        let user = self.text_of(&self.user, row, context)?;
-        input_tokens += self.count_message(&user);
-        write_message(out, "user", &user);
         // Only the messages vary between rows of one job: hashing them decides body equality.
-        let messages = messages_start..out.len();
+        let mut messages = messages_start..out.len();
         out.extend_from_slice(&self.tail);
-        let body = body_start..out.len();
+        let mut body = body_start..out.len();
+        if !body_fields.is_empty() {
+            // A plugin set other body fields: merge them, and hash the whole body.
+            let merged = crate::request_hook::merge_body_fields(&out[body.clone()], &body_fields)
+                .map_err(LineError::Plugin)?;
+            out.truncate(body_start);
+            out.extend_from_slice(&merged);
+            body = body_start..out.len();
+            messages = body.clone();
+        }
         out.extend_from_slice(b"}\n");
         if self.tokens.is_some() {
             input_tokens += crate::tokens::REPLY_PRIMING;
         }
         Ok((custom_id, custom_id_kind, body, messages, input_tokens))
-    }
-
-    /// The line for a body a plugin built: the whole body is hashed (it may differ anywhere).
-    fn write_built_line(
-        &self,
-        row: &Row,
-        body: &[u8],
-        out: &mut Vec<u8>,
-    ) -> (Range<usize>, CustomIdKind, Range<usize>, Range<usize>, u64) {
-        out.extend_from_slice(b"{\"custom_id\":\"");
-        let custom_id_start = out.len();
-        let custom_id_kind = write_custom_id(&row.id, out);
-        let custom_id = custom_id_start..out.len();
-        out.extend_from_slice(b"\",\"method\":\"POST\",\"url\":\"");
-        out.extend_from_slice(CHAT_COMPLETIONS_URL.as_bytes());
-        out.extend_from_slice(b"\",\"body\":");
-        let body_start = out.len();
-        out.extend_from_slice(body);
-        let body_range = body_start..out.len();
-        out.extend_from_slice(b"}\n");
-        let input_tokens = self.tokens.as_ref().map_or(0, |counter| {
-            crate::request_hook::message_tokens(counter, body)
-        });
-        (
-            custom_id,
-            custom_id_kind,
-            body_range.clone(),
-            body_range,
-            input_tokens,
-        )
     }
 
     fn count_message(&self, text: &str) -> u64 {

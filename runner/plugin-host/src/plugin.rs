@@ -89,6 +89,8 @@ pub struct LoadedPlugin {
     pub interface_version: String,
     /// Its name, version and configuration schema.
     pub info: PluginInfo,
+    /// A request builder that reads the row's values (else the host sends `{}`).
+    pub reads_row: bool,
     pre: Pre,
     host: Arc<PluginHost>,
 }
@@ -211,6 +213,7 @@ impl LoadedPlugin {
                 version: String::new(),
                 config_schema: serde_json::Value::Bool(true),
             },
+            reads_row: true,
             pre,
             host: Arc::clone(host),
         };
@@ -238,6 +241,18 @@ impl LoadedPlugin {
                 describe_trap(&instance.store, &error, limits)
             ),
         })?;
+        if let Bindings::RequestBuilder(bindings) = &instance.bindings {
+            plugin.reads_row = bindings
+                .batchlabel_plugin_request_builder()
+                .call_reads_row(&mut instance.store)
+                .map_err(|error| PluginError::Broken {
+                    path: path.to_path_buf(),
+                    message: format!(
+                        "`reads-row` {}",
+                        describe_trap(&instance.store, &error, limits)
+                    ),
+                })?;
+        }
         let (name, version, config_schema) = info;
         plugin.info = PluginInfo {
             config_schema: serde_json::from_str(&config_schema).map_err(|error| {
@@ -380,28 +395,62 @@ impl ConfiguredPlugin {
         }
     }
 
-    /// A request builder's body (JSON object text, checked) for `row` (JSON object) in
-    /// `context` (JSON).
-    pub fn build(&self, row: &str, context: &str) -> Result<String, CallError> {
-        let answer = self.call(|bindings, store| match bindings {
+    /// A request builder's messages (role, content) and body fields (JSON object text,
+    /// checked; empty when none) for `row` (JSON object text) with `row_id`, from the
+    /// templates' `messages`.
+    pub fn build(
+        &self,
+        row: &str,
+        (row_id, text_column): (&str, Option<&str>),
+        messages: Vec<(String, String)>,
+    ) -> Result<(Vec<(String, String)>, String), CallError> {
+        use v1::request_builder::exports::batchlabel::plugin::request_builder::{
+            Message, RowContext,
+        };
+        let context = RowContext {
+            row_id: row_id.to_string(),
+            text_column: text_column.map(str::to_string),
+        };
+        let messages: Vec<Message> = messages
+            .into_iter()
+            .map(|(role, content)| Message { role, content })
+            .collect();
+        let mut built = None;
+        self.call(|bindings, store| match bindings {
             Bindings::RequestBuilder(bindings) => bindings
                 .batchlabel_plugin_request_builder()
-                .call_build(store, row, context)
-                .map(|answer| answer.map_err(|error| error.message)),
+                .call_build(store, row, &context, &messages)
+                .map(|answer| match answer {
+                    Ok(request) => {
+                        built = Some(request);
+                        Ok(String::new())
+                    }
+                    Err(error) => Err(error.message),
+                }),
             Bindings::Validator(_) => Ok(Err("not a request builder".into())),
         })?;
-        // Checked for syntax without building a tree: the body is written out as it is.
-        match serde_json::from_str::<&serde_json::value::RawValue>(&answer) {
-            Ok(raw) if raw.get().starts_with('{') => Ok(answer),
-            Ok(_) => Err(CallError::Crashed(format!(
-                "returned a request body that is not a JSON object: {}",
-                preview(&answer)
-            ))),
-            Err(error) => Err(CallError::Crashed(format!(
-                "returned a request body that is not JSON ({error}): {}",
-                preview(&answer)
-            ))),
+        let request = built.ok_or_else(|| CallError::Crashed("returned no request".into()))?;
+        if !request.body_fields.is_empty() {
+            let object = serde_json::from_str::<&serde_json::value::RawValue>(&request.body_fields)
+                .is_ok_and(|raw| raw.get().starts_with('{'));
+            if !object {
+                return Err(CallError::Crashed(format!(
+                    "returned body fields that are not a JSON object: {}",
+                    preview(&request.body_fields)
+                )));
+            }
         }
+        if request.messages.is_empty() {
+            return Err(CallError::Crashed("returned no messages".into()));
+        }
+        Ok((
+            request
+                .messages
+                .into_iter()
+                .map(|message| (message.role, message.content))
+                .collect(),
+            request.body_fields,
+        ))
     }
 
     /// A validator's normalized output for `output` (JSON) of `row` (JSON).

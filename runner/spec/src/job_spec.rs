@@ -50,8 +50,8 @@ pub struct JobSpec {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PluginsSpec {
-    /// A request builder: turns each row (and the request the templates render) into the
-    /// request body that is sent.
+    /// A request builder: turns each row (and the messages the templates render) into the
+    /// messages that are sent (and, if it says so, other request body fields).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request: Option<PluginUseSpec>,
     /// Validators, run in order after the built-in JSON Schema check of each output; each

@@ -1,6 +1,6 @@
 //! hostile-builder (test plugin): a request builder that passes the templated request
 //! through, except on the rows named in `rows`, where it spins forever (`loop`), panics
-//! (`panic`), rejects the row (`reject`) or answers something that is not JSON
+//! (`panic`), rejects the row (`reject`) or answers body fields that are not JSON
 //! (`invalid-json`).
 
 use batchlabel_plugin_sdk::request_builder_world::exports::batchlabel::plugin as world;
@@ -50,12 +50,22 @@ impl world::plugin::Guest for HostileBuilder {
 }
 
 impl world::request_builder::Guest for HostileBuilder {
-    fn build(_row: String, context: String) -> Result<String, world::request_builder::PluginError> {
-        let mut context: serde_json::Value = serde_json::from_str(&context).unwrap_or_default();
-        let id = context["row_id"].as_str().unwrap_or_default().to_string();
+    fn reads_row() -> bool {
+        false
+    }
+
+    fn build(
+        _row: String,
+        context: world::request_builder::RowContext,
+        messages: Vec<world::request_builder::Message>,
+    ) -> Result<world::request_builder::Request, world::request_builder::PluginError> {
+        let id = context.row_id;
         let (behaviour, rows) = CONFIG.with(|state| state.borrow().clone());
         if !rows.contains(&id) {
-            return Ok(context["request"].take().to_string());
+            return Ok(world::request_builder::Request {
+                messages,
+                body_fields: String::new(),
+            });
         }
         match behaviour.as_str() {
             "loop" => {
@@ -65,7 +75,10 @@ impl world::request_builder::Guest for HostileBuilder {
                 }
             }
             "panic" => panic!("hostile builder panicked on row {id}"),
-            "invalid-json" => Ok("not json at all".into()),
+            "invalid-json" => Ok(world::request_builder::Request {
+                messages,
+                body_fields: "not json at all".into(),
+            }),
             _ => Err(world::request_builder::PluginError {
                 message: format!("row {id} is not allowed"),
             }),
