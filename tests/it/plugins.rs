@@ -6,10 +6,8 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use serde_json::Value;
-
 use crate::local_server::LocalServer;
-use crate::run::run;
+use crate::run::{errors, run};
 use crate::{Scratch, repository};
 
 /// The plugins' `.wasm` files, built once per test process.
@@ -78,14 +76,6 @@ fn labels(scratch: &Scratch) -> Vec<(String, String)> {
         .collect();
     labels.sort();
     labels
-}
-
-fn errors(scratch: &Scratch) -> Vec<Value> {
-    std::fs::read_to_string(scratch.path().join("out/results.errors.jsonl"))
-        .unwrap_or_default()
-        .lines()
-        .map(|line| serde_json::from_str(line).expect("errors line"))
-        .collect()
 }
 
 const NORMALIZER: &str = "plugins:\n  validate:\n    - uses: validator.wasm\n      with: {fields: {sentiment: {labels: [POSITIVE, NEGATIVE, NEUTRAL], synonyms: {so-so: NEUTRAL}}}}\n";

@@ -63,7 +63,7 @@ pub(crate) fn results(scratch: &Scratch) -> std::collections::BTreeMap<String, S
     map
 }
 
-fn errors(scratch: &Scratch) -> Vec<Value> {
+pub(crate) fn errors(scratch: &Scratch) -> Vec<Value> {
     std::fs::read_to_string(scratch.path().join("out/results.errors.jsonl"))
         .unwrap_or_default()
         .lines()

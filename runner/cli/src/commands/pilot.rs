@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use batchlabel_lifecycle::{LifecycleError, PilotOptions, PilotReport};
+use batchlabel_lifecycle::{PilotOptions, PilotReport};
 use batchlabel_spec::ProviderKind;
 
 use crate::ExitStatus;
@@ -56,14 +56,7 @@ pub(crate) fn pilot(args: &PilotArgs, printer: Printer) -> ExitStatus {
                 ExitStatus::Success
             }
         }
-        Err(LifecycleError::Compile(error)) => {
-            super::report_compile_error(&job, &error, args.json, printer);
-            ExitStatus::Error
-        }
-        Err(error) => {
-            super::run::report_lifecycle_error(&error, args.json, printer);
-            ExitStatus::Error
-        }
+        Err(error) => super::run::report_run_error(&job, &error, args.json, printer),
     }
 }
 

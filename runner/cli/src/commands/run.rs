@@ -148,15 +148,23 @@ pub(crate) fn run(args: &RunArgs, printer: Printer) -> ExitStatus {
                 ExitStatus::Success
             }
         }
-        Err(LifecycleError::Compile(error)) => {
-            super::report_compile_error(&job, &error, args.json, printer);
-            ExitStatus::Error
-        }
-        Err(error) => {
-            report_lifecycle_error(&error, args.json, printer);
-            ExitStatus::Error
-        }
+        Err(error) => report_run_error(&job, &error, args.json, printer),
     }
+}
+
+/// Report why a run (or pilot) stopped: compile errors at their spec or input position,
+/// the rest with a hint; always exit 2.
+pub(crate) fn report_run_error(
+    job: &Job,
+    error: &LifecycleError,
+    json: bool,
+    printer: Printer,
+) -> ExitStatus {
+    match error {
+        LifecycleError::Compile(error) => super::report_compile_error(job, error, json, printer),
+        error => report_lifecycle_error(error, json, printer),
+    }
+    ExitStatus::Error
 }
 
 pub(crate) fn report_lifecycle_error(error: &LifecycleError, json: bool, printer: Printer) {
