@@ -252,38 +252,44 @@ pub mod glue {
     }
 }
 
+/// The instance's plugin value and the `plugin` interface (describe, configure), shared by
+/// both export macros; expanded where `__world` names the world's exports.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __plugin_state_and_setup {
+    ($plugin:ty, $kind:path) => {
+        #[allow(dead_code)]
+        struct __Export;
+        ::std::thread_local! {
+            static __STATE: ::core::cell::RefCell<::core::option::Option<$plugin>> =
+                const { ::core::cell::RefCell::new(::core::option::Option::None) };
+        }
+        impl __world::plugin::Guest for __Export {
+            fn describe() -> __world::plugin::PluginInfo {
+                let (name, version, config_schema) = $crate::glue::info(<$plugin as $kind>::info());
+                __world::plugin::PluginInfo {
+                    name,
+                    version,
+                    config_schema,
+                }
+            }
+            fn configure(config: String) -> Result<(), __world::plugin::PluginError> {
+                let plugin = $crate::glue::configure(&config, <$plugin as $kind>::configure)
+                    .map_err(|error| __world::plugin::PluginError { message: error.0 })?;
+                __STATE.with(|state| *state.borrow_mut() = Some(plugin));
+                Ok(())
+            }
+        }
+    };
+}
+
 /// Export a [`RequestBuilder`] as the plugin's component exports.
 #[macro_export]
 macro_rules! export_request_builder {
     ($plugin:ty) => {
         const _: () = {
             use $crate::request_builder_world::exports::batchlabel::plugin as __world;
-            #[allow(dead_code)]
-            struct __Export;
-            ::std::thread_local! {
-                static __STATE: ::core::cell::RefCell<::core::option::Option<$plugin>> =
-                    const { ::core::cell::RefCell::new(::core::option::Option::None) };
-            }
-            impl __world::plugin::Guest for __Export {
-                fn describe() -> __world::plugin::PluginInfo {
-                    let (name, version, config_schema) =
-                        $crate::glue::info(<$plugin as $crate::RequestBuilder>::info());
-                    __world::plugin::PluginInfo {
-                        name,
-                        version,
-                        config_schema,
-                    }
-                }
-                fn configure(config: String) -> Result<(), __world::plugin::PluginError> {
-                    let plugin = $crate::glue::configure(
-                        &config,
-                        <$plugin as $crate::RequestBuilder>::configure,
-                    )
-                    .map_err(|error| __world::plugin::PluginError { message: error.0 })?;
-                    __STATE.with(|state| *state.borrow_mut() = Some(plugin));
-                    Ok(())
-                }
-            }
+            $crate::__plugin_state_and_setup!($plugin, $crate::RequestBuilder);
             impl __world::request_builder::Guest for __Export {
                 fn reads_row() -> bool {
                     <$plugin as $crate::RequestBuilder>::READS_ROW
@@ -333,30 +339,7 @@ macro_rules! export_validator {
     ($plugin:ty) => {
         const _: () = {
             use $crate::validator_world::exports::batchlabel::plugin as __world;
-            #[allow(dead_code)]
-            struct __Export;
-            ::std::thread_local! {
-                static __STATE: ::core::cell::RefCell<::core::option::Option<$plugin>> =
-                    const { ::core::cell::RefCell::new(::core::option::Option::None) };
-            }
-            impl __world::plugin::Guest for __Export {
-                fn describe() -> __world::plugin::PluginInfo {
-                    let (name, version, config_schema) =
-                        $crate::glue::info(<$plugin as $crate::Validator>::info());
-                    __world::plugin::PluginInfo {
-                        name,
-                        version,
-                        config_schema,
-                    }
-                }
-                fn configure(config: String) -> Result<(), __world::plugin::PluginError> {
-                    let plugin =
-                        $crate::glue::configure(&config, <$plugin as $crate::Validator>::configure)
-                            .map_err(|error| __world::plugin::PluginError { message: error.0 })?;
-                    __STATE.with(|state| *state.borrow_mut() = Some(plugin));
-                    Ok(())
-                }
-            }
+            $crate::__plugin_state_and_setup!($plugin, $crate::Validator);
             impl __world::validator::Guest for __Export {
                 fn validate(
                     output: String,

@@ -93,6 +93,14 @@ fn problem(
     )
 }
 
+/// Add `found` to the problems gathered so far (all are reported at once).
+fn gather(all: &mut Option<Diagnostics>, found: Diagnostics) {
+    match all {
+        Some(all) => all.items.extend(found.items),
+        None => *all = Some(found),
+    }
+}
+
 /// The configuration schema when it is short enough to read in a terminal, else where to
 /// find it.
 fn schema_hint(schema: &serde_json::Value) -> String {
@@ -147,10 +155,7 @@ fn load_one(
                 format!("{} configuration: {error}", loaded.label()),
                 &schema_hint(&loaded.info.config_schema),
             );
-            match &mut all {
-                Some(all) => all.items.extend(found.items),
-                None => all = Some(found),
-            }
+            gather(&mut all, found);
         }
         if let Some(all) = all {
             return Err(all);
@@ -190,17 +195,13 @@ pub(crate) fn load_plugins(job: &Job) -> Result<(Plugins, Vec<PluginSummary>), D
     let host = PluginHost::shared()
         .map_err(|error| problem(job, "/plugins", "plugin-host", error.to_string(), ""))?;
     let mut problems: Option<Diagnostics> = None;
-    let mut add = |found: Diagnostics| match &mut problems {
-        Some(all) => all.items.extend(found.items),
-        None => problems = Some(found),
-    };
     if let Some(plugin) = &job.request_plugin {
         match load_one(&host, job, plugin, PluginKind::RequestBuilder) {
             Ok((configured, summary)) => {
                 plugins.request = Some(Arc::new(RequestPlugin(configured)));
                 summaries.push(summary);
             }
-            Err(found) => add(found),
+            Err(found) => gather(&mut problems, found),
         }
     }
     for plugin in &job.validator_plugins {
@@ -211,7 +212,7 @@ pub(crate) fn load_plugins(job: &Job) -> Result<(Plugins, Vec<PluginSummary>), D
                     .push(Arc::new(ValidatorPlugin(configured)));
                 summaries.push(summary);
             }
-            Err(found) => add(found),
+            Err(found) => gather(&mut problems, found),
         }
     }
     match problems {

@@ -315,7 +315,7 @@ pub fn compile(job: &Job, options: &CompileOptions) -> Result<CompileReport, Com
         duplicate_rows: plan.duplicate_rows,
         limits: job.limits,
         custom_id_scheme: "r-<row id> | x-<hex of row id> | h-<xxh3-128 of row id> (see row-map.csv)",
-        row_map: (plan.row_map_entries > 0).then_some("row-map.csv"),
+        row_map: (plan.row_map_entries > 0).then_some(crate::ROW_MAP_FILE),
         output_schema: "output-schema.json",
         shards: &plan.shards,
     };
@@ -364,9 +364,6 @@ struct FailedRows {
     count: u64,
 }
 
-/// The file of rows a request plugin failed on.
-pub const FAILED_ROWS_FILE: &str = "failed-rows.jsonl";
-
 impl FailedRows {
     fn record(&mut self, staging: &Staging, failure: &RenderFailure) -> std::io::Result<()> {
         use std::io::Write as _;
@@ -376,21 +373,27 @@ impl FailedRows {
             return Ok(());
         };
         if self.writer.is_none() {
-            let file = std::fs::File::create(directory.join(FAILED_ROWS_FILE))?;
+            let file = std::fs::File::create(directory.join(crate::FAILED_ROWS_FILE))?;
             self.writer = Some(std::io::BufWriter::new(file));
         }
         let crashed = failure.plugin.as_ref().is_some_and(|plugin| plugin.crashed);
         let mut custom_id = Vec::new();
         crate::custom_id::write_custom_id(&failure.row_id, &mut custom_id);
-        let line = serde_json::json!({
-            "row_id": failure.row_id,
-            "custom_id": String::from_utf8_lossy(&custom_id),
-            "line": failure.line,
-            "reason": if crashed { "plugin_error" } else { "plugin_rejected" },
-            "detail": failure.message,
-        });
+        let line = crate::FailedRow {
+            row_id: failure.row_id.clone(),
+            custom_id: String::from_utf8_lossy(&custom_id).into_owned(),
+            line: failure.line,
+            reason: if crashed {
+                "plugin_error"
+            } else {
+                "plugin_rejected"
+            }
+            .into(),
+            detail: failure.message.clone(),
+        };
         if let Some(writer) = &mut self.writer {
-            writeln!(writer, "{line}")?;
+            serde_json::to_writer(&mut *writer, &line)?;
+            writeln!(writer)?;
         }
         Ok(())
     }

@@ -18,13 +18,12 @@ mod request_hook;
 mod request_renderer;
 mod seen_set;
 mod shard_writer;
+mod side_files;
 mod tokens;
 
 use std::path::{Path, PathBuf};
 
-pub use compiler::{
-    CompileOptions, CompileReport, FAILED_ROWS_FILE, Progress, compile, open_source,
-};
+pub use compiler::{CompileOptions, CompileReport, Progress, compile, open_source};
 pub use cost_model::{CostBound, CostModel, job_price};
 pub use custom_id::{CustomIdKind, custom_id, row_id_of};
 pub use estimate::{Estimate, ShardEstimate, estimate};
@@ -33,6 +32,9 @@ pub use prices::{BatchPrice, PRICES_AS_OF, batch_price};
 pub use request_hook::{BuiltRequest, PluginFailure, RequestHook};
 pub use request_renderer::{CHAT_COMPLETIONS_URL, RenderFailure, RenderedRequest, RequestRenderer};
 pub use shard_writer::ShardSummary;
+pub use side_files::{
+    FAILED_ROWS_FILE, FailedRow, ROW_MAP_FILE, RowMapEntry, failed_rows, row_map_entries,
+};
 pub use tokens::TokenCounter;
 
 /// What makes requests differ between jobs: model, parameters and response format. Mixed

@@ -96,7 +96,7 @@ impl Planner {
             deferred_path,
             deferred_count: 0,
             shards: ShardWriter::new(out_dir, limits),
-            row_map_path: out_dir.map(|directory| directory.join("row-map.csv")),
+            row_map_path: out_dir.map(|directory| directory.join(crate::ROW_MAP_FILE)),
             row_map: None,
             row_map_entries: 0,
             index,

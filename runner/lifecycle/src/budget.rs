@@ -89,25 +89,37 @@ impl Budget {
         )
     }
 
-    /// Reserve one shard's bound before it is submitted, or refuse it.
-    pub(crate) fn reserve(
+    /// Reserve the bounds of the planned shards among `shards` (this turn's, from the
+    /// ledger), in order, until one would go over: the shards to submit now, and the refusal
+    /// that stopped the rest, if any. Each reservation is journaled before its shard is sent.
+    pub(crate) fn reserve_planned(
         &self,
         ledger: &Ledger,
-        shards: &[ShardRecord],
-        shard: &ShardRecord,
-    ) -> Result<(), LifecycleError> {
-        if shard.reserved_at.is_some() {
-            return Ok(());
+        mut shards: Vec<ShardRecord>,
+    ) -> Result<(Vec<ShardRecord>, Option<LifecycleError>), LifecycleError> {
+        self.estimate_missing(ledger, &mut shards)?;
+        let mut allowed = Vec::new();
+        for index in 0..shards.len() {
+            let shard = &shards[index];
+            if shard.state != "planned" {
+                continue;
+            }
+            if shard.reserved_at.is_none() {
+                let bound = bound_usd(shard);
+                let what = format!(
+                    "shard {} of attempt {} ({} request(s), at most ${bound:.4})",
+                    shard.number, shard.attempt, shard.requests
+                );
+                if let Err(refusal) = self.check(committed_usd(&shards) + bound, what) {
+                    return Ok((allowed, Some(refusal)));
+                }
+                let now = crate::ledger::now();
+                ledger.update_shard(shard.id, "reserved_at = ?1", &[&now])?;
+                shards[index].reserved_at = Some(now);
+            }
+            allowed.push(shards[index].clone());
         }
-        let bound = bound_usd(shard);
-        self.check(
-            committed_usd(shards) + bound,
-            format!(
-                "shard {} of attempt {} ({} request(s), at most ${bound:.4})",
-                shard.number, shard.attempt, shard.requests
-            ),
-        )?;
-        ledger.update_shard(shard.id, "reserved_at = ?1", &[&crate::ledger::now()])
+        Ok((allowed, None))
     }
 
     fn check(&self, needed: f64, what: String) -> Result<(), LifecycleError> {

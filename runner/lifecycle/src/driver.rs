@@ -194,28 +194,9 @@ pub async fn run<P: BatchProvider>(
             }
             continue;
         }
-        let mut refused = None;
-        let planned = match &budget {
-            Some(budget) => {
-                let mut allowed = Vec::new();
-                let mut known = ledger.shards(run.id)?;
-                budget.estimate_missing(&ledger, &mut known)?;
-                for shard in planned {
-                    let shard = known
-                        .iter()
-                        .find(|known| known.id == shard.id)
-                        .cloned()
-                        .unwrap_or(shard);
-                    if let Err(error) = budget.reserve(&ledger, &known, &shard) {
-                        refused = Some(error);
-                        break;
-                    }
-                    known = ledger.shards(run.id)?;
-                    allowed.push(shard);
-                }
-                allowed
-            }
-            None => planned,
+        let (planned, refused) = match &budget {
+            Some(budget) if !planned.is_empty() => budget.reserve_planned(&ledger, shards)?,
+            _ => (planned, None),
         };
         if !planned.is_empty() {
             let stage = Instant::now();

@@ -159,21 +159,12 @@ fn read_requests(
     Ok(requests)
 }
 
-/// Rows sharing each request (hashed ids and duplicates), from `row-map.csv`.
+/// Rows sharing each request (hashed ids and duplicates), from the compile's row map.
 fn row_map(directory: &Path) -> Result<HashMap<String, Vec<String>>, LifecycleError> {
     let mut map: HashMap<String, Vec<String>> = HashMap::new();
-    let path = directory.join("row-map.csv");
-    if !path.exists() {
-        return Ok(map);
-    }
-    let mut reader = csv::Reader::from_path(&path)
-        .map_err(|error| LifecycleError::Internal(format!("{}: {error}", path.display())))?;
-    for record in reader.records() {
-        let record = record
-            .map_err(|error| LifecycleError::Internal(format!("{}: {error}", path.display())))?;
-        map.entry(record[1].to_string())
-            .or_default()
-            .push(record[0].to_string());
+    for entry in batchlabel_compile::row_map_entries(directory).map_err(LifecycleError::Internal)? {
+        let entry = entry.map_err(LifecycleError::Internal)?;
+        map.entry(entry.custom_id).or_default().push(entry.row_id);
     }
     Ok(map)
 }
@@ -351,28 +342,17 @@ fn empty_projection() -> Projection {
 
 /// Rows the request plugin failed on never became requests: they are failed pilot rows.
 fn add_plugin_failures(pilot: &mut PilotReport, directory: &Path) -> Result<(), LifecycleError> {
-    let path = directory.join(batchlabel_compile::FAILED_ROWS_FILE);
-    if !path.exists() {
-        return Ok(());
-    }
-    let text =
-        std::fs::read_to_string(&path).map_err(|source| LifecycleError::io(&path, source))?;
-    for line in text.lines() {
-        let failure: serde_json::Value = serde_json::from_str(line)
-            .map_err(|error| LifecycleError::Internal(format!("{}: {error}", path.display())))?;
-        let reason = failure["reason"]
-            .as_str()
-            .unwrap_or("plugin_error")
-            .to_string();
+    for failure in batchlabel_compile::failed_rows(directory).map_err(LifecycleError::Internal)? {
+        let failure = failure.map_err(LifecycleError::Internal)?;
         pilot.rows += 1;
         pilot.failed += 1;
-        *pilot.failures.entry(reason.clone()).or_default() += 1;
+        *pilot.failures.entry(failure.reason.clone()).or_default() += 1;
         pilot.results.push(PilotRow {
-            id: failure["row_id"].as_str().unwrap_or_default().to_string(),
+            id: failure.row_id,
             duplicate_rows: 0,
             labels: None,
-            reason: Some(reason),
-            detail: failure["detail"].as_str().map(str::to_string),
+            reason: Some(failure.reason),
+            detail: Some(failure.detail),
             input_tokens: 0,
             output_tokens: 0,
             milliseconds: 0,

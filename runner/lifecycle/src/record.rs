@@ -92,20 +92,16 @@ pub(crate) fn register_compile(
                 ])
                 .map_err(&error)?;
         }
-        let row_map = compile_dir.join("row-map.csv");
-        if row_map.exists() {
+        {
             let mut insert = transaction
                 .prepare("INSERT INTO request_rows(run_id, custom_id, row_id, reason) VALUES (?1, ?2, ?3, ?4)")
                 .map_err(&error)?;
-            let mut reader = csv::Reader::from_path(&row_map).map_err(|problem| {
-                LifecycleError::Internal(format!("{}: {problem}", row_map.display()))
-            })?;
-            for record in reader.records() {
-                let record = record.map_err(|problem| {
-                    LifecycleError::Internal(format!("{}: {problem}", row_map.display()))
-                })?;
+            for entry in batchlabel_compile::row_map_entries(compile_dir)
+                .map_err(LifecycleError::Internal)?
+            {
+                let entry = entry.map_err(LifecycleError::Internal)?;
                 insert
-                    .execute(params![run_id, &record[1], &record[0], &record[2]])
+                    .execute(params![run_id, entry.custom_id, entry.row_id, entry.reason])
                     .map_err(&error)?;
             }
         }
@@ -120,10 +116,7 @@ pub(crate) fn register_compile(
             crate::ledger::insert_shard(&transaction, run_id, (1, index as i64 + 1), &planned)
                 .map_err(&error)?;
         }
-        let failed_rows = compile_dir.join(batchlabel_compile::FAILED_ROWS_FILE);
-        if failed_rows.exists() {
-            record_failed_rows(&transaction, run_id, &failed_rows).map_err(&error)?;
-        }
+        record_failed_rows(&transaction, run_id, compile_dir, &error)?;
         if report.cached_requests > 0 {
             transaction
                 .execute_batch(
@@ -166,32 +159,34 @@ pub(crate) fn register_compile(
 fn record_failed_rows(
     transaction: &rusqlite::Transaction<'_>,
     run_id: i64,
-    path: &Path,
-) -> rusqlite::Result<()> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|error| rusqlite::Error::ToSqlConversionFailure(Box::new(error)))?;
-    let mut result = transaction.prepare(
-        "INSERT OR REPLACE INTO results(run_id, custom_id, state, reason, detail, attempt, finished_at)
-         VALUES (?1, ?2, 'failed', ?3, ?4, 1, ?5)",
-    )?;
-    let mut link = transaction.prepare(
-        "INSERT INTO request_rows(run_id, custom_id, row_id, reason) VALUES (?1, ?2, ?3, 'plugin')",
-    )?;
-    for line in text.lines() {
-        let Ok(failure) = serde_json::from_str::<serde_json::Value>(line) else {
-            continue;
-        };
-        let custom_id = failure["custom_id"].as_str().unwrap_or_default();
-        let row_id = failure["row_id"].as_str().unwrap_or_default();
-        result.execute(params![
-            run_id,
-            custom_id,
-            failure["reason"].as_str().unwrap_or("plugin_error"),
-            failure["detail"].as_str().unwrap_or_default(),
-            now()
-        ])?;
-        if batchlabel_compile::row_id_of(custom_id).as_deref() != Some(row_id) {
-            link.execute(params![run_id, custom_id, row_id])?;
+    compile_dir: &Path,
+    error: &impl Fn(rusqlite::Error) -> LifecycleError,
+) -> Result<(), LifecycleError> {
+    let mut result = transaction
+        .prepare(
+            "INSERT OR REPLACE INTO results(run_id, custom_id, state, reason, detail, attempt, finished_at)
+             VALUES (?1, ?2, 'failed', ?3, ?4, 1, ?5)",
+        )
+        .map_err(error)?;
+    let mut link = transaction
+        .prepare("INSERT INTO request_rows(run_id, custom_id, row_id, reason) VALUES (?1, ?2, ?3, 'plugin')")
+        .map_err(error)?;
+    for failure in batchlabel_compile::failed_rows(compile_dir).map_err(LifecycleError::Internal)? {
+        let failure = failure.map_err(LifecycleError::Internal)?;
+        result
+            .execute(params![
+                run_id,
+                failure.custom_id,
+                failure.reason,
+                failure.detail,
+                now()
+            ])
+            .map_err(error)?;
+        if batchlabel_compile::row_id_of(&failure.custom_id).as_deref()
+            != Some(failure.row_id.as_str())
+        {
+            link.execute(params![run_id, failure.custom_id, failure.row_id])
+                .map_err(error)?;
         }
     }
     Ok(())

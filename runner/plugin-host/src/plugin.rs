@@ -142,11 +142,7 @@ impl LoadedPlugin {
             crate::cache::component(&host.engine, host.cache_dir.as_deref(), &bytes, &sha256)
                 .map_err(|error| PluginError::NotAComponent {
                     path: path.to_path_buf(),
-                    message: format!("{error:#}")
-                        .lines()
-                        .next()
-                        .unwrap_or_default()
-                        .to_string(),
+                    message: first_line(&error),
                 })?;
         let interfaces = exported_interfaces(&component, &host.engine);
         let wanted = interfaces
@@ -186,11 +182,7 @@ impl LoadedPlugin {
         }
         let broken = |error: wasmtime::Error| PluginError::Broken {
             path: path.to_path_buf(),
-            message: format!("{error:#}")
-                .lines()
-                .next()
-                .unwrap_or_default()
-                .to_string(),
+            message: first_line(&error),
         };
         let mut linker: Linker<State> = Linker::new(&host.engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(broken)?;
@@ -469,6 +461,15 @@ impl ConfiguredPlugin {
             ))
         })
     }
+}
+
+/// The error's first line: wasmtime's chains continue with backtraces and context.
+fn first_line(error: &wasmtime::Error) -> String {
+    format!("{error:#}")
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string()
 }
 
 fn preview(text: &str) -> String {

@@ -66,8 +66,7 @@ pub(crate) fn load_run(
 
 fn report_error(error: &EvalError, json: bool, printer: Printer) {
     if json {
-        let value = serde_json::json!({"ok": false, "error": error.to_string()});
-        printer.data(&format!("{value:#}\n"));
+        super::print_json_error(&error.to_string(), printer);
         return;
     }
     let mut text = format!("error: {error}\n");

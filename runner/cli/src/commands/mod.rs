@@ -24,6 +24,12 @@ use batchlabel_spec::{Diagnostics, Job};
 
 use crate::printer::Printer;
 
+/// `{"ok": false, "error": …}` on stdout, for `--json`.
+pub(crate) fn print_json_error(message: &str, printer: Printer) {
+    let value = serde_json::json!({"ok": false, "error": message});
+    printer.data(&format!("{value:#}\n"));
+}
+
 /// The value, or `None` after printing the error message.
 pub(crate) fn reported<T>(result: Result<T, String>, printer: Printer) -> Option<T> {
     result.map_err(|message| printer.message(&message)).ok()
@@ -141,7 +147,10 @@ pub(crate) fn report_compile_error(job: &Job, error: &CompileError, json: bool, 
             CompileError::Rows { problems, total } => serde_json::json!({
                 "ok": false, "error": error.to_string(), "row_problems": problems, "row_problem_count": total
             }),
-            other => serde_json::json!({ "ok": false, "error": other.to_string() }),
+            other => {
+                print_json_error(&other.to_string(), printer);
+                return;
+            }
         };
         printer.data(&format!("{value:#}\n"));
         return;

@@ -169,8 +169,7 @@ pub(crate) fn report_run_error(
 
 pub(crate) fn report_lifecycle_error(error: &LifecycleError, json: bool, printer: Printer) {
     if json {
-        let value = serde_json::json!({"ok": false, "error": error.to_string()});
-        printer.data(&format!("{value:#}\n"));
+        super::print_json_error(&error.to_string(), printer);
         return;
     }
     let mut text = format!("error: {error}\n");
