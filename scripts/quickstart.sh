@@ -7,6 +7,7 @@
 # Run it again: the run resumes (here: it is finished, so it only rewrites the results).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+bash scripts/prerequisites.sh
 bash scripts/fetch-model.sh
 cargo build --release --quiet
 BIN=target/release/batchlabel

@@ -26,6 +26,13 @@ fn killed_runs_resume_with_every_row_labeled_once_and_no_shard_sent_twice() {
     for iteration in 0..RUNS {
         let scratch = Scratch::new();
         crate::run::job(&scratch, ROWS, (ROWS / SHARDS) as u64, 2);
+        // A job of its own per iteration: a fresh ledger with the same job, spec and input
+        // would (rightly) take over the previous iteration's batches.
+        let spec = std::fs::read_to_string(scratch.path().join("job.yaml")).unwrap();
+        scratch.write(
+            "job.yaml",
+            spec.replace("name: test-job", &format!("name: crash-{iteration}")),
+        );
         let started = Instant::now();
         let mut finished = false;
         // Kill up to three times per run, at a random moment within its first second.
@@ -92,4 +99,83 @@ fn killed_runs_resume_with_every_row_labeled_once_and_no_shard_sent_twice() {
     for (metadata, count) in batches {
         assert_eq!(count, 1, "{metadata} became {count} batches");
     }
+}
+
+/// The batches `server` holds, newest first.
+fn server_batches(server: &LocalServer) -> Vec<serde_json::Value> {
+    let listing: serde_json::Value =
+        serde_json::from_str(&server.get("/v1/batches?limit=100")).expect("batch listing");
+    listing["data"].as_array().cloned().unwrap_or_default()
+}
+
+#[test]
+fn a_server_killed_mid_batch_finishes_its_accepted_batches_after_a_restart() {
+    let server_dir = tempfile::tempdir().unwrap();
+    // Slow steps keep every batch in progress or finalizing for a while.
+    let flags = ["--step-delay-ms", "400"];
+    let server = LocalServer::start(server_dir.path(), &flags);
+    let scratch = Scratch::new();
+    // One attempt: a batch the restarted server dropped would show as failed rows.
+    crate::run::job(&scratch, 60, 20, 1);
+    let submitted = crate::run::run(&scratch, &server, &["--no-wait"]);
+    assert_eq!(submitted.code, 0, "{submitted:?}");
+    let started = Instant::now();
+    while !server_batches(&server)
+        .iter()
+        .any(|batch| matches!(batch["status"].as_str(), Some("in_progress" | "finalizing")))
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no batch started"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop(server); // SIGKILL, mid-batch
+    let server = LocalServer::start(server_dir.path(), &flags);
+    let outcome = crate::run::run(&scratch, &server, &[]);
+    assert_eq!(outcome.code, 0, "{outcome:?}");
+    let summary = crate::run::summary(&outcome);
+    assert_eq!(summary["labeled_rows"], 60, "{summary:#}");
+    assert_eq!(summary["failed_rows"], 0, "{summary:#}");
+    assert_eq!(crate::run::results(&scratch).len(), 60);
+    let batches = server_batches(&server);
+    assert_eq!(batches.len(), 3, "one batch per shard, none sent twice");
+    for batch in &batches {
+        assert_eq!(batch["status"], "completed", "{batch:#}");
+    }
+}
+
+#[test]
+fn changing_the_input_while_batches_are_in_flight_collects_them_instead_of_paying_again() {
+    let server_dir = tempfile::tempdir().unwrap();
+    let server = LocalServer::start(server_dir.path(), &["--step-delay-ms", "200"]);
+    let scratch = Scratch::new();
+    crate::run::job(&scratch, 60, 20, 1);
+    let submitted = crate::run::run(&scratch, &server, &["--no-wait"]);
+    assert_eq!(submitted.code, 0, "{submitted:?}");
+    // One row changes while the three batches are in flight.
+    let csv = std::fs::read_to_string(scratch.path().join("rows.csv")).unwrap();
+    scratch.write(
+        "rows.csv",
+        csv.replace("comment number 7 about", "comment number 7 (edited) about"),
+    );
+    let refused = crate::run::run(&scratch, &server, &[]);
+    assert_eq!(refused.code, 2, "{refused:?}");
+    assert!(
+        refused.stdout.contains("3 batch(es) in flight") && refused.stdout.contains("--new-run"),
+        "{refused:?}"
+    );
+    assert_eq!(server_batches(&server).len(), 3, "nothing sent on refusal");
+    let outcome = crate::run::run(&scratch, &server, &["--new-run"]);
+    assert_eq!(outcome.code, 0, "{outcome:?}");
+    let summary = crate::run::summary(&outcome);
+    assert_eq!(summary["labeled_rows"], 60, "{summary:#}");
+    assert_eq!(summary["run"], 2, "{summary:#}");
+    let batches = server_batches(&server);
+    // The first run's three batches, collected, and one batch for the one changed row.
+    assert_eq!(batches.len(), 4, "{batches:#?}");
+    let stats = server.stats();
+    assert_eq!(stats["uploads"], 4, "{stats:#}");
+    let newest = &batches[0];
+    assert_eq!(newest["request_counts"]["total"], 1, "{newest:#}");
 }

@@ -92,6 +92,10 @@ fn a_local_run_labels_every_row_with_schema_valid_outputs_deterministically() {
 fn a_killed_local_run_resumes_and_labels_every_row_once() {
     let scratch = Scratch::new();
     local_job(&scratch, 30, 5);
+    // One attempt: a batch the in-process server dropped on restart would show as failed rows
+    // instead of being hidden by a retry.
+    let spec = std::fs::read_to_string(scratch.path().join("job.yaml")).unwrap();
+    scratch.write("job.yaml", spec + "  max_attempts: 1\n");
     let mut child = Command::new(env!("CARGO_BIN_EXE_batchlabel"))
         .args([
             "run",
@@ -128,12 +132,15 @@ fn a_killed_local_run_resumes_and_labels_every_row_once() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+    // Into the next batch, so the kill lands mid-batch.
+    std::thread::sleep(Duration::from_millis(250));
     child.kill().unwrap();
     child.wait().unwrap();
     let outcome = run_local(&scratch, "state");
     assert_eq!(outcome.code, 0, "{outcome:?}");
     let summary: Value = serde_json::from_str(&outcome.stdout).unwrap();
     assert_eq!(summary["summary"]["labeled_rows"], 30, "{outcome:?}");
+    assert_eq!(summary["summary"]["failed_rows"], 0, "{outcome:?}");
     assert_eq!(summary["summary"]["run"], 1, "the same run, resumed");
     let ids: std::collections::HashSet<String> =
         labels(&scratch).into_iter().map(|(id, _)| id).collect();

@@ -7,11 +7,14 @@ mod crash;
 mod diagnostics;
 mod estimate;
 mod eval;
+mod input_hardening;
 mod local;
 mod local_server;
 mod pilot;
 mod plugins;
 mod run;
+mod safety;
+mod spec_hardening;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

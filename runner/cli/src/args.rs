@@ -1,6 +1,9 @@
-//! Command-line arguments (clap only; no behaviour here).
+//! Command-line arguments (clap only; no behaviour here beyond checking each numeric flag).
 
+use std::fmt::Display;
+use std::ops::RangeInclusive;
 use std::path::PathBuf;
+use std::str::FromStr;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -51,19 +54,19 @@ pub struct PilotArgs {
     #[command(flatten)]
     pub api: ApiArgs,
     /// How many rows to send.
-    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    #[arg(long, default_value_t = 20, value_parser = |text: &str| number(text, 1..=10_000_u64, "a row count"))]
     pub rows: u64,
     /// Take the first rows instead of a reproducible sample.
     #[arg(long, conflicts_with = "seed")]
     pub first: bool,
     /// Seed of the sample: the same seed picks the same rows.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = |text: &str| number(text, 0..=u64::MAX, "a seed"))]
     pub seed: u64,
     /// Requests in flight at once.
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=256))]
+    #[arg(long, default_value_t = 8, value_parser = |text: &str| number(text, 1..=256_u64, "a request count"))]
     pub concurrency: u64,
     /// CPU threads for `provider: local` [default: all cores].
-    #[arg(long)]
+    #[arg(long, value_parser = threads)]
     pub threads: Option<u32>,
     /// Machine-readable report on stdout.
     #[arg(long)]
@@ -96,7 +99,7 @@ pub struct EvalArgs {
     #[arg(long, value_name = "SPEC")]
     pub compare: Option<PathBuf>,
     /// Wrong, failed or changed rows to print.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = |text: &str| number(text, 0..=1_000_000_usize, "a row count"))]
     pub show: usize,
     /// Machine-readable output.
     #[arg(long)]
@@ -140,7 +143,7 @@ pub struct RunArgs {
     #[command(flatten)]
     pub api: ApiArgs,
     /// Only the first N input rows.
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_parser = |text: &str| number(text, 1..=u64::MAX, "a row count"))]
     pub limit: Option<u64>,
     /// Submit every batch, then return; run again later to collect the results.
     #[arg(long)]
@@ -149,16 +152,16 @@ pub struct RunArgs {
     #[arg(long)]
     pub new_run: bool,
     /// Seconds between polls at first; it grows while nothing changes [default: 5, local: 0.2].
-    #[arg(long)]
+    #[arg(long, value_parser = seconds)]
     pub poll_interval: Option<f64>,
     /// Longest wait between polls, in seconds [default: 60, local: 1].
-    #[arg(long)]
+    #[arg(long, value_parser = seconds)]
     pub max_poll_interval: Option<f64>,
     /// CPU threads for `provider: local` [default: all cores; 1 is steadier on a busy machine].
-    #[arg(long)]
+    #[arg(long, value_parser = threads)]
     pub threads: Option<u32>,
     /// Shards uploaded and submitted at the same time.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 4, value_parser = |text: &str| number(text, 1..=256_usize, "a shard count"))]
     pub concurrency: usize,
     /// Budget in dollars for this run, overriding the spec's `budget.max_usd`: each shard's
     /// cost bound is reserved before it is submitted, and nothing is sent beyond it.
@@ -196,7 +199,7 @@ pub struct CancelArgs {
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Port on 127.0.0.1 (0 picks a free one; see `--address-file`).
-    #[arg(long, default_value_t = 8089)]
+    #[arg(long, default_value_t = 8089, value_parser = |text: &str| number(text, 0..=u16::MAX, "a port"))]
     pub port: u16,
     /// Folder for the server's files and batches (kept across restarts).
     #[arg(long, default_value = ".batchlabel/serve")]
@@ -215,7 +218,7 @@ pub struct ServeArgs {
     #[arg(long, default_value = batchlabel_engine::DEFAULT_MODEL)]
     pub model: String,
     /// `--engine local`: CPU threads [default: all cores].
-    #[arg(long)]
+    #[arg(long, value_parser = threads)]
     pub threads: Option<u32>,
     /// `--engine local`: decide `one_of` fields by scoring every label (`score`, with raw
     /// scores for calibration) or by grammar-constrained generation (`grammar`).
@@ -228,31 +231,31 @@ pub struct ServeArgs {
     #[arg(long)]
     pub address_file: Option<PathBuf>,
     /// Most lines per input file.
-    #[arg(long, default_value_t = 50_000)]
+    #[arg(long, default_value_t = 50_000, value_parser = |text: &str| number(text, 1..=u64::MAX, "a request count"))]
     pub max_requests_per_file: u64,
     /// Pause at each batch status change, in milliseconds.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = milliseconds)]
     pub step_delay_ms: u64,
     /// Fault: answer every Nth API call with an HTTP status, as `STATUS:N` (e.g. `429:3`).
     #[arg(long, value_name = "STATUS:N")]
     pub fault_http: Vec<String>,
     /// Fault: drop the connection (after acting) on every Nth API call.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = every)]
     pub fault_drop_every: Option<u64>,
     /// Fault: delay every batch retrieve by this many milliseconds.
-    #[arg(long, value_name = "MS", default_value_t = 0)]
+    #[arg(long, value_name = "MS", default_value_t = 0, value_parser = milliseconds)]
     pub fault_slow_poll_ms: u64,
     /// Fault: every Nth batch `failed` (queue full), `expired` or `cancelled` part way, as `FATE:N`.
     #[arg(long, value_name = "FATE:N")]
     pub fault_batch: Vec<String>,
     /// Fault: write every Nth output line as malformed JSON.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = every)]
     pub fault_malformed_every: Option<u64>,
     /// Fault: leave every Nth line out of both output files.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = every)]
     pub fault_missing_every: Option<u64>,
     /// Fault: answer every Nth line with an HTTP 500 (in the error file).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = every)]
     pub fault_line_error_every: Option<u64>,
 }
 
@@ -291,7 +294,7 @@ pub struct CheckArgs {
     /// The job spec (YAML).
     pub spec: PathBuf,
     /// How many input rows to render as a test.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, value_parser = |text: &str| number(text, 0..=1_000_000_usize, "a row count"))]
     pub rows: usize,
     /// Print the first rendered request.
     #[arg(long)]
@@ -324,15 +327,87 @@ pub struct EstimateArgs {
     pub json: bool,
 }
 
-/// A dollar amount: a finite number ≥ 0.
+/// Every numeric flag is parsed here: a number, within `range` (so finite: `inf` and `NaN`
+/// are outside every range), or a message that says what is allowed. A flag's value feeds
+/// timers and counters that panic or spin on `inf`, `NaN`, negative or zero values.
+fn number<T>(text: &str, range: RangeInclusive<T>, what: &str) -> Result<T, String>
+where
+    T: FromStr + PartialOrd + Display,
+{
+    let allowed = || format!("{what} from {} to {}", range.start(), range.end());
+    match text.trim().parse::<T>() {
+        Ok(value) if range.contains(&value) => Ok(value),
+        _ => Err(format!("`{text}` is not {}", allowed())),
+    }
+}
+
+/// Seconds between polls: from 10 ms to a day.
+fn seconds(text: &str) -> Result<f64, String> {
+    number(text, 0.01..=86_400.0, "a number of seconds")
+}
+
+/// A delay in milliseconds: at most a day.
+fn milliseconds(text: &str) -> Result<u64, String> {
+    number(text, 0..=86_400_000, "a number of milliseconds")
+}
+
+/// A fault's period ("every Nth call"): 0 would divide by zero.
+fn every(text: &str) -> Result<u64, String> {
+    number(text, 1..=u64::MAX, "a period N (every Nth)")
+}
+
+/// CPU threads: at least one.
+fn threads(text: &str) -> Result<u32, String> {
+    number(text, 1..=4096, "a thread count")
+}
+
+/// A dollar amount (`$` allowed in front).
 fn parse_usd(text: &str) -> Result<f64, String> {
-    let value: f64 = text
-        .trim_start_matches('$')
-        .parse()
-        .map_err(|_| format!("`{text}` is not a dollar amount (e.g. 25 or 0.50)"))?;
-    if value.is_finite() && value >= 0.0 {
-        Ok(value)
-    } else {
-        Err(format!("`{text}` is not a dollar amount ≥ 0"))
+    number(
+        text.trim_start_matches('$'),
+        0.0..=1e12,
+        "a dollar amount (e.g. 25 or 0.50)",
+    )
+    .map_err(|_| {
+        format!("`{text}` is not a dollar amount from 0 to 1000000000000 (e.g. 25 or 0.50)")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numeric_flags_are_finite_and_in_range() {
+        for bad in ["inf", "1e300", "-1", "NaN", "0", "x", ""] {
+            assert_eq!(
+                seconds(bad).unwrap_err(),
+                format!("`{bad}` is not a number of seconds from 0.01 to 86400")
+            );
+        }
+        assert_eq!(seconds("2.5"), Ok(2.5));
+        assert!(parse_usd("NaN").is_err() && parse_usd("$-1").is_err());
+        assert_eq!(parse_usd("$0.50"), Ok(0.5));
+        assert_eq!(
+            every("0").unwrap_err(),
+            "`0` is not a period N (every Nth) from 1 to 18446744073709551615"
+        );
+        assert_eq!(
+            threads("0").unwrap_err(),
+            "`0` is not a thread count from 1 to 4096"
+        );
+    }
+
+    #[test]
+    fn the_cli_rejects_bad_numbers_with_the_range() {
+        use clap::Parser as _;
+        let error =
+            Cli::try_parse_from(["batchlabel", "run", "spec.yaml", "--poll-interval", "inf"])
+                .unwrap_err()
+                .to_string();
+        assert!(
+            error.contains("`inf` is not a number of seconds from 0.01 to 86400"),
+            "{error}"
+        );
     }
 }

@@ -11,6 +11,7 @@ mod local_model;
 mod plugins;
 mod printer;
 mod run_progress;
+mod write_guard;
 
 use std::process::ExitCode;
 

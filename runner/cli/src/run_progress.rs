@@ -46,8 +46,10 @@ impl batchlabel_lifecycle::RunObserver for RunProgress {
         if self.quiet {
             return;
         }
+        // Events quote batch ids and provider notes: shown, never obeyed by the terminal.
+        let message = crate::printer::escape(message, crate::printer::Layout::Keep);
         match &self.bar {
-            Some(bar) => bar.println(message),
+            Some(bar) => bar.println(message.as_ref()),
             None => {
                 let _ = writeln!(std::io::stderr(), "{message}");
             }

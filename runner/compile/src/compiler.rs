@@ -4,7 +4,7 @@
 //! folder only when everything succeeded, so a failed compile leaves nothing half-written.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -18,6 +18,7 @@ use crate::request_renderer::{
     CHAT_COMPLETIONS_URL, RenderFailure, RenderedRequest, RequestRenderer,
 };
 use crate::shard_writer::ShardSummary;
+use crate::staging::Staging;
 
 const CHUNK_ROWS: usize = 1024;
 const CHUNKS_IN_FLIGHT: usize = 2;
@@ -75,10 +76,10 @@ pub struct CompileReport {
 
 /// `manifest.json`: what is in an output folder, enough to join results back to rows.
 #[derive(Serialize)]
-struct Manifest<'a> {
+pub(crate) struct Manifest<'a> {
     batchlabel_version: &'static str,
     job: &'a str,
-    spec_fingerprint: &'a str,
+    pub(crate) spec_fingerprint: &'a str,
     provider: &'static str,
     model: &'a str,
     endpoint: &'static str,
@@ -90,7 +91,7 @@ struct Manifest<'a> {
     custom_id_scheme: &'static str,
     row_map: Option<&'static str>,
     /// The JSON Schema every output will be validated against.
-    output_schema: &'static str,
+    pub(crate) output_schema: &'static str,
     shards: &'a [ShardSummary],
 }
 
@@ -424,88 +425,4 @@ pub fn open_source(job: &Job) -> Result<Source, CompileError> {
         }
     }
     Ok(source)
-}
-
-/// The temporary folder a compile writes into, swapped into place at the end.
-struct Staging {
-    final_dir: Option<PathBuf>,
-    root: tempfile::TempDir,
-    work: PathBuf,
-}
-
-impl Staging {
-    fn new(out_dir: Option<&Path>) -> Result<Self, CompileError> {
-        let root = match out_dir {
-            Some(out_dir) => {
-                if out_dir.exists() {
-                    let is_ours = out_dir.join("manifest.json").is_file()
-                        || std::fs::read_dir(out_dir)
-                            .is_ok_and(|mut entries| entries.next().is_none());
-                    if !is_ours {
-                        return Err(CompileError::OutputNotEmpty {
-                            path: out_dir.to_path_buf(),
-                        });
-                    }
-                }
-                let parent = out_dir
-                    .parent()
-                    .filter(|parent| !parent.as_os_str().is_empty())
-                    .unwrap_or(Path::new("."));
-                std::fs::create_dir_all(parent).map_err(|error| CompileError::io(parent, error))?;
-                tempfile::Builder::new()
-                    .prefix(".batchlabel-compile-")
-                    .tempdir_in(parent)
-            }
-            None => tempfile::Builder::new()
-                .prefix("batchlabel-plan-")
-                .tempdir(),
-        }
-        .map_err(|error| CompileError::io(out_dir.unwrap_or(Path::new(".")), error))?;
-        let work = root.path().join(".work");
-        std::fs::create_dir(&work).map_err(|error| CompileError::io(&work, error))?;
-        Ok(Self {
-            final_dir: out_dir.map(Path::to_path_buf),
-            root,
-            work,
-        })
-    }
-
-    fn work_dir(&self) -> &Path {
-        &self.work
-    }
-
-    fn shard_dir(&self) -> Option<&Path> {
-        self.final_dir.as_ref().map(|_| self.root.path())
-    }
-
-    fn commit(
-        self,
-        manifest: &Manifest<'_>,
-        output_schema: &serde_json::Value,
-    ) -> Result<Option<PathBuf>, CompileError> {
-        let Some(final_dir) = self.final_dir else {
-            return Ok(None);
-        };
-        std::fs::remove_dir_all(&self.work).map_err(|error| CompileError::io(&self.work, error))?;
-        let schema_path = self.root.path().join(manifest.output_schema);
-        let mut schema_text = serde_json::to_string_pretty(output_schema)
-            .map_err(|error| CompileError::Setup(error.to_string()))?;
-        schema_text.push('\n');
-        std::fs::write(&schema_path, schema_text)
-            .map_err(|error| CompileError::io(&schema_path, error))?;
-        let manifest_path = self.root.path().join("manifest.json");
-        let mut text = serde_json::to_string_pretty(manifest)
-            .map_err(|error| CompileError::Setup(error.to_string()))?;
-        text.push('\n');
-        std::fs::write(&manifest_path, text)
-            .map_err(|error| CompileError::io(&manifest_path, error))?;
-        if final_dir.exists() {
-            std::fs::remove_dir_all(&final_dir)
-                .map_err(|error| CompileError::io(&final_dir, error))?;
-        }
-        let staged = self.root.keep();
-        std::fs::rename(&staged, &final_dir)
-            .map_err(|error| CompileError::io(&final_dir, error))?;
-        Ok(Some(final_dir))
-    }
 }

@@ -19,6 +19,7 @@ mod request_renderer;
 mod seen_set;
 mod shard_writer;
 mod side_files;
+mod staging;
 mod tokens;
 
 use std::path::{Path, PathBuf};
@@ -114,7 +115,7 @@ pub enum CompileError {
     },
     /// The output folder holds something that is not a previous compile.
     #[error(
-        "output folder `{path}` exists and is not a batchlabel compile output; refusing to overwrite it"
+        "output folder `{path}` exists and is not a batchlabel compile output; refusing to overwrite it (nothing in it was touched)\nhint: name a new or empty folder; a folder is replaced only when it holds exactly what an earlier compile wrote"
     )]
     OutputNotEmpty {
         /// The folder.

@@ -132,8 +132,7 @@ impl RequestRenderer {
                 } else {
                     let context =
                         minijinja::context! { labels => labels.clone(), job => job_value.clone() };
-                    let text = compiled
-                        .render(context)
+                    let text = batchlabel_spec::render_bounded(&compiled, context)
                         .map_err(|error| format!("`system` template: {error}"))?;
                     if let Some(counter) = &tokens {
                         static_system_tokens = counter.message(&text);
@@ -420,9 +419,8 @@ impl RequestRenderer {
             .environment
             .get_template(name)
             .map_err(|error| error.to_string())?;
-        template
-            .render(Value::from_dyn_object(context))
-            .map_err(|error| {
+        batchlabel_spec::render_bounded(&template, Value::from_dyn_object(context)).map_err(
+            |error| {
                 let mut message = format!("`{name}` template failed: {}", error.kind());
                 if let Some(detail) = error.detail() {
                     message.push_str(": ");
@@ -432,7 +430,8 @@ impl RequestRenderer {
                     let _ = write!(message, " (template line {line})");
                 }
                 message
-            })
+            },
+        )
     }
 }
 

@@ -6,20 +6,19 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use batchlabel_compile::{CompileOptions, CompileReport};
-use batchlabel_protocol::BatchStatus;
 use batchlabel_providers::BatchProvider;
 use batchlabel_spec::{Job, Output, OutputFormat};
 use futures_util::StreamExt;
 use serde::Serialize;
 
-use crate::ingest::{ShardIngest, ingest_shard, shard_custom_ids};
+use crate::ingest::{ShardIngest, ingest_shard};
 use crate::ledger::{Ledger, RunRecord, ShardRecord};
-use crate::outcome::{FailureReason, Outcome};
+use crate::outcome::FailureReason;
 use crate::record::{labeled_fingerprints, record_ingest, register_compile};
+use crate::run_choice::{RunChoice, choose_run, start_run};
+use crate::settle::{Collect, collect_in_flight, fail_whole_shard, poll_and_settle};
+use crate::submit::RemoteRun;
 use crate::{LifecycleError, ProviderFailure, RunSettings};
-
-/// Most submissions of one shard when its batches keep failing on a full queue.
-const MAX_SUBMITS: i64 = 10;
 
 /// Receives what a run is doing.
 pub trait RunObserver: Send + Sync {
@@ -66,73 +65,6 @@ pub struct Timings {
     pub total_seconds: f64,
 }
 
-fn input_identity(job: &Job, limit: Option<u64>) -> Result<(String, i64, i64), LifecycleError> {
-    let metadata = std::fs::metadata(&job.input.path)
-        .map_err(|source| LifecycleError::io(&job.input.path, source))?;
-    let modified = metadata
-        .modified()
-        .ok()
-        .and_then(|time| time.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |elapsed| elapsed.as_secs() as i64);
-    let mut name = job.input.path.to_string_lossy().into_owned();
-    if let Some(limit) = limit {
-        name = format!("{name}#limit={limit}");
-    }
-    Ok((name, metadata.len() as i64, modified))
-}
-
-fn choose_run(
-    ledger: &Ledger,
-    job: &Job,
-    settings: &RunSettings,
-    observer: &dyn RunObserver,
-) -> Result<RunRecord, LifecycleError> {
-    let identity = input_identity(job, settings.limit)?;
-    let new_run = |ledger: &Ledger| {
-        ledger.create_run(
-            &job.name,
-            &job.fingerprint,
-            (&identity.0, identity.1, identity.2),
-        )
-    };
-    let Some(run) = ledger.latest_run()? else {
-        return new_run(ledger);
-    };
-    if run.spec_fingerprint != job.fingerprint {
-        if !settings.new_run {
-            return Err(LifecycleError::SpecChanged {
-                run: run.id,
-                old: run.spec_fingerprint.chars().take(12).collect(),
-                new: job.fingerprint.chars().take(12).collect(),
-            });
-        }
-        observer.event(&format!(
-            "spec changed since run {}: starting a new run",
-            run.id
-        ));
-        return new_run(ledger);
-    }
-    let same_input = run.input_path == identity.0
-        && run.input_bytes == identity.1
-        && run.input_modified == identity.2;
-    if !same_input || settings.new_run {
-        observer.event(&format!(
-            "{} since run {}: starting a new run (rows it labeled are reused, not sent again)",
-            if same_input {
-                "--new-run"
-            } else {
-                "input or --limit changed"
-            },
-            run.id
-        ));
-        return new_run(ledger);
-    }
-    if run.state != "compiling" {
-        observer.event(&format!("resuming run {} ({})", run.id, run.state));
-    }
-    Ok(run)
-}
-
 /// Run `job` to the end (or, with `--no-wait`, until every shard is submitted).
 pub async fn run<P: BatchProvider>(
     job: &Job,
@@ -146,7 +78,26 @@ pub async fn run<P: BatchProvider>(
     let mut ledger = Ledger::open(&run_dir)?;
     let budget = crate::budget::Budget::for_run(job, settings.max_usd)?;
     let cost_model = budget.as_ref().map(|budget| &budget.cost);
-    let run = choose_run(&ledger, job, settings, observer)?;
+    let price = batchlabel_compile::job_price(job);
+    let validator =
+        crate::OutputChecks::new(&job.output_schema, settings.plugins.validators.clone())?;
+    let run = match choose_run(&ledger, job, settings, observer)? {
+        RunChoice::Resume(run) => run,
+        RunChoice::Start { collect } => {
+            if let Some(previous) = collect {
+                let context = Collect {
+                    job,
+                    run_dir: &run_dir,
+                    validator: &validator,
+                    price,
+                    poll_interval: settings.poll_interval,
+                };
+                collect_in_flight(provider, &mut ledger, &previous, &context, observer).await?;
+            }
+            start_run(provider, &ledger, job, settings, observer).await?
+        }
+    };
+    let remote = RemoteRun::new(&run, job);
     let run_files = run_dir.join("runs").join(run.id.to_string());
     if run.state == "compiling" {
         compile_run(
@@ -165,9 +116,6 @@ pub async fn run<P: BatchProvider>(
         budget.check_plan(&shards)?;
     }
     timings.compile_seconds = started.elapsed().as_secs_f64();
-    let price = batchlabel_compile::job_price(job);
-    let validator =
-        crate::OutputChecks::new(&job.output_schema, settings.plugins.validators.clone())?;
     let mut poll_interval = settings.poll_interval;
     loop {
         let mut changed = false;
@@ -207,13 +155,14 @@ pub async fn run<P: BatchProvider>(
             let mut submissions = futures_util::stream::iter(
                 planned
                     .into_iter()
-                    .map(|shard| crate::submit_shard(provider, &ledger, &run.token, shard)),
+                    .map(|shard| crate::submit_shard(provider, &ledger, &remote, shard)),
             )
             .buffer_unordered(settings.concurrency.max(1));
             while let Some(outcome) = submissions.next().await {
                 outcome?;
             }
             drop(submissions);
+            ledger.checkpoint();
             timings.submit_seconds += stage.elapsed().as_secs_f64();
             changed = true;
         }
@@ -226,54 +175,7 @@ pub async fn run<P: BatchProvider>(
         }
         let stage = Instant::now();
         // 2. Poll what is submitted; download what is finished.
-        let submitted: Vec<ShardRecord> = ledger
-            .shards(run.id)?
-            .into_iter()
-            .filter(|shard| shard.state == "submitted")
-            .collect();
-        let mut polls = futures_util::stream::iter(submitted.into_iter().map(|shard| async move {
-            let batch_id = shard.batch_id.clone().unwrap_or_default();
-            let batch = provider.batch(&batch_id).await;
-            (shard, batch)
-        }))
-        .buffer_unordered(16);
-        let mut finished = Vec::new();
-        while let Some((shard, batch)) = polls.next().await {
-            let batch = batch.map_err(|error| provider_failure(&shard, error))?;
-            let counts = batch.request_counts.unwrap_or_default();
-            if shard.batch_status.as_deref() != Some(batch.status.as_str())
-                || shard.completed != counts.completed as i64
-            {
-                changed = true;
-                ledger.update_shard(
-                    shard.id,
-                    "batch_status = ?1, completed = ?2, failed = ?3",
-                    &[
-                        &batch.status.as_str(),
-                        &(counts.completed as i64),
-                        &(counts.failed as i64),
-                    ],
-                )?;
-            }
-            if batch.status.is_terminal() {
-                finished.push((shard, batch));
-            }
-        }
-        drop(polls);
-        for (shard, batch) in finished {
-            changed = true;
-            settle_finished_batch(
-                provider,
-                &mut ledger,
-                &run,
-                job,
-                &run_dir,
-                &shard,
-                &batch,
-                observer,
-            )
-            .await?;
-        }
+        changed |= poll_and_settle(provider, &mut ledger, &run, job, &run_dir, observer).await?;
         timings.wait_seconds += stage.elapsed().as_secs_f64();
         // 3. Ingest what is downloaded.
         let stage = Instant::now();
@@ -293,6 +195,7 @@ pub async fn run<P: BatchProvider>(
                 price,
                 observer,
             )?;
+            ledger.checkpoint();
         }
         timings.ingest_seconds += stage.elapsed().as_secs_f64();
         // 4. An attempt is complete when all its shards are ingested: retry or finish.
@@ -385,7 +288,7 @@ pub async fn run<P: BatchProvider>(
     Ok(summary)
 }
 
-fn provider_failure(
+pub(crate) fn provider_failure(
     shard: &ShardRecord,
     error: batchlabel_providers::ProviderError,
 ) -> LifecycleError {
@@ -449,117 +352,7 @@ fn compile_run(
     Ok(report)
 }
 
-#[expect(
-    clippy::too_many_arguments,
-    reason = "the loop's context, passed straight through"
-)]
-async fn settle_finished_batch<P: BatchProvider>(
-    provider: &P,
-    ledger: &mut Ledger,
-    run: &RunRecord,
-    job: &Job,
-    run_dir: &Path,
-    shard: &ShardRecord,
-    batch: &batchlabel_protocol::Batch,
-    observer: &dyn RunObserver,
-) -> Result<(), LifecycleError> {
-    if batch.status == BatchStatus::Failed {
-        let errors = batch
-            .errors
-            .as_ref()
-            .map(|errors| errors.data.clone())
-            .unwrap_or_default();
-        let note = errors
-            .iter()
-            .map(|error| match error.line {
-                Some(line) => format!("{} (line {line}): {}", error.code, error.message),
-                None => format!("{}: {}", error.code, error.message),
-            })
-            .collect::<Vec<_>>()
-            .join("; ");
-        let queue_full = errors
-            .iter()
-            .any(|error| error.code == "token_limit_exceeded");
-        if queue_full && shard.submits < MAX_SUBMITS {
-            observer.event(&format!(
-                "batch {} of shard {} failed: {note}; submitting it again after a pause",
-                batch.id, shard.number
-            ));
-            ledger.update_shard(
-                shard.id,
-                "state = 'planned', batch_id = NULL, create_intent_at = NULL, batch_status = NULL, submits = submits + 1, note = ?1",
-                &[&note],
-            )?;
-            return Ok(());
-        }
-        observer.event(&format!(
-            "batch {} of shard {} failed: {note}",
-            batch.id, shard.number
-        ));
-        ledger.update_shard(shard.id, "note = ?1", &[&note])?;
-        let detail = format!("batch {} failed: {note}", batch.id);
-        let max_attempts = i64::from(job.limits.max_attempts);
-        fail_whole_shard(
-            ledger,
-            run.id,
-            shard,
-            FailureReason::BatchFailed,
-            &detail,
-            max_attempts,
-        )?;
-        return Ok(());
-    }
-    let downloads = run_dir.join("downloads");
-    std::fs::create_dir_all(&downloads).map_err(|source| LifecycleError::io(&downloads, source))?;
-    let mut paths: [Option<String>; 2] = [None, None];
-    for (slot, (file_id, kind)) in [
-        (&batch.output_file_id, "output"),
-        (&batch.error_file_id, "errors"),
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        if let Some(file_id) = file_id {
-            let destination = downloads.join(format!("{}-{kind}.jsonl", batch.id));
-            provider
-                .download(file_id, &destination)
-                .await
-                .map_err(|error| provider_failure(shard, error))?;
-            paths[slot] = Some(destination.to_string_lossy().into_owned());
-        }
-    }
-    ledger.update_shard(
-        shard.id,
-        "state = 'downloaded', output_path = ?1, error_path = ?2",
-        &[&paths[0], &paths[1]],
-    )?;
-    Ok(())
-}
-
-/// Every request of a shard failed the same way (its batch failed, or the run was cancelled
-/// before it was sent).
-fn fail_whole_shard(
-    ledger: &mut Ledger,
-    run_id: i64,
-    shard: &ShardRecord,
-    reason: FailureReason,
-    detail: &str,
-    max_attempts: i64,
-) -> Result<(), LifecycleError> {
-    let outcomes = shard_custom_ids(Path::new(&shard.path))?
-        .into_iter()
-        .map(|custom_id| (custom_id, Outcome::failed(reason, detail.to_string())))
-        .collect();
-    let ingest = ShardIngest {
-        outcomes,
-        unreadable_lines: 0,
-        stray_lines: 0,
-    };
-    record_ingest(ledger, run_id, shard, &ingest, max_attempts, None)?;
-    Ok(())
-}
-
-fn ingest_downloaded(
+pub(crate) fn ingest_downloaded(
     ledger: &mut Ledger,
     run: &RunRecord,
     job: &Job,

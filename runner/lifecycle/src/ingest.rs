@@ -306,7 +306,7 @@ pub fn judge_response(
             None,
         );
     };
-    let value: serde_json::Value = match serde_json::from_str(&content) {
+    let value: serde_json::Value = match crate::strict_json::parse_unique_keys(&content) {
         Ok(value) => value,
         Err(error) => {
             return failed(

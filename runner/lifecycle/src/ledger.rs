@@ -49,6 +49,7 @@ const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
     ("shards", "actual_input_tokens", "INTEGER"),
     ("shards", "actual_output_tokens", "INTEGER"),
     ("shards", "actual_usd", "REAL"),
+    ("runs", "adopt_since", "INTEGER"),
 ];
 
 /// A run as the ledger knows it.
@@ -76,6 +77,10 @@ pub struct RunRecord {
     pub requests: i64,
     /// Requests served from an earlier run's results.
     pub cached_requests: i64,
+    /// Set when this run took over the remote batches of a run whose ledger was lost: every
+    /// upload and batch is then looked for at the provider (created since this time) before
+    /// it is sent.
+    pub adopt_since: Option<i64>,
 }
 
 /// A shard as the ledger knows it.
@@ -156,9 +161,25 @@ pub(crate) fn now() -> i64 {
 }
 
 fn database_error(path: &Path) -> impl Fn(rusqlite::Error) -> LifecycleError + '_ {
-    move |source| LifecycleError::Ledger {
-        path: path.to_path_buf(),
-        message: source.to_string(),
+    move |source| ledger_error(path, &source)
+}
+
+/// A ledger failure; a damaged file gets the way forward.
+fn ledger_error(path: &Path, source: &rusqlite::Error) -> LifecycleError {
+    let damaged = matches!(
+        source.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
+    );
+    if damaged {
+        LifecycleError::LedgerDamaged {
+            path: path.to_path_buf(),
+            message: source.to_string(),
+        }
+    } else {
+        LifecycleError::Ledger {
+            path: path.to_path_buf(),
+            message: source.to_string(),
+        }
     }
 }
 
@@ -211,10 +232,7 @@ impl Ledger {
 
     pub(crate) fn error(&self) -> impl Fn(rusqlite::Error) -> LifecycleError + use<> {
         let path = self.directory.join("ledger.sqlite");
-        move |source| LifecycleError::Ledger {
-            path: path.clone(),
-            message: source.to_string(),
-        }
+        move |source| ledger_error(&path, &source)
     }
 
     /// The newest run, if any.
@@ -222,7 +240,7 @@ impl Ledger {
         self.connection
             .query_row(
                 "SELECT id, token, spec_fingerprint, input_path, input_bytes, input_modified, created_at, state,
-                        coalesce(rows, 0), coalesce(requests, 0), coalesce(cached_requests, 0)
+                        coalesce(rows, 0), coalesce(requests, 0), coalesce(cached_requests, 0), adopt_since
                  FROM runs ORDER BY id DESC LIMIT 1",
                 [],
                 |row| {
@@ -238,6 +256,7 @@ impl Ledger {
                         rows: row.get(8)?,
                         requests: row.get(9)?,
                         cached_requests: row.get(10)?,
+                        adopt_since: row.get(11)?,
                     })
                 },
             )
@@ -262,6 +281,46 @@ impl Ledger {
             .map_err(self.error())?;
         self.latest_run()?
             .ok_or_else(|| LifecycleError::Internal("a new run vanished".into()))
+    }
+
+    /// Every run token this ledger knows.
+    pub(crate) fn run_tokens(&self) -> Result<std::collections::HashSet<String>, LifecycleError> {
+        let mut statement = self
+            .connection
+            .prepare("SELECT token FROM runs")
+            .map_err(self.error())?;
+        let tokens = statement
+            .query_map([], |row| row.get::<_, String>(0))
+            .map_err(self.error())?
+            .collect::<Result<_, _>>()
+            .map_err(self.error())?;
+        Ok(tokens)
+    }
+
+    /// Make `run_id` the owner of the remote files and batches named with `token`, looking
+    /// for each at the provider (created since `since`) before sending it.
+    pub(crate) fn adopt_remote_run(
+        &self,
+        run_id: i64,
+        token: &str,
+        since: i64,
+    ) -> Result<(), LifecycleError> {
+        self.connection
+            .execute(
+                "UPDATE runs SET token = ?2, adopt_since = ?3 WHERE id = ?1",
+                params![run_id, token, since],
+            )
+            .map_err(self.error())?;
+        Ok(())
+    }
+
+    /// Copy what the write-ahead log holds into the main file, so the ledger file alone
+    /// (a backup, a copy) holds every batch id journaled so far. Best effort: a reader
+    /// holding an old snapshot only delays it.
+    pub(crate) fn checkpoint(&self) {
+        let _ = self
+            .connection
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
     }
 
     pub(crate) fn run_state(&self, run_id: i64) -> Result<String, LifecycleError> {

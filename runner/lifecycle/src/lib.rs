@@ -17,8 +17,11 @@ mod pilot;
 mod record;
 mod retry;
 mod row_results;
+mod run_choice;
+mod settle;
 mod sink;
 mod status;
+mod strict_json;
 mod submit;
 
 pub(crate) use submit::submit as submit_shard;
@@ -34,7 +37,7 @@ pub use ledger::{ActualUsage, Ledger, RunRecord, ShardRecord};
 pub use outcome::{FailureReason, Outcome};
 pub use pilot::{PilotOptions, PilotReport, PilotRow, Projection, pilot};
 pub use row_results::{RowResult, latest_row_results};
-pub use sink::{SinkCounts, rfc3339};
+pub use sink::{SinkCounts, partial_path, rfc3339};
 pub use status::{CostAccount, RunCounts, RunStatus, cancel, status};
 
 /// How this run behaves (the spec says what the job is).
@@ -113,6 +116,29 @@ pub enum LifecycleError {
         path: PathBuf,
         /// What failed.
         message: String,
+    },
+    /// The ledger file is damaged (corrupt, truncated, or not a ledger).
+    #[error(
+        "ledger `{path}` is damaged ({message}); nothing was sent.\nhint: move it aside with its `-wal` and `-shm` files (e.g. `mv {path} {path}.damaged`) and run again: a new ledger first looks at the provider for this job's batches and takes them over instead of sending them again"
+    )]
+    LedgerDamaged {
+        /// The SQLite file.
+        path: PathBuf,
+        /// What SQLite said.
+        message: String,
+    },
+    /// The previous run still has batches in flight and a new run would send their requests
+    /// again.
+    #[error(
+        "run {run} has {batches} batch(es) in flight and {why} since it started; nothing was sent.\nhint: run with `--new-run` to first collect them (a new run then reuses their results instead of paying for them again), or restore the input to resume run {run}"
+    )]
+    InFlight {
+        /// The earlier run.
+        run: i64,
+        /// Its live batches.
+        batches: usize,
+        /// What changed.
+        why: String,
     },
     /// A file could not be read or written.
     #[error("`{path}`: {source}")]

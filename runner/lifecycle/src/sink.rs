@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::io::{BufWriter, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use batchlabel_spec::{Job, Output, OutputFormat};
 use rusqlite::params;
@@ -90,8 +90,8 @@ pub(crate) fn write_results(
         std::fs::create_dir_all(parent).map_err(|source| LifecycleError::io(parent, source))?;
     }
     let fields: Vec<&str> = job.labels.iter().map(|field| field.name.as_str()).collect();
-    let temporary = output.path.with_extension("partial");
-    let errors_temporary = output.errors_path.with_extension("partial");
+    let temporary = partial_path(&output.path);
+    let errors_temporary = partial_path(&output.errors_path);
     let mut writer = match output.format {
         OutputFormat::Csv => {
             let file = std::fs::File::create(&temporary)
@@ -449,6 +449,14 @@ pub fn rfc3339(seconds: i64) -> String {
         rest % 3600 / 60,
         rest % 60
     )
+}
+
+/// The temporary file a results file is written to before it is renamed into place: the
+/// full name plus `.partial`, so two outputs never share one.
+pub fn partial_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".partial");
+    path.with_file_name(name)
 }
 
 #[cfg(test)]

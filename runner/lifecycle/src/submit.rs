@@ -1,16 +1,53 @@
 //! Submitting one shard exactly once: upload its file, then create its batch. The intent is
 //! journaled before each remote call; after a crash (or a lost answer) the remote object is
 //! looked up by its deterministic file name or its batch metadata before anything is sent
-//! again, so one shard never becomes two uploads or two batches.
+//! again, so one shard never becomes two uploads or two batches. A run that took over the
+//! batches of a lost ledger looks before every send.
 
-use batchlabel_providers::{BatchProvider, METADATA_RUN, METADATA_SHARD, ProviderError};
+use batchlabel_protocol::Batch;
+use batchlabel_providers::{
+    BatchProvider, METADATA_CONTENT, METADATA_JOB, METADATA_RUN, METADATA_SHARD, METADATA_SPEC,
+    ProviderError,
+};
 use serde_json::{Map, Value};
 
-use crate::ledger::{Ledger, ShardRecord, now};
+use crate::ledger::{Ledger, RunRecord, ShardRecord, now};
 use crate::{LifecycleError, ProviderFailure};
 
 /// Tries for one upload or create whose answers keep getting lost.
 const MAX_AMBIGUOUS: u32 = 5;
+
+/// What names a run's remote files and batches.
+#[derive(Debug, Clone)]
+pub(crate) struct RemoteRun {
+    /// The run token in file names and metadata.
+    pub(crate) token: String,
+    /// The job name and spec fingerprint every batch also carries (see [`METADATA_JOB`]).
+    pub(crate) tags: Map<String, Value>,
+    /// Look for every upload and batch created since then before sending it.
+    pub(crate) adopt_since: Option<i64>,
+}
+
+impl RemoteRun {
+    pub(crate) fn new(run: &RunRecord, job: &batchlabel_spec::Job) -> Self {
+        Self {
+            token: run.token.clone(),
+            tags: job_tags(job),
+            adopt_since: run.adopt_since,
+        }
+    }
+}
+
+/// The metadata that finds a job's batches whatever run (or ledger) sent them.
+pub(crate) fn job_tags(job: &batchlabel_spec::Job) -> Map<String, Value> {
+    let mut tags = Map::new();
+    tags.insert(METADATA_JOB.into(), Value::String(job.name.clone()));
+    tags.insert(
+        METADATA_SPEC.into(),
+        Value::String(job.fingerprint.chars().take(16).collect()),
+    );
+    tags
+}
 
 /// The file name a shard is uploaded under: unique to the run, attempt and shard.
 pub(crate) fn upload_name(token: &str, shard: &ShardRecord) -> String {
@@ -20,7 +57,8 @@ pub(crate) fn upload_name(token: &str, shard: &ShardRecord) -> String {
     )
 }
 
-/// The metadata a shard's batch carries: unique to the run, shard and submission.
+/// The metadata that identifies a shard's batch: unique to the run, shard and submission.
+/// Lookups match on these keys only, so batches sent by earlier versions are still found.
 pub(crate) fn batch_metadata(token: &str, shard: &ShardRecord) -> Map<String, Value> {
     let mut metadata = Map::new();
     metadata.insert(METADATA_RUN.into(), Value::String(token.into()));
@@ -45,43 +83,15 @@ fn failure(shard: &ShardRecord, error: ProviderError) -> LifecycleError {
 pub(crate) async fn submit<P: BatchProvider>(
     provider: &P,
     ledger: &Ledger,
-    token: &str,
+    remote: &RemoteRun,
     mut shard: ShardRecord,
 ) -> Result<(), LifecycleError> {
-    let filename = upload_name(token, &shard);
-    let local_bytes = shard.bytes as u64;
+    let content = content_tag(&shard)?;
+    if adopt_sent_batch(provider, ledger, remote, &shard, &content).await? {
+        return Ok(());
+    }
     if shard.file_id.is_none() {
-        if shard.upload_intent_at.is_some() {
-            // A previous process may have uploaded it and died before recording.
-            if let Some(found) = provider
-                .find_upload(&filename)
-                .await
-                .map_err(|error| failure(&shard, error))?
-                .filter(|file| file.bytes == local_bytes)
-            {
-                shard.file_id = Some(found.id);
-            }
-        }
-        let mut tries = 0;
-        while shard.file_id.is_none() {
-            ledger.update_shard(shard.id, "upload_intent_at = ?1", &[&now()])?;
-            match provider
-                .upload(std::path::Path::new(&shard.path), &filename)
-                .await
-            {
-                Ok(file) => shard.file_id = Some(file.id),
-                Err(ProviderError::Ambiguous { .. }) if tries < MAX_AMBIGUOUS => {
-                    tries += 1;
-                    shard.file_id = provider
-                        .find_upload(&filename)
-                        .await
-                        .map_err(|error| failure(&shard, error))?
-                        .filter(|file| file.bytes == local_bytes)
-                        .map(|file| file.id);
-                }
-                Err(error) => return Err(failure(&shard, error)),
-            }
-        }
+        shard.file_id = Some(upload(provider, ledger, remote, &shard).await?);
         ledger.update_shard(shard.id, "file_id = ?1", &[&shard.file_id])?;
     }
     let Some(file_id) = shard.file_id.clone() else {
@@ -90,26 +100,26 @@ pub(crate) async fn submit<P: BatchProvider>(
     if shard.batch_id.is_some() {
         return Ok(());
     }
-    let metadata = batch_metadata(token, &shard);
+    let metadata = batch_metadata(&remote.token, &shard);
     let mut batch_id = None;
-    if let Some(since) = shard.create_intent_at
-        && let Some(found) = provider
-            .find_batch(&metadata, since)
+    if let Some(since) = shard.create_intent_at {
+        batch_id = find_batch(provider, &metadata, &file_id, since)
             .await
             .map_err(|error| failure(&shard, error))?
-    {
-        batch_id = Some(found.id);
+            .map(|batch| batch.id);
     }
+    let mut created_with = metadata.clone();
+    created_with.extend(remote.tags.clone());
+    created_with.insert(METADATA_CONTENT.into(), Value::String(content));
     let mut tries = 0;
     while batch_id.is_none() {
         let intent = now();
         ledger.update_shard(shard.id, "create_intent_at = ?1", &[&intent])?;
-        match provider.create_batch(&file_id, metadata.clone()).await {
+        match provider.create_batch(&file_id, created_with.clone()).await {
             Ok(batch) => batch_id = Some(batch.id),
             Err(ProviderError::Ambiguous { .. }) if tries < MAX_AMBIGUOUS => {
                 tries += 1;
-                batch_id = provider
-                    .find_batch(&metadata, intent)
+                batch_id = find_batch(provider, &metadata, &file_id, intent)
                     .await
                     .map_err(|error| failure(&shard, error))?
                     .map(|batch| batch.id);
@@ -123,4 +133,143 @@ pub(crate) async fn submit<P: BatchProvider>(
         &[&batch_id, &now()],
     )?;
     Ok(())
+}
+
+/// The shard's uploaded file id: found at the provider when an earlier process (or a lost
+/// ledger's run) may have uploaded it, else uploaded now.
+async fn upload<P: BatchProvider>(
+    provider: &P,
+    ledger: &Ledger,
+    remote: &RemoteRun,
+    shard: &ShardRecord,
+) -> Result<String, LifecycleError> {
+    let filename = upload_name(&remote.token, shard);
+    let local_bytes = shard.bytes as u64;
+    let find = || async {
+        provider
+            .find_upload(&filename)
+            .await
+            .map_err(|error| failure(shard, error))
+            .map(|found| {
+                found
+                    .filter(|file| file.bytes == local_bytes)
+                    .map(|file| file.id)
+            })
+    };
+    if shard.upload_intent_at.is_some()
+        && let Some(found) = find().await?
+    {
+        return Ok(found);
+    }
+    let mut tries = 0;
+    loop {
+        ledger.update_shard(shard.id, "upload_intent_at = ?1", &[&now()])?;
+        match provider
+            .upload(std::path::Path::new(&shard.path), &filename)
+            .await
+        {
+            Ok(file) => return Ok(file.id),
+            Err(ProviderError::Ambiguous { .. }) if tries < MAX_AMBIGUOUS => {
+                tries += 1;
+                if let Some(found) = find().await? {
+                    return Ok(found);
+                }
+            }
+            Err(error) => return Err(failure(shard, error)),
+        }
+    }
+}
+
+/// The xxh3-64 (hex) of a shard's file.
+fn content_tag(shard: &ShardRecord) -> Result<String, LifecycleError> {
+    let path = std::path::Path::new(&shard.path);
+    let mut file = std::fs::File::open(path).map_err(|source| LifecycleError::io(path, source))?;
+    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+    let mut buffer = vec![0; 1 << 20];
+    loop {
+        let read = std::io::Read::read(&mut file, &mut buffer)
+            .map_err(|source| LifecycleError::io(path, source))?;
+        if read == 0 {
+            return Ok(format!("{:016x}", hasher.digest()));
+        }
+        hasher.update(&buffer[..read]);
+    }
+}
+
+/// In a run that took over a lost ledger's batches, a shard not yet sent by this ledger takes
+/// the batch that run sent for exactly its file (same shard name and content hash), if any.
+async fn adopt_sent_batch<P: BatchProvider>(
+    provider: &P,
+    ledger: &Ledger,
+    remote: &RemoteRun,
+    shard: &ShardRecord,
+    content: &str,
+) -> Result<bool, LifecycleError> {
+    let Some(since) = remote.adopt_since else {
+        return Ok(false);
+    };
+    if shard.batch_id.is_some() || shard.create_intent_at.is_some() {
+        return Ok(false);
+    }
+    let mut metadata = batch_metadata(&remote.token, shard);
+    metadata.insert(METADATA_CONTENT.into(), Value::String(content.to_string()));
+    let Some(batch) = provider
+        .find_batch(&metadata, since)
+        .await
+        .map_err(|error| failure(shard, error))?
+    else {
+        return Ok(false);
+    };
+    ledger.update_shard(
+        shard.id,
+        "file_id = ?1, batch_id = ?2, state = 'submitted', submitted_at = ?3, batch_status = ?4",
+        &[
+            &batch.input_file_id,
+            &batch.id,
+            &now(),
+            &batch.status.as_str(),
+        ],
+    )?;
+    Ok(true)
+}
+
+/// The batch with `metadata` over `file_id` created since `since`: a batch over another file
+/// (the same shard name with other content) is never taken for this shard's.
+async fn find_batch<P: BatchProvider>(
+    provider: &P,
+    metadata: &Map<String, Value>,
+    file_id: &str,
+    since: i64,
+) -> Result<Option<Batch>, ProviderError> {
+    Ok(provider
+        .find_batches(metadata, since)
+        .await?
+        .into_iter()
+        .find(|batch| batch.input_file_id == file_id))
+}
+
+/// In a run being collected (a new run supersedes it), a shard whose create may have taken
+/// effect before a crash: its batch, if it exists, is recorded so its results are collected.
+pub(crate) async fn adopt_if_created<P: BatchProvider>(
+    provider: &P,
+    ledger: &Ledger,
+    token: &str,
+    shard: &ShardRecord,
+) -> Result<bool, LifecycleError> {
+    let (Some(since), Some(file_id)) = (shard.create_intent_at, &shard.file_id) else {
+        return Ok(false);
+    };
+    let metadata = batch_metadata(token, shard);
+    let Some(batch) = find_batch(provider, &metadata, file_id, since)
+        .await
+        .map_err(|error| failure(shard, error))?
+    else {
+        return Ok(false);
+    };
+    ledger.update_shard(
+        shard.id,
+        "batch_id = ?1, state = 'submitted', submitted_at = ?2, batch_status = ?3",
+        &[&batch.id, &now(), &batch.status.as_str()],
+    )?;
+    Ok(true)
 }

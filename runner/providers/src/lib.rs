@@ -5,8 +5,9 @@
 //!
 //! It owns HTTP, retries and secrets; it does not know about specs, ledgers or rows.
 
-mod api_key;
+pub mod api_key;
 mod openai;
+mod redact;
 mod retry;
 
 use std::future::Future;
@@ -16,14 +17,24 @@ use batchlabel_protocol::{Batch, FileObject};
 
 pub use api_key::ApiKey;
 pub use openai::OpenAiClient;
+pub use redact::{REDACTED, Secrets, redact, redact_userinfo};
 pub use retry::RetryPolicy;
 
 /// Metadata keys batchlabel puts on every batch, to find it again after a crash.
 pub const METADATA_RUN: &str = "batchlabel_run";
 /// See [`METADATA_RUN`].
 pub const METADATA_SHARD: &str = "batchlabel_shard";
+/// See [`METADATA_RUN`]: the job's name, so a runner that lost its ledger finds its job's
+/// batches before it sends anything again.
+pub const METADATA_JOB: &str = "batchlabel_job";
+/// See [`METADATA_RUN`]: the first 16 hex digits of the spec fingerprint.
+pub const METADATA_SPEC: &str = "batchlabel_spec";
+/// See [`METADATA_RUN`]: the xxh3-64 (hex) of the shard file, so a batch is only ever taken
+/// over for a shard with exactly its requests.
+pub const METADATA_CONTENT: &str = "batchlabel_content";
 
-/// Why a provider call failed (after its retries).
+/// Why a provider call failed (after its retries). Every text field is redacted (see
+/// [`ProviderError::redacted`]) before it leaves the client: it may echo the provider.
 #[derive(Debug, thiserror::Error)]
 pub enum ProviderError {
     /// The API answered an error that retrying will not fix.
@@ -76,6 +87,45 @@ pub enum ProviderError {
     },
 }
 
+impl ProviderError {
+    /// The same error with secrets removed from every text that came from outside.
+    #[must_use]
+    pub fn redacted(self, secrets: &Secrets) -> Self {
+        let clean = |text: String| secrets.redact(&text);
+        match self {
+            Self::Api {
+                operation,
+                status,
+                message,
+                code,
+            } => Self::Api {
+                operation,
+                status,
+                message: clean(message),
+                code: code.map(clean),
+            },
+            Self::Ambiguous { operation, message } => Self::Ambiguous {
+                operation,
+                message: clean(message),
+            },
+            Self::Unreachable {
+                operation,
+                base_url,
+                message,
+            } => Self::Unreachable {
+                operation,
+                base_url: clean(base_url),
+                message: clean(message),
+            },
+            Self::Protocol { operation, message } => Self::Protocol {
+                operation,
+                message: clean(message),
+            },
+            Self::Io { path, source } => Self::Io { path, source },
+        }
+    }
+}
+
 /// A batch API: everything the lifecycle needs from a provider.
 pub trait BatchProvider: Send + Sync {
     /// Upload a JSONL batch input file under `filename`.
@@ -104,6 +154,14 @@ pub trait BatchProvider: Send + Sync {
         metadata: &serde_json::Map<String, serde_json::Value>,
         since: i64,
     ) -> impl Future<Output = Result<Option<Batch>, ProviderError>> + Send;
+
+    /// Every batch created after `since` (Unix seconds) whose metadata includes all of
+    /// `metadata`, newest first.
+    fn find_batches(
+        &self,
+        metadata: &serde_json::Map<String, serde_json::Value>,
+        since: i64,
+    ) -> impl Future<Output = Result<Vec<Batch>, ProviderError>> + Send;
 
     /// A batch's current state.
     fn batch(&self, batch_id: &str) -> impl Future<Output = Result<Batch, ProviderError>> + Send;

@@ -101,7 +101,10 @@ fn tracing_line(message: &str) {
 }
 
 pub(crate) fn resume_unfinished(state: &Arc<AppState>) {
-    for batch in state.store.batches() {
+    let mut batches = state.store.batches();
+    // Ids sort by creation: batches resume in the order they were accepted.
+    batches.sort_by(|left, right| left.id.cmp(&right.id));
+    for batch in batches {
         match batch.status {
             BatchStatus::Cancelling => {
                 let _ = state.store.update_batch(&batch.id, true, |batch| {
@@ -168,14 +171,22 @@ fn process(state: &Arc<AppState>, batch_id: &str, ticket: u64) -> std::io::Resul
         }
     };
     let total = lines.len();
-    // A cancel that arrived while validating wins: nothing runs.
+    // A cancel that arrived while validating wins: nothing runs. A batch the server had
+    // accepted before it was stopped (in progress or finalizing) runs again from its
+    // journaled input: accepted work is finished, never dropped.
     let started = state.store.update_batch(batch_id, true, |batch| {
-        if batch.status != BatchStatus::Validating {
-            return false;
+        match batch.status {
+            BatchStatus::Validating => {
+                batch.status = BatchStatus::InProgress;
+                batch.in_progress_at = Some(crate::now());
+                batch.expires_at = Some(batch.created_at + 86_400);
+            }
+            BatchStatus::InProgress | BatchStatus::Finalizing => {
+                batch.status = BatchStatus::InProgress;
+                batch.finalizing_at = None;
+            }
+            _ => return false,
         }
-        batch.status = BatchStatus::InProgress;
-        batch.in_progress_at = Some(crate::now());
-        batch.expires_at = Some(batch.created_at + 86_400);
         batch.request_counts = Some(RequestCounts {
             total: total as u64,
             ..RequestCounts::default()

@@ -13,13 +13,37 @@ pub struct Columns {
 }
 
 impl Columns {
-    /// Columns from names in file order (the first of a repeated name wins).
+    /// Columns from names in file order that cannot repeat (a JSON object's keys); a header
+    /// read from a file goes through [`Columns::from_header`].
     pub fn new(names: Vec<String>) -> Self {
         let mut positions = HashMap::with_capacity(names.len());
         for (index, name) in names.iter().enumerate() {
             positions.entry(name.clone()).or_insert(index);
         }
         Self { names, positions }
+    }
+
+    /// Columns from a header read from `path`; a repeated name is an error, since only one
+    /// of the two columns could ever be read and which one would be a silent guess. Empty
+    /// names may repeat (spreadsheets export trailing empty header cells): no spec can name
+    /// them, so nothing is guessed.
+    pub fn from_header(names: Vec<String>, path: &Path) -> Result<Self, SourceError> {
+        let mut positions = HashMap::with_capacity(names.len());
+        for (index, name) in names.iter().enumerate() {
+            if name.is_empty() {
+                positions.entry(String::new()).or_insert(index);
+                continue;
+            }
+            if let Some(first) = positions.insert(name.clone(), index) {
+                return Err(SourceError::DuplicateColumn {
+                    path: path.to_path_buf(),
+                    column: name.clone(),
+                    first: first + 1,
+                    second: index + 1,
+                });
+            }
+        }
+        Ok(Self { names, positions })
     }
 
     /// The names, in file order.

@@ -14,6 +14,8 @@ pub struct CsvSource {
     columns: Arc<Columns>,
     id_position: usize,
     record: csv::ByteRecord,
+    /// Length of the BOM skipped before the header: the reader's offsets start after it.
+    bom: u64,
     /// Byte offset and line where the last record started, to check it at the end.
     last_record: Option<(u64, u64)>,
 }
@@ -21,10 +23,7 @@ pub struct CsvSource {
 impl CsvSource {
     /// Open `path`, read its header and find `id_column`.
     pub fn open(path: &Path, delimiter: u8, id_column: &str) -> Result<Self, SourceError> {
-        let file = File::open(path).map_err(|source| SourceError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let (file, bom) = crate::input_file::open(path)?;
         let mut reader = csv::ReaderBuilder::new()
             .delimiter(delimiter)
             .has_headers(true)
@@ -47,14 +46,9 @@ impl CsvSource {
                 path: path.to_path_buf(),
                 message: format!("column {} is not valid UTF-8", index + 1),
             })?;
-            let name = if index == 0 {
-                name.trim_start_matches('\u{feff}')
-            } else {
-                name
-            };
             names.push(name.to_string());
         }
-        let columns = Arc::new(Columns::new(names));
+        let columns = Arc::new(Columns::from_header(names, path)?);
         columns.require(id_column, "the row id (`input.id`)", path)?;
         let id_position = columns.position(id_column).unwrap_or_default();
         Ok(Self {
@@ -63,6 +57,7 @@ impl CsvSource {
             columns,
             id_position,
             record: csv::ByteRecord::new(),
+            bom,
             last_record: None,
         })
     }
@@ -79,7 +74,7 @@ impl CsvSource {
 
     /// Bytes consumed so far.
     pub fn bytes_read(&self) -> u64 {
-        self.reader.position().byte()
+        self.bom + self.reader.position().byte()
     }
 
     /// Read up to `max` rows or row errors; `false` at the end of the file.
@@ -138,7 +133,8 @@ impl CsvSource {
             source,
         };
         let mut file = File::open(&self.path).map_err(io_error)?;
-        file.seek(SeekFrom::Start(byte)).map_err(io_error)?;
+        file.seek(SeekFrom::Start(self.bom + byte))
+            .map_err(io_error)?;
         let mut tail = Vec::new();
         file.read_to_end(&mut tail).map_err(io_error)?;
         let quotes = tail.iter().filter(|&&byte| byte == b'"').count();
@@ -269,5 +265,31 @@ mod tests {
             }
             other => panic!("unexpected {other}"),
         }
+    }
+
+    #[test]
+    fn a_bom_before_a_quoted_header_is_skipped() {
+        let (rows, _file) = read_all(b"\xEF\xBB\xBF\"id\",\"text\"\n1,\"open\n2,x\n");
+        let error = rows.last().unwrap().as_ref().unwrap_err();
+        // The open-quote check re-reads the file from the record's offset, BOM included.
+        assert_eq!(error.line, 2);
+        assert!(error.message.contains("unterminated"), "{}", error.message);
+        let (rows, _file) = read_all(b"\xEF\xBB\xBF\"id\",text\n7,x\n");
+        assert_eq!(rows[0].as_ref().unwrap().id, "7");
+    }
+
+    #[test]
+    fn a_repeated_header_name_is_refused_with_both_positions() {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        file.write_all(b"id,text,label,text\n1,a,b,c\n").unwrap();
+        let error = CsvSource::open(file.path(), b',', "id").unwrap_err();
+        let (rows, _file) = read_all(b"id,text,,\n1,a,,\n");
+        assert!(rows[0].is_ok(), "empty header cells may repeat");
+        assert!(
+            error
+                .to_string()
+                .contains("column `text` appears twice in the header (columns 2 and 4)"),
+            "{error}"
+        );
     }
 }

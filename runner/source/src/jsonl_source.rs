@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::{Columns, Record, Row, RowError, SourceError};
 
@@ -26,17 +26,15 @@ pub struct JsonlSource {
 impl JsonlSource {
     /// Open `path`; the keys of its first object are taken as the columns.
     pub fn open(path: &Path, id_column: &str) -> Result<Self, SourceError> {
-        let file = File::open(path).map_err(|source| SourceError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        // A BOM is stepped over here, so the first line parses like any other.
+        let (file, bom) = crate::input_file::open(path)?;
         let mut source = Self {
             path: path.to_path_buf(),
             reader: BufReader::with_capacity(1 << 18, file),
             columns: Arc::new(Columns::default()),
             id_column: id_column.to_string(),
             line: 0,
-            bytes_read: 0,
+            bytes_read: bom,
             buffer: Vec::new(),
             pending: None,
         };
@@ -144,35 +142,54 @@ impl JsonlSource {
                 utf8.valid_up_to()
             ))
         })?;
-        let value: Value = serde_json::from_str(text)
-            .map_err(|json| error(format!("invalid JSON at column {}: {json}", json.column())))?;
-        let Value::Object(object) = value else {
+        if !text.trim_start().starts_with('{') {
             return Err(error("expected a JSON object on each line".to_string()));
-        };
-        let id = match object.get(&self.id_column) {
-            Some(Value::String(text)) if !text.trim().is_empty() => text.clone(),
-            Some(Value::Number(number)) => number.to_string(),
-            Some(Value::String(_)) => {
-                return Err(error(format!("empty id in key `{}`", self.id_column)));
-            }
-            Some(other) => {
-                return Err(error(format!(
-                    "id key `{}` holds {other}; expected a string or a number",
-                    self.id_column
-                )));
-            }
-            None => {
-                return Err(error(format!(
-                    "no id: the object has no key `{}`",
-                    self.id_column
-                )));
-            }
-        };
+        }
+        let parsed = crate::jsonl_row::parse(text, &self.id_column)
+            .map_err(|json| error(format!("invalid JSON at column {}: {json}", json.column())))?;
+        if let Some(key) = parsed.duplicate_key {
+            return Err(error(format!(
+                "key `{key}` appears twice in the object; hint: keep one of them (which one was meant cannot be guessed)"
+            )));
+        }
+        let id = self
+            .id_text(parsed.raw_id.as_deref(), &parsed.object)
+            .map_err(error)?;
+        let object = parsed.object;
         Ok(Row {
             line: self.line,
             id,
             record: Record::Json(object),
         })
+    }
+
+    /// The id as the file spells it: a string's content, or a number's digits exactly as
+    /// written (`1e2` stays `1e2`, not `100.0`).
+    fn id_text(&self, raw: Option<&str>, object: &Map<String, Value>) -> Result<String, String> {
+        let key = &self.id_column;
+        match object.get(key) {
+            Some(Value::String(text)) if !text.trim().is_empty() => Ok(text.clone()),
+            Some(Value::String(_)) => Err(format!("empty id in key `{key}`")),
+            // The raw text is there whenever the key is (see `jsonl_row`).
+            Some(Value::Number(_)) => Ok(raw.unwrap_or_default().to_string()),
+            Some(other) => Err(format!(
+                "id key `{key}` holds {}; expected a string or a number",
+                json_type(other)
+            )),
+            None => Err(format!("no id: the object has no key `{key}`")),
+        }
+    }
+}
+
+/// What kind of JSON value this is, for messages (the value itself may be long).
+fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
     }
 }
 
@@ -207,5 +224,57 @@ mod tests {
                 .contains("JSON object")
         );
         assert_eq!(rows[3].as_ref().unwrap().line, 5);
+    }
+
+    fn read_all(bytes: &[u8]) -> Vec<Result<Row, RowError>> {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        file.write_all(bytes).unwrap();
+        let mut source = JsonlSource::open(file.path(), "id").unwrap();
+        let mut rows = Vec::new();
+        while source.next_chunk(10, &mut rows).unwrap() {}
+        rows
+    }
+
+    #[test]
+    fn ids_are_kept_as_written() {
+        let rows = read_all(
+            b"{\"id\": 1e2}\n{\"id\": 12345678901234567890}\n{\"id\": \"007\"}\n{\"id\": -0}\n",
+        );
+        let ids: Vec<&str> = rows
+            .iter()
+            .map(|row| row.as_ref().unwrap().id.as_str())
+            .collect();
+        assert_eq!(ids, ["1e2", "12345678901234567890", "007", "-0"]);
+    }
+
+    #[test]
+    fn a_bom_before_the_first_object_is_skipped() {
+        let rows = read_all(b"\xEF\xBB\xBF{\"id\": \"a\", \"text\": \"x\"}\n");
+        assert_eq!(rows[0].as_ref().unwrap().id, "a");
+    }
+
+    #[test]
+    fn a_repeated_key_is_a_row_error() {
+        let rows = read_all(b"{\"id\": \"a\"}\n{\"id\": \"b\", \"id\": \"c\"}\n");
+        let error = rows[1].as_ref().unwrap_err();
+        assert_eq!(error.line, 2);
+        assert!(
+            error.message.contains("key `id` appears twice"),
+            "{}",
+            error.message
+        );
+    }
+
+    #[test]
+    fn a_null_or_object_id_names_its_type() {
+        let rows = read_all(b"{\"id\": \"a\"}\n{\"id\": null}\n{\"id\": {\"x\": 1}}\n");
+        assert!(rows[1].as_ref().unwrap_err().message.contains("holds null"));
+        assert!(
+            rows[2]
+                .as_ref()
+                .unwrap_err()
+                .message
+                .contains("holds an object")
+        );
     }
 }

@@ -4,10 +4,13 @@
 //!
 //! Problems with one row (malformed CSV, invalid UTF-8, a missing or empty id) are returned as
 //! [`RowError`]s in the stream, so a caller can report all of them; problems with the whole
-//! file (missing, empty, no id column) are a [`SourceError`].
+//! file (missing, not a regular file, empty, no id column, a repeated column) are a
+//! [`SourceError`].
 
 mod columns;
 mod csv_source;
+mod input_file;
+mod jsonl_row;
 mod jsonl_source;
 mod row;
 
@@ -21,6 +24,20 @@ pub use row::{Record, Row, RowError};
 /// A problem with the input as a whole.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
+    /// Nothing is at the path.
+    #[error("input `{path}` does not exist")]
+    Missing {
+        /// The input file.
+        path: PathBuf,
+    },
+    /// The path is a directory, a FIFO, a device…: not a file that can be read to its end.
+    #[error("input `{path}` {what}")]
+    NotAFile {
+        /// The path.
+        path: PathBuf,
+        /// What it is instead (`is a directory, not a file`, `is not a regular file (a FIFO)`).
+        what: &'static str,
+    },
     /// The file cannot be opened or read.
     #[error("cannot read input `{path}`: {source}")]
     Io {
@@ -43,6 +60,20 @@ pub enum SourceError {
         path: PathBuf,
         /// Why.
         message: String,
+    },
+    /// Two CSV header fields have the same name, so one of them could never be read.
+    #[error(
+        "input `{path}` line 1: column `{column}` appears twice in the header (columns {first} and {second}); hint: rename one of them"
+    )]
+    DuplicateColumn {
+        /// The input file.
+        path: PathBuf,
+        /// The repeated name.
+        column: String,
+        /// 1-based position of its first occurrence.
+        first: usize,
+        /// 1-based position of the repeat.
+        second: usize,
     },
     /// A column the spec needs is not in the input.
     #[error(

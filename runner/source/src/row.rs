@@ -16,7 +16,7 @@ pub enum Record {
 pub struct Row {
     /// 1-based line of the file where the row starts.
     pub line: u64,
-    /// The row's id, as text.
+    /// The row's id, as the file spells it (a JSON number keeps its digits: `1e2`, `-0`).
     pub id: String,
     /// Its values.
     pub record: Record,

@@ -185,18 +185,13 @@ impl Diagnostics {
         if let Some(line_text) = line_text {
             let gutter = span.line.to_string();
             let pad = " ".repeat(gutter.len());
-            let shown: String = line_text.replace('\t', " ");
-            let line_chars = shown.chars().count();
-            let length = span
-                .length
-                .min(line_chars.saturating_sub(span.column - 1))
-                .max(1);
+            let (shown, column, length) = excerpt(&line_text.replace('\t', " "), span);
             let _ = writeln!(out, "{pad} |");
             let _ = writeln!(out, "{gutter} | {shown}");
             let _ = writeln!(
                 out,
                 "{pad} | {}{}",
-                " ".repeat(span.column - 1),
+                " ".repeat(column - 1),
                 "^".repeat(length)
             );
         }
@@ -219,6 +214,36 @@ impl Diagnostics {
                 .collect(),
         )
     }
+}
+
+/// The most characters of a source line shown under a diagnostic.
+const MAX_SHOWN_CHARS: usize = 120;
+
+/// The part of `line` to show for `span`: the whole line when short, else a window around
+/// the caret with `…` where it was cut (a minified 200 KB line must not flood the terminal).
+/// Returns the text, and the caret's column and length within it.
+fn excerpt(line: &str, span: Span) -> (String, usize, usize) {
+    let chars: Vec<char> = line.chars().collect();
+    let caret = (span.column - 1).min(chars.len());
+    let fits = |end: usize| span.length.min(end.saturating_sub(caret)).max(1);
+    if chars.len() <= MAX_SHOWN_CHARS {
+        return (line.to_string(), span.column, fits(chars.len()));
+    }
+    // Some context before the caret, the rest after it.
+    let start = caret
+        .saturating_sub(MAX_SHOWN_CHARS / 4)
+        .min(chars.len() - MAX_SHOWN_CHARS);
+    let end = start + MAX_SHOWN_CHARS;
+    let mut shown = String::new();
+    if start > 0 {
+        shown.push('…');
+    }
+    shown.extend(&chars[start..end]);
+    if end < chars.len() {
+        shown.push('…');
+    }
+    let column = caret - start + 1 + usize::from(start > 0);
+    (shown, column, fits(end))
 }
 
 /// The closest candidate to `wanted`, if it is close enough to be a likely typo.
@@ -259,6 +284,22 @@ mod tests {
             rendered,
             "error[unknown-field]: unknown field `onee_of`\n  --> spec.yaml:4:5\n  |\n4 |     onee_of: [a]\n  |     ^^^^^^^\n  = help: did you mean `one_of`?\n\n"
         );
+    }
+
+    #[test]
+    fn long_lines_are_cut_around_the_caret() {
+        let line = format!("{}XY{}", "a".repeat(1000), "b".repeat(1000));
+        let (shown, column, length) = excerpt(&line, Span::new(1, 1001, 2));
+        assert_eq!(shown.chars().count(), MAX_SHOWN_CHARS + 2);
+        assert!(shown.starts_with('…') && shown.ends_with('…'));
+        let under: String = shown.chars().skip(column - 1).take(length).collect();
+        assert_eq!(under, "XY");
+        // At the very start and end the window stops at the line's edge.
+        let (shown, column, _) = excerpt(&line, Span::point(1, 1));
+        assert_eq!((shown.chars().next(), column), (Some('a'), 1));
+        let (shown, column, _) = excerpt(&line, Span::point(1, 2002));
+        assert_eq!(shown.chars().nth(column - 1), Some('b'));
+        assert!(!shown.ends_with('…'));
     }
 
     #[test]

@@ -27,7 +27,7 @@ pub struct JobSpec {
     /// The fields the model must return, by name (e.g. `sentiment`, `themes`). Each field is
     /// one of: `one_of` (exactly one label), `any_of` (a set of labels) or `schema` (raw JSON
     /// Schema). Names: letters, digits and `_`, not starting with a digit.
-    #[schemars(length(min = 1))]
+    #[schemars(extend("minProperties" = 1))]
     pub labels: IndexMap<String, LabelFieldSpec>,
     /// The model and provider that answer the requests.
     pub model: ModelSpec,

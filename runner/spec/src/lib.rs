@@ -7,13 +7,17 @@
 //! file exists.
 
 mod diagnostic;
+mod files;
 mod job;
 mod job_spec;
 mod label_schema;
+mod numbers;
+mod raw_schema;
 mod resolve;
 mod schema_check;
 mod strict_subset;
 mod templates;
+mod wording;
 mod yaml;
 
 pub use diagnostic::{Diagnostic, Diagnostics, Severity, Span, did_you_mean};
@@ -27,4 +31,7 @@ pub use job_spec::{
 };
 pub use resolve::{LoadedSpec, diagnostic_at, load, resolve_text};
 pub use schema_check::job_spec_schema;
-pub use templates::{TEMPLATE_VARIABLES, job_context, labels_context, template_environment};
+pub use templates::{
+    MAX_RENDERED_BYTES, TEMPLATE_FUEL, TEMPLATE_VARIABLES, job_context, labels_context,
+    render_bounded, template_environment,
+};

@@ -8,9 +8,10 @@ use jsonschema::ValidationError;
 use jsonschema::error::{TypeKind, ValidationErrorKind};
 use serde_json::Value;
 
-use crate::diagnostic::{Diagnostic, did_you_mean};
+use crate::diagnostic::{Diagnostic, Span, did_you_mean};
 use crate::job_spec::JobSpec;
-use crate::yaml::{SpanIndex, pointer_segment};
+use crate::wording::{compact, describe_place, first_sentence, json_kind, quoted, yaml_type_name};
+use crate::yaml::{SpanIndex, YamlDocument, pointer_segment};
 
 /// The JSON Schema of a job spec, as written to `schemas/job-spec.schema.json`.
 pub fn job_spec_schema() -> Value {
@@ -20,8 +21,10 @@ pub fn job_spec_schema() -> Value {
     serde_json::to_value(schema).unwrap_or_default()
 }
 
-/// Check `instance` against the spec schema; every violation becomes a diagnostic.
-pub fn check(instance: &Value, spans: &SpanIndex) -> Vec<Diagnostic> {
+/// Check `document` against the spec schema; every violation becomes a diagnostic. Its
+/// numbers are checked by [`crate::numbers`].
+pub fn check(document: &YamlDocument) -> Vec<Diagnostic> {
+    let (instance, spans) = (&document.value, &document.spans);
     let schema = job_spec_schema();
     let validator = match jsonschema::validator_for(&schema) {
         Ok(validator) => validator,
@@ -37,6 +40,15 @@ pub fn check(instance: &Value, spans: &SpanIndex) -> Vec<Diagnostic> {
     for error in validator.iter_errors(instance) {
         diagnose(&schema, instance, &error, spans, &mut diagnostics);
     }
+    // An odd number (`.nan`) is `null` in the instance; its own error says more than
+    // "expected a string, found null".
+    let odd_spans: Vec<Span> = document
+        .odd_numbers
+        .iter()
+        .map(|odd| spans.value(&odd.pointer))
+        .collect();
+    diagnostics.retain(|found| !(found.code == "wrong-type" && odd_spans.contains(&found.span)));
+    diagnostics.extend(crate::numbers::check(document, &schema));
     diagnostics
 }
 
@@ -51,6 +63,11 @@ fn diagnose(
     let schema_node = schema_at(schema, error.schema_path().as_str());
     let found = pointer_value(instance, &pointer);
     let diagnostic = match error.kind() {
+        // Ranges are [`crate::numbers`]' to report, with the whole range in one message.
+        ValidationErrorKind::Minimum { .. }
+        | ValidationErrorKind::Maximum { .. }
+        | ValidationErrorKind::ExclusiveMinimum { .. }
+        | ValidationErrorKind::ExclusiveMaximum { .. } => return,
         ValidationErrorKind::AdditionalProperties { unexpected } => {
             let allowed = schema_node
                 .and_then(|node| parent_properties(schema, error.schema_path().as_str(), node));
@@ -76,7 +93,7 @@ fn diagnose(
             let name = property.as_str().unwrap_or_default();
             // The root has no key to point at: use the top of the file.
             let span = if pointer.is_empty() {
-                crate::diagnostic::Span::point(1, 1)
+                Span::point(1, 1)
             } else {
                 spans.key(&pointer)
             };
@@ -192,6 +209,16 @@ fn diagnose(
             spans.value(&pointer),
         )
         .with_help(format!("expected a value matching `{pattern}`")),
+        ValidationErrorKind::MinProperties { .. } | ValidationErrorKind::MinItems { .. }
+            if pointer == "/labels" =>
+        {
+            Diagnostic::error(
+                "empty",
+                "`labels` is empty: a spec needs at least one label field",
+                spans.value(&pointer),
+            )
+            .with_help("e.g. `sentiment: {one_of: [POSITIVE, NEGATIVE, NEUTRAL]}`")
+        }
         ValidationErrorKind::MinProperties { .. } | ValidationErrorKind::MinItems { .. } => {
             Diagnostic::error(
                 "empty",
@@ -262,15 +289,6 @@ fn invalid_choice(
     diagnostic.with_help(format!("expected one of: {}", quoted(allowed)))
 }
 
-/// JSON Schema type names as a YAML author knows them.
-fn yaml_type_name(kind: &str) -> String {
-    match kind {
-        "object" => "a mapping".to_string(),
-        "array" => "a list".to_string(),
-        other => other.to_string(),
-    }
-}
-
 fn type_mismatch(
     pointer: &str,
     expected: &str,
@@ -331,66 +349,11 @@ fn any_of_expected(schema_node: Option<&Value>) -> String {
     }
 }
 
-/// A readable name for the place a pointer names: "`labels.sentiment`" or "the spec".
-fn describe_place(pointer: &str) -> String {
-    if pointer.is_empty() {
-        return "the spec".to_string();
-    }
-    let dotted = pointer
-        .trim_start_matches('/')
-        .split('/')
-        .map(|segment| segment.replace("~1", "/").replace("~0", "~"))
-        .collect::<Vec<_>>()
-        .join(".");
-    format!("`{dotted}`")
-}
-
-fn json_kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(number) if number.is_i64() || number.is_u64() => "an integer",
-        Value::Number(_) => "a number with a fraction",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "a mapping",
-    }
-}
-
-fn compact(value: &Value) -> String {
-    match value {
-        Value::String(text) => format!("`{text}`"),
-        other => format!("`{other}`"),
-    }
-}
-
-fn quoted(items: &[String]) -> String {
-    items
-        .iter()
-        .map(|item| format!("`{item}`"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// The first sentence of a doc comment, on one line ("e.g." and "i.e." do not end it).
-fn first_sentence(doc: &str) -> String {
-    let flat = doc.split_whitespace().collect::<Vec<_>>().join(" ");
-    let mut searched = 0;
-    while let Some(found) = flat[searched..].find(". ") {
-        let end = searched + found;
-        if !(flat[..end].ends_with("e.g") || flat[..end].ends_with("i.e")) {
-            return flat[..end].to_string();
-        }
-        searched = end + 2;
-    }
-    flat.trim_end_matches('.').to_string()
-}
-
 fn pointer_value<'a>(instance: &'a Value, pointer: &str) -> Option<&'a Value> {
     instance.pointer(pointer)
 }
 
-fn resolve_ref<'a>(root: &'a Value, node: &'a Value) -> &'a Value {
+pub(crate) fn resolve_ref<'a>(root: &'a Value, node: &'a Value) -> &'a Value {
     match node.get("$ref").and_then(Value::as_str) {
         Some(reference) => reference
             .strip_prefix('#')
@@ -433,7 +396,7 @@ mod tests {
 
     fn codes(text: &str) -> Vec<(String, String, usize)> {
         let document = yaml::parse(text).unwrap();
-        check(&document.value, &document.spans)
+        check(&document)
             .into_iter()
             .map(|d| (d.code.to_string(), d.message, d.span.line))
             .collect()

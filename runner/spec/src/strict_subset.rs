@@ -30,6 +30,8 @@ const ALLOWED_KEYWORDS: &[&str] = &[
     "maxItems",
 ];
 
+const NOT_STRICT: &str = "schema-not-strict";
+
 const MAX_NESTING: usize = 10;
 const MAX_PROPERTIES: usize = 5000;
 const MAX_ENUM_VALUES: usize = 1000;
@@ -40,6 +42,9 @@ const LARGE_ENUM_MAX_CHARS: usize = 15_000;
 /// One rule broken: where (JSON pointer inside the checked schema, relative to `base`) and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Violation {
+    /// The diagnostic code: `schema-not-strict` for OpenAI's subset, `invalid-schema` for a
+    /// schema no answer could satisfy.
+    pub code: &'static str,
     /// JSON pointer to the offending node or key.
     pub pointer: String,
     /// Whether the pointer names a key (for the caret) rather than a value.
@@ -91,6 +96,7 @@ pub fn violations(schema: &Value, base: &str) -> Vec<Violation> {
 
 fn limit(base: &str, what: &str, allowed: usize) -> Violation {
     Violation {
+        code: NOT_STRICT,
         pointer: base.to_string(),
         at_key: true,
         message: format!(
@@ -110,6 +116,7 @@ fn walk(
     let Some(object) = node.as_object() else {
         if !node.is_boolean() {
             found.push(Violation {
+                code: NOT_STRICT,
                 pointer: pointer.to_string(),
                 at_key: false,
                 message: "a schema must be a mapping".to_string(),
@@ -120,6 +127,7 @@ fn walk(
     };
     if depth > MAX_NESTING {
         found.push(Violation {
+            code: NOT_STRICT,
             pointer: pointer.to_string(),
             at_key: false,
             message: format!("the schema nests deeper than {MAX_NESTING} levels"),
@@ -127,9 +135,11 @@ fn walk(
         });
         return;
     }
+    crate::raw_schema::check_node(object, pointer, found);
     for key in object.keys() {
         if !ALLOWED_KEYWORDS.contains(&key.as_str()) {
             found.push(Violation {
+                code: NOT_STRICT,
                 pointer: format!("{pointer}/{}", crate::yaml::pointer_segment(key)),
                 at_key: true,
                 message: format!("`{key}` is not supported by OpenAI's strict structured outputs"),
@@ -162,6 +172,7 @@ fn walk(
         totals.chars += chars;
         if values.len() > LARGE_ENUM && chars > LARGE_ENUM_MAX_CHARS {
             found.push(Violation {
+                code: NOT_STRICT,
                 pointer: format!("{pointer}/enum"),
                 at_key: true,
                 message: format!(
@@ -208,6 +219,7 @@ fn check_object(
 ) {
     if object.get("additionalProperties") != Some(&Value::Bool(false)) {
         found.push(Violation {
+            code: NOT_STRICT,
             pointer: pointer.to_string(),
             at_key: true, // the object's own key reads better than its first line
             message: "an object schema needs `additionalProperties: false` in strict mode"
@@ -230,6 +242,7 @@ fn check_object(
             );
             if !required.contains(&name.as_str()) {
                 found.push(Violation {
+                    code: NOT_STRICT,
                     pointer: child.clone(),
                     at_key: true,
                     message: format!("property `{name}` is not listed in `required`"),

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use minijinja::{Environment, UndefinedBehavior, Value};
+use minijinja::{Environment, ErrorKind, UndefinedBehavior, Value};
 
 use crate::diagnostic::{Diagnostic, Span, did_you_mean};
 use crate::job::{Job, LabelField, LabelKind, Template};
@@ -13,14 +13,80 @@ use crate::yaml::SpanIndex;
 /// The variables a template may use besides minijinja's globals.
 pub const TEMPLATE_VARIABLES: &[&str] = &["row", "text", "id", "labels", "job"];
 
+/// The work one render of one template may do, in minijinja fuel: about one unit per
+/// instruction and per 64 bytes of data made. Nested loops could otherwise allocate until
+/// the process dies; a real prompt, even one listing a thousand labels, uses a few percent.
+pub const TEMPLATE_FUEL: u64 = 1_000_000;
+
+/// The longest message one render may produce. Far above any model's context window, so it
+/// only stops templates that have run away.
+pub const MAX_RENDERED_BYTES: usize = 8 << 20;
+
 /// The environment used for all prompt rendering: undefined variables are errors (a typo
-/// must not silently send an empty prompt to a million rows), no HTML escaping, and (the
-/// default) the trailing newline a YAML block scalar leaves is kept out of the message.
+/// must not silently send an empty prompt to a million rows), no HTML escaping, (the
+/// default) the trailing newline a YAML block scalar leaves is kept out of the message, and
+/// each render's work is bounded by [`TEMPLATE_FUEL`].
 pub fn template_environment() -> Environment<'static> {
     let mut environment = Environment::new();
     environment.set_undefined_behavior(UndefinedBehavior::Strict);
     environment.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+    environment.set_fuel(Some(TEMPLATE_FUEL));
+    environment.set_formatter(format_value);
     environment
+}
+
+/// How a value prints into a prompt: JSON spellings, never Python's (`None`, `True`, reprs).
+/// A null has no text to send, so printing one is an error that names the row.
+fn format_value(
+    out: &mut minijinja::Output<'_>,
+    state: &mut minijinja::State<'_, '_>,
+    value: &Value,
+) -> Result<(), minijinja::Error> {
+    use minijinja::value::ValueKind;
+    let write = |out: &mut minijinja::Output<'_>, text: &str| {
+        out.write_str(text).map_err(minijinja::Error::from)
+    };
+    match value.kind() {
+        ValueKind::None => Err(minijinja::Error::new(
+            ErrorKind::InvalidOperation,
+            "the value is null: there is no text to put in the prompt",
+        )),
+        ValueKind::Bool => write(out, if value.is_true() { "true" } else { "false" }),
+        ValueKind::Map | ValueKind::Seq => {
+            let text = serde_json::to_string(value).map_err(|error| {
+                minijinja::Error::new(ErrorKind::BadSerialization, error.to_string())
+            })?;
+            write(out, &text)
+        }
+        _ => minijinja::escape_formatter(out, state, value),
+    }
+}
+
+/// Render `template` within the limits: an error that names the limit when the template
+/// runs out of fuel or its message is longer than [`MAX_RENDERED_BYTES`].
+pub fn render_bounded(
+    template: &minijinja::Template<'_, '_>,
+    context: Value,
+) -> Result<String, minijinja::Error> {
+    let text = template.render(context).map_err(|error| {
+        if error.kind() == ErrorKind::OutOfFuel {
+            let detail = format!(
+                "it needs more than {TEMPLATE_FUEL} steps (minijinja fuel) for one message; a loop in it runs too long"
+            );
+            minijinja::Error::new(ErrorKind::OutOfFuel, detail)
+        } else {
+            error
+        }
+    })?;
+    if text.len() > MAX_RENDERED_BYTES {
+        let detail = format!(
+            "its message is {} bytes, over the limit of {}",
+            text.len(),
+            crate::files::size_text(MAX_RENDERED_BYTES as u64)
+        );
+        return Err(minijinja::Error::new(ErrorKind::InvalidOperation, detail));
+    }
+    Ok(text)
 }
 
 /// `labels` as templates see it: per field, a list of `{name, description}`.
@@ -232,14 +298,64 @@ fn column_of(text: &str, offset: usize) -> usize {
     before[line_start..].chars().count() + 1
 }
 
-/// Read a template file for a `*_file` key; a missing file is a diagnostic at the key.
+/// Read a template file for a `*_file` key; a problem is a diagnostic at the key.
 pub fn read_template_file(path: &Path, span: Span) -> Result<String, Diagnostic> {
-    std::fs::read_to_string(path).map_err(|error| {
-        Diagnostic::error(
-            "file-not-found",
-            format!("cannot read template file `{}`: {error}", path.display()),
-            span,
+    let limit = crate::files::MAX_TEMPLATE_BYTES;
+    let bytes = crate::files::read_limited(path, limit).map_err(|problem| {
+        let help = match problem {
+            crate::files::ReadError::TooLarge(_) => format!(
+                "a template is a prompt, not data: keep it under {} (rows belong in the input)",
+                crate::files::size_text(limit)
+            ),
+            crate::files::ReadError::Io(_) => "paths are relative to the spec file".to_string(),
+            _ => "name a regular text file".to_string(),
+        };
+        let message = problem.describe("template file", path);
+        Diagnostic::error(problem.code(), message, span).with_help(help)
+    })?;
+    let text = String::from_utf8(bytes).map_err(|problem| {
+        let byte = problem.utf8_error().valid_up_to();
+        let message = format!(
+            "template file `{}` is not valid UTF-8 (byte {byte})",
+            path.display()
+        );
+        Diagnostic::error("invalid-utf8", message, span).with_help("save the template as UTF-8")
+    })?;
+    Ok(crate::files::without_bom(&text).to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn render(text: &str) -> Result<String, minijinja::Error> {
+        let environment = template_environment();
+        let template = environment.template_from_str(text).unwrap();
+        render_bounded(&template, Value::from(()))
+    }
+
+    #[test]
+    fn nested_loops_run_out_of_fuel_instead_of_memory() {
+        let error = render(
+            "{% for a in range(100000) %}{% for b in range(100000) %}{{ a }}{% endfor %}{% endfor %}",
         )
-        .with_help("paths are relative to the spec file")
-    })
+        .unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::OutOfFuel);
+        assert_eq!(
+            error.detail(),
+            Some(
+                "it needs more than 1000000 steps (minijinja fuel) for one message; a loop in it runs too long"
+            )
+        );
+    }
+
+    #[test]
+    fn long_messages_are_refused_with_the_limit() {
+        let error = render("{{ 'x' * 9000000 }}").unwrap_err();
+        assert_eq!(
+            error.detail(),
+            Some("its message is 9000000 bytes, over the limit of 8 MiB")
+        );
+        assert_eq!(render("{{ 'x' * 3 }}").unwrap(), "xxx");
+    }
 }

@@ -9,7 +9,7 @@ use batchlabel_spec::Job;
 use crate::args::CheckArgs;
 use crate::commands::{load_job_with_plugins, report_compile_error};
 use crate::exit_status::ExitStatus;
-use crate::printer::Printer;
+use crate::printer::{Printer, field};
 
 pub(crate) fn check(args: &CheckArgs, printer: Printer) -> ExitStatus {
     let Some(loaded) = load_job_with_plugins(&args.spec, args.json, printer) else {
@@ -17,6 +17,15 @@ pub(crate) fn check(args: &CheckArgs, printer: Printer) -> ExitStatus {
     };
     let job = &loaded.job;
     let diagnostics = &loaded.diagnostics;
+    // What `run` would write, with the state directory it would use by default.
+    let state_dir = std::env::var_os("BATCHLABEL_STATE_DIR")
+        .filter(|dir| !dir.is_empty())
+        .map_or_else(|| std::path::PathBuf::from(".batchlabel"), Into::into);
+    let writes = crate::write_guard::run_writes(job, &state_dir.join(&job.name));
+    let reads = crate::write_guard::job_reads(job);
+    if !super::writes_are_safe(&reads, &writes, args.json, printer) {
+        return ExitStatus::Error;
+    }
     let outcome = match render_first_rows(job, args.rows, loaded.plugins.request.clone()) {
         Ok(outcome) => outcome,
         Err(error) => {
@@ -45,7 +54,7 @@ pub(crate) fn check(args: &CheckArgs, printer: Printer) -> ExitStatus {
     let _ = writeln!(
         text,
         "ok: `{}` is a valid spec (fingerprint {})",
-        job.name,
+        field(&job.name),
         &job.fingerprint[..12]
     );
     let _ = writeln!(
@@ -53,7 +62,7 @@ pub(crate) fn check(args: &CheckArgs, printer: Printer) -> ExitStatus {
         "  input   {} ({} columns: {})",
         job.input.path.display(),
         outcome.columns.len(),
-        outcome.columns.join(", ")
+        field(&outcome.columns.join(", "))
     );
     for field in &job.labels {
         let kind = match &field.kind {
@@ -69,13 +78,17 @@ pub(crate) fn check(args: &CheckArgs, printer: Printer) -> ExitStatus {
             }
             batchlabel_spec::LabelKind::Schema { .. } => "raw schema".to_string(),
         };
-        let _ = writeln!(text, "  label   {}: {kind}", field.name);
+        let _ = writeln!(
+            text,
+            "  label   {}: {kind}",
+            crate::printer::field(&field.name)
+        );
     }
     let _ = writeln!(
         text,
         "  model   {} `{}`",
         job.model.provider.as_str(),
-        job.model.name
+        field(&job.model.name)
     );
     for plugin in &loaded.summaries {
         let _ = writeln!(

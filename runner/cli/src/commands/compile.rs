@@ -15,6 +15,14 @@ pub(crate) fn compile(args: &CompileArgs, printer: Printer) -> ExitStatus {
         return ExitStatus::Error;
     };
     let job = loaded.job;
+    let writes = [crate::write_guard::Write::folder(
+        "the compile folder (`--out`)",
+        &args.out,
+    )];
+    let reads = crate::write_guard::job_reads(&job);
+    if !super::writes_are_safe(&reads, &writes, args.json, printer) {
+        return ExitStatus::Error;
+    }
     let started = Instant::now();
     let options = CompileOptions {
         out_dir: Some(args.out.clone()),

@@ -35,6 +35,28 @@ pub(crate) fn reported<T>(result: Result<T, String>, printer: Printer) -> Option
     result.map_err(|message| printer.message(&message)).ok()
 }
 
+/// Whether `writes` are safe against `reads` and each other (see [`crate::write_guard`]);
+/// prints the conflict when not.
+pub(crate) fn writes_are_safe(
+    reads: &[crate::write_guard::Read],
+    writes: &[crate::write_guard::Write],
+    json: bool,
+    printer: Printer,
+) -> bool {
+    match crate::write_guard::check(reads, writes) {
+        Ok(()) => true,
+        Err(message) if json => {
+            let first = message.lines().next().unwrap_or_default();
+            print_json_error(first.trim_start_matches("error: "), printer);
+            false
+        }
+        Err(message) => {
+            printer.message(&message);
+            false
+        }
+    }
+}
+
 /// Load and resolve the spec; on errors print them all and return `None`.
 pub(crate) fn load_job(spec: &Path, json: bool, printer: Printer) -> Option<(Job, Diagnostics)> {
     match batchlabel_spec::load(spec) {
@@ -159,16 +181,15 @@ pub(crate) fn report_compile_error(job: &Job, error: &CompileError, json: bool, 
     match error {
         CompileError::Rows { problems, total } => {
             for problem in problems.iter().take(20) {
-                let id = problem
-                    .row_id
-                    .as_ref()
-                    .map_or_else(String::new, |id| format!(" (id `{id}`)"));
+                let id = problem.row_id.as_ref().map_or_else(String::new, |id| {
+                    format!(" (id `{}`)", crate::printer::field(id))
+                });
                 let _ = writeln!(
                     text,
                     "  {}:{}{id}: {}",
                     problem.path.display(),
                     problem.line,
-                    problem.message
+                    crate::printer::field(&problem.message)
                 );
             }
             if *total > 20 {

@@ -8,7 +8,7 @@ use batchlabel_spec::ProviderKind;
 
 use crate::ExitStatus;
 use crate::args::PilotArgs;
-use crate::printer::Printer;
+use crate::printer::{Printer, field};
 use crate::run_progress::RunProgress;
 
 pub(crate) fn pilot(args: &PilotArgs, printer: Printer) -> ExitStatus {
@@ -65,18 +65,19 @@ fn labels_text(labels: &serde_json::Value) -> String {
         serde_json::Value::Object(fields) => fields
             .iter()
             .map(|(name, value)| match value {
-                serde_json::Value::String(text) => format!("{name}={text}"),
+                serde_json::Value::String(text) => format!("{}={}", field(name), field(text)),
                 serde_json::Value::Array(items) => format!(
-                    "{name}=[{}]",
+                    "{}=[{}]",
+                    field(name),
                     items
                         .iter()
                         .map(|item| item
                             .as_str()
-                            .map_or_else(|| item.to_string(), str::to_string))
+                            .map_or_else(|| item.to_string(), |text| field(text).into_owned()))
                         .collect::<Vec<_>>()
                         .join(", ")
                 ),
-                other => format!("{name}={other}"),
+                other => format!("{}={other}", field(name)),
             })
             .collect::<Vec<_>>()
             .join("  "),
@@ -89,7 +90,7 @@ fn render(name: &str, report: &PilotReport) -> String {
     let width = report
         .results
         .iter()
-        .map(|row| row.id.chars().count())
+        .map(|row| field(&row.id).chars().count())
         .max()
         .unwrap_or(2)
         .clamp(2, 40);
@@ -99,12 +100,14 @@ fn render(name: &str, report: &PilotReport) -> String {
             (Some(labels), _) => labels_text(labels),
             (None, Some(reason)) => format!(
                 "FAILED {reason}: {}",
-                row.detail
-                    .as_deref()
-                    .unwrap_or_default()
-                    .chars()
-                    .take(100)
-                    .collect::<String>()
+                field(
+                    &row.detail
+                        .as_deref()
+                        .unwrap_or_default()
+                        .chars()
+                        .take(100)
+                        .collect::<String>()
+                )
             ),
             (None, None) => String::new(),
         };
@@ -116,7 +119,9 @@ fn render(name: &str, report: &PilotReport) -> String {
         let _ = writeln!(
             text,
             "{:<width$}  {:>6} {:>5}  {answer}{duplicates}",
-            row.id, row.input_tokens, row.output_tokens
+            field(&row.id),
+            row.input_tokens,
+            row.output_tokens
         );
     }
     let _ = writeln!(

@@ -14,6 +14,26 @@ pub(crate) fn report(args: &ReportArgs, printer: Printer) -> ExitStatus {
     let Some(loaded) = super::eval::load_run(&args.run.spec, &args.run, false, printer) else {
         return ExitStatus::Error;
     };
+    // The page must not replace anything the job reads or wrote (its results included).
+    let mut reads = crate::write_guard::job_reads(&loaded.job);
+    if let Some(output) = &loaded.job.output {
+        for (what, path) in [
+            ("the results file", &output.path),
+            ("the errors file", &output.errors_path),
+        ] {
+            reads.push(crate::write_guard::Read {
+                what: what.into(),
+                path: path.clone(),
+            });
+        }
+    }
+    let writes = [crate::write_guard::Write::file(
+        "the report (`--html`)",
+        &args.html,
+    )];
+    if !super::writes_are_safe(&reads, &writes, false, printer) {
+        return ExitStatus::Error;
+    }
     let (labels, predicted) = distribution(&loaded);
     let input = ReportInput {
         facts: facts(&loaded),

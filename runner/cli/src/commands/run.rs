@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use batchlabel_lifecycle::{LifecycleError, RunSettings, RunSummary};
-use batchlabel_providers::{ApiKey, OpenAiClient, RetryPolicy};
+use batchlabel_providers::{OpenAiClient, RetryPolicy};
 use batchlabel_spec::{Job, ProviderKind};
 
 use crate::ExitStatus;
@@ -27,15 +27,9 @@ pub(crate) fn provider_for(job: &Job, api: &ApiArgs) -> Result<OpenAiClient, Str
                 .filter(|url| !url.is_empty())
         })
         .unwrap_or_else(|| OPENAI_BASE_URL.to_string());
-    let api_key = std::env::var("OPENAI_API_KEY")
-        .ok()
-        .filter(|key| !key.is_empty())
-        .map(ApiKey::new);
-    if api_key.is_none() && base_url.starts_with(OPENAI_BASE_URL) {
-        return Err(format!(
-            "error: no API key for {base_url}\nhint: export OPENAI_API_KEY=…, or point the run at a compatible server with `--base-url` (e.g. `batchlabel serve`)\n"
-        ));
-    }
+    // Checked before anything is compiled: a blank or malformed key costs nothing.
+    let api_key = batchlabel_providers::api_key::require(&base_url)
+        .map_err(|error| format!("error: {error}\n"))?;
     Ok(OpenAiClient::new(
         &base_url,
         api_key,
@@ -111,6 +105,11 @@ pub(crate) fn run(args: &RunArgs, printer: Printer) -> ExitStatus {
         max_usd: args.max_usd,
         plugins: loaded.plugins,
     };
+    let writes = crate::write_guard::run_writes(&job, &settings.run_dir(&job.name));
+    let reads = crate::write_guard::job_reads(&job);
+    if !super::writes_are_safe(&reads, &writes, args.json, printer) {
+        return ExitStatus::Error;
+    }
     let Some(runtime) = super::reported(runtime(), printer) else {
         return ExitStatus::Error;
     };

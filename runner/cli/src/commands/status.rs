@@ -6,7 +6,7 @@ use batchlabel_lifecycle::{RunSettings, RunStatus};
 
 use crate::ExitStatus;
 use crate::args::{CancelArgs, StatusArgs};
-use crate::printer::Printer;
+use crate::printer::{Printer, field};
 
 pub(crate) fn settings(state_dir: &std::path::Path) -> RunSettings {
     RunSettings {
@@ -55,7 +55,8 @@ fn render(name: &str, status: &RunStatus) -> String {
     let mut text = String::new();
     let _ = writeln!(
         text,
-        "{name}: run {} ({}), spec {}",
+        "{}: run {} ({}), spec {}",
+        field(name),
         status.run,
         status.state,
         &status.spec_fingerprint[..12.min(status.spec_fingerprint.len())]
@@ -128,8 +129,8 @@ fn render(name: &str, status: &RunStatus) -> String {
             shard.number,
             shard.requests,
             shard.state,
-            shard.batch_id.as_deref().unwrap_or("-"),
-            shard.batch_status.as_deref().unwrap_or("")
+            field(shard.batch_id.as_deref().unwrap_or("-")),
+            field(shard.batch_status.as_deref().unwrap_or(""))
         );
     }
     text

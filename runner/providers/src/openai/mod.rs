@@ -10,16 +10,26 @@ use std::path::Path;
 use std::time::Duration;
 
 use batchlabel_protocol::{Batch, CreateBatch, FileObject, ListPage};
-use futures_util::StreamExt;
 use reqwest::header::HeaderMap;
 
 use crate::{ApiKey, BatchProvider, ProviderError, RetryPolicy};
+use errors::{api_error, describe};
+
+mod download;
+mod errors;
+#[cfg(test)]
+mod tests;
 
 /// A client for one base URL and key.
 #[derive(Clone)]
 pub struct OpenAiClient {
-    base_url: String,
+    /// The base URL as given, password included: only ever used to send requests.
+    api_url: String,
+    /// The base URL without any `user:password@`: the only form that is ever shown.
+    display_url: String,
     api_key: Option<ApiKey>,
+    /// What must never appear in an error: the key, the URL's password.
+    secrets: crate::Secrets,
     http: reqwest::Client,
     retry: RetryPolicy,
     /// Requests repeated after a retryable answer or a failed connection (shared by clones).
@@ -30,7 +40,7 @@ impl std::fmt::Debug for OpenAiClient {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         formatter
             .debug_struct("OpenAiClient")
-            .field("base_url", &self.base_url)
+            .field("base_url", &self.display_url)
             .field("api_key", &self.api_key)
             .finish_non_exhaustive()
     }
@@ -56,8 +66,11 @@ impl OpenAiClient {
             .timeout(Duration::from_mins(10))
             .build()
             .unwrap_or_default();
+        let base_url = base_url.trim_end_matches('/').to_string();
         Self {
-            base_url: base_url.trim_end_matches('/').to_string(),
+            display_url: crate::redact_userinfo(&base_url),
+            secrets: crate::Secrets::new(api_key.as_ref(), &base_url),
+            api_url: base_url,
             api_key,
             http,
             retry,
@@ -70,13 +83,18 @@ impl OpenAiClient {
         self.retries.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// The base URL.
+    /// The base URL as it may be shown: any password in it is masked.
     pub fn base_url(&self) -> &str {
-        &self.base_url
+        &self.display_url
+    }
+
+    /// `error` with this client's key and every other secret removed from its text.
+    fn redact(&self, error: ProviderError) -> ProviderError {
+        error.redacted(&self.secrets)
     }
 
     fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base_url)
+        format!("{}{path}", self.api_url)
     }
 
     fn authorize(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
@@ -89,7 +107,7 @@ impl OpenAiClient {
     fn unreachable(&self, operation: &str, error: &reqwest::Error) -> ProviderError {
         ProviderError::Unreachable {
             operation: operation.into(),
-            base_url: self.base_url.clone(),
+            base_url: self.display_url.clone(),
             message: describe(error),
         }
     }
@@ -157,7 +175,7 @@ impl OpenAiClient {
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 continue;
             }
-            return Err(api_error(operation, status, &text));
+            return Err(api_error(operation, status, &text, &self.secrets));
         }
     }
 
@@ -168,20 +186,38 @@ impl OpenAiClient {
         self.retry.delay(attempt, headers)
     }
 
+    /// Send, then parse the answer; every call but `download` ends here, so this is where
+    /// errors are redacted.
     async fn json<T: serde::de::DeserializeOwned>(
         &self,
         operation: &str,
         effect: Effect,
         build: impl Fn() -> Result<reqwest::RequestBuilder, ProviderError>,
     ) -> Result<T, ProviderError> {
-        let answer = self.send(operation, effect, build).await?;
-        serde_json::from_slice(&answer.body).map_err(|error| ProviderError::Protocol {
-            operation: operation.into(),
-            message: format!(
-                "HTTP {} with a body that is not the expected JSON: {error}",
-                answer.status
-            ),
+        let answer = self
+            .send(operation, effect, build)
+            .await
+            .map_err(|error| self.redact(error))?;
+        serde_json::from_slice(&answer.body).map_err(|error| {
+            self.redact(ProviderError::Protocol {
+                operation: operation.into(),
+                message: format!(
+                    "HTTP {} with a body that is not the expected JSON: {error}",
+                    answer.status
+                ),
+            })
         })
+    }
+
+    /// A batch with the provider's own error texts redacted: they are printed and stored.
+    async fn batch_json(
+        &self,
+        operation: &str,
+        effect: Effect,
+        build: impl Fn() -> Result<reqwest::RequestBuilder, ProviderError>,
+    ) -> Result<Batch, ProviderError> {
+        let batch = self.json(operation, effect, build).await?;
+        Ok(crate::redact::redact_batch(batch, &self.secrets))
     }
 
     /// One page of batches, newest first.
@@ -191,14 +227,20 @@ impl OpenAiClient {
         limit: u32,
     ) -> Result<ListPage<Batch>, ProviderError> {
         let url = self.url("/batches");
-        self.json("list batches", Effect::Idempotent, || {
-            let mut query = vec![("limit", limit.to_string())];
-            if let Some(after) = after {
-                query.push(("after", after.to_string()));
-            }
-            Ok(self.http.get(&url).query(&query))
-        })
-        .await
+        let mut page: ListPage<Batch> = self
+            .json("list batches", Effect::Idempotent, || {
+                let mut query = vec![("limit", limit.to_string())];
+                if let Some(after) = after {
+                    query.push(("after", after.to_string()));
+                }
+                Ok(self.http.get(&url).query(&query))
+            })
+            .await?;
+        page.data = std::mem::take(&mut page.data)
+            .into_iter()
+            .map(|batch| crate::redact::redact_batch(batch, &self.secrets))
+            .collect();
+        Ok(page)
     }
 
     /// Send one chat-completions request synchronously (for pilots).
@@ -211,29 +253,40 @@ impl OpenAiClient {
     }
 }
 
-fn describe(error: &reqwest::Error) -> String {
-    // reqwest errors name the URL, never headers, so the key cannot appear here.
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
-fn api_error(operation: &str, status: u16, text: &str) -> ProviderError {
-    let parsed: Option<batchlabel_protocol::ErrorBody> = serde_json::from_str(text).ok();
-    let (message, code) = match parsed {
-        Some(body) => (body.error.message, body.error.code),
-        None => (text.chars().take(300).collect(), None),
-    };
-    ProviderError::Api {
-        operation: operation.into(),
-        status,
-        message,
-        code,
+impl OpenAiClient {
+    /// The batches created after `since` whose metadata includes `metadata`, newest first
+    /// (only the first with `first_only`).
+    async fn scan_batches(
+        &self,
+        metadata: &serde_json::Map<String, serde_json::Value>,
+        since: i64,
+        first_only: bool,
+    ) -> Result<Vec<Batch>, ProviderError> {
+        let mut found = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = self.list_batches(after.as_deref(), 100).await?;
+            let mut older = false;
+            for batch in &page.data {
+                let matches = batch.metadata.as_ref().is_some_and(|present| {
+                    metadata
+                        .iter()
+                        .all(|(key, value)| present.get(key) == Some(value))
+                });
+                if matches && batch.created_at >= since - 300 {
+                    found.push(batch.clone());
+                    if first_only {
+                        return Ok(found);
+                    }
+                }
+                // Newest first: once past `since` (with slack for clock skew), stop.
+                older |= batch.created_at < since - 300;
+            }
+            if older || !page.has_more || page.last_id.is_none() {
+                return Ok(found);
+            }
+            after = page.last_id;
+        }
     }
 }
 
@@ -303,7 +356,7 @@ impl BatchProvider for OpenAiClient {
             completion_window: "24h".into(),
             metadata: Some(metadata),
         };
-        self.json("create batch", Effect::CreatesSomething, || {
+        self.batch_json("create batch", Effect::CreatesSomething, || {
             Ok(self.http.post(&url).json(&body))
         })
         .await
@@ -314,32 +367,22 @@ impl BatchProvider for OpenAiClient {
         metadata: &serde_json::Map<String, serde_json::Value>,
         since: i64,
     ) -> Result<Option<Batch>, ProviderError> {
-        let mut after: Option<String> = None;
-        loop {
-            let page = self.list_batches(after.as_deref(), 100).await?;
-            let mut older = false;
-            for batch in &page.data {
-                let matches = batch.metadata.as_ref().is_some_and(|found| {
-                    metadata
-                        .iter()
-                        .all(|(key, value)| found.get(key) == Some(value))
-                });
-                if matches {
-                    return Ok(Some(batch.clone()));
-                }
-                // Newest first: once past the intent time (with slack for clock skew), stop.
-                older |= batch.created_at < since - 300;
-            }
-            if older || !page.has_more || page.last_id.is_none() {
-                return Ok(None);
-            }
-            after = page.last_id;
-        }
+        self.scan_batches(metadata, since, true)
+            .await
+            .map(|found| found.into_iter().next())
+    }
+
+    async fn find_batches(
+        &self,
+        metadata: &serde_json::Map<String, serde_json::Value>,
+        since: i64,
+    ) -> Result<Vec<Batch>, ProviderError> {
+        self.scan_batches(metadata, since, false).await
     }
 
     async fn batch(&self, batch_id: &str) -> Result<Batch, ProviderError> {
         let url = self.url(&format!("/batches/{batch_id}"));
-        self.json("retrieve batch", Effect::Idempotent, || {
+        self.batch_json("retrieve batch", Effect::Idempotent, || {
             Ok(self.http.get(&url))
         })
         .await
@@ -347,99 +390,15 @@ impl BatchProvider for OpenAiClient {
 
     async fn cancel(&self, batch_id: &str) -> Result<Batch, ProviderError> {
         let url = self.url(&format!("/batches/{batch_id}/cancel"));
-        self.json("cancel batch", Effect::Idempotent, || {
+        self.batch_json("cancel batch", Effect::Idempotent, || {
             Ok(self.http.post(&url))
         })
         .await
     }
 
     async fn download(&self, file_id: &str, destination: &Path) -> Result<u64, ProviderError> {
-        let url = self.url(&format!("/files/{file_id}/content"));
-        let temporary = destination.with_extension("part");
-        let io_error = |source| ProviderError::Io {
-            path: temporary.clone(),
-            source,
-        };
-        let mut attempt = 0;
-        loop {
-            let response = match self.authorize(self.http.get(&url)).send().await {
-                Ok(response) => response,
-                Err(error) => match self.retry_delay(attempt, None) {
-                    Some(delay) => {
-                        tokio::time::sleep(delay).await;
-                        attempt += 1;
-                        continue;
-                    }
-                    None => return Err(self.unreachable("download", &error)),
-                },
-            };
-            let status = response.status().as_u16();
-            if !(200..300).contains(&status) {
-                let headers = response.headers().clone();
-                let text = response.text().await.unwrap_or_default();
-                if RetryPolicy::should_retry(status, &headers, &text)
-                    && let Some(delay) = self.retry_delay(attempt, Some(&headers))
-                {
-                    tokio::time::sleep(delay).await;
-                    attempt += 1;
-                    continue;
-                }
-                return Err(api_error("download", status, &text));
-            }
-            let expected = response.content_length();
-            // Buffered plain writes: a blocking-pool hop per chunk would slow large files.
-            let mut file = std::io::BufWriter::with_capacity(
-                1 << 20,
-                std::fs::File::create(&temporary).map_err(io_error)?,
-            );
-            let mut stream = response.bytes_stream();
-            let mut written = 0u64;
-            let mut broken = None;
-            while let Some(chunk) = stream.next().await {
-                match chunk {
-                    Ok(chunk) => {
-                        written += chunk.len() as u64;
-                        std::io::Write::write_all(&mut file, &chunk).map_err(io_error)?;
-                    }
-                    Err(error) => {
-                        broken = Some(error);
-                        break;
-                    }
-                }
-            }
-            let short = expected.is_some_and(|expected| expected != written);
-            if broken.is_some() || short {
-                drop(file);
-                let _ = tokio::fs::remove_file(&temporary).await;
-                match self.retry_delay(attempt, None) {
-                    Some(delay) => {
-                        tokio::time::sleep(delay).await;
-                        attempt += 1;
-                        continue;
-                    }
-                    None => {
-                        return Err(ProviderError::Unreachable {
-                            operation: "download".into(),
-                            base_url: self.base_url.clone(),
-                            message: broken.map_or_else(
-                                || format!("got {written} of {expected:?} bytes"),
-                                |error| describe(&error),
-                            ),
-                        });
-                    }
-                }
-            }
-            // Flushed, not synced: a killed process loses nothing; the ledger records the file
-            // only after this rename.
-            std::io::Write::flush(&mut file).map_err(io_error)?;
-            drop(file);
-            tokio::fs::rename(&temporary, destination)
-                .await
-                .map_err(|source| ProviderError::Io {
-                    path: destination.to_path_buf(),
-                    source,
-                })?;
-            return Ok(written);
-        }
+        self.download_file(file_id, destination)
+            .await
+            .map_err(|error| self.redact(error))
     }
 }

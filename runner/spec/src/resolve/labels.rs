@@ -135,18 +135,17 @@ impl Resolver<'_> {
         }
         let schema = field.schema.clone()?;
         let base = format!("{pointer}/schema");
-        for violation in crate::strict_subset::violations(&schema, &base) {
+        let mut violations = crate::strict_subset::violations(&schema, &base);
+        if violations.is_empty() {
+            violations.extend(crate::raw_schema::meta_violation(&schema, &base));
+        }
+        for violation in violations {
             let span = if violation.at_key {
                 self.spans.key(&violation.pointer)
             } else {
                 self.spans.value(&violation.pointer)
             };
-            self.error(
-                "schema-not-strict",
-                violation.message,
-                span,
-                &violation.help,
-            );
+            self.error(violation.code, violation.message, span, &violation.help);
         }
         Some(LabelKind::Schema { schema })
     }
@@ -169,6 +168,7 @@ impl Resolver<'_> {
                 .collect(),
         };
         let mut ok = true;
+        let keys: Vec<String> = labels.iter().map(|label| label_key(&label.name)).collect();
         for (index, label) in labels.iter().enumerate() {
             let label_pointer = match set {
                 LabelSetSpec::Defined(_) => format!("{pointer}/{}", pointer_segment(&label.name)),
@@ -184,12 +184,14 @@ impl Resolver<'_> {
                 );
                 ok = false;
             }
-            if let Some(first) = labels[..index]
-                .iter()
-                .position(|other| other.name.eq_ignore_ascii_case(&label.name))
-            {
+            if let Some(first) = keys[..index].iter().position(|other| *other == keys[index]) {
                 let span = self.spans.key(&label_pointer);
-                let message = format!("label `{}` repeats `{}`", label.name, labels[first].name);
+                let other = &labels[first].name;
+                let mut message = format!("label `{}` repeats `{other}`", label.name);
+                if label.name.to_lowercase() != other.to_lowercase() {
+                    // They may look the same on screen: say why they count as one.
+                    message.push_str(" (the same label in another Unicode form)");
+                }
                 self.error(
                     "duplicate-label",
                     message,
@@ -211,4 +213,12 @@ impl Resolver<'_> {
         }
         ok.then_some(labels)
     }
+}
+
+/// What two labels must not share: the same text up to Unicode compatibility form (NFKC:
+/// a precomposed `é` and `e` + combining accent, a full-width `Ａ` and `A`) and case. A
+/// model writes one form; two labels that look alike would split one answer in two.
+fn label_key(name: &str) -> String {
+    use unicode_normalization::UnicodeNormalization as _;
+    name.to_lowercase().nfkc().collect()
 }

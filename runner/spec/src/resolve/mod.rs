@@ -27,28 +27,14 @@ pub struct LoadedSpec {
 
 /// Read, check and resolve the spec at `spec_path`. On any error, every diagnostic found.
 pub fn load(spec_path: &Path) -> Result<LoadedSpec, Diagnostics> {
-    let text = match std::fs::read(spec_path) {
-        Ok(bytes) => match String::from_utf8(bytes) {
-            Ok(text) => text,
-            Err(error) => {
-                let mut diagnostics = Diagnostics::new(spec_path, "");
-                diagnostics.push(Diagnostic::error(
-                    "invalid-utf8",
-                    format!(
-                        "the spec is not valid UTF-8 (byte {})",
-                        error.utf8_error().valid_up_to()
-                    ),
-                    Span::point(1, 1),
-                ));
-                return Err(diagnostics);
-            }
-        },
+    let bytes = match crate::files::read_limited(spec_path, crate::files::MAX_SPEC_BYTES) {
+        Ok(bytes) => bytes,
         Err(error) => {
             let mut diagnostics = Diagnostics::new(spec_path, "");
             diagnostics.push(
                 Diagnostic::error(
-                    "file-not-found",
-                    format!("cannot read spec `{}`: {error}", spec_path.display()),
+                    error.code(),
+                    error.describe("spec", spec_path),
                     Span::point(1, 1),
                 )
                 .with_help("pass the path of a job spec, e.g. `specs/tweet-sentiment.yaml`"),
@@ -56,11 +42,26 @@ pub fn load(spec_path: &Path) -> Result<LoadedSpec, Diagnostics> {
             return Err(diagnostics);
         }
     };
-    resolve_text(spec_path, &text)
+    match String::from_utf8(bytes) {
+        Ok(text) => resolve_text(spec_path, &text),
+        Err(error) => {
+            let mut diagnostics = Diagnostics::new(spec_path, "");
+            diagnostics.push(Diagnostic::error(
+                "invalid-utf8",
+                format!(
+                    "the spec is not valid UTF-8 (byte {})",
+                    error.utf8_error().valid_up_to()
+                ),
+                Span::point(1, 1),
+            ));
+            Err(diagnostics)
+        }
+    }
 }
 
 /// Resolve spec `text` as if read from `spec_path` (relative paths are taken from its folder).
 pub fn resolve_text(spec_path: &Path, text: &str) -> Result<LoadedSpec, Diagnostics> {
+    let text = crate::files::without_bom(text);
     let mut diagnostics = Diagnostics::new(spec_path, text);
     let document = match crate::yaml::parse(text) {
         Ok(document) => document,
@@ -69,7 +70,7 @@ pub fn resolve_text(spec_path: &Path, text: &str) -> Result<LoadedSpec, Diagnost
             return Err(diagnostics);
         }
     };
-    for diagnostic in crate::schema_check::check(&document.value, &document.spans) {
+    for diagnostic in crate::schema_check::check(&document) {
         diagnostics.push(diagnostic);
     }
     let base_dir = spec_path
@@ -276,12 +277,19 @@ pub fn diagnostic_at(
     message: String,
     help: Vec<String>,
 ) -> Diagnostics {
-    let text = std::fs::read_to_string(spec_path).unwrap_or_default();
-    let span = crate::yaml::parse(&text)
+    let text = crate::files::read_limited(spec_path, crate::files::MAX_SPEC_BYTES)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .unwrap_or_default();
+    let text = crate::files::without_bom(&text);
+    let span = crate::yaml::parse(text)
         .map_or(Span::point(1, 1), |document| document.spans.value(pointer));
-    let mut diagnostics = Diagnostics::new(spec_path, &text);
+    let mut diagnostics = Diagnostics::new(spec_path, text);
     let mut diagnostic = Diagnostic::error(code, message, span);
     diagnostic.help = help;
     diagnostics.push(diagnostic);
     diagnostics
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,6 +1,8 @@
 //! Resolving the spec's sections other than labels: input, prompt templates, model
 //! parameters, output sink and batch limits.
 
+use std::path::Path;
+
 use crate::job::{
     BatchLimits, Input, InputFormat, LabelField, Model, Output, OutputFormat, Prompt, Template,
 };
@@ -64,24 +66,25 @@ impl Resolver<'_> {
             );
         }
         let path = self.path(file);
-        if path.is_dir() {
+        if let Err(problem) = crate::files::regular_file(&path) {
             let span = self.spans.value(&format!("/input/{key}"));
-            self.error(
-                "not-a-file",
-                format!("input `{}` is a folder, not a file", path.display()),
-                span,
-                "name the CSV or JSONL file itself",
-            );
-            return None;
-        }
-        if !path.is_file() {
-            let span = self.spans.value(&format!("/input/{key}"));
-            self.error(
-                "file-not-found",
-                format!("input file `{}` does not exist", path.display()),
-                span,
-                "paths are relative to the folder of the spec file",
-            );
+            let (message, help) = match &problem {
+                crate::files::ReadError::Io(error)
+                    if error.kind() == std::io::ErrorKind::NotFound =>
+                {
+                    (
+                        format!("input file `{}` does not exist", path.display()),
+                        "paths are relative to the folder of the spec file",
+                    )
+                }
+                // The input is read more than once (counted, checked, compiled), so a stream
+                // cannot be one.
+                _ => (
+                    problem.describe("input file", &path),
+                    "name the CSV or JSONL file itself; a FIFO or device cannot be read twice",
+                ),
+            };
+            self.error(problem.code(), message, span, help);
             return None;
         }
         Some(Input {
@@ -377,12 +380,12 @@ impl Resolver<'_> {
         use sha2::Digest as _;
         let path = self.path(&plugin.uses);
         let span = self.spans.value(&format!("{pointer}/uses"));
-        let bytes = match std::fs::read(&path) {
+        let bytes = match crate::files::read_limited(&path, crate::files::MAX_PLUGIN_BYTES) {
             Ok(bytes) => bytes,
             Err(error) => {
                 self.error(
                     "plugin-not-found",
-                    format!("cannot read plugin `{}`: {error}", plugin.uses),
+                    error.describe("plugin", Path::new(&plugin.uses)),
                     span,
                     "paths are relative to the spec file; build the example plugins with `cargo build --release --target wasm32-wasip2 --manifest-path plugins/Cargo.toml`",
                 );

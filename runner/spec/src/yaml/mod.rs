@@ -12,13 +12,31 @@ use yaml_rust2::scanner::{Marker, TScalarStyle};
 
 use crate::diagnostic::{Diagnostic, Span};
 
+mod json;
+
+/// The deepest nesting of mappings and sequences a spec may have. A job spec needs a
+/// handful of levels (a raw label schema perhaps twenty); thousands of unclosed brackets
+/// would make every pass over the document slow, so they are refused before any of them.
+pub const MAX_DEPTH: usize = 64;
+
 /// A parsed YAML document: its value as JSON and where each part of it sits in the text.
 #[derive(Debug)]
 pub struct YamlDocument {
-    /// The document as a JSON value (mapping keys stringified).
+    /// The document as a JSON value (mapping keys stringified; odd numbers as `null`).
     pub value: serde_json::Value,
     /// Positions by JSON pointer.
     pub spans: SpanIndex,
+    /// Numbers JSON cannot hold as written: `.nan`, `.inf`, integers past 64 bits.
+    pub odd_numbers: Vec<OddNumber>,
+}
+
+/// A number in the spec that JSON (and so a request) cannot carry as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OddNumber {
+    /// Where it is.
+    pub pointer: String,
+    /// How it reads in YAML (`.nan`, `-.inf`, `123456789012345678901`).
+    pub text: String,
 }
 
 /// Where each key and value of a YAML document is, by JSON pointer (`/labels/sentiment`).
@@ -65,81 +83,57 @@ pub fn pointer_segment(segment: &str) -> String {
 /// Parse one YAML document into JSON plus spans; a syntax error becomes a diagnostic.
 pub fn parse(text: &str) -> Result<YamlDocument, Diagnostic> {
     let mut collector = SpanCollector::new(text);
-    let mut parser = Parser::new_from_str(text);
-    // serde_yaml decides what is valid; this pass only contributes positions.
-    let _ = parser.load(&mut collector, false);
+    collector.collect(text)?;
     let yaml_value: serde_yaml::Value = serde_yaml::from_str(text).map_err(|error| {
-        let mut span = error
-            .location()
-            .map_or(Span::point(1, 1), |at| Span::point(at.line(), at.column()));
-        // serde_yaml places a duplicate key at its mapping; the event pass knows the key.
-        if error.to_string().contains("duplicate entry")
-            && let Some(duplicate) = collector.duplicate_keys.first()
-        {
-            span = *duplicate;
+        // serde_yaml refuses integers of 65 to 128 bits, saying "as u128": say which number.
+        match collector.long_integers.first() {
+            Some(odd) if error.to_string().contains("128") => {
+                crate::numbers::odd_number(odd, None, &collector.index)
+            }
+            _ => syntax_error(&error, &collector),
         }
-        let message = error.to_string();
-        // serde_yaml appends " at line L column C"; the caret already says where.
-        let message = message
-            .split(" at line ")
-            .next()
-            .unwrap_or(&message)
-            .to_string();
-        let help = if message.contains("duplicate entry") {
-            "a key may appear only once in a mapping: merge the two entries or rename one"
-        } else {
-            "check indentation and quoting; a value that starts with `{`, `[`, `*`, `&`, `!`, `|`, `>` or `%` must be quoted"
-        };
-        Diagnostic::error("yaml-syntax", format!("invalid YAML: {message}"), span).with_help(help)
     })?;
-    let value = to_json(&yaml_value);
+    let mut odd_numbers = collector.long_integers;
+    let value = json::to_json(&yaml_value, &mut String::new(), &mut odd_numbers);
     Ok(YamlDocument {
         value,
         spans: collector.index,
+        odd_numbers,
     })
 }
 
-fn to_json(value: &serde_yaml::Value) -> serde_json::Value {
-    use serde_yaml::Value as Yaml;
-    match value {
-        Yaml::Null => serde_json::Value::Null,
-        Yaml::Bool(flag) => serde_json::Value::Bool(*flag),
-        Yaml::Number(number) => {
-            if let Some(integer) = number.as_i64() {
-                integer.into()
-            } else if let Some(unsigned) = number.as_u64() {
-                unsigned.into()
-            } else {
-                number
-                    .as_f64()
-                    .and_then(serde_json::Number::from_f64)
-                    .map_or(serde_json::Value::Null, serde_json::Value::Number)
-            }
-        }
-        Yaml::String(text) => serde_json::Value::String(text.clone()),
-        Yaml::Sequence(items) => serde_json::Value::Array(items.iter().map(to_json).collect()),
-        Yaml::Mapping(mapping) => serde_json::Value::Object(
-            mapping
-                .iter()
-                .map(|(key, value)| (key_text(key), to_json(value)))
-                .collect(),
-        ),
-        Yaml::Tagged(tagged) => to_json(&tagged.value),
+fn syntax_error(error: &serde_yaml::Error, collector: &SpanCollector<'_>) -> Diagnostic {
+    let mut span = error
+        .location()
+        .map_or(Span::point(1, 1), |at| Span::point(at.line(), at.column()));
+    // serde_yaml places a duplicate key at its mapping; the event pass knows the key.
+    if error.to_string().contains("duplicate entry")
+        && let Some(duplicate) = collector.duplicate_keys.first()
+    {
+        span = *duplicate;
     }
+    let message = error.to_string();
+    // serde_yaml appends " at line L column C"; the caret already says where.
+    let message = message
+        .split(" at line ")
+        .next()
+        .unwrap_or(&message)
+        .to_string();
+    let help = if message.contains("duplicate entry") {
+        "a key may appear only once in a mapping: merge the two entries or rename one"
+    } else {
+        "check indentation and quoting; a value that starts with `{`, `[`, `*`, `&`, `!`, `|`, `>` or `%` must be quoted"
+    };
+    Diagnostic::error("yaml-syntax", format!("invalid YAML: {message}"), span).with_help(help)
 }
 
-/// Mapping keys become strings: `1: one` is the label `"1"`, as a user would expect.
-fn key_text(key: &serde_yaml::Value) -> String {
-    match key {
-        serde_yaml::Value::String(text) => text.clone(),
-        serde_yaml::Value::Null => "null".to_string(),
-        serde_yaml::Value::Bool(flag) => flag.to_string(),
-        serde_yaml::Value::Number(number) => number.to_string(),
-        other => serde_yaml::to_string(other)
-            .unwrap_or_default()
-            .trim()
-            .to_string(),
-    }
+fn too_deep(mark: Marker) -> Diagnostic {
+    Diagnostic::error(
+        "too-deep",
+        format!("the spec nests deeper than {MAX_DEPTH} levels"),
+        Span::point(mark.line(), mark.col() + 1),
+    )
+    .with_help("a spec needs only a few levels: look for unclosed `[` or `{`")
 }
 
 enum Frame {
@@ -158,6 +152,7 @@ struct SpanCollector<'a> {
     stack: Vec<Frame>,
     index: SpanIndex,
     duplicate_keys: Vec<Span>,
+    long_integers: Vec<OddNumber>,
 }
 
 impl<'a> SpanCollector<'a> {
@@ -167,6 +162,47 @@ impl<'a> SpanCollector<'a> {
             stack: Vec::new(),
             index: SpanIndex::default(),
             duplicate_keys: Vec::new(),
+            long_integers: Vec::new(),
+        }
+    }
+
+    /// Read the events of the first document. serde_yaml decides what is valid, so a
+    /// syntax error here only ends the pass; nesting past [`MAX_DEPTH`] is refused, before
+    /// serde_yaml (whose time grows with the square of the nesting) sees the text.
+    fn collect(&mut self, text: &str) -> Result<(), Diagnostic> {
+        let mut parser = Parser::new_from_str(text);
+        loop {
+            match parser.next_token() {
+                Ok((Event::StreamEnd | Event::DocumentEnd, _)) => return Ok(()),
+                Ok((Event::MappingStart(..) | Event::SequenceStart(..), mark))
+                    if self.stack.len() >= MAX_DEPTH =>
+                {
+                    return Err(too_deep(mark));
+                }
+                Ok((event, mark)) => self.on_event(event, mark),
+                // Looking ahead, the scanner stops at its own (higher) nesting limit.
+                Err(error) if error.info().contains("recursion limit") => {
+                    return Err(too_deep(*error.marker()));
+                }
+                Err(_) => return Ok(()),
+            }
+        }
+    }
+
+    /// Remember a plain integer too long for 64 bits: YAML reads it as a float, which
+    /// would send a rounded number instead of the one written.
+    fn note_long_integer(&mut self, pointer: &str, value: &str, style: TScalarStyle) {
+        let digits = value.strip_prefix(['-', '+']).unwrap_or(value);
+        let is_integer = !digits.is_empty() && digits.bytes().all(|byte| byte.is_ascii_digit());
+        if style == TScalarStyle::Plain
+            && is_integer
+            && value.parse::<i64>().is_err()
+            && value.parse::<u64>().is_err()
+        {
+            self.long_integers.push(OddNumber {
+                pointer: pointer.to_string(),
+                text: value.to_string(),
+            });
         }
     }
 
@@ -210,10 +246,13 @@ impl<'a> SpanCollector<'a> {
 impl MarkedEventReceiver for SpanCollector<'_> {
     fn on_event(&mut self, event: Event, mark: Marker) {
         match event {
-            Event::Scalar(value, style, _, _) => {
+            Event::Scalar(value, style, _, tag) => {
                 let span = self.scalar_span(mark, &value, style);
                 match self.next_slot() {
                     Some(pointer) => {
+                        if tag.is_none() {
+                            self.note_long_integer(&pointer, &value, style);
+                        }
                         self.index.values.insert(pointer, span);
                     }
                     None => {
@@ -300,6 +339,25 @@ mod tests {
         let error = parse("name: [unclosed\nother: 1\n").unwrap_err();
         assert_eq!(error.code, "yaml-syntax");
         assert!(error.span.line >= 1);
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_before_the_slow_passes() {
+        let started = std::time::Instant::now();
+        for deep in [
+            format!("name: {}", "[".repeat(200_000)),
+            format!("name: {}", "{a: ".repeat(200_000)),
+            format!("name:\n{}x\n", "- ".repeat(200_000)),
+        ] {
+            let error = parse(&deep).unwrap_err();
+            assert_eq!(error.code, "too-deep");
+            assert_eq!(error.message, "the spec nests deeper than 64 levels");
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+        // Within the scanner's reach, the caret is on the first level too many: the
+        // mapping is level 1, so the 64th `[` (column 70) is the 65th.
+        let error = parse(&format!("name: {}", "[".repeat(100))).unwrap_err();
+        assert_eq!(error.span, Span::point(1, 70));
     }
 
     #[test]

@@ -1,0 +1,254 @@
+//! Settling batches: poll the submitted ones, download what finished (or fail a failed
+//! batch's requests, resubmitting one refused for a full queue), and collect an earlier run's
+//! batches still in flight before a new run starts.
+
+use std::path::Path;
+
+use batchlabel_protocol::BatchStatus;
+use batchlabel_providers::BatchProvider;
+use batchlabel_spec::Job;
+use futures_util::StreamExt;
+
+use crate::LifecycleError;
+use crate::driver::{RunObserver, ingest_downloaded, provider_failure};
+use crate::ingest::{ShardIngest, shard_custom_ids};
+use crate::ledger::{Ledger, RunRecord, ShardRecord};
+use crate::outcome::{FailureReason, Outcome};
+use crate::record::record_ingest;
+use crate::run_choice::in_flight;
+
+/// Most submissions of one shard when its batches keep failing on a full queue.
+const MAX_SUBMITS: i64 = 10;
+
+/// Poll the run's submitted batches, record what changed, and download the finished ones.
+/// Whether anything changed.
+pub(crate) async fn poll_and_settle<P: BatchProvider>(
+    provider: &P,
+    ledger: &mut Ledger,
+    run: &RunRecord,
+    job: &Job,
+    run_dir: &Path,
+    observer: &dyn RunObserver,
+) -> Result<bool, LifecycleError> {
+    let mut changed = false;
+    let submitted: Vec<ShardRecord> = ledger
+        .shards(run.id)?
+        .into_iter()
+        .filter(|shard| shard.state == "submitted")
+        .collect();
+    let mut polls = futures_util::stream::iter(submitted.into_iter().map(|shard| async move {
+        let batch_id = shard.batch_id.clone().unwrap_or_default();
+        let batch = provider.batch(&batch_id).await;
+        (shard, batch)
+    }))
+    .buffer_unordered(16);
+    let mut finished = Vec::new();
+    while let Some((shard, batch)) = polls.next().await {
+        let batch = batch.map_err(|error| provider_failure(&shard, error))?;
+        let counts = batch.request_counts.unwrap_or_default();
+        if shard.batch_status.as_deref() != Some(batch.status.as_str())
+            || shard.completed != counts.completed as i64
+        {
+            changed = true;
+            ledger.update_shard(
+                shard.id,
+                "batch_status = ?1, completed = ?2, failed = ?3",
+                &[
+                    &batch.status.as_str(),
+                    &(counts.completed as i64),
+                    &(counts.failed as i64),
+                ],
+            )?;
+        }
+        if batch.status.is_terminal() {
+            finished.push((shard, batch));
+        }
+    }
+    drop(polls);
+    for (shard, batch) in finished {
+        changed = true;
+        settle_finished_batch(
+            provider, ledger, run, job, run_dir, &shard, &batch, observer,
+        )
+        .await?;
+    }
+    Ok(changed)
+}
+
+/// What collecting an earlier run needs besides the provider and the ledger.
+pub(crate) struct Collect<'a> {
+    pub(crate) job: &'a Job,
+    pub(crate) run_dir: &'a Path,
+    pub(crate) validator: &'a crate::OutputChecks,
+    pub(crate) price: Option<batchlabel_compile::BatchPrice>,
+    pub(crate) poll_interval: std::time::Duration,
+}
+
+/// Wait for an earlier run's batches in flight, download and record their results (so the
+/// new run reuses them instead of paying again), and mark it superseded. Nothing new is sent
+/// for it and nothing is retried.
+pub(crate) async fn collect_in_flight<P: BatchProvider>(
+    provider: &P,
+    ledger: &mut Ledger,
+    previous: &RunRecord,
+    context: &Collect<'_>,
+    observer: &dyn RunObserver,
+) -> Result<(), LifecycleError> {
+    let shards = ledger.shards(previous.id)?;
+    let live = shards.iter().filter(|shard| in_flight(shard)).count();
+    observer.event(&format!(
+        "collecting {live} batch(es) still in flight from run {} first; their results are reused, not paid again",
+        previous.id
+    ));
+    for shard in shards.iter().filter(|shard| shard.state == "planned") {
+        crate::submit::adopt_if_created(provider, ledger, &previous.token, shard).await?;
+    }
+    loop {
+        let changed = poll_and_settle(
+            provider,
+            ledger,
+            previous,
+            context.job,
+            context.run_dir,
+            observer,
+        )
+        .await?;
+        let shards = ledger.shards(previous.id)?;
+        let downloaded: Vec<ShardRecord> = shards
+            .iter()
+            .filter(|shard| shard.state == "downloaded")
+            .cloned()
+            .collect();
+        if !downloaded.is_empty() {
+            ingest_downloaded(
+                ledger,
+                previous,
+                context.job,
+                &downloaded,
+                context.validator,
+                context.price,
+                observer,
+            )?;
+            continue;
+        }
+        if !shards.iter().any(|shard| shard.state == "submitted") {
+            break;
+        }
+        if !changed {
+            tokio::time::sleep(context.poll_interval).await;
+        }
+    }
+    ledger.set_run_state(previous.id, "superseded")?;
+    ledger.checkpoint();
+    Ok(())
+}
+
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the loop's context, passed straight through"
+)]
+async fn settle_finished_batch<P: BatchProvider>(
+    provider: &P,
+    ledger: &mut Ledger,
+    run: &RunRecord,
+    job: &Job,
+    run_dir: &Path,
+    shard: &ShardRecord,
+    batch: &batchlabel_protocol::Batch,
+    observer: &dyn RunObserver,
+) -> Result<(), LifecycleError> {
+    if batch.status == BatchStatus::Failed {
+        let errors = batch
+            .errors
+            .as_ref()
+            .map(|errors| errors.data.clone())
+            .unwrap_or_default();
+        let note = errors
+            .iter()
+            .map(|error| match error.line {
+                Some(line) => format!("{} (line {line}): {}", error.code, error.message),
+                None => format!("{}: {}", error.code, error.message),
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        let queue_full = errors
+            .iter()
+            .any(|error| error.code == "token_limit_exceeded");
+        if queue_full && shard.submits < MAX_SUBMITS {
+            observer.event(&format!(
+                "batch {} of shard {} failed: {note}; submitting it again after a pause",
+                batch.id, shard.number
+            ));
+            ledger.update_shard(
+                shard.id,
+                "state = 'planned', batch_id = NULL, create_intent_at = NULL, batch_status = NULL, submits = submits + 1, note = ?1",
+                &[&note],
+            )?;
+            return Ok(());
+        }
+        observer.event(&format!(
+            "batch {} of shard {} failed: {note}",
+            batch.id, shard.number
+        ));
+        ledger.update_shard(shard.id, "note = ?1", &[&note])?;
+        let detail = format!("batch {} failed: {note}", batch.id);
+        let max_attempts = i64::from(job.limits.max_attempts);
+        fail_whole_shard(
+            ledger,
+            run.id,
+            shard,
+            FailureReason::BatchFailed,
+            &detail,
+            max_attempts,
+        )?;
+        return Ok(());
+    }
+    let downloads = run_dir.join("downloads");
+    std::fs::create_dir_all(&downloads).map_err(|source| LifecycleError::io(&downloads, source))?;
+    let mut paths: [Option<String>; 2] = [None, None];
+    for (slot, (file_id, kind)) in [
+        (&batch.output_file_id, "output"),
+        (&batch.error_file_id, "errors"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        if let Some(file_id) = file_id {
+            let destination = downloads.join(format!("{}-{kind}.jsonl", batch.id));
+            provider
+                .download(file_id, &destination)
+                .await
+                .map_err(|error| provider_failure(shard, error))?;
+            paths[slot] = Some(destination.to_string_lossy().into_owned());
+        }
+    }
+    ledger.update_shard(
+        shard.id,
+        "state = 'downloaded', output_path = ?1, error_path = ?2",
+        &[&paths[0], &paths[1]],
+    )?;
+    Ok(())
+}
+
+/// Every request of a shard failed the same way (its batch failed, or the run was cancelled
+/// before it was sent).
+pub(crate) fn fail_whole_shard(
+    ledger: &mut Ledger,
+    run_id: i64,
+    shard: &ShardRecord,
+    reason: FailureReason,
+    detail: &str,
+    max_attempts: i64,
+) -> Result<(), LifecycleError> {
+    let outcomes = shard_custom_ids(Path::new(&shard.path))?
+        .into_iter()
+        .map(|custom_id| (custom_id, Outcome::failed(reason, detail.to_string())))
+        .collect();
+    let ingest = ShardIngest {
+        outcomes,
+        unreadable_lines: 0,
+        stray_lines: 0,
+    };
+    record_ingest(ledger, run_id, shard, &ingest, max_attempts, None)?;
+    Ok(())
+}

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# What building and testing batchlabel needs beyond cargo, installed when missing: the
+# llama.cpp build (cmake, clang, libclang for bindgen), the wasm32-wasip2 target the plugin
+# tests build for, rustfmt and clippy. Used by scripts/quickstart.sh, scripts/test.sh and
+# .ci/run. Pass --with-browser to add Chromium (the HTML report test).
+# Where it cannot install (no root and no sudo), it names what is missing and the command.
+set -euo pipefail
+packages=()
+command -v cmake >/dev/null || packages+=(cmake)
+command -v clang >/dev/null || packages+=(clang)
+dpkg -s libclang-dev >/dev/null 2>&1 || ls /usr/lib/llvm-*/lib/libclang.so* >/dev/null 2>&1 \
+  || packages+=(libclang-dev)
+if [ "${1:-}" = "--with-browser" ]; then
+  command -v chromium >/dev/null || packages+=(chromium)
+fi
+if [ ${#packages[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    SUDO=()
+  elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
+    SUDO=(sudo)
+  else
+    echo "error: missing system packages: ${packages[*]}" >&2
+    echo "hint: sudo apt-get install ${packages[*]}   (then run this command again)" >&2
+    exit 2
+  fi
+  if ! command -v apt-get >/dev/null; then
+    echo "error: missing system packages: ${packages[*]}, and apt-get is not here to install them" >&2
+    echo "hint: install cmake, clang and libclang with your system's package manager" >&2
+    exit 2
+  fi
+  echo "installing ${packages[*]} (apt-get)…" >&2
+  "${SUDO[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq "${packages[@]}" >/dev/null
+fi
+if command -v rustup >/dev/null; then
+  installed=$(rustup component list --installed 2>/dev/null || true)
+  for component in rustfmt clippy; do
+    grep -q "^$component" <<<"$installed" || rustup component add "$component"
+  done
+  rustup target list --installed 2>/dev/null | grep -q '^wasm32-wasip2$' \
+    || rustup target add wasm32-wasip2
+elif ! rustc --print target-list 2>/dev/null | grep -q wasm32-wasip2; then
+  echo "error: the wasm32-wasip2 target is needed to build the plugin tests, and rustup is not here" >&2
+  echo "hint: install Rust with rustup (https://rustup.rs), then: rustup target add wasm32-wasip2" >&2
+  exit 2
+fi

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The README's test command: installs what the tests need when missing (scripts/prerequisites.sh:
+# cmake, clang, libclang, the wasm32-wasip2 target; Chromium for the report test), fetches the
+# embedded model (scripts/fetch-model.sh), then runs every test. Extra arguments go to
+# `cargo test` (e.g. `bash scripts/test.sh --test it crash`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/prerequisites.sh --with-browser
+bash scripts/fetch-model.sh
+cargo test --workspace "$@"
