@@ -92,14 +92,21 @@ fn an_output_through_a_link_or_into_a_folder_or_a_file_is_refused() {
 fn a_state_dir_or_report_or_compile_folder_over_the_users_files_is_refused() {
     let scratch = Scratch::new();
     job_writing(&scratch, "");
-    // The run directory is STATE_DIR/test-job: it must not hold the input.
+    // The run directory is STATE_DIR/test-job: the user's files may live in it (here the
+    // input), but no output may take the name of the ledger or a folder `run` keeps there.
     std::fs::create_dir_all(scratch.path().join("state/test-job")).unwrap();
     std::fs::rename(
         scratch.path().join("rows.csv"),
         scratch.path().join("state/test-job/rows.csv"),
     )
     .unwrap();
-    scratch.write("job.yaml", crate::spec("state/test-job/rows.csv", ""));
+    scratch.write(
+        "job.yaml",
+        crate::spec(
+            "state/test-job/rows.csv",
+            "output:\n  csv: state/test-job/ledger.sqlite\n",
+        ),
+    );
     let run = scratch.run(&[
         "run",
         "job.yaml",
@@ -109,7 +116,12 @@ fn a_state_dir_or_report_or_compile_folder_over_the_users_files_is_refused() {
         "http://127.0.0.1:9/v1",
     ]);
     assert_eq!(run.code, 2, "{run:?}");
-    assert!(run.stderr.contains("holds the input"), "{run:?}");
+    assert!(
+        run.stderr.contains("the run directory (`--state-dir`)")
+            && run.stderr.contains("holds the results file"),
+        "{run:?}"
+    );
+    assert!(!scratch.path().join("state/test-job/ledger.sqlite").exists());
     // A compile folder that holds a manifest.json and the user's data is not ours.
     let scratch = Scratch::new();
     job_writing(&scratch, "");

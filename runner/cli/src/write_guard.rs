@@ -20,6 +20,9 @@ pub(crate) struct Write {
     pub(crate) path: PathBuf,
     /// A folder the command fills (and may replace) rather than one file.
     pub(crate) folder: bool,
+    /// For a folder the command only adds to: the entries it owns. Other files may live in
+    /// it (an output in the run directory); empty means the whole folder is the command's.
+    pub(crate) owns: &'static [&'static str],
 }
 
 impl Write {
@@ -28,6 +31,7 @@ impl Write {
             what: what.to_string(),
             path: path.to_path_buf(),
             folder: false,
+            owns: &[],
         }
     }
 
@@ -36,7 +40,44 @@ impl Write {
             what: what.to_string(),
             path: path.to_path_buf(),
             folder: true,
+            owns: &[],
         }
+    }
+
+    /// The run directory: the ledger and the folders `run` keeps in it are its own.
+    pub(crate) fn run_directory(path: &Path) -> Self {
+        Self {
+            owns: &[
+                "ledger.sqlite",
+                "ledger.sqlite-wal",
+                "ledger.sqlite-shm",
+                "ledger.lock",
+                "runs",
+                "downloads",
+                "local-batches",
+                "results.jsonl",
+                "results.errors.jsonl",
+            ],
+            ..Self::folder("the run directory (`--state-dir`)", path)
+        }
+    }
+
+    /// Whether `path` (resolved) is, or is inside, something this write replaces.
+    fn covers(&self, target: &Path, path: &Path) -> bool {
+        if target == path {
+            return true;
+        }
+        if !self.folder {
+            return false;
+        }
+        let Ok(inside) = path.strip_prefix(target) else {
+            return false;
+        };
+        self.owns.is_empty()
+            || inside
+                .components()
+                .next()
+                .is_some_and(|first| self.owns.iter().any(|owned| first.as_os_str() == *owned))
     }
 }
 
@@ -91,27 +132,39 @@ pub(crate) fn run_writes(job: &Job, run_dir: &Path) -> Vec<Write> {
             &batchlabel_lifecycle::partial_path(&output.errors_path),
         ));
     }
-    writes.push(Write::folder("the run directory (`--state-dir`)", run_dir));
+    writes.push(Write::run_directory(run_dir));
     writes
 }
 
 /// Check `writes` against `reads` and each other; the first conflict, as a message with a
 /// hint.
 pub(crate) fn check(reads: &[Read], writes: &[Write]) -> Result<(), String> {
+    check_paths(reads, writes, true)
+}
+
+/// [`check`] without trying to write: for `check`, which must pass on a read-only checkout.
+pub(crate) fn check_conflicts(reads: &[Read], writes: &[Write]) -> Result<(), String> {
+    check_paths(reads, writes, false)
+}
+
+fn check_paths(reads: &[Read], writes: &[Write], probe: bool) -> Result<(), String> {
     for (index, write) in writes.iter().enumerate() {
         let target = resolve(&write.path);
-        check_writable(write, &target)?;
+        check_kind(write, &target)?;
+        if probe {
+            check_writable(write, &target)?;
+        }
         for read in reads {
             let source = resolve(&read.path);
-            if same_file(&target, &source) || (write.folder && source.starts_with(&target)) {
+            if same_file(&target, &source) || write.covers(&target, &source) {
                 return Err(conflict(write, &read.what, &read.path));
             }
         }
         for other in &writes[index + 1..] {
             let other_target = resolve(&other.path);
             let overlaps = same_file(&target, &other_target)
-                || (write.folder && other_target.starts_with(&target))
-                || (other.folder && target.starts_with(&other_target));
+                || write.covers(&target, &other_target)
+                || other.covers(&other_target, &target);
             if overlaps {
                 return Err(conflict(other, &write.what, &write.path));
             }
@@ -131,16 +184,18 @@ fn conflict(write: &Write, what: &str, path: &Path) -> String {
     )
 }
 
-/// A file target must not be a folder or a special file, and its folder must be (or become)
-/// a writable folder.
-fn check_writable(write: &Write, target: &Path) -> Result<(), String> {
-    let problem = |what: &str| {
-        Err(format!(
-            "error: {} `{}` {what}; nothing was sent\nhint: name another path\n",
-            write.what,
-            write.path.display()
-        ))
-    };
+fn problem(write: &Write, what: &str) -> Result<(), String> {
+    Err(format!(
+        "error: {} `{}` {what}; nothing was sent\nhint: name another path\n",
+        write.what,
+        write.path.display()
+    ))
+}
+
+/// A file target must not be a folder or a special file, and its nearest existing ancestor
+/// must be a folder.
+fn check_kind(write: &Write, target: &Path) -> Result<(), String> {
+    let problem = |what: &str| problem(write, what);
     match std::fs::metadata(target) {
         Ok(metadata) if write.folder && !metadata.is_dir() => {
             return problem("exists and is not a folder");
@@ -157,24 +212,34 @@ fn check_writable(write: &Write, target: &Path) -> Result<(), String> {
         target.parent().unwrap_or(target)
     };
     let existing = start.ancestors().find(|ancestor| ancestor.exists());
-    let Some(existing) = existing else {
-        return Ok(());
-    };
-    if !existing.is_dir() {
-        return problem(&format!(
+    match existing {
+        Some(existing) if !existing.is_dir() => problem(&format!(
             "cannot be created: `{}` is not a folder",
             existing.display()
-        ));
+        )),
+        _ => Ok(()),
     }
+}
+
+/// Its nearest existing folder can be written in.
+fn check_writable(write: &Write, target: &Path) -> Result<(), String> {
+    let start = if write.folder && target.is_dir() {
+        target
+    } else {
+        target.parent().unwrap_or(target)
+    };
+    let Some(existing) = start.ancestors().find(|ancestor| ancestor.exists()) else {
+        return Ok(());
+    };
     // The only sure test of "can write here" is writing; the probe is removed at once.
     if let Err(error) = tempfile::Builder::new()
         .prefix(".batchlabel-probe-")
         .tempfile_in(existing)
     {
-        return problem(&format!(
-            "cannot be written: `{}`: {error}",
-            existing.display()
-        ));
+        return problem(
+            write,
+            &format!("cannot be written: `{}`: {error}", existing.display()),
+        );
     }
     Ok(())
 }
@@ -285,6 +350,34 @@ mod tests {
         .unwrap_err();
         assert!(message.contains("holds the input"), "{message}");
         assert!(check(&[read(&input)], &[Write::file("the results file", &out)]).is_ok());
+    }
+
+    #[test]
+    fn results_may_live_in_the_run_directory_but_not_over_its_ledger() {
+        let folder = tempfile::tempdir().unwrap();
+        let run_dir = folder.path().join(".batchlabel/job");
+        let inside = run_dir.join("labels.csv");
+        let writes = [
+            Write::file("the results file", &inside),
+            Write::run_directory(&run_dir),
+        ];
+        assert!(check(&[], &writes).is_ok());
+        // A spec and input kept in the run directory are read, never replaced.
+        let spec = run_dir.join("spec.yaml");
+        std::fs::create_dir_all(&run_dir).unwrap();
+        std::fs::write(&spec, "name: job\n").unwrap();
+        let reads = [Read {
+            what: "the spec".into(),
+            path: spec,
+        }];
+        assert!(check(&reads, &[Write::run_directory(&run_dir)]).is_ok());
+        let ledger = run_dir.join("ledger.sqlite");
+        let writes = [
+            Write::file("the results file", &ledger),
+            Write::run_directory(&run_dir),
+        ];
+        let message = check(&[], &writes).unwrap_err();
+        assert!(message.contains("the run directory"), "{message}");
     }
 
     #[test]

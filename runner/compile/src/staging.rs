@@ -82,6 +82,10 @@ impl Staging {
         write_pretty(&schema_path, output_schema)?;
         write_pretty(&self.root.path().join("manifest.json"), manifest)?;
         write_marker(self.root.path(), manifest.spec_fingerprint)?;
+        // Checked again: a long compile gives a user time to put something in the folder.
+        if final_dir.exists() && !is_earlier_compile(&final_dir) {
+            return Err(CompileError::OutputNotEmpty { path: final_dir });
+        }
         if final_dir.exists() {
             std::fs::remove_dir_all(&final_dir)
                 .map_err(|error| CompileError::io(&final_dir, error))?;
@@ -132,17 +136,42 @@ fn is_earlier_compile(folder: &Path) -> bool {
     let marker: Option<Marker> = std::fs::read(folder.join(MARKER))
         .ok()
         .and_then(|bytes| serde_json::from_slice(&bytes).ok());
-    let Some(marker) = marker.filter(|marker| marker.tool == "batchlabel") else {
-        return false;
+    let files = match marker.filter(|marker| marker.tool == "batchlabel") {
+        Some(marker) => marker.files,
+        None => match files_named_by_manifest(folder) {
+            Some(files) => files,
+            None => return false,
+        },
     };
     names.iter().all(|name| {
         name == MARKER
-            || (marker.files.contains(name)
+            || OS_LITTER.contains(&name.as_str())
+            || (files.contains(name)
                 && folder
                     .join(name)
                     .symlink_metadata()
-                    .is_ok_and(|m| m.is_file()))
+                    .is_ok_and(|metadata| metadata.is_file()))
     })
+}
+
+/// Files a file manager leaves in any folder it shows; not the user's data.
+const OS_LITTER: &[&str] = &[".DS_Store", "Thumbs.db", "desktop.ini"];
+
+/// A folder written by a release before the marker: what its `manifest.json` names.
+fn files_named_by_manifest(folder: &Path) -> Option<Vec<String>> {
+    let bytes = std::fs::read(folder.join("manifest.json")).ok()?;
+    let manifest: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    manifest.get("batchlabel_version")?;
+    let mut files = vec!["manifest.json".to_string(), "failed-rows.jsonl".to_string()];
+    for key in ["row_map", "output_schema"] {
+        if let Some(name) = manifest.get(key).and_then(serde_json::Value::as_str) {
+            files.push(name.to_string());
+        }
+    }
+    for shard in manifest.get("shards")?.as_array()? {
+        files.push(shard.get("file")?.as_str()?.to_string());
+    }
+    Some(files)
 }
 
 /// Remove staging folders beside `parent` whose compile process is gone (killed mid-way).
@@ -192,6 +221,24 @@ mod tests {
         assert!(is_earlier_compile(out));
         std::fs::write(out.join("precious.csv"), "id\n").unwrap();
         assert!(!is_earlier_compile(out), "a file the compile did not write");
+    }
+
+    #[test]
+    fn a_folder_of_a_release_before_the_marker_is_known_by_its_manifest() {
+        let folder = tempfile::tempdir().unwrap();
+        let out = folder.path();
+        let manifest = r#"{"batchlabel_version": "0.1.0", "output_schema": "output-schema.json",
+            "row_map": null, "shards": [{"file": "batch-00001.jsonl"}]}"#;
+        std::fs::write(out.join("manifest.json"), manifest).unwrap();
+        for name in ["output-schema.json", "batch-00001.jsonl", ".DS_Store"] {
+            std::fs::write(out.join(name), "{}").unwrap();
+        }
+        assert!(is_earlier_compile(out));
+        std::fs::write(out.join("batch-00002.jsonl"), "{}").unwrap();
+        assert!(
+            !is_earlier_compile(out),
+            "a file the manifest does not name"
+        );
     }
 
     #[test]

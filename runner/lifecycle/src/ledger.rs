@@ -50,6 +50,7 @@ const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
     ("shards", "actual_output_tokens", "INTEGER"),
     ("shards", "actual_usd", "REAL"),
     ("runs", "adopt_since", "INTEGER"),
+    ("runs", "adopt_token", "TEXT"),
 ];
 
 /// A run as the ledger knows it.
@@ -81,6 +82,9 @@ pub struct RunRecord {
     /// upload and batch is then looked for at the provider (created since this time) before
     /// it is sent.
     pub adopt_since: Option<i64>,
+    /// The lost run's token whose batches this run takes over (its own token names what it
+    /// creates).
+    pub adopt_token: Option<String>,
 }
 
 /// A shard as the ledger knows it.
@@ -240,7 +244,8 @@ impl Ledger {
         self.connection
             .query_row(
                 "SELECT id, token, spec_fingerprint, input_path, input_bytes, input_modified, created_at, state,
-                        coalesce(rows, 0), coalesce(requests, 0), coalesce(cached_requests, 0), adopt_since
+                        coalesce(rows, 0), coalesce(requests, 0), coalesce(cached_requests, 0), adopt_since,
+                        adopt_token
                  FROM runs ORDER BY id DESC LIMIT 1",
                 [],
                 |row| {
@@ -257,6 +262,7 @@ impl Ledger {
                         requests: row.get(9)?,
                         cached_requests: row.get(10)?,
                         adopt_since: row.get(11)?,
+                        adopt_token: row.get(12)?,
                     })
                 },
             )
@@ -264,30 +270,52 @@ impl Ledger {
             .map_err(self.error())
     }
 
-    /// Start a new run.
+    /// Start a new run; `adopt` names a lost run (token, earliest batch time) whose batches it
+    /// takes over, recorded in the same statement so a crash cannot leave the run without it.
     pub(crate) fn create_run(
         &self,
         job: &str,
         spec_fingerprint: &str,
         input: (&str, i64, i64),
+        adopt: Option<(&str, i64)>,
     ) -> Result<RunRecord, LifecycleError> {
         let token = format!("{:016x}", rand::random::<u64>());
         self.connection
             .execute(
-                "INSERT INTO runs(token, job, spec_fingerprint, input_path, input_bytes, input_modified, created_at, state)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'compiling')",
-                params![token, job, spec_fingerprint, input.0, input.1, input.2, now()],
+                "INSERT INTO runs(token, job, spec_fingerprint, input_path, input_bytes, input_modified, created_at, state,
+                     adopt_token, adopt_since)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'compiling', ?8, ?9)",
+                params![
+                    token,
+                    job,
+                    spec_fingerprint,
+                    input.0,
+                    input.1,
+                    input.2,
+                    now(),
+                    adopt.map(|(token, _)| token),
+                    adopt.map(|(_, since)| since)
+                ],
             )
             .map_err(self.error())?;
         self.latest_run()?
             .ok_or_else(|| LifecycleError::Internal("a new run vanished".into()))
     }
 
+    /// Whether the ledger holds any run.
+    pub(crate) fn has_runs(&self) -> Result<bool, LifecycleError> {
+        self.connection
+            .query_row("SELECT count(*) > 0 FROM runs", [], |row| row.get(0))
+            .map_err(self.error())
+    }
+
     /// Every run token this ledger knows.
     pub(crate) fn run_tokens(&self) -> Result<std::collections::HashSet<String>, LifecycleError> {
         let mut statement = self
             .connection
-            .prepare("SELECT token FROM runs")
+            .prepare(
+                "SELECT token FROM runs UNION SELECT adopt_token FROM runs WHERE adopt_token IS NOT NULL",
+            )
             .map_err(self.error())?;
         let tokens = statement
             .query_map([], |row| row.get::<_, String>(0))
@@ -295,23 +323,6 @@ impl Ledger {
             .collect::<Result<_, _>>()
             .map_err(self.error())?;
         Ok(tokens)
-    }
-
-    /// Make `run_id` the owner of the remote files and batches named with `token`, looking
-    /// for each at the provider (created since `since`) before sending it.
-    pub(crate) fn adopt_remote_run(
-        &self,
-        run_id: i64,
-        token: &str,
-        since: i64,
-    ) -> Result<(), LifecycleError> {
-        self.connection
-            .execute(
-                "UPDATE runs SET token = ?2, adopt_since = ?3 WHERE id = ?1",
-                params![run_id, token, since],
-            )
-            .map_err(self.error())?;
-        Ok(())
     }
 
     /// Copy what the write-ahead log holds into the main file, so the ledger file alone

@@ -119,7 +119,7 @@ pub enum LifecycleError {
     },
     /// The ledger file is damaged (corrupt, truncated, or not a ledger).
     #[error(
-        "ledger `{path}` is damaged ({message}); nothing was sent.\nhint: move it aside with its `-wal` and `-shm` files (e.g. `mv {path} {path}.damaged`) and run again: a new ledger first looks at the provider for this job's batches and takes them over instead of sending them again"
+        "ledger `{path}` is damaged ({message}); the run stopped.\nhint: move it aside with its `-wal` and `-shm` files (e.g. `mv {path} {path}.damaged`) and run again: a new ledger first looks at the provider for this job's batches and takes them over instead of sending them again"
     )]
     LedgerDamaged {
         /// The SQLite file.
@@ -139,6 +139,14 @@ pub enum LifecycleError {
         batches: usize,
         /// What changed.
         why: String,
+    },
+    /// The earlier run was cancelled while its batches were being collected.
+    #[error(
+        "run {run} was cancelled while its batches were being collected; no new run was started (what finished is kept)\nhint: run the same command again to start the new run"
+    )]
+    CollectCancelled {
+        /// The earlier run.
+        run: i64,
     },
     /// A file could not be read or written.
     #[error("`{path}`: {source}")]

@@ -111,8 +111,10 @@ pub(crate) fn choose_run(
 }
 
 /// Start a new run, after looking at the provider for this job's batches that the ledger does
-/// not know: those of the newest unknown run with this spec are taken over (each upload and
-/// batch is looked for before it is sent), the others reported.
+/// not know: those of the newest unknown run with this spec are taken over (each shard takes
+/// the batch sent for exactly its file), the others reported. The look comes first and the
+/// run is created with its adoption in one statement, so a failed look leaves no run behind
+/// that would later resume without it.
 pub(crate) async fn start_run<P: BatchProvider>(
     provider: &P,
     ledger: &Ledger,
@@ -121,18 +123,94 @@ pub(crate) async fn start_run<P: BatchProvider>(
     observer: &dyn RunObserver,
 ) -> Result<RunRecord, LifecycleError> {
     let identity = input_identity(job, settings.limit)?;
-    let run = ledger.create_run(
+    let unknown = unknown_remote_runs(provider, ledger, job, observer).await?;
+    let spec_tag: String = job.fingerprint.chars().take(16).collect();
+    let same_spec = |batches: &[Batch]| {
+        batches
+            .iter()
+            .all(|batch| tag(batch, METADATA_SPEC) == Some(spec_tag.as_str()))
+    };
+    // `--new-run` over runs this ledger knows means "send everything again"; over an empty
+    // (lost) ledger it cannot mean that anyone's batches are to be paid twice.
+    let may_adopt = !(settings.new_run && ledger.has_runs()?);
+    let adopted = unknown
+        .iter()
+        .filter(|(_, batches)| may_adopt && same_spec(batches))
+        .max_by_key(|(_, batches)| batches.iter().map(|batch| batch.created_at).max())
+        .map(|(token, batches)| {
+            let earliest = batches.iter().map(|batch| batch.created_at).min();
+            (token.clone(), earliest.unwrap_or_else(now))
+        });
+    for (token, batches) in &unknown {
+        let live = batches
+            .iter()
+            .filter(|batch| !batch.status.is_terminal())
+            .count();
+        let ids = batches
+            .iter()
+            .map(|batch| batch.id.as_str())
+            .take(5)
+            .collect::<Vec<_>>()
+            .join(", ");
+        let message = if adopted
+            .as_ref()
+            .is_some_and(|(adopted, _)| adopted == token)
+        {
+            format!(
+                "the provider holds {} batch(es) ({live} in flight) of this job from run token {token}, which this ledger does not know (it was lost or replaced): each shard whose file is byte-identical takes its batch instead of being sent again",
+                batches.len()
+            )
+        } else {
+            let why = if !same_spec(batches) {
+                "were sent with another spec"
+            } else if !may_adopt {
+                "`--new-run` sends everything again"
+            } else {
+                "a newer unknown run of this job is taken over instead"
+            };
+            format!(
+                "note: the provider holds {} batch(es) ({live} in flight) of job `{}` from run token {token} that this ledger does not know; they are left alone ({why}): {ids}",
+                batches.len(),
+                job.name
+            )
+        };
+        observer.event(&message);
+    }
+    ledger.create_run(
         &job.name,
         &job.fingerprint,
         (&identity.0, identity.1, identity.2),
-    )?;
-    let since = now() - LOOK_BACK_SECONDS;
+        adopted
+            .as_ref()
+            .map(|(token, since)| (token.as_str(), *since)),
+    )
+}
+
+fn tag<'a>(batch: &'a Batch, key: &str) -> Option<&'a str> {
+    batch
+        .metadata
+        .as_ref()
+        .and_then(|metadata| metadata.get(key))
+        .and_then(serde_json::Value::as_str)
+}
+
+/// This job's batches of the last days, by the run token they carry, for tokens this ledger
+/// does not know.
+async fn unknown_remote_runs<P: BatchProvider>(
+    provider: &P,
+    ledger: &Ledger,
+    job: &Job,
+    observer: &dyn RunObserver,
+) -> Result<BTreeMap<String, Vec<Batch>>, LifecycleError> {
     let mut tags = serde_json::Map::new();
     tags.insert(
         METADATA_JOB.into(),
         serde_json::Value::String(job.name.clone()),
     );
-    let found = match provider.find_batches(&tags, since).await {
+    let found = match provider
+        .find_batches(&tags, now() - LOOK_BACK_SECONDS)
+        .await
+    {
         Ok(found) => found,
         // A server without a batch listing cannot be asked; say so and go on.
         Err(ProviderError::Api {
@@ -142,7 +220,7 @@ pub(crate) async fn start_run<P: BatchProvider>(
             observer.event(
                 "the provider cannot list batches: a lost ledger's batches cannot be looked for",
             );
-            return Ok(run);
+            Vec::new()
         }
         Err(error) => {
             return Err(LifecycleError::Provider(ProviderFailure {
@@ -154,63 +232,9 @@ pub(crate) async fn start_run<P: BatchProvider>(
     let known = ledger.run_tokens()?;
     let mut unknown: BTreeMap<String, Vec<Batch>> = BTreeMap::new();
     for batch in found {
-        let token = batch
-            .metadata
-            .as_ref()
-            .and_then(|metadata| metadata.get(METADATA_RUN))
-            .and_then(serde_json::Value::as_str)
-            .map(str::to_string);
-        if let Some(token) = token.filter(|token| !known.contains(token)) {
-            unknown.entry(token).or_default().push(batch);
+        if let Some(token) = tag(&batch, METADATA_RUN).filter(|token| !known.contains(*token)) {
+            unknown.entry(token.to_string()).or_default().push(batch);
         }
     }
-    if unknown.is_empty() {
-        return Ok(run);
-    }
-    let spec_tag: String = job.fingerprint.chars().take(16).collect();
-    let same_spec = |batches: &[Batch]| {
-        batches.iter().all(|batch| {
-            batch
-                .metadata
-                .as_ref()
-                .and_then(|metadata| metadata.get(METADATA_SPEC))
-                .and_then(serde_json::Value::as_str)
-                == Some(spec_tag.as_str())
-        })
-    };
-    // `--new-run` means "send everything again": what the provider holds is only reported.
-    let adopted = unknown
-        .iter()
-        .filter(|_| !settings.new_run)
-        .filter(|(_, batches)| same_spec(batches))
-        .max_by_key(|(_, batches)| batches.iter().map(|batch| batch.created_at).max())
-        .map(|(token, _)| token.clone());
-    for (token, batches) in &unknown {
-        let live = batches
-            .iter()
-            .filter(|batch| !batch.status.is_terminal())
-            .count();
-        if Some(token) == adopted.as_ref() {
-            let earliest = batches
-                .iter()
-                .map(|batch| batch.created_at)
-                .min()
-                .unwrap_or(since);
-            ledger.adopt_remote_run(run.id, token, earliest)?;
-            observer.event(&format!(
-                "the provider holds {} batch(es) ({live} in flight) of this job from run token {token}, which this ledger does not know (it was lost or replaced): taking them over; nothing they hold is sent again",
-                batches.len()
-            ));
-        } else {
-            observer.event(&format!(
-                "note: the provider holds {} batch(es) ({live} in flight) of job `{}` from run token {token} with another spec; they are left alone: {}",
-                batches.len(),
-                job.name,
-                batches.iter().map(|batch| batch.id.as_str()).take(5).collect::<Vec<_>>().join(", ")
-            ));
-        }
-    }
-    ledger
-        .latest_run()?
-        .ok_or_else(|| LifecycleError::Internal("a new run vanished".into()))
+    Ok(unknown)
 }

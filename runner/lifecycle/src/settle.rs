@@ -44,7 +44,31 @@ pub(crate) async fn poll_and_settle<P: BatchProvider>(
     .buffer_unordered(16);
     let mut finished = Vec::new();
     while let Some((shard, batch)) = polls.next().await {
-        let batch = batch.map_err(|error| provider_failure(&shard, error))?;
+        let batch = match batch {
+            Ok(batch) => batch,
+            // The provider no longer knows the batch (deleted, another project's key, a local
+            // server's state removed): its requests fail as a failed batch's do, so the run
+            // moves on instead of asking forever.
+            Err(batchlabel_providers::ProviderError::Api { status: 404, .. }) => {
+                changed = true;
+                let detail = format!(
+                    "batch {} no longer exists at the provider",
+                    shard.batch_id.as_deref().unwrap_or_default()
+                );
+                observer.event(&format!("shard {}: {detail}", shard.number));
+                let max_attempts = i64::from(job.limits.max_attempts);
+                fail_whole_shard(
+                    ledger,
+                    run.id,
+                    &shard,
+                    FailureReason::BatchFailed,
+                    &detail,
+                    max_attempts,
+                )?;
+                continue;
+            }
+            Err(error) => return Err(provider_failure(&shard, error)),
+        };
         let counts = batch.request_counts.unwrap_or_default();
         if shard.batch_status.as_deref() != Some(batch.status.as_str())
             || shard.completed != counts.completed as i64
@@ -97,7 +121,7 @@ pub(crate) async fn collect_in_flight<P: BatchProvider>(
     let shards = ledger.shards(previous.id)?;
     let live = shards.iter().filter(|shard| in_flight(shard)).count();
     observer.event(&format!(
-        "collecting {live} batch(es) still in flight from run {} first; their results are reused, not paid again",
+        "collecting {live} batch(es) still in flight from run {} first; the new run reuses their results for every request that did not change, instead of paying again",
         previous.id
     ));
     for shard in shards.iter().filter(|shard| shard.state == "planned") {
@@ -137,6 +161,10 @@ pub(crate) async fn collect_in_flight<P: BatchProvider>(
         if !changed {
             tokio::time::sleep(context.poll_interval).await;
         }
+    }
+    // A `batchlabel cancel` during the collection stops here: no new run starts.
+    if ledger.run_state(previous.id)? == "cancelled" {
+        return Err(LifecycleError::CollectCancelled { run: previous.id });
     }
     ledger.set_run_state(previous.id, "superseded")?;
     ledger.checkpoint();

@@ -24,8 +24,9 @@ pub(crate) struct RemoteRun {
     pub(crate) token: String,
     /// The job name and spec fingerprint every batch also carries (see [`METADATA_JOB`]).
     pub(crate) tags: Map<String, Value>,
-    /// Look for every upload and batch created since then before sending it.
-    pub(crate) adopt_since: Option<i64>,
+    /// A lost run whose batches this run takes over: its token, and when its first batch
+    /// was created.
+    pub(crate) adopt: Option<(String, i64)>,
 }
 
 impl RemoteRun {
@@ -33,7 +34,7 @@ impl RemoteRun {
         Self {
             token: run.token.clone(),
             tags: job_tags(job),
-            adopt_since: run.adopt_since,
+            adopt: run.adopt_token.clone().zip(run.adopt_since),
         }
     }
 }
@@ -205,16 +206,16 @@ async fn adopt_sent_batch<P: BatchProvider>(
     shard: &ShardRecord,
     content: &str,
 ) -> Result<bool, LifecycleError> {
-    let Some(since) = remote.adopt_since else {
+    let Some((token, since)) = &remote.adopt else {
         return Ok(false);
     };
     if shard.batch_id.is_some() || shard.create_intent_at.is_some() {
         return Ok(false);
     }
-    let mut metadata = batch_metadata(&remote.token, shard);
+    let mut metadata = batch_metadata(token, shard);
     metadata.insert(METADATA_CONTENT.into(), Value::String(content.to_string()));
     let Some(batch) = provider
-        .find_batch(&metadata, since)
+        .find_batch(&metadata, *since)
         .await
         .map_err(|error| failure(shard, error))?
     else {
@@ -260,10 +261,16 @@ pub(crate) async fn adopt_if_created<P: BatchProvider>(
         return Ok(false);
     };
     let metadata = batch_metadata(token, shard);
-    let Some(batch) = find_batch(provider, &metadata, file_id, since)
-        .await
-        .map_err(|error| failure(shard, error))?
-    else {
+    let found = match find_batch(provider, &metadata, file_id, since).await {
+        Ok(found) => found,
+        // A server that cannot list batches cannot have it found; it stays unsent.
+        Err(ProviderError::Api {
+            status: 404 | 405 | 501,
+            ..
+        }) => None,
+        Err(error) => return Err(failure(shard, error)),
+    };
+    let Some(batch) = found else {
         return Ok(false);
     };
     ledger.update_shard(

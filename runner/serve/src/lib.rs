@@ -54,6 +54,15 @@ pub enum ServeError {
         #[source]
         source: std::io::Error,
     },
+    /// Another server (or a `run` with `provider: local`) is using the state folder: two
+    /// would run the same batches twice and overwrite each other's state.
+    #[error(
+        "state folder `{path}` is in use by another batchlabel server (or a `run` with `provider: local`); stop it first, or give this one its own `--state-dir`"
+    )]
+    Locked {
+        /// The folder.
+        path: PathBuf,
+    },
     /// The address could not be bound.
     #[error("cannot listen on {address}: {source}")]
     Bind {

@@ -274,7 +274,11 @@ fn process(state: &Arc<AppState>, batch_id: &str, ticket: u64) -> std::io::Resul
             &mut errors
         };
         if fault == LineFault::Malformed {
-            writeln!(target, "{}", &text[..text.len() / 2])?;
+            let mut cut = text.len() / 2;
+            while !text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            writeln!(target, "{}", &text[..cut])?;
         } else {
             writeln!(target, "{text}")?;
         }

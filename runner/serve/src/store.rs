@@ -14,6 +14,8 @@ use crate::ServeError;
 pub(crate) struct Store {
     directory: PathBuf,
     inner: Mutex<Inner>,
+    /// Held while the store is open: one server per state folder.
+    _lock: std::fs::File,
 }
 
 #[derive(Default)]
@@ -38,6 +40,18 @@ impl Store {
             let path = directory.join(folder);
             std::fs::create_dir_all(&path).map_err(state_error(&path))?;
         }
+        let lock_path = directory.join("serve.lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(state_error(&lock_path))?;
+        if lock.try_lock().is_err() {
+            return Err(ServeError::Locked {
+                path: directory.to_path_buf(),
+            });
+        }
         inner.files = load_all(&directory.join("files"))?;
         inner.batches = load_all(&directory.join("batches"))?;
         inner.files.sort_by(|a, b| a.id.cmp(&b.id));
@@ -53,6 +67,7 @@ impl Store {
         Ok(Self {
             directory: directory.to_path_buf(),
             inner: Mutex::new(inner),
+            _lock: lock,
         })
     }
 

@@ -23,7 +23,9 @@ pub(crate) fn check(args: &CheckArgs, printer: Printer) -> ExitStatus {
         .map_or_else(|| std::path::PathBuf::from(".batchlabel"), Into::into);
     let writes = crate::write_guard::run_writes(job, &state_dir.join(&job.name));
     let reads = crate::write_guard::job_reads(job);
-    if !super::writes_are_safe(&reads, &writes, args.json, printer) {
+    // Conflicts only: a read-only checkout may still be checked.
+    let checked = crate::write_guard::check_conflicts(&reads, &writes);
+    if !super::report_unsafe_writes(checked, args.json, printer) {
         return ExitStatus::Error;
     }
     let outcome = match render_first_rows(job, args.rows, loaded.plugins.request.clone()) {

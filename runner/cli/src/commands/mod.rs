@@ -43,7 +43,16 @@ pub(crate) fn writes_are_safe(
     json: bool,
     printer: Printer,
 ) -> bool {
-    match crate::write_guard::check(reads, writes) {
+    report_unsafe_writes(crate::write_guard::check(reads, writes), json, printer)
+}
+
+/// Print a write conflict (or a place that cannot be written) found by the write guard.
+pub(crate) fn report_unsafe_writes(
+    checked: Result<(), String>,
+    json: bool,
+    printer: Printer,
+) -> bool {
+    match checked {
         Ok(()) => true,
         Err(message) if json => {
             let first = message.lines().next().unwrap_or_default();

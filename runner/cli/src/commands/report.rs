@@ -27,10 +27,19 @@ pub(crate) fn report(args: &ReportArgs, printer: Printer) -> ExitStatus {
             });
         }
     }
-    let writes = [crate::write_guard::Write::file(
-        "the report (`--html`)",
-        &args.html,
-    )];
+    if let Some(gold) = &args.run.gold
+        && std::path::Path::new(gold).is_file()
+    {
+        reads.push(crate::write_guard::Read {
+            what: "the gold labels file (`--gold`)".into(),
+            path: gold.into(),
+        });
+    }
+    let run_dir = args.run.state.state_dir.join(&loaded.job.name);
+    let writes = [
+        crate::write_guard::Write::file("the report (`--html`)", &args.html),
+        crate::write_guard::Write::run_directory(&run_dir),
+    ];
     if !super::writes_are_safe(&reads, &writes, false, printer) {
         return ExitStatus::Error;
     }
