@@ -166,6 +166,14 @@ fn changing_the_input_while_batches_are_in_flight_collects_them_instead_of_payin
         "{refused:?}"
     );
     assert_eq!(server_batches(&server).len(), 3, "nothing sent on refusal");
+    // `--no-wait` looks once and returns (the same command later collects the rest).
+    let looked = crate::run::run(&scratch, &server, &["--new-run", "--no-wait"]);
+    assert_eq!(looked.code, 0, "{looked:?}");
+    assert_eq!(
+        crate::run::summary(&looked)["submitted_only"],
+        true,
+        "{looked:?}"
+    );
     let outcome = crate::run::run(&scratch, &server, &["--new-run"]);
     assert_eq!(outcome.code, 0, "{outcome:?}");
     let summary = crate::run::summary(&outcome);

@@ -91,8 +91,18 @@ pub async fn run<P: BatchProvider>(
                     validator: &validator,
                     price,
                     poll_interval: settings.poll_interval,
+                    no_wait: settings.no_wait,
                 };
-                collect_in_flight(provider, &mut ledger, &previous, &context, observer).await?;
+                let done =
+                    collect_in_flight(provider, &mut ledger, &previous, &context, observer).await?;
+                if !done {
+                    observer.event(&format!(
+                        "run {} still has batches in flight; run the same command again to collect them and start the new run",
+                        previous.id
+                    ));
+                    timings.total_seconds = started.elapsed().as_secs_f64();
+                    return summarize(&ledger, &previous, None, &run_dir, true, timings, None);
+                }
             }
             start_run(provider, &ledger, job, settings, observer).await?
         }

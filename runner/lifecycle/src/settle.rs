@@ -106,18 +106,20 @@ pub(crate) struct Collect<'a> {
     pub(crate) validator: &'a crate::OutputChecks,
     pub(crate) price: Option<batchlabel_compile::BatchPrice>,
     pub(crate) poll_interval: std::time::Duration,
+    /// Look once instead of waiting for every batch.
+    pub(crate) no_wait: bool,
 }
 
 /// Wait for an earlier run's batches in flight, download and record their results (so the
 /// new run reuses them instead of paying again), and mark it superseded. Nothing new is sent
-/// for it and nothing is retried.
+/// for it and nothing is retried. Whether it is done (with `--no-wait` it looks only once).
 pub(crate) async fn collect_in_flight<P: BatchProvider>(
     provider: &P,
     ledger: &mut Ledger,
     previous: &RunRecord,
     context: &Collect<'_>,
     observer: &dyn RunObserver,
-) -> Result<(), LifecycleError> {
+) -> Result<bool, LifecycleError> {
     let shards = ledger.shards(previous.id)?;
     let live = shards.iter().filter(|shard| in_flight(shard)).count();
     observer.event(&format!(
@@ -158,6 +160,10 @@ pub(crate) async fn collect_in_flight<P: BatchProvider>(
         if !shards.iter().any(|shard| shard.state == "submitted") {
             break;
         }
+        // `--no-wait`: one look, then the same command collects the rest later.
+        if context.no_wait {
+            return Ok(false);
+        }
         if !changed {
             tokio::time::sleep(context.poll_interval).await;
         }
@@ -168,7 +174,7 @@ pub(crate) async fn collect_in_flight<P: BatchProvider>(
     }
     ledger.set_run_state(previous.id, "superseded")?;
     ledger.checkpoint();
-    Ok(())
+    Ok(true)
 }
 
 #[expect(
