@@ -216,6 +216,25 @@ fn a_damaged_ledger_stops_the_run_with_the_way_forward_and_sends_nothing() {
 }
 
 #[test]
+fn an_empty_or_folder_output_path_is_a_spec_error_at_its_position() {
+    for output in [
+        "output:\n  csv: \"\"\n",
+        "output:\n  jsonl: out/\n",
+        "output:\n  csv: out.csv\n  errors: \" \"\n",
+    ] {
+        let scratch = Scratch::new();
+        job_writing(&scratch, output);
+        let check = scratch.run(&["check", "job.yaml"]);
+        assert_eq!(check.code, 2, "{output}: {check:?}");
+        assert!(
+            check.stderr.contains("must name a file"),
+            "{output}: {check:?}"
+        );
+        assert!(check.stderr.contains("job.yaml:"), "{output}: {check:?}");
+    }
+}
+
+#[test]
 fn the_check_reports_json_errors_for_machines() {
     let scratch = Scratch::new();
     job_writing(&scratch, "output:\n  csv: rows.csv\n");

@@ -253,6 +253,21 @@ impl Resolver<'_> {
         .into_iter()
         .filter_map(|(key, path, format)| path.as_ref().map(|path| (key, path, format)))
         .collect();
+        let empty = given
+            .iter()
+            .map(|(key, path, _)| (*key, path.as_str()))
+            .chain(output.errors.as_deref().map(|errors| ("errors", errors)))
+            .find(|(_, path)| path.trim().is_empty() || path.ends_with('/'));
+        if let Some((key, _)) = empty {
+            let span = self.spans.value(&format!("/output/{key}"));
+            self.error(
+                "invalid-value",
+                format!("`output.{key}` must name a file"),
+                span,
+                "e.g. `out/results.csv`; paths are relative to the folder of the spec file",
+            );
+            return Err(());
+        }
         match given.as_slice() {
             [(_, path, format)] => {
                 let path = self.path(path);
