@@ -302,6 +302,10 @@ pub struct CheckArgs {
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,
+    /// Where `run` would keep its state: its run directory is checked against the paths the
+    /// job reads and writes.
+    #[command(flatten)]
+    pub state: StateArgs,
 }
 
 /// `batchlabel compile`.

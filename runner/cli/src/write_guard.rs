@@ -206,13 +206,7 @@ fn check_kind(write: &Write, target: &Path) -> Result<(), String> {
         }
         _ => {}
     }
-    let start = if write.folder && target.is_dir() {
-        target
-    } else {
-        target.parent().unwrap_or(target)
-    };
-    let existing = start.ancestors().find(|ancestor| ancestor.exists());
-    match existing {
+    match nearest_existing(write, target) {
         Some(existing) if !existing.is_dir() => problem(&format!(
             "cannot be created: `{}` is not a folder",
             existing.display()
@@ -221,14 +215,20 @@ fn check_kind(write: &Write, target: &Path) -> Result<(), String> {
     }
 }
 
-/// Its nearest existing folder can be written in.
-fn check_writable(write: &Write, target: &Path) -> Result<(), String> {
+/// The nearest existing path that holds `target` (`target` itself for an existing folder
+/// write): where it will be created.
+fn nearest_existing<'a>(write: &Write, target: &'a Path) -> Option<&'a Path> {
     let start = if write.folder && target.is_dir() {
         target
     } else {
         target.parent().unwrap_or(target)
     };
-    let Some(existing) = start.ancestors().find(|ancestor| ancestor.exists()) else {
+    start.ancestors().find(|ancestor| ancestor.exists())
+}
+
+/// Its nearest existing folder can be written in.
+fn check_writable(write: &Write, target: &Path) -> Result<(), String> {
+    let Some(existing) = nearest_existing(write, target) else {
         return Ok(());
     };
     // The only sure test of "can write here" is writing; the probe is removed at once.

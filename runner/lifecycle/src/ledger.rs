@@ -78,9 +78,9 @@ pub struct RunRecord {
     pub requests: i64,
     /// Requests served from an earlier run's results.
     pub cached_requests: i64,
-    /// Set when this run took over the remote batches of a run whose ledger was lost: every
-    /// upload and batch is then looked for at the provider (created since this time) before
-    /// it is sent.
+    /// Set when this run took over the remote batches of a run whose ledger was lost: when
+    /// that run's first batch was created. Each shard looks there (from this time on) for the
+    /// batch sent for exactly its file before it is sent.
     pub adopt_since: Option<i64>,
     /// The lost run's token whose batches this run takes over (its own token names what it
     /// creates).

@@ -6,9 +6,7 @@
 use std::collections::BTreeMap;
 
 use batchlabel_protocol::Batch;
-use batchlabel_providers::{
-    BatchProvider, METADATA_JOB, METADATA_RUN, METADATA_SPEC, ProviderError,
-};
+use batchlabel_providers::{BatchProvider, METADATA_RUN, METADATA_SPEC, ProviderError};
 use batchlabel_spec::Job;
 
 use crate::driver::RunObserver;
@@ -124,7 +122,7 @@ pub(crate) async fn start_run<P: BatchProvider>(
 ) -> Result<RunRecord, LifecycleError> {
     let identity = input_identity(job, settings.limit)?;
     let unknown = unknown_remote_runs(provider, ledger, job, observer).await?;
-    let spec_tag: String = job.fingerprint.chars().take(16).collect();
+    let spec_tag = crate::submit::spec_tag(job);
     let same_spec = |batches: &[Batch]| {
         batches
             .iter()
@@ -202,11 +200,9 @@ async fn unknown_remote_runs<P: BatchProvider>(
     job: &Job,
     observer: &dyn RunObserver,
 ) -> Result<BTreeMap<String, Vec<Batch>>, LifecycleError> {
-    let mut tags = serde_json::Map::new();
-    tags.insert(
-        METADATA_JOB.into(),
-        serde_json::Value::String(job.name.clone()),
-    );
+    let mut tags = crate::submit::job_tags(job);
+    // Any spec: batches sent with another spec are reported too.
+    tags.remove(METADATA_SPEC);
     let found = match provider
         .find_batches(&tags, now() - LOOK_BACK_SECONDS)
         .await

@@ -43,11 +43,13 @@ impl RemoteRun {
 pub(crate) fn job_tags(job: &batchlabel_spec::Job) -> Map<String, Value> {
     let mut tags = Map::new();
     tags.insert(METADATA_JOB.into(), Value::String(job.name.clone()));
-    tags.insert(
-        METADATA_SPEC.into(),
-        Value::String(job.fingerprint.chars().take(16).collect()),
-    );
+    tags.insert(METADATA_SPEC.into(), Value::String(spec_tag(job)));
     tags
+}
+
+/// The spec's value of [`METADATA_SPEC`]: the first 16 hex digits of its fingerprint.
+pub(crate) fn spec_tag(job: &batchlabel_spec::Job) -> String {
+    job.fingerprint.chars().take(16).collect()
 }
 
 /// The file name a shard is uploaded under: unique to the run, attempt and shard.

@@ -101,10 +101,8 @@ fn tracing_line(message: &str) {
 }
 
 pub(crate) fn resume_unfinished(state: &Arc<AppState>) {
-    let mut batches = state.store.batches();
-    // Ids sort by creation: batches resume in the order they were accepted.
-    batches.sort_by(|left, right| left.id.cmp(&right.id));
-    for batch in batches {
+    // The store keeps batches in creation order: they resume in the order they were accepted.
+    for batch in state.store.batches() {
         match batch.status {
             BatchStatus::Cancelling => {
                 let _ = state.store.update_batch(&batch.id, true, |batch| {

@@ -83,9 +83,7 @@ fn type_problems(kind: &Value, pointer: &str) -> Vec<(String, String, String)> {
         .into_iter()
         .filter(|(_, kind)| kind.as_str().is_none_or(|name| !TYPES.contains(&name)))
         .map(|(at, kind)| {
-            let shown = kind
-                .as_str()
-                .map_or_else(|| kind.to_string(), str::to_string);
+            let shown = shown(kind);
             let mut help = format!("JSON Schema types: {}", TYPES.join(", "));
             if let Some(close) = kind
                 .as_str()
@@ -96,6 +94,13 @@ fn type_problems(kind: &Value, pointer: &str) -> Vec<(String, String, String)> {
             (at, format!("unknown type `{shown}`"), help)
         })
         .collect()
+}
+
+/// A value as a message shows it: a string without its quotes, anything else as JSON.
+fn shown(value: &Value) -> String {
+    value
+        .as_str()
+        .map_or_else(|| value.to_string(), str::to_string)
 }
 
 /// `required` must list names that are properties of the same object.
@@ -119,9 +124,7 @@ fn required_problems(
         .enumerate()
         .filter(|(_, name)| name.as_str().is_none_or(|name| !known.contains(&name)))
         .map(|(index, name)| {
-            let shown = name
-                .as_str()
-                .map_or_else(|| name.to_string(), str::to_string);
+            let shown = shown(name);
             let help = if known.is_empty() {
                 "the object defines no `properties`: define it there, or remove it".to_string()
             } else {

@@ -17,11 +17,8 @@ pub(crate) fn check(args: &CheckArgs, printer: Printer) -> ExitStatus {
     };
     let job = &loaded.job;
     let diagnostics = &loaded.diagnostics;
-    // What `run` would write, with the state directory it would use by default.
-    let state_dir = std::env::var_os("BATCHLABEL_STATE_DIR")
-        .filter(|dir| !dir.is_empty())
-        .map_or_else(|| std::path::PathBuf::from(".batchlabel"), Into::into);
-    let writes = crate::write_guard::run_writes(job, &state_dir.join(&job.name));
+    // What `run` would write, with the same state directory.
+    let writes = crate::write_guard::run_writes(job, &args.state.state_dir.join(&job.name));
     let reads = crate::write_guard::job_reads(job);
     // Conflicts only: a read-only checkout may still be checked.
     let checked = crate::write_guard::check_conflicts(&reads, &writes);

@@ -27,12 +27,15 @@ pub(crate) fn report(args: &ReportArgs, printer: Printer) -> ExitStatus {
             });
         }
     }
-    if let Some(gold) = &args.run.gold
-        && std::path::Path::new(gold).is_file()
+    if let Some(batchlabel_eval::GoldSource::File(path)) = args
+        .run
+        .gold
+        .as_deref()
+        .map(batchlabel_eval::GoldSource::parse)
     {
         reads.push(crate::write_guard::Read {
             what: "the gold labels file (`--gold`)".into(),
-            path: gold.into(),
+            path,
         });
     }
     let run_dir = args.run.state.state_dir.join(&loaded.job.name);
