@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The embedded model on real data: the first N tweets of the TweetEval sentiment *test* split
-# (../shared/datasets/tweeteval), labeled offline by SmolLM2-135M-Instruct, three ways in one run:
+# (bench/fixtures/tweeteval-sentiment, 12,284 tweets), labeled offline by SmolLM2-135M-Instruct,
+# three ways in one run:
 #   score       every label scored as a continuation (raw), and the same scores after batch
 #               calibration (each label's mean score over the job subtracted) — one `run`;
 #   grammar     the label generated under a grammar (`serve --engine local --one-of grammar`);
@@ -8,24 +9,39 @@
 # Prints accuracy and macro-F1 of each, comments/s and peak RSS.
 #
 # usage: bench/local-accuracy.sh [N]     (default 1000; THREADS=2)
+#   BIN=path/to/batchlabel runs that binary instead of building target/release/batchlabel (no
+#     `cargo build` then). Relative paths are taken from the directory you run the script in.
+#   TWEETEVAL=folder with test_text.txt and test_labels.txt (default bench/fixtures/tweeteval-sentiment).
 set -euo pipefail
+resolve_bin() { # a path (from the caller's directory) or a command on PATH → an absolute path
+  local path=$1
+  [[ $path == */* ]] || path=$(command -v -- "$path") || { echo "error: binary not found: $1" >&2; exit 2; }
+  realpath -e -- "$path" 2>/dev/null || { echo "error: binary not found: $1" >&2; exit 2; }
+}
+[ -z "${BIN:-}" ] || BIN=$(resolve_bin "$BIN")
+[ -z "${TWEETEVAL:-}" ] || TWEETEVAL=$(realpath -e -- "$TWEETEVAL")
 cd "$(dirname "$0")/.."
 N=${1:-1000}
 THREADS=${THREADS:-2}
 MODEL=${MODEL:-smollm2-135m-instruct}   # or a .gguf path, e.g. the Gemma-3-270m base model
 GRAMMAR=${GRAMMAR:-1}                    # 0 skips the grammar comparison
-SHARED=${SHARED:-../shared}
-cargo build --release --quiet
+TWEETEVAL=${TWEETEVAL:-$PWD/bench/fixtures/tweeteval-sentiment}
+if [ -z "${BIN:-}" ]; then
+  cargo build --release --quiet
+  BIN=$PWD/target/release/batchlabel
+fi
 bash scripts/fetch-model.sh >/dev/null
-BIN=$PWD/target/release/batchlabel
 OUT=$PWD/bench/out/local
 rm -rf "$OUT"; mkdir -p "$OUT"
-python3 - "$SHARED/datasets/tweeteval/sentiment" "$N" "$OUT/tweets.csv" <<'PY'
+python3 - "$TWEETEVAL" "$N" "$OUT/tweets.csv" <<'PY'
 import csv, sys
 folder, n, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 names = {"0": "NEGATIVE", "1": "NEUTRAL", "2": "POSITIVE"}
 texts = open(f"{folder}/test_text.txt", encoding="utf-8").read().splitlines()
 labels = open(f"{folder}/test_labels.txt").read().split()
+assert len(texts) == len(labels), f"{folder}: {len(texts)} texts but {len(labels)} labels"
+if n > len(texts):
+    sys.exit(f"error: N={n} but {folder} holds {len(texts)} test tweets")
 with open(out, "w", newline="", encoding="utf-8") as file:
     writer = csv.writer(file)
     writer.writerow(["id", "text", "gold"])

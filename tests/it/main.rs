@@ -8,6 +8,7 @@ mod diagnostics;
 mod estimate;
 mod eval;
 mod input_hardening;
+mod ledger_upgrade;
 mod local;
 mod local_server;
 mod pilot;

@@ -8,16 +8,7 @@ use batchlabel_spec::{Job, ProviderKind};
 use crate::prices::{BatchPrice, batch_price};
 use crate::tokens::TokenCounter;
 
-/// What one batch file (or any group of requests) may cost.
-#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
-pub struct CostBound {
-    /// Prompt tokens.
-    pub input_tokens: u64,
-    /// Most output tokens, when bounded.
-    pub output_tokens_max: Option<u64>,
-    /// Most dollars, when the price and the output bound are known.
-    pub cost_usd_max: Option<f64>,
-}
+pub use batchlabel_core::CostBound;
 
 /// Token counting and pricing for one job.
 pub struct CostModel {

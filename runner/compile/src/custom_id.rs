@@ -50,18 +50,7 @@ pub fn custom_id(row_id: &str) -> (String, CustomIdKind) {
     (String::from_utf8(out).unwrap_or_default(), kind)
 }
 
-/// The row id a custom_id names, when it can be recovered without the row map.
-pub fn row_id_of(custom_id: &str) -> Option<String> {
-    if let Some(id) = custom_id.strip_prefix("r-") {
-        return Some(id.to_string());
-    }
-    let hex = custom_id.strip_prefix("x-")?;
-    let bytes: Option<Vec<u8>> = (0..hex.len())
-        .step_by(2)
-        .map(|at| u8::from_str_radix(hex.get(at..at + 2)?, 16).ok())
-        .collect();
-    String::from_utf8(bytes?).ok()
-}
+pub use batchlabel_core::row_id_of;
 
 #[cfg(test)]
 mod tests {

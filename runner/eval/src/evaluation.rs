@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use batchlabel_lifecycle::RowResult;
+use batchlabel_ledger::RowResult;
 use batchlabel_spec::LabelField;
 use serde::Serialize;
 use serde_json::Value;

@@ -34,9 +34,15 @@ pub enum EvalError {
     /// The spec has no such label field, or several and none was named.
     #[error("{0}")]
     Field(String),
-    /// The run cannot be read.
+    /// There is no run to evaluate.
+    #[error("no run in `{path}`; start one with `batchlabel run SPEC`")]
+    NoRun {
+        /// The run directory.
+        path: PathBuf,
+    },
+    /// The run cannot be read (its ledger).
     #[error(transparent)]
-    Lifecycle(Box<batchlabel_lifecycle::LifecycleError>),
+    Run(Box<dyn std::error::Error + Send + Sync>),
     /// No row has both a result and a gold label.
     #[error(
         "no row of the run has a gold label in {gold} ({results} result rows, {gold_rows} gold rows); are the ids the same?"
@@ -58,12 +64,6 @@ pub enum EvalError {
         #[source]
         source: std::io::Error,
     },
-}
-
-impl From<batchlabel_lifecycle::LifecycleError> for EvalError {
-    fn from(error: batchlabel_lifecycle::LifecycleError) -> Self {
-        Self::Lifecycle(Box::new(error))
-    }
 }
 
 /// The label field to evaluate: the named one, or the spec's only one.

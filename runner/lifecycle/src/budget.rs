@@ -3,15 +3,15 @@
 //! submitted. Once a shard is ingested, the usage its output files report replaces its
 //! reservation, so the money committed is always spent (actual) plus in flight (bounds).
 
+use batchlabel_core::ShardState;
 use std::io::BufRead;
 use std::path::Path;
 
-use batchlabel_compile::{CostBound, CostModel};
+use batchlabel_compile::CostModel;
 use batchlabel_spec::Job;
-use rusqlite::params;
 
 use crate::LifecycleError;
-use crate::ledger::{Ledger, ShardRecord};
+use batchlabel_ledger::{Ledger, ShardRecord};
 
 /// A budget in force for one run.
 pub(crate) struct Budget {
@@ -62,7 +62,7 @@ impl Budget {
                 message_tokens += self.cost.request_line_tokens(&line);
             }
             shard.estimate = self.cost.bound(shard.requests as u64, message_tokens);
-            record_estimate(ledger, shard.id, &shard.estimate)?;
+            ledger.record_estimate(shard.id, &shard.estimate)?;
         }
         Ok(())
     }
@@ -72,7 +72,7 @@ impl Budget {
     pub(crate) fn check_plan(&self, shards: &[ShardRecord]) -> Result<(), LifecycleError> {
         let unreserved: Vec<&ShardRecord> = shards
             .iter()
-            .filter(|shard| shard.state == "planned" && shard.reserved_at.is_none())
+            .filter(|shard| shard.state == ShardState::Planned && shard.reserved_at.is_none())
             .collect();
         if unreserved.is_empty() {
             return Ok(());
@@ -101,7 +101,7 @@ impl Budget {
         let mut allowed = Vec::new();
         for index in 0..shards.len() {
             let shard = &shards[index];
-            if shard.state != "planned" {
+            if shard.state != ShardState::Planned {
                 continue;
             }
             if shard.reserved_at.is_none() {
@@ -113,9 +113,7 @@ impl Budget {
                 if let Err(refusal) = self.check(committed_usd(&shards) + bound, what) {
                     return Ok((allowed, Some(refusal)));
                 }
-                let now = crate::ledger::now();
-                ledger.update_shard(shard.id, "reserved_at = ?1", &[&now])?;
-                shards[index].reserved_at = Some(now);
+                shards[index].reserved_at = Some(ledger.reserve(shard.id)?);
             }
             allowed.push(shards[index].clone());
         }
@@ -147,28 +145,8 @@ fn committed_usd(shards: &[ShardRecord]) -> f64 {
         .map(|shard| match (&shard.actual, shard.reserved_at) {
             (Some(actual), _) => actual.cost_usd,
             (None, Some(_)) => bound_usd(shard),
-            (None, None) if shard.state != "planned" => bound_usd(shard),
+            (None, None) if shard.state != ShardState::Planned => bound_usd(shard),
             (None, None) => 0.0,
         })
         .sum()
-}
-
-fn record_estimate(
-    ledger: &Ledger,
-    shard_id: i64,
-    estimate: &CostBound,
-) -> Result<(), LifecycleError> {
-    ledger
-        .connection
-        .execute(
-            "UPDATE shards SET estimate_input_tokens = ?2, estimate_output_tokens = ?3, estimate_usd = ?4 WHERE id = ?1",
-            params![
-                shard_id,
-                estimate.input_tokens as i64,
-                estimate.output_tokens_max.map(|tokens| tokens as i64),
-                estimate.cost_usd_max
-            ],
-        )
-        .map_err(ledger.error())?;
-    Ok(())
 }

@@ -8,11 +8,10 @@
 use std::collections::HashMap;
 
 use batchlabel_spec::{Job, LabelKind};
-use rusqlite::params;
 use serde_json::Value;
 
 use crate::LifecycleError;
-use crate::ledger::Ledger;
+use batchlabel_ledger::Ledger;
 
 /// What calibration did.
 #[derive(Debug, Default, Clone, serde::Serialize)]
@@ -124,54 +123,34 @@ pub(crate) fn calibrate(
     if fields.is_empty() {
         return Ok(calibration);
     }
-    let rows: Vec<Row> = {
-        let mut statement = ledger
-            .connection
-            .prepare(
-                "SELECT custom_id, coalesce(raw_output, output), scores FROM results
-                 WHERE run_id = ?1 AND state = 'labeled' AND scores IS NOT NULL",
-            )
-            .map_err(ledger.error())?;
-        let rows = statement
-            .query_map([run_id], |row| {
-                Ok((
-                    row.get::<_, String>(0)?,
-                    row.get::<_, String>(1)?,
-                    row.get::<_, String>(2)?,
-                ))
-            })
-            .map_err(ledger.error())?;
-        let mut parsed = Vec::new();
-        for row in rows {
-            let (custom_id, output, scores) = row.map_err(ledger.error())?;
-            let scores = serde_json::from_str(&scores).unwrap_or_default();
-            parsed.push((custom_id, output, scores));
-        }
-        parsed
-    };
+    let rows: Vec<Row> = ledger
+        .scored_results(run_id)?
+        .into_iter()
+        .map(|scored| {
+            let scores = serde_json::from_str(&scored.scores).unwrap_or_default();
+            (scored.custom_id, scored.raw_output, scores)
+        })
+        .collect();
     calibration.rows = rows.len() as u64;
     if rows.is_empty() {
         return Ok(calibration);
     }
     calibration.means = label_means(&fields, &rows);
-    let error = ledger.error();
-    let transaction = ledger.connection.transaction().map_err(&error)?;
-    {
-        let mut update = transaction
-            .prepare("UPDATE results SET raw_output = ?3, output = ?4 WHERE run_id = ?1 AND custom_id = ?2")
-            .map_err(&error)?;
-        for (custom_id, raw, scores) in &rows {
-            let Some(calibrated) = decide(&fields, &calibration.means, raw, scores) else {
-                continue;
-            };
-            if calibrated != *raw {
-                calibration.changed += 1;
-            }
-            update
-                .execute(params![run_id, custom_id, raw, calibrated])
-                .map_err(&error)?;
+    let mut answers = Vec::new();
+    for (custom_id, raw, scores) in &rows {
+        let Some(calibrated) = decide(&fields, &calibration.means, raw, scores) else {
+            continue;
+        };
+        if calibrated != *raw {
+            calibration.changed += 1;
         }
+        answers.push((custom_id.as_str(), raw.as_str(), calibrated));
     }
-    transaction.commit().map_err(&error)?;
+    ledger.store_calibrated(
+        run_id,
+        answers
+            .iter()
+            .map(|(custom_id, raw, calibrated)| (*custom_id, *raw, calibrated.as_str())),
+    )?;
     Ok(calibration)
 }

@@ -2,6 +2,7 @@
 //! batches, downloads finished ones, ingests them, and plans retries once an attempt is
 //! complete; all state is in the ledger, so the loop can be entered again at any point.
 
+use batchlabel_core::{RunState, ShardState};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -12,13 +13,13 @@ use futures_util::StreamExt;
 use serde::Serialize;
 
 use crate::ingest::{ShardIngest, ingest_shard};
-use crate::ledger::{Ledger, RunRecord, ShardRecord};
-use crate::outcome::FailureReason;
-use crate::record::{labeled_fingerprints, record_ingest, register_compile};
+use crate::record::{record_ingest, register_compile};
 use crate::run_choice::{RunChoice, choose_run, start_run};
 use crate::settle::{Collect, collect_in_flight, fail_whole_shard, poll_and_settle};
 use crate::submit::RemoteRun;
 use crate::{LifecycleError, ProviderFailure, RunSettings};
+use batchlabel_core::FailureReason;
+use batchlabel_ledger::{Ledger, RunRecord, ShardRecord};
 
 /// Receives what a run is doing.
 pub trait RunObserver: Send + Sync {
@@ -109,7 +110,7 @@ pub async fn run<P: BatchProvider>(
     };
     let remote = RemoteRun::new(&run, job);
     let run_files = run_dir.join("runs").join(run.id.to_string());
-    if run.state == "compiling" {
+    if run.state == RunState::Compiling {
         compile_run(
             &mut ledger,
             job,
@@ -131,11 +132,11 @@ pub async fn run<P: BatchProvider>(
         let mut changed = false;
         let shards = ledger.shards(run.id)?;
         let attempt = shards.iter().map(|shard| shard.attempt).max().unwrap_or(1);
-        let cancelled = ledger.run_state(run.id)? == "cancelled";
+        let cancelled = ledger.run_state(run.id)? == RunState::Cancelled;
         // 1. Submit what is planned (or, once cancelled, end it unsent).
         let planned: Vec<ShardRecord> = shards
             .iter()
-            .filter(|shard| shard.state == "planned")
+            .filter(|shard| shard.state == ShardState::Planned)
             .cloned()
             .collect();
         if cancelled && !planned.is_empty() {
@@ -192,7 +193,7 @@ pub async fn run<P: BatchProvider>(
         let downloaded: Vec<ShardRecord> = ledger
             .shards(run.id)?
             .into_iter()
-            .filter(|shard| shard.state == "downloaded")
+            .filter(|shard| shard.state == ShardState::Downloaded)
             .collect();
         if !downloaded.is_empty() {
             changed = true;
@@ -218,17 +219,20 @@ pub async fn run<P: BatchProvider>(
             .sum();
         let open_requests: i64 = shards
             .iter()
-            .filter(|shard| shard.state != "ingested")
+            .filter(|shard| shard.state != ShardState::Ingested)
             .map(|shard| shard.requests)
             .sum();
         observer.progress(
             (total_requests - open_requests).max(0) as u64,
             total_requests as u64,
         );
-        if shards.iter().all(|shard| shard.state == "ingested") {
+        if shards
+            .iter()
+            .all(|shard| shard.state == ShardState::Ingested)
+        {
             let attempt = shards.iter().map(|shard| shard.attempt).max().unwrap_or(1);
             if cancelled {
-                let ended = crate::record::finalize_pending(&ledger, run.id)?;
+                let ended = ledger.finalize_pending(run.id)?;
                 observer.event(&format!("run cancelled: {ended} request(s) not retried"));
                 break;
             }
@@ -282,8 +286,8 @@ pub async fn run<P: BatchProvider>(
     let stage = Instant::now();
     let written = crate::sink::write_results(&ledger, run.id, job, &output)?;
     timings.sink_seconds = stage.elapsed().as_secs_f64();
-    if ledger.run_state(run.id)? != "cancelled" {
-        ledger.set_run_state(run.id, "finished")?;
+    if ledger.run_state(run.id)? != RunState::Cancelled {
+        ledger.set_run_state(run.id, RunState::Finished)?;
     }
     let mut summary = summarize(
         &ledger,
@@ -317,7 +321,7 @@ fn compile_run(
     cost_model: Option<&batchlabel_compile::CostModel>,
     observer: &dyn RunObserver,
 ) -> Result<CompileReport, LifecycleError> {
-    let labeled = labeled_fingerprints(ledger)?;
+    let labeled = ledger.labeled_fingerprints()?;
     let compile_dir = run_files.join("attempt-1");
     observer.event(&format!(
         "compiling requests into {}",

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::LifecycleError;
-use crate::outcome::{FailureReason, Outcome};
+use batchlabel_core::{FailureReason, Outcome};
 
 /// What one shard's files said.
 pub(crate) struct ShardIngest {
@@ -155,7 +155,7 @@ pub(crate) fn ingest_shard(
                 ingest.unreadable_lines += 1;
                 return Ok(());
             };
-            let hash = crate::ledger::id_hash(&parsed.custom_id);
+            let hash = batchlabel_ledger::id_hash(&parsed.custom_id);
             if !seen.insert(hash) {
                 ingest.stray_lines += 1;
                 return Ok(());

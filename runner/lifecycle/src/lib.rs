@@ -11,8 +11,6 @@ mod calibrate;
 mod checks;
 mod driver;
 mod ingest;
-mod ledger;
-mod outcome;
 mod pilot;
 mod record;
 mod retry;
@@ -29,14 +27,15 @@ pub(crate) use submit::submit as submit_shard;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use batchlabel_core::{FailureReason, Outcome, ResultState, RunState, ShardState};
+pub use batchlabel_ledger::RowResult;
+pub use batchlabel_ledger::{ActualUsage, Ledger, LedgerError, RunRecord, ShardRecord};
 pub use calibrate::{Calibration, calibrate_outputs};
 pub use checks::{OutputCheck, OutputChecks, Plugins};
 pub use driver::{RunObserver, RunSummary, Timings, run};
 pub use ingest::judge_response;
-pub use ledger::{ActualUsage, Ledger, RunRecord, ShardRecord};
-pub use outcome::{FailureReason, Outcome};
 pub use pilot::{PilotOptions, PilotReport, PilotRow, Projection, pilot};
-pub use row_results::{RowResult, latest_row_results};
+pub use row_results::latest_row_results;
 pub use sink::{SinkCounts, partial_path, rfc3339};
 pub use status::{CostAccount, RunCounts, RunStatus, cancel, status};
 
@@ -83,14 +82,6 @@ pub struct ProviderFailure {
 /// ledger records every intent, and the next run picks up from it.
 #[derive(Debug, thiserror::Error)]
 pub enum LifecycleError {
-    /// Another process holds the run directory.
-    #[error(
-        "another batchlabel process is using `{path}`; wait for it to finish (or stop it) and run again"
-    )]
-    Locked {
-        /// The run directory.
-        path: PathBuf,
-    },
     /// The spec changed since the run in this directory started.
     #[error(
         "the spec changed since run {run} started (fingerprint {old} → {new}); pass `--new-run` to start a new run (results already labeled are reused), or restore the spec to resume"
@@ -109,24 +100,9 @@ pub enum LifecycleError {
         /// The run directory.
         path: PathBuf,
     },
-    /// The ledger could not be read or written.
-    #[error("ledger `{path}`: {message}")]
-    Ledger {
-        /// The SQLite file.
-        path: PathBuf,
-        /// What failed.
-        message: String,
-    },
-    /// The ledger file is damaged (corrupt, truncated, or not a ledger).
-    #[error(
-        "ledger `{path}` is damaged ({message}); the run stopped.\nhint: move it aside with its `-wal` and `-shm` files (e.g. `mv {path} {path}.damaged`) and run again: a new ledger first looks at the provider for this job's batches and takes them over instead of sending them again"
-    )]
-    LedgerDamaged {
-        /// The SQLite file.
-        path: PathBuf,
-        /// What SQLite said.
-        message: String,
-    },
+    /// The ledger could not be read or written (or another process holds it).
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
     /// The previous run still has batches in flight and a new run would send their requests
     /// again.
     #[error(

@@ -14,8 +14,8 @@ use batchlabel_spec::Job;
 use futures_util::StreamExt;
 use serde::Serialize;
 
-use crate::outcome::{FailureReason, Outcome};
 use crate::{LifecycleError, ProviderFailure, RunObserver};
+use batchlabel_core::{FailureReason, Outcome};
 
 /// Which rows a pilot sends, and how.
 #[derive(Debug, Clone)]

@@ -2,23 +2,14 @@
 //! attempt N+1, built from their original request lines. Invalid outputs are asked again with
 //! the model's answer and the validation error as feedback, so the model can correct itself.
 
-use std::collections::HashMap;
 use std::io::{BufRead, BufWriter, Write};
 use std::path::Path;
 
 use batchlabel_spec::BatchLimits;
-use rusqlite::params;
 
 use crate::LifecycleError;
-use crate::ledger::{Ledger, PlannedShard};
-use crate::outcome::FailureReason;
 use batchlabel_compile::CostModel;
-
-struct Failure {
-    reason: FailureReason,
-    detail: String,
-    output: Option<String>,
-}
+use batchlabel_ledger::{Ledger, PlannedShard};
 
 /// Write the retry shards of `attempt + 1` into `directory`, each with its cost bound when
 /// `cost` is given (a budget is in force).
@@ -29,52 +20,12 @@ pub(crate) fn plan_retry(
     directory: &Path,
     (limits, cost): (BatchLimits, Option<&CostModel>),
 ) -> Result<Vec<PlannedShard>, LifecycleError> {
-    let mut failures: HashMap<String, Failure> = HashMap::new();
-    {
-        let mut statement = ledger
-            .connection
-            .prepare(
-                "SELECT a.custom_id, a.reason, a.detail, a.output FROM attempts a
-                 WHERE a.run_id = ?1 AND a.attempt = ?2 AND NOT EXISTS
-                   (SELECT 1 FROM results r WHERE r.run_id = a.run_id AND r.custom_id = a.custom_id)",
-            )
-            .map_err(ledger.error())?;
-        let rows = statement
-            .query_map(params![run_id, attempt], |row| {
-                Ok((
-                    row.get::<_, String>(0)?,
-                    row.get::<_, String>(1)?,
-                    row.get::<_, String>(2)?,
-                    row.get::<_, Option<String>>(3)?,
-                ))
-            })
-            .map_err(ledger.error())?;
-        for row in rows {
-            let (custom_id, reason, detail, output) = row.map_err(ledger.error())?;
-            failures.insert(
-                custom_id,
-                Failure {
-                    reason: FailureReason::parse(&reason).unwrap_or(FailureReason::Missing),
-                    detail,
-                    output,
-                },
-            );
-        }
-    }
+    let failures = ledger.pending_failures(run_id, attempt)?;
     if failures.is_empty() {
         return Ok(Vec::new());
     }
     std::fs::create_dir_all(directory).map_err(|source| LifecycleError::io(directory, source))?;
-    let originals: Vec<String> = {
-        let mut statement = ledger
-            .connection
-            .prepare("SELECT path FROM shards WHERE run_id = ?1 AND attempt = 1 ORDER BY number")
-            .map_err(ledger.error())?;
-        let rows = statement
-            .query_map([run_id], |row| row.get(0))
-            .map_err(ledger.error())?;
-        rows.collect::<Result<_, _>>().map_err(ledger.error())?
-    };
+    let originals = ledger.first_attempt_paths(run_id)?;
     let mut writer = RetryWriter::new(directory, limits, cost);
     for path in &originals {
         let file = std::fs::File::open(path)
@@ -173,7 +124,7 @@ impl<'a> RetryWriter<'a> {
             open.bytes += size;
             open.id_set_hash = open
                 .id_set_hash
-                .wrapping_add(crate::ledger::id_hash(custom_id));
+                .wrapping_add(batchlabel_ledger::id_hash(custom_id));
             open.message_tokens += tokens;
         }
         Ok(())

@@ -3,6 +3,7 @@
 //! provider that this ledger does not know (a lost or replaced ledger: taken over, never sent
 //! twice).
 
+use batchlabel_core::{RunState, ShardState};
 use std::collections::BTreeMap;
 
 use batchlabel_protocol::Batch;
@@ -10,8 +11,9 @@ use batchlabel_providers::{BatchProvider, METADATA_RUN, METADATA_SPEC, ProviderE
 use batchlabel_spec::Job;
 
 use crate::driver::RunObserver;
-use crate::ledger::{Ledger, RunRecord, ShardRecord, now};
 use crate::{LifecycleError, ProviderFailure, RunSettings};
+use batchlabel_core::now;
+use batchlabel_ledger::{InputIdentity, Ledger, RunRecord, ShardRecord};
 
 /// How far back the provider's batches are searched for a lost ledger's: a batch lives at
 /// most its 24-hour window, and a finished one is worth adopting for a while after.
@@ -32,7 +34,7 @@ pub(crate) enum RunChoice {
 pub(crate) fn input_identity(
     job: &Job,
     limit: Option<u64>,
-) -> Result<(String, i64, i64), LifecycleError> {
+) -> Result<InputIdentity, LifecycleError> {
     let metadata = std::fs::metadata(&job.input.path)
         .map_err(|source| LifecycleError::io(&job.input.path, source))?;
     let modified = metadata
@@ -44,13 +46,17 @@ pub(crate) fn input_identity(
     if let Some(limit) = limit {
         name = format!("{name}#limit={limit}");
     }
-    Ok((name, metadata.len() as i64, modified))
+    Ok(InputIdentity {
+        location: name,
+        size: metadata.len() as i64,
+        version: modified,
+    })
 }
 
 /// A shard whose batch may be running at the provider.
 pub(crate) fn in_flight(shard: &ShardRecord) -> bool {
-    matches!(shard.state.as_str(), "submitted" | "downloaded")
-        || (shard.state == "planned" && shard.create_intent_at.is_some())
+    matches!(shard.state, ShardState::Submitted | ShardState::Downloaded)
+        || (shard.state == ShardState::Planned && shard.create_intent_at.is_some())
 }
 
 pub(crate) fn choose_run(
@@ -71,11 +77,9 @@ pub(crate) fn choose_run(
             new: job.fingerprint.chars().take(12).collect(),
         });
     }
-    let same_input = run.input_path == identity.0
-        && run.input_bytes == identity.1
-        && run.input_modified == identity.2;
+    let same_input = run.input == identity;
     if same_input && !spec_changed && !settings.new_run {
-        if run.state != "compiling" {
+        if run.state != RunState::Compiling {
             observer.event(&format!("resuming run {} ({})", run.id, run.state));
         }
         return Ok(RunChoice::Resume(run));
@@ -174,14 +178,10 @@ pub(crate) async fn start_run<P: BatchProvider>(
         };
         observer.event(&message);
     }
-    ledger.create_run(
-        &job.name,
-        &job.fingerprint,
-        (&identity.0, identity.1, identity.2),
-        adopted
-            .as_ref()
-            .map(|(token, since)| (token.as_str(), *since)),
-    )
+    let adopt = adopted
+        .as_ref()
+        .map(|(token, since)| (token.as_str(), *since));
+    Ok(ledger.create_run(&job.name, &job.fingerprint, &identity, adopt)?)
 }
 
 fn tag<'a>(batch: &'a Batch, key: &str) -> Option<&'a str> {

@@ -2,6 +2,7 @@
 //! batch's requests, resubmitting one refused for a full queue), and collect an earlier run's
 //! batches still in flight before a new run starts.
 
+use batchlabel_core::{RunState, ShardState};
 use std::path::Path;
 
 use batchlabel_protocol::BatchStatus;
@@ -12,10 +13,10 @@ use futures_util::StreamExt;
 use crate::LifecycleError;
 use crate::driver::{RunObserver, ingest_downloaded, provider_failure};
 use crate::ingest::{ShardIngest, shard_custom_ids};
-use crate::ledger::{Ledger, RunRecord, ShardRecord};
-use crate::outcome::{FailureReason, Outcome};
 use crate::record::record_ingest;
 use crate::run_choice::in_flight;
+use batchlabel_core::{FailureReason, Outcome};
+use batchlabel_ledger::{Ledger, RunRecord, ShardRecord};
 
 /// Most submissions of one shard when its batches keep failing on a full queue.
 const MAX_SUBMITS: i64 = 10;
@@ -34,7 +35,7 @@ pub(crate) async fn poll_and_settle<P: BatchProvider>(
     let submitted: Vec<ShardRecord> = ledger
         .shards(run.id)?
         .into_iter()
-        .filter(|shard| shard.state == "submitted")
+        .filter(|shard| shard.state == ShardState::Submitted)
         .collect();
     let mut polls = futures_util::stream::iter(submitted.into_iter().map(|shard| async move {
         let batch_id = shard.batch_id.clone().unwrap_or_default();
@@ -74,14 +75,10 @@ pub(crate) async fn poll_and_settle<P: BatchProvider>(
             || shard.completed != counts.completed as i64
         {
             changed = true;
-            ledger.update_shard(
+            ledger.record_poll(
                 shard.id,
-                "batch_status = ?1, completed = ?2, failed = ?3",
-                &[
-                    &batch.status.as_str(),
-                    &(counts.completed as i64),
-                    &(counts.failed as i64),
-                ],
+                batch.status.as_str(),
+                (counts.completed, counts.failed),
             )?;
         }
         if batch.status.is_terminal() {
@@ -126,7 +123,10 @@ pub(crate) async fn collect_in_flight<P: BatchProvider>(
         "collecting {live} batch(es) still in flight from run {} first; the new run reuses their results for every request that did not change, instead of paying again",
         previous.id
     ));
-    for shard in shards.iter().filter(|shard| shard.state == "planned") {
+    for shard in shards
+        .iter()
+        .filter(|shard| shard.state == ShardState::Planned)
+    {
         crate::submit::adopt_if_created(provider, ledger, &previous.token, shard).await?;
     }
     loop {
@@ -142,7 +142,7 @@ pub(crate) async fn collect_in_flight<P: BatchProvider>(
         let shards = ledger.shards(previous.id)?;
         let downloaded: Vec<ShardRecord> = shards
             .iter()
-            .filter(|shard| shard.state == "downloaded")
+            .filter(|shard| shard.state == ShardState::Downloaded)
             .cloned()
             .collect();
         if !downloaded.is_empty() {
@@ -157,7 +157,10 @@ pub(crate) async fn collect_in_flight<P: BatchProvider>(
             )?;
             continue;
         }
-        if !shards.iter().any(|shard| shard.state == "submitted") {
+        if !shards
+            .iter()
+            .any(|shard| shard.state == ShardState::Submitted)
+        {
             break;
         }
         // `--no-wait`: one look, then the same command collects the rest later.
@@ -169,10 +172,10 @@ pub(crate) async fn collect_in_flight<P: BatchProvider>(
         }
     }
     // A `batchlabel cancel` during the collection stops here: no new run starts.
-    if ledger.run_state(previous.id)? == "cancelled" {
+    if ledger.run_state(previous.id)? == RunState::Cancelled {
         return Err(LifecycleError::CollectCancelled { run: previous.id });
     }
-    ledger.set_run_state(previous.id, "superseded")?;
+    ledger.set_run_state(previous.id, RunState::Superseded)?;
     ledger.checkpoint();
     Ok(true)
 }
@@ -213,18 +216,14 @@ async fn settle_finished_batch<P: BatchProvider>(
                 "batch {} of shard {} failed: {note}; submitting it again after a pause",
                 batch.id, shard.number
             ));
-            ledger.update_shard(
-                shard.id,
-                "state = 'planned', batch_id = NULL, create_intent_at = NULL, batch_status = NULL, submits = submits + 1, note = ?1",
-                &[&note],
-            )?;
+            ledger.requeue_shard(shard.id, &note)?;
             return Ok(());
         }
         observer.event(&format!(
             "batch {} of shard {} failed: {note}",
             batch.id, shard.number
         ));
-        ledger.update_shard(shard.id, "note = ?1", &[&note])?;
+        ledger.record_note(shard.id, &note)?;
         let detail = format!("batch {} failed: {note}", batch.id);
         let max_attempts = i64::from(job.limits.max_attempts);
         fail_whole_shard(
@@ -256,11 +255,7 @@ async fn settle_finished_batch<P: BatchProvider>(
             paths[slot] = Some(destination.to_string_lossy().into_owned());
         }
     }
-    ledger.update_shard(
-        shard.id,
-        "state = 'downloaded', output_path = ?1, error_path = ?2",
-        &[&paths[0], &paths[1]],
-    )?;
+    ledger.mark_downloaded(shard.id, paths[0].as_deref(), paths[1].as_deref())?;
     Ok(())
 }
 

@@ -3,7 +3,7 @@
 //! time), as CSV, JSON Lines or SQLite (upsert); failed rows go to the errors file. A request
 //! shared by duplicate rows fans out to each of them (its tokens and cost count once).
 
-use std::collections::HashMap;
+use batchlabel_core::ResultState;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
@@ -12,7 +12,7 @@ use rusqlite::params;
 use serde_json::{Value, json};
 
 use crate::LifecycleError;
-use crate::ledger::Ledger;
+use batchlabel_ledger::Ledger;
 
 /// What the sinks wrote.
 #[derive(Debug, Default, Clone, serde::Serialize)]
@@ -23,22 +23,6 @@ pub struct SinkCounts {
     pub failed_rows: u64,
     /// Failed rows by reason.
     pub failures: std::collections::BTreeMap<String, u64>,
-}
-
-struct ResultRow {
-    custom_id: String,
-    state: String,
-    output: Option<String>,
-    reason: Option<String>,
-    detail: Option<String>,
-    attempt: i64,
-    shard_id: Option<i64>,
-    model_snapshot: Option<String>,
-    input_tokens: i64,
-    output_tokens: i64,
-    cost: f64,
-    finished_at: i64,
-    cached_from_run: Option<i64>,
 }
 
 enum Writer {
@@ -69,23 +53,8 @@ pub(crate) fn write_results(
     job: &Job,
     output: &Output,
 ) -> Result<SinkCounts, LifecycleError> {
-    let mut batch_ids: HashMap<i64, String> = HashMap::new();
-    {
-        let mut statement = ledger
-            .connection
-            .prepare("SELECT id, batch_id FROM shards WHERE batch_id IS NOT NULL")
-            .map_err(ledger.error())?;
-        let rows = statement
-            .query_map([], |row| {
-                Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
-            })
-            .map_err(ledger.error())?;
-        for row in rows {
-            let (id, batch_id) = row.map_err(ledger.error())?;
-            batch_ids.insert(id, batch_id);
-        }
-    }
-    let links = crate::row_results::RowLinks::load(ledger, run_id)?;
+    let batch_ids = ledger.batch_ids()?;
+    let links = ledger.row_links(run_id)?;
     if let Some(parent) = output.path.parent() {
         std::fs::create_dir_all(parent).map_err(|source| LifecycleError::io(parent, source))?;
     }
@@ -122,41 +91,13 @@ pub(crate) fn write_results(
         .map_err(|source| LifecycleError::io(&errors_temporary, source))?;
     let mut errors = BufWriter::new(errors_file);
     let mut counts = SinkCounts::default();
-    let mut statement = ledger
-        .connection
-        .prepare(
-            "SELECT custom_id, state, output, reason, detail, attempt, shard_id, model_snapshot,
-                    input_tokens, output_tokens, cost, finished_at, cached_from_run
-             FROM results WHERE run_id = ?1",
-        )
-        .map_err(ledger.error())?;
-    let rows = statement
-        .query_map([run_id], |row| {
-            Ok(ResultRow {
-                custom_id: row.get(0)?,
-                state: row.get(1)?,
-                output: row.get(2)?,
-                reason: row.get(3)?,
-                detail: row.get(4)?,
-                attempt: row.get(5)?,
-                shard_id: row.get(6)?,
-                model_snapshot: row.get(7)?,
-                input_tokens: row.get(8)?,
-                output_tokens: row.get(9)?,
-                cost: row.get(10)?,
-                finished_at: row.get(11)?,
-                cached_from_run: row.get(12)?,
-            })
-        })
-        .map_err(ledger.error())?;
     let mut upsert_sql = None;
     let mut last_time = (i64::MIN, String::new());
-    for row in rows {
-        let row = row.map_err(ledger.error())?;
+    ledger.for_each_result(run_id, |row| -> Result<(), LifecycleError> {
         let own = batchlabel_compile::row_id_of(&row.custom_id);
         let row_ids = links.rows_of(&row.custom_id, own.as_deref());
         for (row_id, primary) in row_ids {
-            if row.state == "labeled" {
+            if row.state == ResultState::Labeled {
                 counts.labeled_rows += 1;
                 let source = if row.cached_from_run.is_some() {
                     "cache"
@@ -215,7 +156,8 @@ pub(crate) fn write_results(
                     .map_err(|source| LifecycleError::io(&errors_temporary, source))?;
             }
         }
-    }
+        Ok(())
+    })?;
     replace_file(errors, &errors_temporary, &output.errors_path)?;
     match writer {
         Writer::Csv(writer) => {

@@ -3,13 +3,15 @@
 //! asking the provider to cancel its live batches. Neither needs the run lock, so both work
 //! while a run is going on in another terminal.
 
+use batchlabel_core::{ResultState, RunState, ShardState};
 use std::collections::BTreeMap;
 
 use batchlabel_providers::BatchProvider;
 use serde::Serialize;
 
-use crate::ledger::{Ledger, ShardRecord, now};
 use crate::{LifecycleError, ProviderFailure, RunSettings};
+use batchlabel_core::now;
+use batchlabel_ledger::{Ledger, ShardRecord};
 
 /// Row, request, batch and token counts of a run.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -104,7 +106,7 @@ pub struct RunStatus {
     /// Ledger run id.
     pub run: i64,
     /// `compiling`, `running`, `cancelled`, `finished`.
-    pub state: String,
+    pub state: RunState,
     /// Unix seconds.
     pub created_at: i64,
     /// The spec fingerprint.
@@ -125,17 +127,7 @@ pub(crate) fn run_status(
     run_id: i64,
     rows_known: Option<&crate::SinkCounts>,
 ) -> Result<RunStatus, LifecycleError> {
-    let connection = &ledger.connection;
-    let error = ledger.error();
-    let (state, created_at, fingerprint, rows, requests, duplicates, cached): (String, i64, String, i64, i64, i64, i64) =
-        connection
-            .query_row(
-                "SELECT state, created_at, spec_fingerprint, coalesce(rows, 0), coalesce(requests, 0),
-                        coalesce(duplicate_rows, 0), coalesce(cached_requests, 0) FROM runs WHERE id = ?1",
-                [run_id],
-                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?, row.get(6)?)),
-            )
-            .map_err(&error)?;
+    let (summary, fingerprint) = ledger.run_summary(run_id)?;
     let mut labeled_rows = 0;
     let mut failed_rows = 0;
     let mut failures = BTreeMap::new();
@@ -144,46 +136,16 @@ pub(crate) fn run_status(
         failed_rows = known.failed_rows;
         failures.clone_from(&known.failures);
     } else {
-        // Each request counts for its own row (unless its id is hashed, then the row is
-        // linked) plus every duplicate row linked to it.
-        let mut statement = connection
-            .prepare(
-                "SELECT state, coalesce(reason, ''), count(*) FROM results
-                 WHERE run_id = ?1 AND custom_id NOT LIKE 'h-%' GROUP BY 1, 2
-                 UNION ALL
-                 SELECT r.state, coalesce(r.reason, ''), count(*) FROM request_rows l
-                 JOIN results r ON r.run_id = l.run_id AND r.custom_id = l.custom_id
-                 WHERE l.run_id = ?1 GROUP BY 1, 2",
-            )
-            .map_err(&error)?;
-        let groups = statement
-            .query_map([run_id], |row| {
-                Ok((
-                    row.get::<_, String>(0)?,
-                    row.get::<_, String>(1)?,
-                    row.get::<_, i64>(2)?,
-                ))
-            })
-            .map_err(&error)?;
-        for group in groups {
-            let (state, reason, count) = group.map_err(&error)?;
-            if state == "labeled" {
-                labeled_rows += count as u64;
+        for group in ledger.row_counts(run_id)? {
+            if group.state == ResultState::Labeled {
+                labeled_rows += group.rows;
             } else {
-                failed_rows += count as u64;
-                *failures.entry(reason).or_default() += count as u64;
+                failed_rows += group.rows;
+                *failures.entry(group.reason).or_default() += group.rows;
             }
         }
     }
-    let (input_tokens, output_tokens, cost): (i64, i64, f64) = connection
-        .query_row(
-            "SELECT coalesce(sum(i), 0), coalesce(sum(o), 0), coalesce(sum(c), 0) FROM (
-               SELECT input_tokens i, output_tokens o, cost c FROM results WHERE run_id = ?1 AND cached_from_run IS NULL
-               UNION ALL SELECT input_tokens, output_tokens, cost FROM attempts WHERE run_id = ?1)",
-            [run_id],
-            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
-        )
-        .map_err(&error)?;
+    let usage = ledger.usage_totals(run_id)?;
     let shards = ledger.shards(run_id)?;
     let batches = shards
         .iter()
@@ -197,27 +159,27 @@ pub(crate) fn run_status(
         })
         .sum::<i64>() as u64;
     let attempts = shards.iter().map(|shard| shard.attempt).max().unwrap_or(0);
-    let pending_rows = (rows as u64).saturating_sub(labeled_rows + failed_rows);
-    let eta_seconds = eta(&shards, requests as u64, state.as_str());
+    let pending_rows = (summary.rows as u64).saturating_sub(labeled_rows + failed_rows);
+    let eta_seconds = eta(&shards, summary.requests as u64, summary.state);
     Ok(RunStatus {
         run: run_id,
-        state,
-        created_at,
+        state: summary.state,
+        created_at: summary.created_at,
         spec_fingerprint: fingerprint,
         counts: RunCounts {
-            rows: rows as u64,
-            requests: requests as u64,
-            duplicate_rows: duplicates as u64,
-            cached_requests: cached as u64,
+            rows: summary.rows as u64,
+            requests: summary.requests as u64,
+            duplicate_rows: summary.duplicate_rows as u64,
+            cached_requests: summary.cached_requests as u64,
             labeled_rows,
             failed_rows,
             failures,
             pending_rows,
             batches,
             attempts,
-            input_tokens: input_tokens as u64,
-            output_tokens: output_tokens as u64,
-            cost_usd: cost,
+            input_tokens: usage.input_tokens,
+            output_tokens: usage.output_tokens,
+            cost_usd: usage.cost_usd,
             cost: CostAccount::of(&shards),
         },
         eta_seconds,
@@ -226,15 +188,15 @@ pub(crate) fn run_status(
 }
 
 /// Linear ETA from the first submission and the requests the provider reports done.
-fn eta(shards: &[ShardRecord], requests: u64, state: &str) -> Option<i64> {
-    if state == "finished" {
+fn eta(shards: &[ShardRecord], requests: u64, state: RunState) -> Option<i64> {
+    if state == RunState::Finished {
         return None;
     }
     let started = shards.iter().filter_map(|shard| shard.submitted_at).min()?;
     let done: i64 = shards
         .iter()
         .map(|shard| {
-            if shard.state == "ingested" {
+            if shard.state == ShardState::Ingested {
                 shard.requests
             } else {
                 shard.completed + shard.failed
@@ -255,7 +217,7 @@ pub(crate) fn latest(
     job_name: &str,
 ) -> Result<(Ledger, crate::RunRecord), LifecycleError> {
     let run_dir = settings.run_dir(job_name);
-    if !run_dir.join("ledger.sqlite").exists() {
+    if !Ledger::exists(&run_dir) {
         return Err(LifecycleError::NoRun { path: run_dir });
     }
     let ledger = Ledger::open_unlocked(&run_dir)?;
@@ -280,19 +242,19 @@ pub async fn cancel<P: BatchProvider>(
     provider: &P,
 ) -> Result<Vec<String>, LifecycleError> {
     let (ledger, run) = latest(settings, job_name)?;
-    ledger.set_run_state(run.id, "cancelled")?;
+    ledger.set_run_state(run.id, RunState::Cancelled)?;
     let mut cancelled = Vec::new();
     for shard in ledger.shards(run.id)? {
         let Some(batch_id) = shard
             .batch_id
             .clone()
-            .filter(|_| shard.state == "submitted")
+            .filter(|_| shard.state == ShardState::Submitted)
         else {
             continue;
         };
         match provider.cancel(&batch_id).await {
             Ok(batch) => {
-                ledger.update_shard(shard.id, "batch_status = ?1", &[&batch.status.as_str()])?;
+                ledger.record_batch_status(shard.id, batch.status.as_str())?;
                 cancelled.push(batch_id);
             }
             // Already finished: nothing to cancel.

@@ -11,8 +11,8 @@ use batchlabel_providers::{
 };
 use serde_json::{Map, Value};
 
-use crate::ledger::{Ledger, RunRecord, ShardRecord, now};
 use crate::{LifecycleError, ProviderFailure};
+use batchlabel_ledger::{Ledger, RemoteSubmission, RunRecord, ShardRecord};
 
 /// Tries for one upload or create whose answers keep getting lost.
 const MAX_AMBIGUOUS: u32 = 5;
@@ -95,7 +95,9 @@ pub(crate) async fn submit<P: BatchProvider>(
     }
     if shard.file_id.is_none() {
         shard.file_id = Some(upload(provider, ledger, remote, &shard).await?);
-        ledger.update_shard(shard.id, "file_id = ?1", &[&shard.file_id])?;
+        if let Some(file_id) = &shard.file_id {
+            ledger.mark_uploaded(shard.id, file_id)?;
+        }
     }
     let Some(file_id) = shard.file_id.clone() else {
         return Ok(());
@@ -116,8 +118,7 @@ pub(crate) async fn submit<P: BatchProvider>(
     created_with.insert(METADATA_CONTENT.into(), Value::String(content));
     let mut tries = 0;
     while batch_id.is_none() {
-        let intent = now();
-        ledger.update_shard(shard.id, "create_intent_at = ?1", &[&intent])?;
+        let intent = ledger.mark_create_intent(shard.id)?;
         match provider.create_batch(&file_id, created_with.clone()).await {
             Ok(batch) => batch_id = Some(batch.id),
             Err(ProviderError::Ambiguous { .. }) if tries < MAX_AMBIGUOUS => {
@@ -130,11 +131,16 @@ pub(crate) async fn submit<P: BatchProvider>(
             Err(error) => return Err(failure(&shard, error)),
         }
     }
-    ledger.update_shard(
-        shard.id,
-        "batch_id = ?1, state = 'submitted', submitted_at = ?2, batch_status = 'validating'",
-        &[&batch_id, &now()],
-    )?;
+    if let Some(batch_id) = &batch_id {
+        ledger.mark_submitted(
+            shard.id,
+            RemoteSubmission {
+                file_id: None,
+                batch_id,
+                status: "validating",
+            },
+        )?;
+    }
     Ok(())
 }
 
@@ -166,7 +172,7 @@ async fn upload<P: BatchProvider>(
     }
     let mut tries = 0;
     loop {
-        ledger.update_shard(shard.id, "upload_intent_at = ?1", &[&now()])?;
+        ledger.mark_upload_intent(shard.id)?;
         match provider
             .upload(std::path::Path::new(&shard.path), &filename)
             .await
@@ -223,15 +229,13 @@ async fn adopt_sent_batch<P: BatchProvider>(
     else {
         return Ok(false);
     };
-    ledger.update_shard(
+    ledger.mark_submitted(
         shard.id,
-        "file_id = ?1, batch_id = ?2, state = 'submitted', submitted_at = ?3, batch_status = ?4",
-        &[
-            &batch.input_file_id,
-            &batch.id,
-            &now(),
-            &batch.status.as_str(),
-        ],
+        RemoteSubmission {
+            file_id: Some(&batch.input_file_id),
+            batch_id: &batch.id,
+            status: batch.status.as_str(),
+        },
     )?;
     Ok(true)
 }
@@ -275,10 +279,13 @@ pub(crate) async fn adopt_if_created<P: BatchProvider>(
     let Some(batch) = found else {
         return Ok(false);
     };
-    ledger.update_shard(
+    ledger.mark_submitted(
         shard.id,
-        "batch_id = ?1, state = 'submitted', submitted_at = ?2, batch_status = ?3",
-        &[&batch.id, &now(), &batch.status.as_str()],
+        RemoteSubmission {
+            file_id: None,
+            batch_id: &batch.id,
+            status: batch.status.as_str(),
+        },
     )?;
     Ok(true)
 }

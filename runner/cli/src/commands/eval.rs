@@ -33,7 +33,11 @@ pub(crate) fn load_run(
     let loaded = (|| -> Result<LoadedRun, EvalError> {
         let field = batchlabel_eval::choose_field(&job, args.field.as_deref())?.clone();
         let settings = super::status::settings(&args.state.state_dir);
-        let (status, results) = batchlabel_lifecycle::latest_row_results(&settings, &job.name)?;
+        let (status, results) = batchlabel_lifecycle::latest_row_results(&settings, &job.name)
+            .map_err(|error| match error {
+                batchlabel_lifecycle::LifecycleError::NoRun { path } => EvalError::NoRun { path },
+                other => EvalError::Run(Box::new(other)),
+            })?;
         let gold = match &args.gold {
             Some(gold) => Some(batchlabel_eval::load_gold(
                 &job,
@@ -79,9 +83,7 @@ fn report_error(error: &EvalError, json: bool, printer: Printer) {
                 "hint: `--gold` takes a column of the spec's input, or a path to a CSV/JSONL file of gold labels\n",
             );
         }
-        EvalError::Lifecycle(error)
-            if matches!(**error, batchlabel_lifecycle::LifecycleError::NoRun { .. }) =>
-        {
+        EvalError::NoRun { .. } => {
             text.push_str(
                 "hint: `eval` reads the spec's latest run: run it first (`batchlabel run SPEC`), with the same `--state-dir`\n",
             );

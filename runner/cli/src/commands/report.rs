@@ -93,7 +93,7 @@ fn facts(loaded: &LoadedRun) -> RunFacts {
         job: loaded.job.name.clone(),
         description: loaded.job.description.clone(),
         run: status.run,
-        state: status.state.clone(),
+        state: status.state.to_string(),
         model: format!(
             "{:?} · {}",
             loaded.job.model.provider, loaded.job.model.name

@@ -130,7 +130,7 @@ impl Outcome {
         }
     }
 
-    pub(crate) fn failed(reason: FailureReason, detail: String) -> Self {
+    pub fn failed(reason: FailureReason, detail: String) -> Self {
         Self::Failed {
             reason,
             detail,

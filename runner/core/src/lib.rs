@@ -1,0 +1,41 @@
+//! batchlabel-core: the vocabulary every other crate shares, without I/O — the states of runs,
+//! shards and results, what happened to one request ([`Outcome`]), cost bounds, and the
+//! clock. The ledger stores these; the lifecycle moves them; nothing here knows SQL or HTTP.
+
+mod outcome;
+mod states;
+
+pub use outcome::{FailureReason, Outcome};
+pub use states::{ResultState, RunState, ShardState, UnknownState};
+
+/// What one batch file (or any group of requests) may cost.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct CostBound {
+    /// Prompt tokens.
+    pub input_tokens: u64,
+    /// Most output tokens, when bounded.
+    pub output_tokens_max: Option<u64>,
+    /// Most dollars, when the price and the output bound are known.
+    pub cost_usd_max: Option<f64>,
+}
+
+/// Unix seconds now (0 if the clock is before 1970).
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs() as i64)
+}
+
+/// The row id a custom_id names, when it can be recovered without the row map (`r-<id>` for
+/// ids that are already portable, `x-<hex>` for the rest; hashed ids need the row map).
+pub fn row_id_of(custom_id: &str) -> Option<String> {
+    if let Some(id) = custom_id.strip_prefix("r-") {
+        return Some(id.to_string());
+    }
+    let hex = custom_id.strip_prefix("x-")?;
+    let bytes: Option<Vec<u8>> = (0..hex.len())
+        .step_by(2)
+        .map(|at| u8::from_str_radix(hex.get(at..at + 2)?, 16).ok())
+        .collect();
+    String::from_utf8(bytes?).ok()
+}

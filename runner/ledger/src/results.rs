@@ -1,0 +1,526 @@
+//! Results and failed attempts: recording an ingest, ending what failed for good, and reading
+//! results back for retries, calibration, sinks, status, eval and report.
+
+use std::collections::{HashMap, HashSet};
+
+use batchlabel_core::{FailureReason, Outcome};
+use rusqlite::params;
+
+use crate::{Ledger, LedgerError, ResultState, ShardRecord, ShardState, now};
+
+/// Tokens and dollars a shard's output files report.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct ActualUsage {
+    /// Prompt tokens, summed.
+    pub input_tokens: u64,
+    /// Completion tokens, summed.
+    pub output_tokens: u64,
+    /// At the batch price (0 when the model's price is unknown).
+    pub cost_usd: f64,
+}
+
+/// One request's result, as sinks write it.
+#[derive(Debug, Clone)]
+pub struct ResultRow {
+    /// The request.
+    pub custom_id: String,
+    /// Labeled or failed.
+    pub state: ResultState,
+    /// The answer (validated and calibrated when labeled).
+    pub output: Option<String>,
+    /// Why it failed.
+    pub reason: Option<String>,
+    /// The failure's detail.
+    pub detail: Option<String>,
+    /// Which attempt ended it.
+    pub attempt: i64,
+    /// The shard whose batch answered it.
+    pub shard_id: Option<i64>,
+    /// The model snapshot that answered.
+    pub model_snapshot: Option<String>,
+    /// Prompt tokens.
+    pub input_tokens: i64,
+    /// Completion tokens.
+    pub output_tokens: i64,
+    /// Dollars.
+    pub cost: f64,
+    /// Unix seconds.
+    pub finished_at: i64,
+    /// The earlier run whose result it reuses.
+    pub cached_from_run: Option<i64>,
+    /// Per-label scores (local model), as JSON text.
+    pub scores: Option<String>,
+}
+
+/// A failed attempt still waiting for its retry.
+#[derive(Debug, Clone)]
+pub struct PendingFailure {
+    /// Why it failed.
+    pub reason: FailureReason,
+    /// The detail given back as feedback.
+    pub detail: String,
+    /// The rejected answer.
+    pub output: Option<String>,
+}
+
+/// A labeled result with scores, for calibration.
+#[derive(Debug, Clone)]
+pub struct ScoredResult {
+    /// The request.
+    pub custom_id: String,
+    /// The answer before calibration.
+    pub raw_output: String,
+    /// Its scores, as JSON text.
+    pub scores: String,
+}
+
+/// Rows by result state and failure reason.
+#[derive(Debug, Clone)]
+pub struct RowCountGroup {
+    /// Labeled or failed.
+    pub state: ResultState,
+    /// The reason ('' when labeled).
+    pub reason: String,
+    /// Rows.
+    pub rows: u64,
+}
+
+/// Tokens and dollars a run spent (results not reused from earlier runs, and every attempt).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UsageTotals {
+    /// Prompt tokens.
+    pub input_tokens: u64,
+    /// Completion tokens.
+    pub output_tokens: u64,
+    /// Dollars.
+    pub cost_usd: f64,
+}
+
+/// Which rows a request answers: its own row plus every duplicate row linked to it.
+pub struct RowLinks {
+    shared: HashMap<String, Vec<String>>,
+}
+
+impl RowLinks {
+    /// The row ids `custom_id` answers, each with whether it is the request's own row (the
+    /// one its tokens and cost belong to).
+    pub fn rows_of<'a>(&'a self, custom_id: &str, own: Option<&'a str>) -> Vec<(&'a str, bool)> {
+        let mut row_ids: Vec<(&str, bool)> = Vec::new();
+        if let Some(own) = own {
+            row_ids.push((own, true));
+        }
+        if let Some(shared) = self.shared.get(custom_id) {
+            let first = own.is_none();
+            for (index, id) in shared.iter().enumerate() {
+                row_ids.push((id, first && index == 0));
+            }
+        }
+        row_ids
+    }
+}
+
+fn result_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ResultRow> {
+    Ok(ResultRow {
+        custom_id: row.get(0)?,
+        state: crate::runs::state_column(row, 1, ResultState::parse)?,
+        output: row.get(2)?,
+        reason: row.get(3)?,
+        detail: row.get(4)?,
+        attempt: row.get(5)?,
+        shard_id: row.get(6)?,
+        model_snapshot: row.get(7)?,
+        input_tokens: row.get(8)?,
+        output_tokens: row.get(9)?,
+        cost: row.get(10)?,
+        finished_at: row.get(11)?,
+        cached_from_run: row.get(12)?,
+        scores: row.get(13)?,
+    })
+}
+
+impl Ledger {
+    /// Record one shard's ingest and mark it `ingested`, in one transaction. `cost` prices
+    /// tokens at the batch rate; a retryable failure waits for the next attempt unless this
+    /// was the last.
+    pub fn record_ingest(
+        &mut self,
+        run_id: i64,
+        shard: &ShardRecord,
+        outcomes: &[(String, Outcome)],
+        max_attempts: i64,
+        cost: &dyn Fn(u64, u64) -> f64,
+    ) -> Result<(), LedgerError> {
+        let error = self.error();
+        let finished_at = now();
+        let transaction = self.connection.transaction().map_err(&error)?;
+        {
+            let mut result = transaction
+                .prepare(
+                    "INSERT OR REPLACE INTO results(run_id, custom_id, state, output, reason, detail, attempt, shard_id,
+                         model_snapshot, input_tokens, output_tokens, cost, finished_at, scores)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                )
+                .map_err(&error)?;
+            let mut attempt = transaction
+                .prepare(
+                    "INSERT OR REPLACE INTO attempts(run_id, custom_id, attempt, shard_id, reason, detail, output,
+                         input_tokens, output_tokens, cost)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                )
+                .map_err(&error)?;
+            // In key order, so the B-tree inserts stay local.
+            let mut ordered: Vec<&(String, Outcome)> = outcomes.iter().collect();
+            ordered.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            for (custom_id, outcome) in ordered {
+                match outcome {
+                    Outcome::Labeled {
+                        output,
+                        scores,
+                        model_snapshot,
+                        input_tokens,
+                        output_tokens,
+                    } => {
+                        result
+                            .execute(params![
+                                run_id,
+                                custom_id,
+                                ResultState::Labeled.as_str(),
+                                output,
+                                None::<String>,
+                                None::<String>,
+                                shard.attempt,
+                                shard.id,
+                                model_snapshot,
+                                *input_tokens as i64,
+                                *output_tokens as i64,
+                                cost(*input_tokens, *output_tokens),
+                                finished_at,
+                                scores
+                            ])
+                            .map_err(&error)?;
+                    }
+                    Outcome::Failed {
+                        reason,
+                        detail,
+                        output,
+                        retryable,
+                        input_tokens,
+                        output_tokens,
+                    } => {
+                        attempt
+                            .execute(params![
+                                run_id,
+                                custom_id,
+                                shard.attempt,
+                                shard.id,
+                                reason.as_str(),
+                                detail,
+                                output,
+                                *input_tokens as i64,
+                                *output_tokens as i64,
+                                cost(*input_tokens, *output_tokens)
+                            ])
+                            .map_err(&error)?;
+                        // Retryable failures wait for the next attempt; the rest end here.
+                        if !*retryable || shard.attempt >= max_attempts {
+                            result
+                                .execute(params![
+                                    run_id,
+                                    custom_id,
+                                    ResultState::Failed.as_str(),
+                                    output,
+                                    reason.as_str(),
+                                    detail,
+                                    shard.attempt,
+                                    shard.id,
+                                    None::<String>,
+                                    0,
+                                    0,
+                                    0.0,
+                                    finished_at,
+                                    None::<String>
+                                ])
+                                .map_err(&error)?;
+                        }
+                    }
+                }
+            }
+            // The provider's own usage replaces the estimate: every line it answered counts,
+            // labeled or not.
+            let (input_tokens, output_tokens) =
+                outcomes
+                    .iter()
+                    .fold((0u64, 0u64), |(input, output), (_, outcome)| {
+                        let (line_input, line_output) = outcome.tokens();
+                        (input + line_input, output + line_output)
+                    });
+            transaction
+                .execute(
+                    "UPDATE shards SET state = ?6, updated_at = ?2, actual_input_tokens = ?3,
+                         actual_output_tokens = ?4, actual_usd = ?5 WHERE id = ?1",
+                    params![
+                        shard.id,
+                        finished_at,
+                        input_tokens as i64,
+                        output_tokens as i64,
+                        cost(input_tokens, output_tokens),
+                        ShardState::Ingested.as_str()
+                    ],
+                )
+                .map_err(&error)?;
+        }
+        transaction.commit().map_err(&error)
+    }
+
+    /// End every request that failed and has no result yet as failed (a cancelled run is not
+    /// retried): the latest attempt's reason is its reason. Returns how many.
+    pub fn finalize_pending(&self, run_id: i64) -> Result<u64, LedgerError> {
+        let changed = self
+            .connection
+            .execute(
+                "INSERT OR IGNORE INTO results(run_id, custom_id, state, output, reason, detail, attempt, shard_id, finished_at)
+                 SELECT a.run_id, a.custom_id, ?3, a.output, a.reason, a.detail, a.attempt, a.shard_id, ?2
+                 FROM attempts a
+                 WHERE a.run_id = ?1
+                   AND a.attempt = (SELECT max(attempt) FROM attempts b WHERE b.run_id = a.run_id AND b.custom_id = a.custom_id)
+                   AND NOT EXISTS (SELECT 1 FROM results r WHERE r.run_id = a.run_id AND r.custom_id = a.custom_id)",
+                params![run_id, now(), ResultState::Failed.as_str()],
+            )
+            .map_err(self.error())?;
+        Ok(changed as u64)
+    }
+
+    /// Failures of `attempt` that have no result yet (they get the next attempt).
+    pub fn pending_failures(
+        &self,
+        run_id: i64,
+        attempt: i64,
+    ) -> Result<HashMap<String, PendingFailure>, LedgerError> {
+        let mut statement = self
+            .connection
+            .prepare(
+                "SELECT a.custom_id, a.reason, a.detail, a.output FROM attempts a
+                 WHERE a.run_id = ?1 AND a.attempt = ?2 AND NOT EXISTS
+                   (SELECT 1 FROM results r WHERE r.run_id = a.run_id AND r.custom_id = a.custom_id)",
+            )
+            .map_err(self.error())?;
+        let rows = statement
+            .query_map(params![run_id, attempt], |row| {
+                let reason: String = row.get(1)?;
+                Ok((
+                    row.get::<_, String>(0)?,
+                    PendingFailure {
+                        reason: FailureReason::parse(&reason).unwrap_or(FailureReason::Missing),
+                        detail: row.get(2)?,
+                        output: row.get(3)?,
+                    },
+                ))
+            })
+            .map_err(self.error())?;
+        rows.collect::<Result<_, _>>().map_err(self.error())
+    }
+
+    /// Fingerprints of requests labeled (not reused) by runs in this ledger.
+    pub fn labeled_fingerprints(&self) -> Result<HashSet<u128>, LedgerError> {
+        // Only a ledger with earlier runs gets here with work to do; index it for the join then.
+        self.connection
+            .execute_batch(
+                "CREATE INDEX IF NOT EXISTS requests_by_custom_id ON requests(run_id, custom_id)",
+            )
+            .map_err(self.error())?;
+        let mut statement = self
+            .connection
+            .prepare(
+                "SELECT q.fingerprint FROM requests q JOIN results r
+                   ON r.run_id = q.run_id AND r.custom_id = q.custom_id
+                 WHERE r.state = ?1 AND r.cached_from_run IS NULL",
+            )
+            .map_err(self.error())?;
+        let rows = statement
+            .query_map([ResultState::Labeled.as_str()], |row| {
+                row.get::<_, Vec<u8>>(0)
+            })
+            .map_err(self.error())?;
+        let mut set = HashSet::new();
+        for bytes in rows {
+            let bytes = bytes.map_err(self.error())?;
+            if let Ok(array) = <[u8; 16]>::try_from(bytes.as_slice()) {
+                set.insert(u128::from_be_bytes(array));
+            }
+        }
+        Ok(set)
+    }
+
+    /// Labeled results of a run that carry scores (their answer before calibration).
+    pub fn scored_results(&self, run_id: i64) -> Result<Vec<ScoredResult>, LedgerError> {
+        let mut statement = self
+            .connection
+            .prepare(
+                "SELECT custom_id, coalesce(raw_output, output), scores FROM results
+                 WHERE run_id = ?1 AND state = ?2 AND scores IS NOT NULL",
+            )
+            .map_err(self.error())?;
+        let rows = statement
+            .query_map(params![run_id, ResultState::Labeled.as_str()], |row| {
+                Ok(ScoredResult {
+                    custom_id: row.get(0)?,
+                    raw_output: row.get(1)?,
+                    scores: row.get(2)?,
+                })
+            })
+            .map_err(self.error())?;
+        rows.collect::<Result<_, _>>().map_err(self.error())
+    }
+
+    /// Store calibrated answers (custom_id, raw answer, calibrated answer) in one transaction.
+    pub fn store_calibrated<'a>(
+        &mut self,
+        run_id: i64,
+        answers: impl IntoIterator<Item = (&'a str, &'a str, &'a str)>,
+    ) -> Result<(), LedgerError> {
+        let error = self.error();
+        let transaction = self.connection.transaction().map_err(&error)?;
+        {
+            let mut update = transaction
+                .prepare("UPDATE results SET raw_output = ?3, output = ?4 WHERE run_id = ?1 AND custom_id = ?2")
+                .map_err(&error)?;
+            for (custom_id, raw, calibrated) in answers {
+                update
+                    .execute(params![run_id, custom_id, raw, calibrated])
+                    .map_err(&error)?;
+            }
+        }
+        transaction.commit().map_err(&error)
+    }
+
+    /// The duplicate-row links of a run.
+    pub fn row_links(&self, run_id: i64) -> Result<RowLinks, LedgerError> {
+        let mut shared: HashMap<String, Vec<String>> = HashMap::new();
+        let mut statement = self
+            .connection
+            .prepare("SELECT custom_id, row_id FROM request_rows WHERE run_id = ?1")
+            .map_err(self.error())?;
+        let rows = statement
+            .query_map([run_id], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+            })
+            .map_err(self.error())?;
+        for row in rows {
+            let (custom_id, row_id) = row.map_err(self.error())?;
+            shared.entry(custom_id).or_default().push(row_id);
+        }
+        Ok(RowLinks { shared })
+    }
+
+    /// Every result of a run, streamed to `each` (which may stop it with its own error).
+    pub fn for_each_result<E: From<LedgerError>>(
+        &self,
+        run_id: i64,
+        mut each: impl FnMut(ResultRow) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let mut statement = self
+            .connection
+            .prepare(
+                "SELECT custom_id, state, output, reason, detail, attempt, shard_id, model_snapshot,
+                        input_tokens, output_tokens, cost, finished_at, cached_from_run, scores
+                 FROM results WHERE run_id = ?1",
+            )
+            .map_err(self.error())?;
+        let rows = statement
+            .query_map([run_id], result_row)
+            .map_err(self.error())?;
+        for row in rows {
+            each(row.map_err(self.error())?)?;
+        }
+        Ok(())
+    }
+
+    /// Rows by state and reason: each request counts for its own row (unless its id is
+    /// hashed, then the row is linked) plus every duplicate row linked to it.
+    pub fn row_counts(&self, run_id: i64) -> Result<Vec<RowCountGroup>, LedgerError> {
+        let mut statement = self
+            .connection
+            .prepare(
+                "SELECT state, coalesce(reason, ''), count(*) FROM results
+                 WHERE run_id = ?1 AND custom_id NOT LIKE 'h-%' GROUP BY 1, 2
+                 UNION ALL
+                 SELECT r.state, coalesce(r.reason, ''), count(*) FROM request_rows l
+                 JOIN results r ON r.run_id = l.run_id AND r.custom_id = l.custom_id
+                 WHERE l.run_id = ?1 GROUP BY 1, 2",
+            )
+            .map_err(self.error())?;
+        let groups = statement
+            .query_map([run_id], |row| {
+                Ok(RowCountGroup {
+                    state: crate::runs::state_column(row, 0, ResultState::parse)?,
+                    reason: row.get(1)?,
+                    rows: row.get::<_, i64>(2)? as u64,
+                })
+            })
+            .map_err(self.error())?;
+        groups.collect::<Result<_, _>>().map_err(self.error())
+    }
+
+    /// What a run spent: its own results and every failed attempt.
+    pub fn usage_totals(&self, run_id: i64) -> Result<UsageTotals, LedgerError> {
+        self.connection
+            .query_row(
+                "SELECT coalesce(sum(i), 0), coalesce(sum(o), 0), coalesce(sum(c), 0) FROM (
+                   SELECT input_tokens i, output_tokens o, cost c FROM results WHERE run_id = ?1 AND cached_from_run IS NULL
+                   UNION ALL SELECT input_tokens, output_tokens, cost FROM attempts WHERE run_id = ?1)",
+                [run_id],
+                |row| {
+                    Ok(UsageTotals {
+                        input_tokens: row.get::<_, i64>(0)? as u64,
+                        output_tokens: row.get::<_, i64>(1)? as u64,
+                        cost_usd: row.get(2)?,
+                    })
+                },
+            )
+            .map_err(self.error())
+    }
+}
+
+/// One input row's result, as `eval` and `report` see it.
+#[derive(Debug, Clone)]
+pub struct RowResult {
+    /// The row's id.
+    pub row_id: String,
+    /// The labels (the validated, calibrated output), when labeled.
+    pub output: Option<serde_json::Value>,
+    /// Why it failed, when it did.
+    pub reason: Option<String>,
+    /// The failure's detail.
+    pub detail: Option<String>,
+    /// Raw per-label scores (local model), per field and label.
+    pub scores: Option<serde_json::Value>,
+}
+
+impl Ledger {
+    /// Every row's result of a run: each request's result fans out to its own row and to
+    /// every duplicate row linked to it.
+    pub fn row_results(&self, run_id: i64) -> Result<Vec<RowResult>, LedgerError> {
+        let links = self.row_links(run_id)?;
+        let mut results = Vec::new();
+        self.for_each_result(run_id, |row| {
+            let own = batchlabel_core::row_id_of(&row.custom_id);
+            let labeled = row.state == ResultState::Labeled;
+            let output = labeled
+                .then(|| row.output.and_then(|text| serde_json::from_str(&text).ok()))
+                .flatten();
+            let scores: Option<serde_json::Value> =
+                row.scores.and_then(|text| serde_json::from_str(&text).ok());
+            for (row_id, _) in links.rows_of(&row.custom_id, own.as_deref()) {
+                results.push(RowResult {
+                    row_id: row_id.to_string(),
+                    output: output.clone(),
+                    reason: if labeled { None } else { row.reason.clone() },
+                    detail: if labeled { None } else { row.detail.clone() },
+                    scores: scores.clone(),
+                });
+            }
+            Ok::<(), LedgerError>(())
+        })?;
+        Ok(results)
+    }
+}
