@@ -7,7 +7,6 @@
 mod args;
 mod commands;
 mod exit_status;
-mod local_model;
 mod plugins;
 mod printer;
 mod run_progress;

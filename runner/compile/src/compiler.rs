@@ -14,9 +14,7 @@ use serde::Serialize;
 
 use crate::CompileError;
 use crate::planner::{Plan, Planner};
-use crate::request_renderer::{
-    CHAT_COMPLETIONS_URL, RenderFailure, RenderedRequest, RequestRenderer,
-};
+use crate::request_renderer::{RenderFailure, RenderedRequest, RequestRenderer};
 use crate::shard_writer::ShardSummary;
 use crate::staging::Staging;
 
@@ -304,7 +302,7 @@ pub fn compile(job: &Job, options: &CompileOptions) -> Result<CompileReport, Com
         spec_fingerprint: &job.fingerprint,
         provider: job.model.provider.as_str(),
         model: &job.model.name,
-        endpoint: CHAT_COMPLETIONS_URL,
+        endpoint: batchlabel_providers::codec_for(job).endpoint(),
         input: job
             .input
             .path

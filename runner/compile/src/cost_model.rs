@@ -37,8 +37,7 @@ impl CostModel {
     /// The cost model of `job`.
     pub fn for_job(job: &Job) -> Self {
         let counter = TokenCounter::for_model(&job.model.name);
-        let schema_tokens_per_request =
-            counter.count(&job.response_format["json_schema"]["schema"].to_string());
+        let schema_tokens_per_request = counter.count(&job.structured_output.schema.to_string());
         let output_tokens_per_request_max = counter.output_bound(job);
         Self {
             counter,

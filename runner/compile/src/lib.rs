@@ -31,7 +31,7 @@ pub use estimate::{Estimate, ShardEstimate, estimate};
 pub use planner::INDEX_FILE;
 pub use prices::{BatchPrice, PRICES_AS_OF, batch_price};
 pub use request_hook::{BuiltRequest, PluginFailure, RequestHook};
-pub use request_renderer::{CHAT_COMPLETIONS_URL, RenderFailure, RenderedRequest, RequestRenderer};
+pub use request_renderer::{RenderFailure, RenderedRequest, RequestRenderer};
 pub use shard_writer::ShardSummary;
 pub use side_files::{
     FAILED_ROWS_FILE, FailedRow, ROW_MAP_FILE, RowMapEntry, failed_rows, row_map_entries,
@@ -48,15 +48,12 @@ pub fn request_salt(job: &batchlabel_spec::Job) -> u128 {
         .iter()
         .map(|plugin| (plugin.sha256.as_str(), &plugin.config))
         .collect();
+    let shape = batchlabel_providers::RequestShape::of(job);
+    let fixed = batchlabel_providers::codec_for(job).fixed_request_part(&shape);
     let constant = if validators.is_empty() {
-        serde_json::json!([job.model.name, job.model.parameters, job.response_format])
+        serde_json::json!([job.model.name, job.model.parameters, fixed])
     } else {
-        serde_json::json!([
-            job.model.name,
-            job.model.parameters,
-            job.response_format,
-            validators
-        ])
+        serde_json::json!([job.model.name, job.model.parameters, fixed, validators])
     };
     xxhash_rust::xxh3::xxh3_128(constant.to_string().as_bytes())
 }

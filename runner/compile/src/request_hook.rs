@@ -89,16 +89,6 @@ pub(crate) fn call(
         })
 }
 
-/// `{"role":…,"content":…}` with both JSON-escaped (a plugin chose the role).
-pub(crate) fn write_message_with_role(out: &mut Vec<u8>, role: &str, content: &str) {
-    out.extend_from_slice(b"{\"role\":");
-    // Writing strings into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *out, role);
-    out.extend_from_slice(b",\"content\":");
-    let _ = serde_json::to_writer(&mut *out, content);
-    out.push(b'}');
-}
-
 /// `body` with the plugin's `fields` (a JSON object as text) set.
 pub(crate) fn merge_body_fields(body: &[u8], fields: &str) -> Result<Vec<u8>, PluginFailure> {
     let invalid = |message: String| PluginFailure {

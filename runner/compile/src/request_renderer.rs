@@ -11,12 +11,11 @@ use batchlabel_source::{Columns, Row};
 use batchlabel_spec::{Job, Template, job_context, labels_context, template_environment};
 use minijinja::{Environment, Value};
 
+use batchlabel_providers::{RequestEncoder, RequestShape};
+
 use crate::custom_id::{CustomIdKind, write_custom_id};
 use crate::render_context::{RenderContext, RowObject};
 use crate::tokens::TokenCounter;
-
-/// The batch endpoint every line targets.
-pub const CHAT_COMPLETIONS_URL: &str = "/v1/chat/completions";
 
 /// One rendered request line, written into a caller's buffer (so a chunk of rows shares
 /// one allocation). Ranges index that buffer.
@@ -90,8 +89,8 @@ pub struct RequestRenderer {
     environment: Environment<'static>,
     system: Option<Part>,
     user: Part,
-    head: Vec<u8>,
-    tail: Vec<u8>,
+    /// The provider's line format, prepared for this job.
+    encoder: Box<dyn RequestEncoder>,
     columns: Arc<Columns>,
     text_column: Option<Arc<str>>,
     labels: Value,
@@ -105,8 +104,10 @@ pub struct RequestRenderer {
 }
 
 impl RequestRenderer {
-    /// A renderer for `job` over an input with `columns`; `count_tokens` for estimates.
+    /// A renderer for `job` over an input with `columns`; `count_tokens` for estimates. Lines
+    /// are written in the format of the job's provider.
     pub fn new(job: &Job, columns: Arc<Columns>, count_tokens: bool) -> Result<Self, String> {
+        let encoder = batchlabel_providers::codec_for(job).encoder(&RequestShape::of(job))?;
         let mut environment = template_environment();
         let labels = labels_context(&job.labels);
         let job_value = job_context(job);
@@ -137,8 +138,7 @@ impl RequestRenderer {
                     if let Some(counter) = &tokens {
                         static_system_tokens = counter.message(&text);
                     }
-                    let mut message = message_bytes("system", &text);
-                    message.push(b',');
+                    let message = encoder.system_prefix(&text);
                     static_system_text = Some(text);
                     Some(Part::Static(message))
                 }
@@ -155,24 +155,9 @@ impl RequestRenderer {
             }
             None => Part::Template("user"),
         };
-        let mut head = b"{\"model\":".to_vec();
-        serde_json::to_writer(&mut head, &job.model.name).map_err(|error| error.to_string())?;
-        head.extend_from_slice(b",\"messages\":[");
-        let mut tail = b"]".to_vec();
-        for (key, value) in &job.model.parameters {
-            tail.push(b',');
-            serde_json::to_writer(&mut tail, key).map_err(|error| error.to_string())?;
-            tail.push(b':');
-            serde_json::to_writer(&mut tail, value).map_err(|error| error.to_string())?;
-        }
-        tail.extend_from_slice(b",\"response_format\":");
-        serde_json::to_writer(&mut tail, &job.response_format)
-            .map_err(|error| error.to_string())?;
-        tail.push(b'}');
         Ok(Self {
             environment,
-            head,
-            tail,
+            encoder,
             columns,
             text_column,
             labels,
@@ -281,15 +266,14 @@ impl RequestRenderer {
         context: Option<&Arc<RenderContext>>,
         out: &mut Vec<u8>,
     ) -> Result<(Range<usize>, CustomIdKind, Range<usize>, Range<usize>, u64), LineError> {
-        out.extend_from_slice(b"{\"custom_id\":\"");
+        let encoder = self.encoder.as_ref();
+        out.extend_from_slice(encoder.line_start());
         let custom_id_start = out.len();
         let custom_id_kind = write_custom_id(&row.id, out);
         let custom_id = custom_id_start..out.len();
-        out.extend_from_slice(b"\",\"method\":\"POST\",\"url\":\"");
-        out.extend_from_slice(CHAT_COMPLETIONS_URL.as_bytes());
-        out.extend_from_slice(b"\",\"body\":");
+        out.extend_from_slice(encoder.after_custom_id());
         let body_start = out.len();
-        out.extend_from_slice(&self.head);
+        out.extend_from_slice(encoder.body_head());
         let messages_start = out.len();
         let mut input_tokens = 0;
         let mut body_fields = String::new();
@@ -320,30 +304,13 @@ impl RequestRenderer {
                 messages,
             )
             .map_err(LineError::Plugin)?;
-            for (index, (role, content)) in built.messages.iter().enumerate() {
-                if index > 0 {
-                    out.push(b',');
-                }
-                match (&self.system, &self.static_system_text) {
-                    // The shared system prompt, unchanged: its bytes are ready (and counted).
-                    (Some(Part::Static(message)), Some(text))
-                        if role == "system" && content == text =>
-                    {
-                        out.extend_from_slice(&message[..message.len() - 1]);
-                        input_tokens += self.static_system_tokens;
-                    }
-                    _ => {
-                        input_tokens += self.count_message(content);
-                        crate::request_hook::write_message_with_role(out, role, content);
-                    }
-                }
-            }
+            input_tokens += self.write_built_messages(&built.messages, out);
             body_fields = built.body_fields;
         } else {
             match &self.system {
-                None => {}
-                Some(Part::Static(message)) => {
-                    out.extend_from_slice(message);
+                None => out.extend_from_slice(encoder.no_system_prefix()),
+                Some(Part::Static(prefix)) => {
+                    out.extend_from_slice(prefix);
                     input_tokens += self.static_system_tokens;
                 }
                 Some(part) => {
@@ -351,19 +318,18 @@ impl RequestRenderer {
                         .text_of(part, row, context)
                         .map_err(LineError::Template)?;
                     input_tokens += self.count_message(&text);
-                    write_message(out, "system", &text);
-                    out.push(b',');
+                    out.extend(encoder.system_prefix(&text));
                 }
             }
             let user = self
                 .text_of(&self.user, row, context)
                 .map_err(LineError::Template)?;
             input_tokens += self.count_message(&user);
-            write_message(out, "user", &user);
+            encoder.write_message(out, "user", &user);
         }
         // Only the messages vary between rows of one job: hashing them decides body equality.
         let mut messages = messages_start..out.len();
-        out.extend_from_slice(&self.tail);
+        out.extend_from_slice(encoder.body_tail());
         let mut body = body_start..out.len();
         if !body_fields.is_empty() {
             // A plugin set other body fields: merge them, and hash the whole body.
@@ -374,11 +340,45 @@ impl RequestRenderer {
             body = body_start..out.len();
             messages = body.clone();
         }
-        out.extend_from_slice(b"}\n");
+        out.extend_from_slice(encoder.line_end());
         if self.tokens.is_some() {
             input_tokens += crate::tokens::REPLY_PRIMING;
         }
         Ok((custom_id, custom_id_kind, body, messages, input_tokens))
+    }
+
+    /// The messages a request plugin built: a leading system message goes where the
+    /// provider puts system prompts (its bytes reused when it is the shared one). Returns
+    /// the tokens counted.
+    fn write_built_messages(&self, messages: &[(String, String)], out: &mut Vec<u8>) -> u64 {
+        let encoder = self.encoder.as_ref();
+        let mut tokens = 0;
+        let mut rest = messages;
+        match messages {
+            [(role, content), after @ ..] if role == "system" && !after.is_empty() => {
+                match (&self.system, &self.static_system_text) {
+                    // The shared system prompt, unchanged: its bytes are ready (and counted).
+                    (Some(Part::Static(prefix)), Some(text)) if content == text => {
+                        out.extend_from_slice(prefix);
+                        tokens += self.static_system_tokens;
+                    }
+                    _ => {
+                        tokens += self.count_message(content);
+                        out.extend(encoder.system_prefix(content));
+                    }
+                }
+                rest = after;
+            }
+            _ => out.extend_from_slice(encoder.no_system_prefix()),
+        }
+        for (index, (role, content)) in rest.iter().enumerate() {
+            if index > 0 {
+                out.extend_from_slice(encoder.message_separator());
+            }
+            tokens += self.count_message(content);
+            encoder.write_message(out, role, content);
+        }
+        tokens
     }
 
     fn count_message(&self, text: &str) -> u64 {
@@ -445,23 +445,6 @@ fn column_text<'a>(row: &'a Row, position: Option<usize>, column: &str) -> Optio
             object.get(column).and_then(serde_json::Value::as_str)
         }
     }
-}
-
-/// `{"role":"…","content":"…"}` with the content JSON-escaped, appended to `out`.
-fn write_message(out: &mut Vec<u8>, role: &str, content: &str) {
-    out.extend_from_slice(b"{\"role\":\"");
-    out.extend_from_slice(role.as_bytes());
-    out.extend_from_slice(b"\",\"content\":");
-    // Writing a str into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *out, content);
-    out.push(b'}');
-}
-
-/// `{"role":"…","content":"…"}` with the content JSON-escaped.
-fn message_bytes(role: &str, content: &str) -> Vec<u8> {
-    let mut out = Vec::with_capacity(content.len() + 32);
-    write_message(&mut out, role, content);
-    out
 }
 
 /// The column a template is nothing but (`{{ row.x }}`, `{{ row["x"] }}`, `{{ text }}`).

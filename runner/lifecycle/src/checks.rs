@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use batchlabel_compile::PluginFailure;
+use batchlabel_providers::Codec;
 
 /// A validator plugin, as ingest sees it.
 pub trait OutputCheck: Send + Sync {
@@ -32,22 +33,29 @@ impl std::fmt::Debug for Plugins {
     }
 }
 
-/// The schema validator and the validator plugins of a job.
+/// How a job's answers are read and judged: the provider's codec, the schema validator and
+/// the validator plugins.
 pub struct OutputChecks {
+    pub(crate) codec: Arc<dyn Codec>,
     pub(crate) schema: jsonschema::Validator,
     pub(crate) plugins: Vec<Arc<dyn OutputCheck>>,
 }
 
 impl OutputChecks {
-    /// The checks of a job with `output_schema` and `plugins`.
+    /// The checks of a job with `output_schema` and `plugins`, reading answers with `codec`.
     pub fn new(
+        codec: Arc<dyn Codec>,
         output_schema: &serde_json::Value,
         plugins: Vec<Arc<dyn OutputCheck>>,
     ) -> Result<Self, crate::LifecycleError> {
         let schema = jsonschema::validator_for(output_schema).map_err(|error| {
             crate::LifecycleError::Internal(format!("the output schema does not compile: {error}"))
         })?;
-        Ok(Self { schema, plugins })
+        Ok(Self {
+            codec,
+            schema,
+            plugins,
+        })
     }
 
     /// Problems `value` has against the label schema (at most 5), or none.

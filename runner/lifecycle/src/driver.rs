@@ -15,7 +15,7 @@ use serde::Serialize;
 use crate::ingest::{ShardIngest, ingest_shard};
 use crate::record::{record_ingest, register_compile};
 use crate::run_choice::{RunChoice, choose_run, start_run};
-use crate::settle::{Collect, collect_in_flight, fail_whole_shard, poll_and_settle};
+use crate::settle::{Collect, ShardFailure, collect_in_flight, fail_whole_shard, poll_and_settle};
 use crate::submit::RemoteRun;
 use crate::{LifecycleError, ProviderFailure, RunSettings};
 use batchlabel_core::FailureReason;
@@ -67,10 +67,10 @@ pub struct Timings {
 }
 
 /// Run `job` to the end (or, with `--no-wait`, until every shard is submitted).
-pub async fn run<P: BatchProvider>(
+pub async fn run(
     job: &Job,
     settings: &RunSettings,
-    provider: &P,
+    provider: &dyn BatchProvider,
     observer: &dyn RunObserver,
 ) -> Result<RunSummary, LifecycleError> {
     let started = Instant::now();
@@ -80,8 +80,11 @@ pub async fn run<P: BatchProvider>(
     let budget = crate::budget::Budget::for_run(job, settings.max_usd)?;
     let cost_model = budget.as_ref().map(|budget| &budget.cost);
     let price = batchlabel_compile::job_price(job);
-    let validator =
-        crate::OutputChecks::new(&job.output_schema, settings.plugins.validators.clone())?;
+    let validator = crate::OutputChecks::new(
+        provider.codec(),
+        &job.output_schema,
+        settings.plugins.validators.clone(),
+    )?;
     let run = match choose_run(&ledger, job, settings, observer)? {
         RunChoice::Resume(run) => run,
         RunChoice::Start { collect } => {
@@ -140,16 +143,14 @@ pub async fn run<P: BatchProvider>(
             .cloned()
             .collect();
         if cancelled && !planned.is_empty() {
+            let failure = ShardFailure {
+                reason: FailureReason::Cancelled,
+                detail: "the run was cancelled before this request was sent",
+                max_attempts: 0,
+            };
+            let codec = provider.codec();
             for shard in &planned {
-                let detail = "the run was cancelled before this request was sent";
-                fail_whole_shard(
-                    &mut ledger,
-                    run.id,
-                    shard,
-                    FailureReason::Cancelled,
-                    detail,
-                    0,
-                )?;
+                fail_whole_shard(&mut ledger, run.id, shard, codec.as_ref(), &failure)?;
             }
             continue;
         }
@@ -238,13 +239,13 @@ pub async fn run<P: BatchProvider>(
             }
             let retry_shards = if attempt < i64::from(job.limits.max_attempts) {
                 let directory = run_files.join(format!("attempt-{}", attempt + 1));
-                crate::retry::plan_retry(
-                    &ledger,
-                    run.id,
-                    attempt,
-                    &directory,
-                    (job.limits, cost_model),
-                )?
+                let codec = provider.codec();
+                let how = crate::retry::RetryHow {
+                    limits: job.limits,
+                    cost: cost_model,
+                    codec: codec.as_ref(),
+                };
+                crate::retry::plan_retry(&ledger, run.id, attempt, &directory, &how)?
             } else {
                 Vec::new()
             };

@@ -1,18 +1,18 @@
-//! Ingest: join a shard's output and error lines on custom_id, check each line's HTTP status,
-//! parse the message content as JSON, validate it against the label schema, and classify
-//! every failure. Requests of the shard found in neither file are failures too. Parsing runs
-//! on many shards at once; the ledger write of one shard is one transaction, so a crash
-//! mid-ingest leaves the shard to be ingested again from its downloaded files.
+//! Ingest: join a shard's result lines on custom_id (read by the provider's codec), judge
+//! each answer — refusal, truncation, invalid JSON, the label schema, validator plugins — and
+//! classify every failure. Requests of the shard found in no result file are failures too.
+//! Parsing runs on many shards at once; the ledger write of one shard is one transaction, so
+//! a crash mid-ingest leaves the shard to be ingested again from its downloaded files.
 
 use std::collections::HashSet;
 use std::io::BufRead;
 use std::path::Path;
 
-use serde::Deserialize;
-use serde_json::value::RawValue;
-
-use crate::LifecycleError;
 use batchlabel_core::{FailureReason, Outcome};
+use batchlabel_providers::Codec;
+use batchlabel_providers::codec::{Answer, Finish, LineResult, NotRun, Usage};
+
+use crate::{LifecycleError, OutputChecks};
 
 /// What one shard's files said.
 pub(crate) struct ShardIngest {
@@ -21,63 +21,6 @@ pub(crate) struct ShardIngest {
     pub(crate) unreadable_lines: u64,
     /// Lines naming a custom_id that is not in the shard, or naming one twice.
     pub(crate) stray_lines: u64,
-}
-
-#[derive(Deserialize)]
-struct Line<'a> {
-    #[serde(borrow)]
-    custom_id: std::borrow::Cow<'a, str>,
-    #[serde(borrow)]
-    response: Option<LineResponse<'a>>,
-    error: Option<LineError>,
-}
-
-#[derive(Deserialize)]
-struct LineResponse<'a> {
-    status_code: u16,
-    #[serde(borrow)]
-    body: &'a RawValue,
-}
-
-#[derive(Deserialize)]
-struct LineError {
-    code: String,
-    message: String,
-}
-
-#[derive(Deserialize)]
-struct Completion<'a> {
-    #[serde(default)]
-    model: Option<String>,
-    /// Raw per-label scores, from the local model (for calibration over the job).
-    #[serde(borrow, default)]
-    batchlabel_scores: Option<&'a RawValue>,
-    choices: Vec<Choice>,
-    #[serde(default)]
-    usage: Option<Usage>,
-}
-
-#[derive(Deserialize)]
-struct Choice {
-    message: Message,
-    #[serde(default)]
-    finish_reason: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Message {
-    #[serde(default)]
-    content: Option<String>,
-    #[serde(default)]
-    refusal: Option<String>,
-}
-
-#[derive(Deserialize, Default)]
-struct Usage {
-    #[serde(default)]
-    prompt_tokens: u64,
-    #[serde(default)]
-    completion_tokens: u64,
 }
 
 /// Call `each` with every line of `path` (newline included), reading in 1 MiB blocks.
@@ -101,42 +44,28 @@ fn for_each_line(
 }
 
 /// The custom_ids of a shard input file, in order.
-pub(crate) fn shard_custom_ids(path: &Path) -> Result<Vec<String>, LifecycleError> {
-    const PREFIX: &[u8] = br#"{"custom_id":""#;
+pub(crate) fn shard_custom_ids(
+    path: &Path,
+    codec: &dyn Codec,
+) -> Result<Vec<String>, LifecycleError> {
     let mut ids = Vec::new();
     for_each_line(path, |line| {
-        // Shards are ours, written with custom_id first; fall back to parsing otherwise.
-        let fast = line
-            .strip_prefix(PREFIX)
-            .and_then(|rest| {
-                rest.iter()
-                    .position(|byte| *byte == b'"')
-                    .map(|end| &rest[..end])
-            })
-            .and_then(|id| std::str::from_utf8(id).ok());
-        if let Some(id) = fast {
-            ids.push(id.to_string());
-        } else {
-            let value: serde_json::Value = serde_json::from_slice(line).map_err(|error| {
-                LifecycleError::Internal(format!(
-                    "{}: unreadable shard line: {error}",
-                    path.display()
-                ))
-            })?;
-            ids.push(value["custom_id"].as_str().unwrap_or_default().to_string());
-        }
+        let id = codec.request_custom_id(line).ok_or_else(|| {
+            LifecycleError::Internal(format!("{}: unreadable shard line", path.display()))
+        })?;
+        ids.push(id);
         Ok(())
     })?;
     Ok(ids)
 }
 
-/// Read a shard's downloaded output and error files and classify every request in it.
-/// `expected` is the shard's request count and id-set hash: when the files name exactly
-/// those ids, the shard file need not be read again; otherwise it is, to name the missing.
+/// Read a shard's downloaded result files and classify every request in it. `expected` is
+/// the shard's request count and id-set hash: when the files name exactly those ids, the
+/// shard file need not be read again; otherwise it is, to name the missing.
 pub(crate) fn ingest_shard(
     shard_path: &Path,
     files: &[&Path],
-    validator: &crate::OutputChecks,
+    checks: &OutputChecks,
     expected: (u64, u64),
 ) -> Result<ShardIngest, LifecycleError> {
     let mut ingest = ShardIngest {
@@ -151,7 +80,7 @@ pub(crate) fn ingest_shard(
             if line.iter().all(u8::is_ascii_whitespace) {
                 return Ok(());
             }
-            let Ok(parsed) = serde_json::from_slice::<Line<'_>>(line) else {
+            let Some(parsed) = checks.codec.decode_result_line(line) else {
                 ingest.unreadable_lines += 1;
                 return Ok(());
             };
@@ -161,9 +90,8 @@ pub(crate) fn ingest_shard(
                 return Ok(());
             }
             seen_hash = seen_hash.wrapping_add(hash);
-            ingest
-                .outcomes
-                .push((parsed.custom_id.to_string(), classify(&parsed, validator)));
+            let outcome = judge(parsed.result, checks, &parsed.custom_id);
+            ingest.outcomes.push((parsed.custom_id, outcome));
             Ok(())
         })?;
     }
@@ -171,7 +99,7 @@ pub(crate) fn ingest_shard(
         return Ok(ingest);
     }
     // Something is missing (or stray): settle it against the shard itself.
-    let expected_ids = shard_custom_ids(shard_path)?;
+    let expected_ids = shard_custom_ids(shard_path, checks.codec.as_ref())?;
     let wanted: HashSet<&str> = expected_ids.iter().map(String::as_str).collect();
     let before = ingest.outcomes.len();
     ingest
@@ -196,111 +124,75 @@ pub(crate) fn ingest_shard(
     Ok(ingest)
 }
 
-fn classify(line: &Line<'_>, validator: &crate::OutputChecks) -> Outcome {
-    let Some(response) = &line.response else {
-        let (reason, detail) = match &line.error {
-            Some(error) => (
-                match error.code.as_str() {
-                    "batch_expired" => FailureReason::Expired,
-                    "batch_cancelled" => FailureReason::Cancelled,
-                    "request_timeout" => FailureReason::Timeout,
-                    _ => FailureReason::HttpError,
-                },
-                format!("{}: {}", error.code, error.message),
-            ),
-            None => (
-                FailureReason::Missing,
-                "line has neither response nor error".into(),
-            ),
-        };
-        return Outcome::failed(reason, detail);
-    };
-    judge_response(
-        response.status_code,
-        response.body.get(),
-        validator,
-        &line.custom_id,
-    )
-}
-
-/// Judge one chat-completions answer (an HTTP status and its body) to the request
-/// `custom_id`: an HTTP error, a refusal, a truncated answer, invalid JSON, a schema
-/// violation, a plugin's rejection or crash, or labels. Batch output lines and pilot
-/// requests go through the same checks.
-pub fn judge_response(
-    status: u16,
-    body: &str,
-    checks: &crate::OutputChecks,
-    custom_id: &str,
-) -> Outcome {
-    if status != 200 {
-        let message = serde_json::from_str::<batchlabel_protocol::ErrorBody>(body).map_or_else(
-            |_| body.chars().take(200).collect(),
-            |body| {
-                let code = body
-                    .error
-                    .code
-                    .map(|code| format!(" ({code})"))
-                    .unwrap_or_default();
-                format!("{}{code}", body.error.message)
-            },
-        );
-        return Outcome::Failed {
+/// Judge what the provider said about one request to `custom_id`: an HTTP error, a request
+/// that never ran, a refusal, a truncated answer, invalid JSON, a schema violation, a
+/// plugin's rejection or crash, or labels. Batch result lines and pilot answers go through
+/// the same checks.
+pub(crate) fn judge(result: LineResult, checks: &OutputChecks, custom_id: &str) -> Outcome {
+    match result {
+        LineResult::Answered(answer) => judge_answer(answer, checks, custom_id),
+        LineResult::Rejected { status, message } => Outcome::Failed {
             reason: FailureReason::HttpError,
             detail: format!("HTTP {status}: {message}"),
             output: None,
             retryable: matches!(status, 408 | 409 | 429) || status >= 500,
             input_tokens: 0,
             output_tokens: 0,
-        };
-    }
-    let completion: Completion<'_> = match serde_json::from_str(body) {
-        Ok(completion) => completion,
-        Err(error) => {
-            return Outcome::failed(
-                FailureReason::InvalidJson,
-                format!("the response body is not a chat completion: {error}"),
-            );
+        },
+        LineResult::NotRun { reason, detail } => {
+            let reason = match reason {
+                NotRun::Expired => FailureReason::Expired,
+                NotRun::Cancelled => FailureReason::Cancelled,
+                NotRun::Timeout => FailureReason::Timeout,
+                NotRun::NoAnswer => FailureReason::Missing,
+                NotRun::Other => FailureReason::HttpError,
+            };
+            Outcome::failed(reason, detail)
         }
-    };
-    let usage = completion.usage.unwrap_or_default();
-    let failed = |reason, detail: String, output: Option<String>| Outcome::Failed {
+        LineResult::Malformed { detail, usage } => {
+            failed(usage, FailureReason::InvalidJson, detail, None)
+        }
+    }
+}
+
+fn failed(usage: Usage, reason: FailureReason, detail: String, output: Option<String>) -> Outcome {
+    Outcome::Failed {
         reason,
         detail,
         output,
         retryable: true,
-        input_tokens: usage.prompt_tokens,
-        output_tokens: usage.completion_tokens,
-    };
-    let Some(choice) = completion.choices.into_iter().next() else {
-        return failed(
-            FailureReason::InvalidJson,
-            "the completion has no choices".into(),
-            None,
-        );
-    };
-    if let Some(refusal) = choice.message.refusal {
-        return failed(FailureReason::Refusal, refusal, None);
+        input_tokens: usage.input_tokens,
+        output_tokens: usage.output_tokens,
     }
-    match choice.finish_reason.as_deref() {
-        Some("length") => {
+}
+
+fn judge_answer(answer: Answer, checks: &OutputChecks, custom_id: &str) -> Outcome {
+    let usage = answer.usage;
+    if let Some(refusal) = answer.refusal {
+        return failed(usage, FailureReason::Refusal, refusal, None);
+    }
+    match answer.finish {
+        Finish::Truncated => {
             return failed(
+                usage,
                 FailureReason::Truncated,
                 "the answer was cut off by max_completion_tokens".into(),
-                choice.message.content,
+                answer.content,
             );
         }
-        Some("content_filter") => {
+        Finish::Filtered => {
             return failed(
+                usage,
                 FailureReason::Refusal,
                 "the content filter stopped the answer".into(),
                 None,
             );
         }
-        _ => {}
+        Finish::Complete => {}
     }
-    let Some(content) = choice.message.content else {
+    let Some(content) = answer.content else {
         return failed(
+            usage,
             FailureReason::InvalidJson,
             "the message has no content".into(),
             None,
@@ -310,6 +202,7 @@ pub fn judge_response(
         Ok(value) => value,
         Err(error) => {
             return failed(
+                usage,
                 FailureReason::InvalidJson,
                 format!("the answer is not valid JSON: {error}"),
                 Some(content),
@@ -317,8 +210,36 @@ pub fn judge_response(
         }
     };
     if let Some(problems) = checks.schema_problems(&value) {
-        return failed(FailureReason::SchemaViolation, problems, Some(content));
+        return failed(
+            usage,
+            FailureReason::SchemaViolation,
+            problems,
+            Some(content),
+        );
     }
+    let value = match run_plugins(value, &content, checks, custom_id, usage) {
+        Ok(value) => value,
+        Err(outcome) => return outcome,
+    };
+    Outcome::Labeled {
+        output: value.to_string(),
+        scores: answer.scores,
+        model_snapshot: answer.model_snapshot,
+        input_tokens: usage.input_tokens,
+        output_tokens: usage.output_tokens,
+    }
+}
+
+/// Each validator plugin in turn may normalize the answer or reject it.
+fn run_plugins(
+    value: serde_json::Value,
+    content: &str,
+    checks: &OutputChecks,
+    custom_id: &str,
+    usage: Usage,
+) -> Result<serde_json::Value, Outcome> {
+    let failed = |reason, detail, output| failed(usage, reason, detail, output);
+    let content = content.to_string();
     let mut value = value;
     if !checks.plugins.is_empty() {
         let row_id =
@@ -328,42 +249,34 @@ pub fn judge_response(
             match plugin.check(&value.to_string(), &row) {
                 Ok(normalized) => {
                     if let Some(problems) = checks.schema_problems(&normalized) {
-                        return not_retryable(failed(
+                        return Err(not_retryable(failed(
                             FailureReason::PluginError,
                             format!(
                                 "a validator plugin on row {row_id} returned an output that breaks the label schema: {problems}"
                             ),
                             Some(normalized.to_string()),
-                        ));
+                        )));
                     }
                     value = normalized;
                 }
                 Err(failure) if failure.crashed => {
-                    return not_retryable(failed(
+                    return Err(not_retryable(failed(
                         FailureReason::PluginError,
                         format!("{} (row {row_id})", failure.message),
-                        Some(content),
-                    ));
+                        Some(content.clone()),
+                    )));
                 }
                 Err(failure) => {
-                    return failed(
+                    return Err(failed(
                         FailureReason::PluginRejected,
                         failure.message,
-                        Some(content),
-                    );
+                        Some(content.clone()),
+                    ));
                 }
             }
         }
     }
-    Outcome::Labeled {
-        output: value.to_string(),
-        scores: completion
-            .batchlabel_scores
-            .map(|scores| scores.get().to_string()),
-        model_snapshot: completion.model,
-        input_tokens: usage.prompt_tokens,
-        output_tokens: usage.completion_tokens,
-    }
+    Ok(value)
 }
 
 /// A plugin that crashed on an output would crash again: asking the model again only costs.

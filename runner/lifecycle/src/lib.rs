@@ -33,7 +33,6 @@ pub use batchlabel_ledger::{ActualUsage, Ledger, LedgerError, RunRecord, ShardRe
 pub use calibrate::{Calibration, calibrate_outputs};
 pub use checks::{OutputCheck, OutputChecks, Plugins};
 pub use driver::{RunObserver, RunSummary, Timings, run};
-pub use ingest::judge_response;
 pub use pilot::{PilotOptions, PilotReport, PilotRow, Projection, pilot};
 pub use row_results::latest_row_results;
 pub use sink::{SinkCounts, partial_path, rfc3339};

@@ -9,13 +9,13 @@ use std::path::Path;
 use std::time::Instant;
 
 use batchlabel_compile::{BatchPrice, CompileOptions, Estimate};
-use batchlabel_providers::{OpenAiClient, ProviderError};
+use batchlabel_providers::{BatchProvider, Codec};
 use batchlabel_spec::Job;
 use futures_util::StreamExt;
 use serde::Serialize;
 
 use crate::{LifecycleError, ProviderFailure, RunObserver};
-use batchlabel_core::{FailureReason, Outcome};
+use batchlabel_core::Outcome;
 
 /// Which rows a pilot sends, and how.
 #[derive(Debug, Clone)]
@@ -132,12 +132,14 @@ fn sample_ids(job: &Job, count: u64, seed: u64) -> Result<Vec<String>, Lifecycle
 
 struct PilotRequest {
     custom_id: String,
-    body: serde_json::Value,
+    /// The request line, as the codec wrote it.
+    line: String,
 }
 
 fn read_requests(
     directory: &Path,
     report: &batchlabel_compile::CompileReport,
+    codec: &dyn Codec,
 ) -> Result<Vec<PilotRequest>, LifecycleError> {
     let mut requests = Vec::new();
     for shard in &report.shards {
@@ -147,13 +149,10 @@ fn read_requests(
         );
         for line in reader.lines() {
             let line = line.map_err(|source| LifecycleError::io(&file, source))?;
-            let mut value: serde_json::Value = serde_json::from_str(&line).map_err(|error| {
-                LifecycleError::Internal(format!("{}: {error}", file.display()))
+            let custom_id = codec.request_custom_id(line.as_bytes()).ok_or_else(|| {
+                LifecycleError::Internal(format!("{}: unreadable request line", file.display()))
             })?;
-            requests.push(PilotRequest {
-                custom_id: value["custom_id"].as_str().unwrap_or_default().to_string(),
-                body: value["body"].take(),
-            });
+            requests.push(PilotRequest { custom_id, line });
         }
     }
     Ok(requests)
@@ -169,11 +168,11 @@ fn row_map(directory: &Path) -> Result<HashMap<String, Vec<String>>, LifecycleEr
     Ok(map)
 }
 
-/// Send a pilot of `job` through `client`.
+/// Send a pilot of `job` through `provider`'s synchronous endpoint.
 pub async fn pilot(
     job: &Job,
     options: &PilotOptions,
-    client: &OpenAiClient,
+    provider: &dyn BatchProvider,
     observer: &dyn RunObserver,
 ) -> Result<PilotReport, LifecycleError> {
     let started = Instant::now();
@@ -196,21 +195,25 @@ pub async fn pilot(
             ..CompileOptions::default()
         },
     )?;
-    let requests = read_requests(&directory, &report)?;
+    let codec = provider.codec();
+    let requests = read_requests(&directory, &report, codec.as_ref())?;
     let shared = row_map(&directory)?;
-    let validator =
-        crate::OutputChecks::new(&job.output_schema, options.plugins.validators.clone())?;
+    let validator = crate::OutputChecks::new(
+        codec,
+        &job.output_schema,
+        options.plugins.validators.clone(),
+    )?;
     observer.event(&format!(
         "pilot: {} row(s) → {} request(s) to {}",
         report.rows,
         requests.len(),
-        client.base_url()
+        provider.describe()
     ));
     let total = requests.len() as u64;
     let mut sent = futures_util::stream::iter(requests.into_iter().enumerate().map(
         |(index, request)| async move {
             let start = Instant::now();
-            let answer = client.chat(&request.body).await;
+            let answer = provider.answer_now(&request.line).await;
             (index, request.custom_id, answer, start.elapsed())
         },
     ))
@@ -218,23 +221,7 @@ pub async fn pilot(
     let mut answers = Vec::new();
     while let Some((index, custom_id, answer, elapsed)) = sent.next().await {
         let outcome = match answer {
-            Ok(body) => crate::judge_response(200, &body.to_string(), &validator, &custom_id),
-            Err(ProviderError::Api {
-                status,
-                message,
-                code,
-                ..
-            }) => Outcome::Failed {
-                reason: FailureReason::HttpError,
-                detail: format!(
-                    "HTTP {status}{}: {message}",
-                    code.map(|code| format!(" ({code})")).unwrap_or_default()
-                ),
-                output: None,
-                retryable: status >= 500 || status == 429,
-                input_tokens: 0,
-                output_tokens: 0,
-            },
+            Ok(result) => crate::ingest::judge(result, &validator, &custom_id),
             Err(error) => {
                 return Err(LifecycleError::Provider(ProviderFailure {
                     context: "pilot".into(),
@@ -249,7 +236,7 @@ pub async fn pilot(
     answers.sort_by_key(|(index, ..)| *index);
     let mut pilot = summarize(job, &answers, &shared);
     add_plugin_failures(&mut pilot, &directory)?;
-    pilot.retries = client.retries_made();
+    pilot.retries = provider.retries_made();
     pilot.projection = project(job, &pilot, options.plugins.request.clone())?;
     pilot.seconds = started.elapsed().as_secs_f64();
     Ok(pilot)

@@ -11,6 +11,14 @@ use crate::LifecycleError;
 use batchlabel_compile::CostModel;
 use batchlabel_ledger::{Ledger, PlannedShard};
 
+/// How retry files are written: within the job's per-file limits, each with its cost bound
+/// when `cost` is given (a budget is in force), feedback added through the provider's codec.
+pub(crate) struct RetryHow<'a> {
+    pub(crate) limits: BatchLimits,
+    pub(crate) cost: Option<&'a CostModel>,
+    pub(crate) codec: &'a dyn batchlabel_providers::Codec,
+}
+
 /// Write the retry shards of `attempt + 1` into `directory`, each with its cost bound when
 /// `cost` is given (a budget is in force).
 pub(crate) fn plan_retry(
@@ -18,7 +26,7 @@ pub(crate) fn plan_retry(
     run_id: i64,
     attempt: i64,
     directory: &Path,
-    (limits, cost): (BatchLimits, Option<&CostModel>),
+    how: &RetryHow<'_>,
 ) -> Result<Vec<PlannedShard>, LifecycleError> {
     let failures = ledger.pending_failures(run_id, attempt)?;
     if failures.is_empty() {
@@ -26,35 +34,33 @@ pub(crate) fn plan_retry(
     }
     std::fs::create_dir_all(directory).map_err(|source| LifecycleError::io(directory, source))?;
     let originals = ledger.first_attempt_paths(run_id)?;
-    let mut writer = RetryWriter::new(directory, limits, cost);
+    let mut writer = RetryWriter::new(directory, how.limits, how.cost);
     for path in &originals {
         let file = std::fs::File::open(path)
             .map_err(|source| LifecycleError::io(Path::new(path), source))?;
         for line in std::io::BufReader::with_capacity(1 << 20, file).lines() {
             let line = line.map_err(|source| LifecycleError::io(Path::new(path), source))?;
-            let mut value: serde_json::Value = serde_json::from_str(&line).map_err(|error| {
-                LifecycleError::Internal(format!("{path}: unreadable shard line: {error}"))
-            })?;
-            let Some(failure) = value["custom_id"].as_str().and_then(|id| failures.get(id)) else {
+            let Some(custom_id) = how.codec.request_custom_id(line.as_bytes()) else {
+                return Err(LifecycleError::Internal(format!(
+                    "{path}: unreadable shard line"
+                )));
+            };
+            let Some(failure) = failures.get(&custom_id) else {
                 continue;
             };
-            if failure.reason.wants_feedback()
-                && let Some(messages) = value["body"]["messages"].as_array_mut()
-            {
-                messages.push(serde_json::json!({
-                    "role": "assistant",
-                    "content": failure.output.clone().unwrap_or_default()
-                }));
-                messages.push(serde_json::json!({
-                    "role": "user",
-                    "content": format!(
-                        "Your previous answer was rejected: {}. Answer again with only a JSON object that matches the required schema.",
-                        failure.detail
-                    )
-                }));
-            }
-            let custom_id = value["custom_id"].as_str().unwrap_or_default().to_string();
-            writer.write(&value.to_string(), &custom_id)?;
+            let line = if failure.reason.wants_feedback() {
+                let feedback = format!(
+                    "Your previous answer was rejected: {}. Answer again with only a JSON object that matches the required schema.",
+                    failure.detail
+                );
+                let previous = failure.output.as_deref().unwrap_or_default();
+                how.codec
+                    .add_feedback(&line, previous, &feedback)
+                    .unwrap_or(line)
+            } else {
+                line
+            };
+            writer.write(&line, &custom_id)?;
         }
     }
     writer.finish()?;

@@ -6,7 +6,7 @@
 use batchlabel_core::{RunState, ShardState};
 use std::collections::BTreeMap;
 
-use batchlabel_protocol::Batch;
+use batchlabel_providers::RemoteBatch as Batch;
 use batchlabel_providers::{BatchProvider, METADATA_RUN, METADATA_SPEC, ProviderError};
 use batchlabel_spec::Job;
 
@@ -117,8 +117,8 @@ pub(crate) fn choose_run(
 /// the batch sent for exactly its file), the others reported. The look comes first and the
 /// run is created with its adoption in one statement, so a failed look leaves no run behind
 /// that would later resume without it.
-pub(crate) async fn start_run<P: BatchProvider>(
-    provider: &P,
+pub(crate) async fn start_run(
+    provider: &dyn BatchProvider,
     ledger: &Ledger,
     job: &Job,
     settings: &RunSettings,
@@ -146,7 +146,7 @@ pub(crate) async fn start_run<P: BatchProvider>(
     for (token, batches) in &unknown {
         let live = batches
             .iter()
-            .filter(|batch| !batch.status.is_terminal())
+            .filter(|batch| !batch.state.is_terminal())
             .count();
         let ids = batches
             .iter()
@@ -185,17 +185,13 @@ pub(crate) async fn start_run<P: BatchProvider>(
 }
 
 fn tag<'a>(batch: &'a Batch, key: &str) -> Option<&'a str> {
-    batch
-        .metadata
-        .as_ref()
-        .and_then(|metadata| metadata.get(key))
-        .and_then(serde_json::Value::as_str)
+    batch.tags.get(key).map(String::as_str)
 }
 
 /// This job's batches of the last days, by the run token they carry, for tokens this ledger
 /// does not know.
-async fn unknown_remote_runs<P: BatchProvider>(
-    provider: &P,
+async fn unknown_remote_runs(
+    provider: &dyn BatchProvider,
     ledger: &Ledger,
     job: &Job,
     observer: &dyn RunObserver,

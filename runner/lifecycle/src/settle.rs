@@ -5,8 +5,7 @@
 use batchlabel_core::{RunState, ShardState};
 use std::path::Path;
 
-use batchlabel_protocol::BatchStatus;
-use batchlabel_providers::BatchProvider;
+use batchlabel_providers::{BatchProvider, BatchState, Codec, RemoteBatch};
 use batchlabel_spec::Job;
 use futures_util::StreamExt;
 
@@ -23,8 +22,8 @@ const MAX_SUBMITS: i64 = 10;
 
 /// Poll the run's submitted batches, record what changed, and download the finished ones.
 /// Whether anything changed.
-pub(crate) async fn poll_and_settle<P: BatchProvider>(
-    provider: &P,
+pub(crate) async fn poll_and_settle(
+    provider: &dyn BatchProvider,
     ledger: &mut Ledger,
     run: &RunRecord,
     job: &Job,
@@ -39,7 +38,7 @@ pub(crate) async fn poll_and_settle<P: BatchProvider>(
         .collect();
     let mut polls = futures_util::stream::iter(submitted.into_iter().map(|shard| async move {
         let batch_id = shard.batch_id.clone().unwrap_or_default();
-        let batch = provider.batch(&batch_id).await;
+        let batch = provider.poll(&batch_id).await;
         (shard, batch)
     }))
     .buffer_unordered(16);
@@ -57,41 +56,42 @@ pub(crate) async fn poll_and_settle<P: BatchProvider>(
                     shard.batch_id.as_deref().unwrap_or_default()
                 );
                 observer.event(&format!("shard {}: {detail}", shard.number));
-                let max_attempts = i64::from(job.limits.max_attempts);
-                fail_whole_shard(
-                    ledger,
-                    run.id,
-                    &shard,
-                    FailureReason::BatchFailed,
-                    &detail,
-                    max_attempts,
-                )?;
+                let failure = ShardFailure {
+                    reason: FailureReason::BatchFailed,
+                    detail: &detail,
+                    max_attempts: i64::from(job.limits.max_attempts),
+                };
+                fail_whole_shard(ledger, run.id, &shard, provider.codec().as_ref(), &failure)?;
                 continue;
             }
             Err(error) => return Err(provider_failure(&shard, error)),
         };
-        let counts = batch.request_counts.unwrap_or_default();
-        if shard.batch_status.as_deref() != Some(batch.status.as_str())
+        let counts = batch.counts;
+        if shard.batch_status.as_deref() != Some(batch.state.as_str())
             || shard.completed != counts.completed as i64
         {
             changed = true;
             ledger.record_poll(
                 shard.id,
-                batch.status.as_str(),
+                batch.state.as_str(),
                 (counts.completed, counts.failed),
             )?;
         }
-        if batch.status.is_terminal() {
+        if batch.state.is_terminal() {
             finished.push((shard, batch));
         }
     }
     drop(polls);
     for (shard, batch) in finished {
         changed = true;
-        settle_finished_batch(
-            provider, ledger, run, job, run_dir, &shard, &batch, observer,
-        )
-        .await?;
+        let finished = Finished {
+            run,
+            job,
+            run_dir,
+            shard: &shard,
+            batch: &batch,
+        };
+        settle_finished_batch(provider, ledger, &finished, observer).await?;
     }
     Ok(changed)
 }
@@ -110,8 +110,8 @@ pub(crate) struct Collect<'a> {
 /// Wait for an earlier run's batches in flight, download and record their results (so the
 /// new run reuses them instead of paying again), and mark it superseded. Nothing new is sent
 /// for it and nothing is retried. Whether it is done (with `--no-wait` it looks only once).
-pub(crate) async fn collect_in_flight<P: BatchProvider>(
-    provider: &P,
+pub(crate) async fn collect_in_flight(
+    provider: &dyn BatchProvider,
     ledger: &mut Ledger,
     previous: &RunRecord,
     context: &Collect<'_>,
@@ -180,38 +180,28 @@ pub(crate) async fn collect_in_flight<P: BatchProvider>(
     Ok(true)
 }
 
-#[expect(
-    clippy::too_many_arguments,
-    reason = "the loop's context, passed straight through"
-)]
-async fn settle_finished_batch<P: BatchProvider>(
-    provider: &P,
+/// A batch that ended, with where it belongs.
+struct Finished<'a> {
+    run: &'a RunRecord,
+    job: &'a Job,
+    run_dir: &'a Path,
+    shard: &'a ShardRecord,
+    batch: &'a RemoteBatch,
+}
+
+/// A finished batch: a failed one fails its shard's requests (or is sent again when the
+/// provider's queue was full); any other has its result files downloaded.
+async fn settle_finished_batch(
+    provider: &dyn BatchProvider,
     ledger: &mut Ledger,
-    run: &RunRecord,
-    job: &Job,
-    run_dir: &Path,
-    shard: &ShardRecord,
-    batch: &batchlabel_protocol::Batch,
+    finished: &Finished<'_>,
     observer: &dyn RunObserver,
 ) -> Result<(), LifecycleError> {
-    if batch.status == BatchStatus::Failed {
-        let errors = batch
-            .errors
-            .as_ref()
-            .map(|errors| errors.data.clone())
-            .unwrap_or_default();
-        let note = errors
-            .iter()
-            .map(|error| match error.line {
-                Some(line) => format!("{} (line {line}): {}", error.code, error.message),
-                None => format!("{}: {}", error.code, error.message),
-            })
-            .collect::<Vec<_>>()
-            .join("; ");
-        let queue_full = errors
-            .iter()
-            .any(|error| error.code == "token_limit_exceeded");
-        if queue_full && shard.submits < MAX_SUBMITS {
+    let (shard, batch) = (finished.shard, finished.batch);
+    if batch.state == BatchState::Failed {
+        let failure = batch.failure.clone().unwrap_or_default();
+        let note = failure.note;
+        if failure.queue_full && shard.submits < MAX_SUBMITS {
             observer.event(&format!(
                 "batch {} of shard {} failed: {note}; submitting it again after a pause",
                 batch.id, shard.number
@@ -225,38 +215,32 @@ async fn settle_finished_batch<P: BatchProvider>(
         ));
         ledger.record_note(shard.id, &note)?;
         let detail = format!("batch {} failed: {note}", batch.id);
-        let max_attempts = i64::from(job.limits.max_attempts);
-        fail_whole_shard(
-            ledger,
-            run.id,
-            shard,
-            FailureReason::BatchFailed,
-            &detail,
-            max_attempts,
-        )?;
-        return Ok(());
+        let failure = ShardFailure {
+            reason: FailureReason::BatchFailed,
+            detail: &detail,
+            max_attempts: i64::from(finished.job.limits.max_attempts),
+        };
+        let codec = provider.codec();
+        return fail_whole_shard(ledger, finished.run.id, shard, codec.as_ref(), &failure);
     }
-    let downloads = run_dir.join("downloads");
+    let downloads = finished.run_dir.join("downloads");
     std::fs::create_dir_all(&downloads).map_err(|source| LifecycleError::io(&downloads, source))?;
-    let mut paths: [Option<String>; 2] = [None, None];
-    for (slot, (file_id, kind)) in [
-        (&batch.output_file_id, "output"),
-        (&batch.error_file_id, "errors"),
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        if let Some(file_id) = file_id {
-            let destination = downloads.join(format!("{}-{kind}.jsonl", batch.id));
-            provider
-                .download(file_id, &destination)
-                .await
-                .map_err(|error| provider_failure(shard, error))?;
-            paths[slot] = Some(destination.to_string_lossy().into_owned());
-        }
-    }
-    ledger.mark_downloaded(shard.id, paths[0].as_deref(), paths[1].as_deref())?;
+    let files = provider
+        .fetch_results(batch, &downloads)
+        .await
+        .map_err(|error| provider_failure(shard, error))?;
+    let text =
+        |path: Option<std::path::PathBuf>| path.map(|path| path.to_string_lossy().into_owned());
+    let (output, errors) = (text(files.output), text(files.errors));
+    ledger.mark_downloaded(shard.id, output.as_deref(), errors.as_deref())?;
     Ok(())
+}
+
+/// Why every request of a shard failed.
+pub(crate) struct ShardFailure<'a> {
+    pub(crate) reason: FailureReason,
+    pub(crate) detail: &'a str,
+    pub(crate) max_attempts: i64,
 }
 
 /// Every request of a shard failed the same way (its batch failed, or the run was cancelled
@@ -265,19 +249,21 @@ pub(crate) fn fail_whole_shard(
     ledger: &mut Ledger,
     run_id: i64,
     shard: &ShardRecord,
-    reason: FailureReason,
-    detail: &str,
-    max_attempts: i64,
+    codec: &dyn Codec,
+    failure: &ShardFailure<'_>,
 ) -> Result<(), LifecycleError> {
-    let outcomes = shard_custom_ids(Path::new(&shard.path))?
+    let outcomes = shard_custom_ids(Path::new(&shard.path), codec)?
         .into_iter()
-        .map(|custom_id| (custom_id, Outcome::failed(reason, detail.to_string())))
+        .map(|custom_id| {
+            let outcome = Outcome::failed(failure.reason, failure.detail.to_string());
+            (custom_id, outcome)
+        })
         .collect();
     let ingest = ShardIngest {
         outcomes,
         unreadable_lines: 0,
         stray_lines: 0,
     };
-    record_ingest(ledger, run_id, shard, &ingest, max_attempts, None)?;
+    record_ingest(ledger, run_id, shard, &ingest, failure.max_attempts, None)?;
     Ok(())
 }

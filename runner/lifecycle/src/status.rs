@@ -236,10 +236,10 @@ pub fn status(settings: &RunSettings, job_name: &str) -> Result<RunStatus, Lifec
 /// Cancel the live batches of the latest run; the run is marked `cancelled`, so it is not
 /// retried: the next `batchlabel run` collects what finished and ends the rest as cancelled.
 /// Returns the batch ids asked to cancel.
-pub async fn cancel<P: BatchProvider>(
+pub async fn cancel(
     settings: &RunSettings,
     job_name: &str,
-    provider: &P,
+    provider: &dyn BatchProvider,
 ) -> Result<Vec<String>, LifecycleError> {
     let (ledger, run) = latest(settings, job_name)?;
     ledger.set_run_state(run.id, RunState::Cancelled)?;
@@ -254,7 +254,7 @@ pub async fn cancel<P: BatchProvider>(
         };
         match provider.cancel(&batch_id).await {
             Ok(batch) => {
-                ledger.record_batch_status(shard.id, batch.status.as_str())?;
+                ledger.record_batch_status(shard.id, batch.state.as_str())?;
                 cancelled.push(batch_id);
             }
             // Already finished: nothing to cancel.

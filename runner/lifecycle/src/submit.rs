@@ -4,12 +4,10 @@
 //! again, so one shard never becomes two uploads or two batches. A run that took over the
 //! batches of a lost ledger looks before every send.
 
-use batchlabel_protocol::Batch;
 use batchlabel_providers::{
     BatchProvider, METADATA_CONTENT, METADATA_JOB, METADATA_RUN, METADATA_SHARD, METADATA_SPEC,
-    ProviderError,
+    ProviderError, RemoteBatch, StagedInput, Tags,
 };
-use serde_json::{Map, Value};
 
 use crate::{LifecycleError, ProviderFailure};
 use batchlabel_ledger::{Ledger, RemoteSubmission, RunRecord, ShardRecord};
@@ -23,7 +21,7 @@ pub(crate) struct RemoteRun {
     /// The run token in file names and metadata.
     pub(crate) token: String,
     /// The job name and spec fingerprint every batch also carries (see [`METADATA_JOB`]).
-    pub(crate) tags: Map<String, Value>,
+    pub(crate) tags: Tags,
     /// A lost run whose batches this run takes over: its token, and when its first batch
     /// was created.
     pub(crate) adopt: Option<(String, i64)>,
@@ -40,10 +38,10 @@ impl RemoteRun {
 }
 
 /// The metadata that finds a job's batches whatever run (or ledger) sent them.
-pub(crate) fn job_tags(job: &batchlabel_spec::Job) -> Map<String, Value> {
-    let mut tags = Map::new();
-    tags.insert(METADATA_JOB.into(), Value::String(job.name.clone()));
-    tags.insert(METADATA_SPEC.into(), Value::String(spec_tag(job)));
+pub(crate) fn job_tags(job: &batchlabel_spec::Job) -> Tags {
+    let mut tags = Tags::new();
+    tags.insert(METADATA_JOB.into(), job.name.clone());
+    tags.insert(METADATA_SPEC.into(), spec_tag(job));
     tags
 }
 
@@ -62,15 +60,12 @@ pub(crate) fn upload_name(token: &str, shard: &ShardRecord) -> String {
 
 /// The metadata that identifies a shard's batch: unique to the run, shard and submission.
 /// Lookups match on these keys only, so batches sent by earlier versions are still found.
-pub(crate) fn batch_metadata(token: &str, shard: &ShardRecord) -> Map<String, Value> {
-    let mut metadata = Map::new();
-    metadata.insert(METADATA_RUN.into(), Value::String(token.into()));
+pub(crate) fn batch_metadata(token: &str, shard: &ShardRecord) -> Tags {
+    let mut metadata = Tags::new();
+    metadata.insert(METADATA_RUN.into(), token.into());
     metadata.insert(
         METADATA_SHARD.into(),
-        Value::String(format!(
-            "a{}-{:05}-s{}",
-            shard.attempt, shard.number, shard.submits
-        )),
+        format!("a{}-{:05}-s{}", shard.attempt, shard.number, shard.submits),
     );
     metadata
 }
@@ -83,8 +78,8 @@ fn failure(shard: &ShardRecord, error: ProviderError) -> LifecycleError {
 }
 
 /// Upload (if not yet uploaded) and create the batch (if not yet created).
-pub(crate) async fn submit<P: BatchProvider>(
-    provider: &P,
+pub(crate) async fn submit(
+    provider: &dyn BatchProvider,
     ledger: &Ledger,
     remote: &RemoteRun,
     mut shard: ShardRecord,
@@ -115,11 +110,15 @@ pub(crate) async fn submit<P: BatchProvider>(
     }
     let mut created_with = metadata.clone();
     created_with.extend(remote.tags.clone());
-    created_with.insert(METADATA_CONTENT.into(), Value::String(content));
+    created_with.insert(METADATA_CONTENT.into(), content);
     let mut tries = 0;
     while batch_id.is_none() {
         let intent = ledger.mark_create_intent(shard.id)?;
-        match provider.create_batch(&file_id, created_with.clone()).await {
+        let input = StagedInput {
+            id: file_id.clone(),
+            bytes: None,
+        };
+        match provider.create(&input, &created_with).await {
             Ok(batch) => batch_id = Some(batch.id),
             Err(ProviderError::Ambiguous { .. }) if tries < MAX_AMBIGUOUS => {
                 tries += 1;
@@ -146,8 +145,8 @@ pub(crate) async fn submit<P: BatchProvider>(
 
 /// The shard's uploaded file id: found at the provider when an earlier process (or a lost
 /// ledger's run) may have uploaded it, else uploaded now.
-async fn upload<P: BatchProvider>(
-    provider: &P,
+async fn upload(
+    provider: &dyn BatchProvider,
     ledger: &Ledger,
     remote: &RemoteRun,
     shard: &ShardRecord,
@@ -156,13 +155,13 @@ async fn upload<P: BatchProvider>(
     let local_bytes = shard.bytes as u64;
     let find = || async {
         provider
-            .find_upload(&filename)
+            .find_staged_input(&filename)
             .await
             .map_err(|error| failure(shard, error))
             .map(|found| {
                 found
-                    .filter(|file| file.bytes == local_bytes)
-                    .map(|file| file.id)
+                    .filter(|input| input.bytes.is_none_or(|bytes| bytes == local_bytes))
+                    .map(|input| input.id)
             })
     };
     if shard.upload_intent_at.is_some()
@@ -174,10 +173,10 @@ async fn upload<P: BatchProvider>(
     loop {
         ledger.mark_upload_intent(shard.id)?;
         match provider
-            .upload(std::path::Path::new(&shard.path), &filename)
+            .stage_input(std::path::Path::new(&shard.path), &filename)
             .await
         {
-            Ok(file) => return Ok(file.id),
+            Ok(input) => return Ok(input.id),
             Err(ProviderError::Ambiguous { .. }) if tries < MAX_AMBIGUOUS => {
                 tries += 1;
                 if let Some(found) = find().await? {
@@ -207,8 +206,8 @@ fn content_tag(shard: &ShardRecord) -> Result<String, LifecycleError> {
 
 /// In a run that took over a lost ledger's batches, a shard not yet sent by this ledger takes
 /// the batch that run sent for exactly its file (same shard name and content hash), if any.
-async fn adopt_sent_batch<P: BatchProvider>(
-    provider: &P,
+async fn adopt_sent_batch(
+    provider: &dyn BatchProvider,
     ledger: &Ledger,
     remote: &RemoteRun,
     shard: &ShardRecord,
@@ -221,20 +220,22 @@ async fn adopt_sent_batch<P: BatchProvider>(
         return Ok(false);
     }
     let mut metadata = batch_metadata(token, shard);
-    metadata.insert(METADATA_CONTENT.into(), Value::String(content.to_string()));
+    metadata.insert(METADATA_CONTENT.into(), content.to_string());
     let Some(batch) = provider
-        .find_batch(&metadata, *since)
+        .find_batches(&metadata, *since)
         .await
         .map_err(|error| failure(shard, error))?
+        .into_iter()
+        .next()
     else {
         return Ok(false);
     };
     ledger.mark_submitted(
         shard.id,
         RemoteSubmission {
-            file_id: Some(&batch.input_file_id),
+            file_id: batch.input_id.as_deref(),
             batch_id: &batch.id,
-            status: batch.status.as_str(),
+            status: batch.state.as_str(),
         },
     )?;
     Ok(true)
@@ -242,23 +243,23 @@ async fn adopt_sent_batch<P: BatchProvider>(
 
 /// The batch with `metadata` over `file_id` created since `since`: a batch over another file
 /// (the same shard name with other content) is never taken for this shard's.
-async fn find_batch<P: BatchProvider>(
-    provider: &P,
-    metadata: &Map<String, Value>,
+async fn find_batch(
+    provider: &dyn BatchProvider,
+    metadata: &Tags,
     file_id: &str,
     since: i64,
-) -> Result<Option<Batch>, ProviderError> {
+) -> Result<Option<RemoteBatch>, ProviderError> {
     Ok(provider
         .find_batches(metadata, since)
         .await?
         .into_iter()
-        .find(|batch| batch.input_file_id == file_id))
+        .find(|batch| batch.input_id.as_deref() == Some(file_id)))
 }
 
 /// In a run being collected (a new run supersedes it), a shard whose create may have taken
 /// effect before a crash: its batch, if it exists, is recorded so its results are collected.
-pub(crate) async fn adopt_if_created<P: BatchProvider>(
-    provider: &P,
+pub(crate) async fn adopt_if_created(
+    provider: &dyn BatchProvider,
     ledger: &Ledger,
     token: &str,
     shard: &ShardRecord,
@@ -284,7 +285,7 @@ pub(crate) async fn adopt_if_created<P: BatchProvider>(
         RemoteSubmission {
             file_id: None,
             batch_id: &batch.id,
-            status: batch.status.as_str(),
+            status: batch.state.as_str(),
         },
     )?;
     Ok(true)

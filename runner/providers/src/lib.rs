@@ -1,26 +1,42 @@
-//! batchlabel-providers: the [`BatchProvider`] trait (upload, create, retrieve, cancel,
-//! download, and the listings that make submission exactly-once) and its OpenAI
-//! implementation, which also talks to anything speaking the OpenAI Files + Batches protocol
-//! (`batchlabel serve`, vLLM, litellm, …).
+//! batchlabel-providers: the provider axis. An object-safe [`BatchProvider`] over
+//! provider-neutral types (stage a shard's input, create a batch under tags that find it again
+//! after a crash, poll, cancel, fetch results, delete remote inputs, answer one request now
+//! for pilots), a [`Codec`] per provider that owns its wire format, and one factory
+//! ([`open`]) from the spec's `model` block. One folder per provider: `openai/` (also
+//! anything speaking the OpenAI Files + Batches protocol: `batchlabel serve`, vLLM, litellm)
+//! and `local/` (the embedded model behind an in-process batch service).
 //!
-//! It owns HTTP, retries and secrets; it does not know about specs, ledgers or rows.
+//! It owns HTTP, retries and secrets; it does not know about ledgers or rows.
 
 pub mod api_key;
+mod batch;
+pub mod codec;
+mod error;
+mod factory;
+#[cfg(feature = "local")]
+pub mod local;
 mod openai;
 mod redact;
 mod retry;
 
 use std::future::Future;
-use std::path::{Path, PathBuf};
-
-use batchlabel_protocol::{Batch, FileObject};
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::Arc;
 
 pub use api_key::ApiKey;
-pub use openai::OpenAiClient;
+pub use batch::{
+    BatchFailure, BatchState, RemoteBatch, RequestCounts, ResultFiles, ResultKind, StagedInput,
+    Tags, Tuning,
+};
+pub use codec::{Codec, LineResult, RequestEncoder, RequestShape, ResultLine};
+pub use error::ProviderError;
+pub use factory::{OpenOptions, codec_for, open};
+pub use openai::{OpenAiClient, OpenAiCodec};
 pub use redact::{REDACTED, Secrets, redact, redact_userinfo};
 pub use retry::RetryPolicy;
 
-/// Metadata keys batchlabel puts on every batch, to find it again after a crash.
+/// Tag keys batchlabel puts on every batch, to find it again after a crash.
 pub const METADATA_RUN: &str = "batchlabel_run";
 /// See [`METADATA_RUN`].
 pub const METADATA_SHARD: &str = "batchlabel_shard";
@@ -33,146 +49,75 @@ pub const METADATA_SPEC: &str = "batchlabel_spec";
 /// over for a shard with exactly its requests.
 pub const METADATA_CONTENT: &str = "batchlabel_content";
 
-/// Why a provider call failed (after its retries). Every text field is redacted (see
-/// [`ProviderError::redacted`]) before it leaves the client: it may echo the provider.
-#[derive(Debug, thiserror::Error)]
-pub enum ProviderError {
-    /// The API answered an error that retrying will not fix.
-    #[error("{operation}: HTTP {status}{}: {message}", code.as_deref().map(|code| format!(" ({code})")).unwrap_or_default())]
-    Api {
-        /// What was being done.
-        operation: String,
-        /// HTTP status.
-        status: u16,
-        /// The API's message.
-        message: String,
-        /// The API's error code.
-        code: Option<String>,
-    },
-    /// The request may or may not have taken effect (the answer was lost): look before
-    /// trying again.
-    #[error("{operation}: no answer ({message}); it may have taken effect")]
-    Ambiguous {
-        /// What was being done.
-        operation: String,
-        /// What went wrong.
-        message: String,
-    },
-    /// The server could not be reached, even after retries.
-    #[error("{operation}: cannot reach {base_url}: {message}")]
-    Unreachable {
-        /// What was being done.
-        operation: String,
-        /// The API base URL.
-        base_url: String,
-        /// What went wrong.
-        message: String,
-    },
-    /// The answer was not what the protocol says.
-    #[error("{operation}: unexpected answer: {message}")]
-    Protocol {
-        /// What was being done.
-        operation: String,
-        /// What was wrong.
-        message: String,
-    },
-    /// A local file could not be read or written.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
-}
+/// A boxed future: what keeps [`BatchProvider`] object-safe.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-impl ProviderError {
-    /// The same error with secrets removed from every text that came from outside.
-    #[must_use]
-    pub fn redacted(self, secrets: &Secrets) -> Self {
-        let clean = |text: String| secrets.redact(&text);
-        match self {
-            Self::Api {
-                operation,
-                status,
-                message,
-                code,
-            } => Self::Api {
-                operation,
-                status,
-                message: clean(message),
-                code: code.map(clean),
-            },
-            Self::Ambiguous { operation, message } => Self::Ambiguous {
-                operation,
-                message: clean(message),
-            },
-            Self::Unreachable {
-                operation,
-                base_url,
-                message,
-            } => Self::Unreachable {
-                operation,
-                base_url: clean(base_url),
-                message: clean(message),
-            },
-            Self::Protocol { operation, message } => Self::Protocol {
-                operation,
-                message: clean(message),
-            },
-            Self::Io { path, source } => Self::Io { path, source },
-        }
-    }
-}
-
-/// A batch API: everything the lifecycle needs from a provider.
+/// A batch API: everything the lifecycle needs from a provider. Calls that create something
+/// (`stage_input`, `create`) report [`ProviderError::Ambiguous`] when their answer was lost,
+/// so the caller looks (`find_staged_input`, `find_batches`) before trying again: that is what
+/// makes a shard exactly one batch.
 pub trait BatchProvider: Send + Sync {
-    /// Upload a JSONL batch input file under `filename`.
-    fn upload(
-        &self,
-        path: &Path,
-        filename: &str,
-    ) -> impl Future<Output = Result<FileObject, ProviderError>> + Send;
+    /// Where requests go, as it may be shown (no secrets).
+    fn describe(&self) -> String;
 
-    /// The uploaded batch input file named `filename`, if any (newest first).
-    fn find_upload(
-        &self,
-        filename: &str,
-    ) -> impl Future<Output = Result<Option<FileObject>, ProviderError>> + Send;
+    /// Its wire format.
+    fn codec(&self) -> Arc<dyn Codec>;
 
-    /// Create a batch over an uploaded file, with metadata.
-    fn create_batch(
-        &self,
-        input_file_id: &str,
-        metadata: serde_json::Map<String, serde_json::Value>,
-    ) -> impl Future<Output = Result<Batch, ProviderError>> + Send;
+    /// How to pace it.
+    fn tuning(&self) -> Tuning {
+        Tuning::default()
+    }
 
-    /// A batch created after `since` (Unix seconds) whose metadata includes all of `metadata`.
-    fn find_batch(
-        &self,
-        metadata: &serde_json::Map<String, serde_json::Value>,
+    /// Hand a shard file to the provider under `name` (unique to the run, attempt and shard).
+    fn stage_input<'a>(
+        &'a self,
+        path: &'a Path,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<StagedInput, ProviderError>>;
+
+    /// The input staged under `name`, if any (newest first).
+    fn find_staged_input<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<StagedInput>, ProviderError>>;
+
+    /// Create a batch over a staged input, carrying `tags`.
+    fn create<'a>(
+        &'a self,
+        input: &'a StagedInput,
+        tags: &'a Tags,
+    ) -> BoxFuture<'a, Result<RemoteBatch, ProviderError>>;
+
+    /// Every batch created after `since` (Unix seconds, with slack for clock skew) whose tags
+    /// include all of `tags`, newest first.
+    fn find_batches<'a>(
+        &'a self,
+        tags: &'a Tags,
         since: i64,
-    ) -> impl Future<Output = Result<Option<Batch>, ProviderError>> + Send;
-
-    /// Every batch created after `since` (Unix seconds) whose metadata includes all of
-    /// `metadata`, newest first.
-    fn find_batches(
-        &self,
-        metadata: &serde_json::Map<String, serde_json::Value>,
-        since: i64,
-    ) -> impl Future<Output = Result<Vec<Batch>, ProviderError>> + Send;
+    ) -> BoxFuture<'a, Result<Vec<RemoteBatch>, ProviderError>>;
 
     /// A batch's current state.
-    fn batch(&self, batch_id: &str) -> impl Future<Output = Result<Batch, ProviderError>> + Send;
+    fn poll<'a>(&'a self, batch_id: &'a str) -> BoxFuture<'a, Result<RemoteBatch, ProviderError>>;
 
     /// Ask to cancel a batch.
-    fn cancel(&self, batch_id: &str) -> impl Future<Output = Result<Batch, ProviderError>> + Send;
+    fn cancel<'a>(&'a self, batch_id: &'a str)
+    -> BoxFuture<'a, Result<RemoteBatch, ProviderError>>;
 
-    /// Download a file's content to `destination` (atomically); returns its size.
-    fn download(
-        &self,
-        file_id: &str,
-        destination: &Path,
-    ) -> impl Future<Output = Result<u64, ProviderError>> + Send;
+    /// Download a finished batch's result files into `directory` (atomically each).
+    fn fetch_results<'a>(
+        &'a self,
+        batch: &'a RemoteBatch,
+        directory: &'a Path,
+    ) -> BoxFuture<'a, Result<ResultFiles, ProviderError>>;
+
+    /// Delete a staged input that is no longer needed.
+    fn delete_input<'a>(&'a self, input_id: &'a str) -> BoxFuture<'a, Result<(), ProviderError>>;
+
+    /// Send one request line now, synchronously (for pilots); the answer decoded.
+    fn answer_now<'a>(&'a self, line: &'a str) -> BoxFuture<'a, Result<LineResult, ProviderError>>;
+
+    /// How many calls were repeated after retryable answers so far.
+    fn retries_made(&self) -> u64 {
+        0
+    }
 }

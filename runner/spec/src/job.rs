@@ -36,10 +36,20 @@ pub struct Job {
     pub validator_plugins: Vec<PluginUse>,
     /// JSON Schema every model output is validated against.
     pub output_schema: serde_json::Value,
-    /// The `response_format` sent with each request (OpenAI strict structured output).
-    pub response_format: serde_json::Value,
+    /// The strict structured output each request asks for.
+    pub structured_output: StructuredOutput,
     /// sha256 (hex) of everything that determines the requests: spec and template texts.
     pub fingerprint: String,
+}
+
+/// The strict structured output of every request: a name and a JSON Schema in the subset
+/// strict structured outputs accept. Each provider's codec puts it in its own form.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StructuredOutput {
+    /// `[a-zA-Z0-9_-]{1,64}`, from the job name.
+    pub name: String,
+    /// The schema.
+    pub schema: serde_json::Value,
 }
 
 /// A plugin the job uses.

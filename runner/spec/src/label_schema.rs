@@ -16,16 +16,13 @@ pub fn validation_schema(fields: &[LabelField]) -> Value {
     root(fields, true)
 }
 
-/// The `response_format` object of a chat-completions body.
-pub fn response_format(job_name: &str, fields: &[LabelField]) -> Value {
-    json!({
-        "type": "json_schema",
-        "json_schema": {
-            "name": schema_name(job_name),
-            "strict": true,
-            "schema": strict_schema(fields),
-        }
-    })
+/// The strict structured output every request asks for: its name and schema. Each
+/// provider's codec puts it in its own form (OpenAI: a strict `json_schema` response format).
+pub fn structured_output(job_name: &str, fields: &[LabelField]) -> crate::StructuredOutput {
+    crate::StructuredOutput {
+        name: schema_name(job_name),
+        schema: strict_schema(fields),
+    }
 }
 
 /// `json_schema.name` allows `[a-zA-Z0-9_-]{1,64}`.
@@ -156,9 +153,9 @@ mod tests {
     }
 
     #[test]
-    fn response_format_name_is_sanitized() {
-        let format = response_format("tweet sentiment!", &fields());
-        assert_eq!(format["json_schema"]["name"], "tweet_sentiment_");
-        assert_eq!(format["json_schema"]["strict"], true);
+    fn structured_output_name_is_sanitized() {
+        let output = structured_output("tweet sentiment!", &fields());
+        assert_eq!(output.name, "tweet_sentiment_");
+        assert_eq!(output.schema["additionalProperties"], false);
     }
 }

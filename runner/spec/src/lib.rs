@@ -23,7 +23,7 @@ mod yaml;
 pub use diagnostic::{Diagnostic, Diagnostics, Severity, Span, did_you_mean};
 pub use job::{
     BatchLimits, Input, InputFormat, Job, Label, LabelField, LabelKind, Model, Output,
-    OutputFormat, PluginUse, Prompt, Template,
+    OutputFormat, PluginUse, Prompt, StructuredOutput, Template,
 };
 pub use job_spec::{
     BatchSpec, BudgetSpec, InputSpec, JobSpec, LabelFieldSpec, LabelSetSpec, ModelSpec, OutputSpec,

@@ -4,7 +4,6 @@
 use std::fmt::Write as _;
 
 use batchlabel_lifecycle::{PilotOptions, PilotReport};
-use batchlabel_spec::ProviderKind;
 
 use crate::ExitStatus;
 use crate::args::PilotArgs;
@@ -21,12 +20,12 @@ pub(crate) fn pilot(args: &PilotArgs, printer: Printer) -> ExitStatus {
     };
     // The local model answers through an in-process server whose state is thrown away.
     let scratch = tempfile::tempdir();
-    let provider = match (&job.model.provider, &scratch) {
-        (ProviderKind::Local, Ok(scratch)) => {
-            super::run::local_provider(&job, scratch.path().join("serve"), args.threads, &runtime)
+    let provider = match &scratch {
+        Ok(scratch) => {
+            let local_state = (scratch.path().join("serve"), args.threads);
+            super::run::open_provider(&job, &args.api, local_state, &runtime)
         }
-        (ProviderKind::Local, Err(error)) => Err(format!("error: no temporary folder: {error}\n")),
-        _ => super::run::provider_for(&job, &args.api),
+        Err(error) => Err(format!("error: no temporary folder: {error}\n")),
     };
     let Some(provider) = super::reported(provider, printer) else {
         return ExitStatus::Error;
@@ -39,7 +38,10 @@ pub(crate) fn pilot(args: &PilotArgs, printer: Printer) -> ExitStatus {
     };
     let progress = RunProgress::new(printer.quiet || args.json);
     let outcome = runtime.block_on(batchlabel_lifecycle::pilot(
-        &job, &options, &provider, &progress,
+        &job,
+        &options,
+        provider.as_ref(),
+        &progress,
     ));
     progress.finish();
     match outcome {

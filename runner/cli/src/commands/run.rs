@@ -4,73 +4,28 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use batchlabel_lifecycle::{LifecycleError, RunSettings, RunSummary};
-use batchlabel_providers::{OpenAiClient, RetryPolicy};
-use batchlabel_spec::{Job, ProviderKind};
+use batchlabel_providers::{BatchProvider, OpenOptions};
+use batchlabel_spec::Job;
 
 use crate::ExitStatus;
 use crate::args::{ApiArgs, RunArgs};
 use crate::printer::Printer;
 use crate::run_progress::RunProgress;
 
-const OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
-
-/// The client for a job: base URL from the flag, the spec, `$OPENAI_BASE_URL`, or OpenAI's;
-/// the key from `$OPENAI_API_KEY` (required only by OpenAI itself).
-pub(crate) fn provider_for(job: &Job, api: &ApiArgs) -> Result<OpenAiClient, String> {
-    let base_url = api
-        .base_url
-        .clone()
-        .or_else(|| job.model.base_url.clone())
-        .or_else(|| {
-            std::env::var("OPENAI_BASE_URL")
-                .ok()
-                .filter(|url| !url.is_empty())
-        })
-        .unwrap_or_else(|| OPENAI_BASE_URL.to_string());
-    // Checked before anything is compiled: a blank or malformed key costs nothing.
-    let api_key = batchlabel_providers::api_key::require(&base_url)
-        .map_err(|error| format!("error: {error}\n"))?;
-    Ok(OpenAiClient::new(
-        &base_url,
-        api_key,
-        RetryPolicy::default(),
-    ))
-}
-
-/// `provider: local`: the model behind an in-process `batchlabel serve` on loopback, its
-/// batches kept in the run directory (so a killed run resumes them), and a client for it.
-pub(crate) fn local_provider(
+/// Open `job`'s provider (the one factory: `batchlabel_providers::open`); a provider that
+/// keeps local state (the local model's batches) keeps it in `state_dir`.
+pub(crate) fn open_provider(
     job: &Job,
-    state_dir: std::path::PathBuf,
-    threads: Option<u32>,
+    api: &ApiArgs,
+    (state_dir, threads): (std::path::PathBuf, Option<u32>),
     runtime: &tokio::runtime::Runtime,
-) -> Result<OpenAiClient, String> {
-    let base = job.spec_path.parent().unwrap_or(std::path::Path::new("."));
-    let engine = crate::local_model::local_engine(
-        &job.model.name,
-        base,
-        threads,
-        batchlabel_engine::OneOfDecoding::Score,
-    )?;
-    let options = batchlabel_serve::ServeOptions {
-        address: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+) -> Result<Box<dyn BatchProvider>, String> {
+    let options = OpenOptions {
+        base_url: api.base_url.clone(),
         state_dir,
-        engine,
-        faults: batchlabel_serve::Faults::default(),
-        max_requests_per_file: 50_000,
-        api_key: None,
-        step_delay: Duration::ZERO,
+        threads,
     };
-    let server = runtime
-        .block_on(batchlabel_serve::Server::bind(options))
-        .map_err(|error| format!("error: {error}\n"))?;
-    let address = server.local_address();
-    runtime.spawn(server.run());
-    Ok(OpenAiClient::new(
-        &format!("http://{address}/v1"),
-        None,
-        RetryPolicy::default(),
-    ))
+    runtime.block_on(batchlabel_providers::open(job, &options))
 }
 
 pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, String> {
@@ -85,9 +40,22 @@ pub(crate) fn run(args: &RunArgs, printer: Printer) -> ExitStatus {
         return ExitStatus::Error;
     };
     let job = loaded.job;
-    let local = job.model.provider == ProviderKind::Local;
-    let (poll, max_poll) = if local { (0.2, 1.0) } else { (5.0, 60.0) };
-    let poll_interval = args.poll_interval.unwrap_or(poll).max(0.01);
+    let run_dir = args.state.state_dir.join(&job.name);
+    let writes = crate::write_guard::run_writes(&job, &run_dir);
+    let reads = crate::write_guard::job_reads(&job);
+    if !super::writes_are_safe(&reads, &writes, args.json, printer) {
+        return ExitStatus::Error;
+    }
+    let Some(runtime) = super::reported(runtime(), printer) else {
+        return ExitStatus::Error;
+    };
+    let local_state = (run_dir.join("local-batches"), args.threads);
+    let provider = open_provider(&job, &args.api, local_state, &runtime);
+    let Some(provider) = super::reported(provider, printer) else {
+        return ExitStatus::Error;
+    };
+    let tuning = provider.tuning();
+    let poll_interval = args.poll_interval.unwrap_or(tuning.poll_seconds).max(0.01);
     let settings = RunSettings {
         state_dir: args.state.state_dir.clone(),
         limit: args.limit,
@@ -96,39 +64,19 @@ pub(crate) fn run(args: &RunArgs, printer: Printer) -> ExitStatus {
         poll_interval: Duration::from_secs_f64(poll_interval),
         max_poll_interval: Duration::from_secs_f64(
             args.max_poll_interval
-                .unwrap_or(max_poll)
+                .unwrap_or(tuning.max_poll_seconds)
                 .max(poll_interval),
         ),
-        // A local model runs one batch at a time anyway; submitting in order keeps it
-        // deterministic.
-        concurrency: if local { 1 } else { args.concurrency },
+        concurrency: tuning.concurrency.unwrap_or(args.concurrency),
         max_usd: args.max_usd,
         plugins: loaded.plugins,
     };
-    let writes = crate::write_guard::run_writes(&job, &settings.run_dir(&job.name));
-    let reads = crate::write_guard::job_reads(&job);
-    if !super::writes_are_safe(&reads, &writes, args.json, printer) {
-        return ExitStatus::Error;
-    }
-    let Some(runtime) = super::reported(runtime(), printer) else {
-        return ExitStatus::Error;
-    };
-    let provider = if local {
-        local_provider(
-            &job,
-            settings.run_dir(&job.name).join("local-batches"),
-            args.threads,
-            &runtime,
-        )
-    } else {
-        provider_for(&job, &args.api)
-    };
-    let Some(provider) = super::reported(provider, printer) else {
-        return ExitStatus::Error;
-    };
     let progress = RunProgress::new(printer.quiet || args.json);
     let outcome = runtime.block_on(batchlabel_lifecycle::run(
-        &job, &settings, &provider, &progress,
+        &job,
+        &settings,
+        provider.as_ref(),
+        &progress,
     ));
     progress.finish();
     match outcome {

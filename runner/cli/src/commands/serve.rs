@@ -66,7 +66,7 @@ fn options(args: &ServeArgs) -> Result<ServeOptions, String> {
             };
             Engine::Scripted(std::sync::Arc::new(script))
         }
-        EngineKind::Local => crate::local_model::local_engine(
+        EngineKind::Local => batchlabel_providers::local::local_engine(
             &args.model,
             Path::new("."),
             args.threads,

@@ -144,16 +144,18 @@ pub(crate) fn cancel(args: &CancelArgs, printer: Printer) -> ExitStatus {
         printer.message("error: a local run has no remote batches to cancel\nhint: stop `batchlabel run` itself (Ctrl-C); running it again resumes\n");
         return ExitStatus::Error;
     }
-    let Some(provider) = super::reported(super::run::provider_for(&job, &args.api), printer) else {
+    let Some(runtime) = super::reported(super::run::runtime(), printer) else {
         return ExitStatus::Error;
     };
-    let Some(runtime) = super::reported(super::run::runtime(), printer) else {
+    let no_local_state = (std::path::PathBuf::new(), None);
+    let provider = super::run::open_provider(&job, &args.api, no_local_state, &runtime);
+    let Some(provider) = super::reported(provider, printer) else {
         return ExitStatus::Error;
     };
     match runtime.block_on(batchlabel_lifecycle::cancel(
         &settings(&args.state.state_dir),
         &job.name,
-        &provider,
+        provider.as_ref(),
     )) {
         Ok(batches) => {
             printer.data(&format!(

@@ -12,11 +12,15 @@ use std::time::Duration;
 use batchlabel_protocol::{Batch, CreateBatch, FileObject, ListPage};
 use reqwest::header::HeaderMap;
 
-use crate::{ApiKey, BatchProvider, ProviderError, RetryPolicy};
+use crate::{ApiKey, ProviderError, RetryPolicy};
 use errors::{api_error, describe};
 
+mod codec;
 mod download;
 mod errors;
+mod provider;
+
+pub use codec::OpenAiCodec;
 #[cfg(test)]
 mod tests;
 
@@ -243,6 +247,20 @@ impl OpenAiClient {
         Ok(page)
     }
 
+    /// Delete an uploaded file (`DELETE /files/{id}`); one already gone counts as deleted.
+    pub(crate) async fn delete_file(&self, file_id: &str) -> Result<(), ProviderError> {
+        let url = self.url(&format!("/files/{file_id}"));
+        match self
+            .send("delete file", Effect::Idempotent, || {
+                Ok(self.http.delete(&url))
+            })
+            .await
+        {
+            Ok(_) | Err(ProviderError::Api { status: 404, .. }) => Ok(()),
+            Err(error) => Err(self.redact(error)),
+        }
+    }
+
     /// Send one chat-completions request synchronously (for pilots).
     pub async fn chat(&self, body: &serde_json::Value) -> Result<serde_json::Value, ProviderError> {
         let url = self.url("/chat/completions");
@@ -254,13 +272,11 @@ impl OpenAiClient {
 }
 
 impl OpenAiClient {
-    /// The batches created after `since` whose metadata includes `metadata`, newest first
-    /// (only the first with `first_only`).
-    async fn scan_batches(
+    /// The batches created after `since` whose metadata includes `metadata`, newest first.
+    pub(crate) async fn scan_batches(
         &self,
         metadata: &serde_json::Map<String, serde_json::Value>,
         since: i64,
-        first_only: bool,
     ) -> Result<Vec<Batch>, ProviderError> {
         let mut found = Vec::new();
         let mut after: Option<String> = None;
@@ -275,9 +291,6 @@ impl OpenAiClient {
                 });
                 if matches && batch.created_at >= since - 300 {
                     found.push(batch.clone());
-                    if first_only {
-                        return Ok(found);
-                    }
                 }
                 // Newest first: once past `since` (with slack for clock skew), stop.
                 older |= batch.created_at < since - 300;
@@ -290,8 +303,12 @@ impl OpenAiClient {
     }
 }
 
-impl BatchProvider for OpenAiClient {
-    async fn upload(&self, path: &Path, filename: &str) -> Result<FileObject, ProviderError> {
+impl OpenAiClient {
+    pub(crate) async fn upload(
+        &self,
+        path: &Path,
+        filename: &str,
+    ) -> Result<FileObject, ProviderError> {
         let url = self.url("/files");
         let io_error = |source| ProviderError::Io {
             path: path.to_path_buf(),
@@ -320,7 +337,10 @@ impl BatchProvider for OpenAiClient {
         .await
     }
 
-    async fn find_upload(&self, filename: &str) -> Result<Option<FileObject>, ProviderError> {
+    pub(crate) async fn find_upload(
+        &self,
+        filename: &str,
+    ) -> Result<Option<FileObject>, ProviderError> {
         let url = self.url("/files");
         let mut after: Option<String> = None;
         loop {
@@ -344,7 +364,7 @@ impl BatchProvider for OpenAiClient {
         }
     }
 
-    async fn create_batch(
+    pub(crate) async fn create_batch(
         &self,
         input_file_id: &str,
         metadata: serde_json::Map<String, serde_json::Value>,
@@ -362,25 +382,7 @@ impl BatchProvider for OpenAiClient {
         .await
     }
 
-    async fn find_batch(
-        &self,
-        metadata: &serde_json::Map<String, serde_json::Value>,
-        since: i64,
-    ) -> Result<Option<Batch>, ProviderError> {
-        self.scan_batches(metadata, since, true)
-            .await
-            .map(|found| found.into_iter().next())
-    }
-
-    async fn find_batches(
-        &self,
-        metadata: &serde_json::Map<String, serde_json::Value>,
-        since: i64,
-    ) -> Result<Vec<Batch>, ProviderError> {
-        self.scan_batches(metadata, since, false).await
-    }
-
-    async fn batch(&self, batch_id: &str) -> Result<Batch, ProviderError> {
+    pub(crate) async fn retrieve_batch(&self, batch_id: &str) -> Result<Batch, ProviderError> {
         let url = self.url(&format!("/batches/{batch_id}"));
         self.batch_json("retrieve batch", Effect::Idempotent, || {
             Ok(self.http.get(&url))
@@ -388,7 +390,7 @@ impl BatchProvider for OpenAiClient {
         .await
     }
 
-    async fn cancel(&self, batch_id: &str) -> Result<Batch, ProviderError> {
+    pub(crate) async fn cancel_batch(&self, batch_id: &str) -> Result<Batch, ProviderError> {
         let url = self.url(&format!("/batches/{batch_id}/cancel"));
         self.batch_json("cancel batch", Effect::Idempotent, || {
             Ok(self.http.post(&url))
@@ -396,7 +398,11 @@ impl BatchProvider for OpenAiClient {
         .await
     }
 
-    async fn download(&self, file_id: &str, destination: &Path) -> Result<u64, ProviderError> {
+    pub(crate) async fn download(
+        &self,
+        file_id: &str,
+        destination: &Path,
+    ) -> Result<u64, ProviderError> {
         self.download_file(file_id, destination)
             .await
             .map_err(|error| self.redact(error))

@@ -57,7 +57,7 @@ fn client(base_url: &str) -> OpenAiClient {
 async fn an_echoed_key_never_reaches_an_error() {
     let base_url = echo_server(401);
     let client = client(&base_url);
-    let error = client.batch("batch_1").await.unwrap_err().to_string();
+    let error = client.poll("batch_1").await.unwrap_err().to_string();
     assert!(error.contains("HTTP 401"), "{error}");
     assert!(error.contains("Bearer [redacted]"), "{error}");
     assert!(!error.contains("unit-test-secret"), "{error}");
@@ -78,7 +78,7 @@ async fn a_password_in_the_base_url_is_never_shown() {
         client.base_url()
     );
     assert!(!format!("{client:?}").contains("hunter2"));
-    let error = client.batch("batch_1").await.unwrap_err();
+    let error = client.poll("batch_1").await.unwrap_err();
     let text = format!("{error} {error:?}");
     // The server saw `Basic base64(alice:hunter2-pass)` and quoted it back.
     assert!(text.contains("Basic [redacted]"), "{text}");
@@ -89,7 +89,7 @@ async fn a_password_in_the_base_url_is_never_shown() {
 async fn an_unreachable_server_is_named_without_its_password() {
     // Nothing listens on port 1.
     let client = client("http://bob:s3cret-pw@127.0.0.1:1/v1");
-    let error = client.batch("batch_1").await.unwrap_err();
+    let error = client.poll("batch_1").await.unwrap_err();
     let text = format!("{error} {error:?}");
     assert!(text.contains("127.0.0.1:1"), "{text}");
     assert!(!text.contains("s3cret-pw"), "{text}");

@@ -183,15 +183,13 @@ impl Resolver<'_> {
         let output = self.output(spec);
         let limits = self.limits(spec);
         let output_schema = crate::label_schema::validation_schema(&labels);
-        let response_format = crate::label_schema::response_format(&spec.name, &labels);
+        let structured_output = crate::label_schema::structured_output(&spec.name, &labels);
         if !labels
             .iter()
             .any(|field| matches!(field.kind, LabelKind::Schema { .. }))
         {
             // Built-in fields are small, but 150 intents × long names can still hit limits.
-            for violation in
-                crate::strict_subset::violations(&response_format["json_schema"]["schema"], "")
-            {
+            for violation in crate::strict_subset::violations(&structured_output.schema, "") {
                 if violation.message.contains("limit") {
                     let span = self.spans.key("/labels");
                     self.error("schema-too-large", violation.message, span, &violation.help);
@@ -226,7 +224,7 @@ impl Resolver<'_> {
             request_plugin,
             validator_plugins,
             output_schema,
-            response_format,
+            structured_output,
             fingerprint,
         })
     }

@@ -1,6 +1,6 @@
-//! The embedded local model behind the OpenAI protocol: `provider: local` runs its shards
-//! through an in-process `batchlabel serve` whose engine is the model, so the lifecycle (ledger,
-//! resume, retries, sinks) is the same code as for OpenAI.
+//! The embedded model as a batch-service engine: it answers chat-completions bodies with
+//! OpenAI-format completions, the raw per-label scores riding along as `batchlabel_scores` for
+//! calibration by the runner. `batchlabel serve --engine local` uses it too.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -12,7 +12,7 @@ use serde_json::json;
 /// The local model answering chat-completions bodies with OpenAI-format completions; the
 /// raw per-label scores ride along as `batchlabel_scores` for calibration by the runner.
 #[derive(Debug)]
-pub(crate) struct LocalResponder {
+pub struct LocalResponder {
     engine: LocalEngine,
 }
 
@@ -58,7 +58,7 @@ impl Responder for LocalResponder {
 }
 
 /// Load the model named by a spec (or a flag) and wrap it as a serve engine.
-pub(crate) fn local_engine(
+pub fn local_engine(
     name: &str,
     base: &Path,
     threads: Option<u32>,

@@ -1,0 +1,79 @@
+//! One factory from the spec's `model` block to a provider (and, without opening anything,
+//! to its codec). A new provider is one arm here, one spec arm, and its folder.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use batchlabel_spec::{Job, ProviderKind};
+
+use crate::{BatchProvider, Codec, OpenAiClient, OpenAiCodec, RetryPolicy};
+
+/// OpenAI's own API.
+const OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
+
+/// How to open a job's provider, besides its spec.
+#[derive(Debug, Clone, Default)]
+pub struct OpenOptions {
+    /// A base URL that overrides the spec's (the `--base-url` flag).
+    pub base_url: Option<String>,
+    /// Where a provider that keeps local state keeps it (the local model's batches).
+    pub state_dir: PathBuf,
+    /// CPU threads for a local model (default: every core).
+    pub threads: Option<u32>,
+}
+
+/// The wire format of `job`'s provider (for compile, check and estimate: nothing is opened).
+pub fn codec_for(job: &Job) -> Arc<dyn Codec> {
+    match job.model.provider {
+        ProviderKind::Openai | ProviderKind::Local => Arc::new(OpenAiCodec),
+    }
+}
+
+/// Open `job`'s provider. Errors are messages for the user (`error: …`), checked before
+/// anything is compiled: a missing key costs nothing.
+pub async fn open(job: &Job, options: &OpenOptions) -> Result<Box<dyn BatchProvider>, String> {
+    match job.model.provider {
+        ProviderKind::Openai => Ok(Box::new(open_openai(job, options)?)),
+        ProviderKind::Local => open_local(job, options).await,
+    }
+}
+
+/// The base URL from the flag, the spec, `$OPENAI_BASE_URL`, or OpenAI's; the key from
+/// `$OPENAI_API_KEY` (required only by OpenAI itself).
+fn open_openai(job: &Job, options: &OpenOptions) -> Result<OpenAiClient, String> {
+    let base_url = options
+        .base_url
+        .clone()
+        .or_else(|| job.model.base_url.clone())
+        .or_else(|| {
+            std::env::var("OPENAI_BASE_URL")
+                .ok()
+                .filter(|url| !url.is_empty())
+        })
+        .unwrap_or_else(|| OPENAI_BASE_URL.to_string());
+    let api_key =
+        crate::api_key::require(&base_url).map_err(|error| format!("error: {error}\n"))?;
+    Ok(OpenAiClient::new(
+        &base_url,
+        api_key,
+        RetryPolicy::default(),
+    ))
+}
+
+#[cfg(feature = "local")]
+async fn open_local(job: &Job, options: &OpenOptions) -> Result<Box<dyn BatchProvider>, String> {
+    let base = job.spec_path.parent().unwrap_or(std::path::Path::new("."));
+    let provider = crate::local::LocalProvider::start(
+        &job.model.name,
+        base,
+        options.state_dir.clone(),
+        options.threads,
+    )
+    .await?;
+    Ok(Box::new(provider))
+}
+
+#[cfg(not(feature = "local"))]
+async fn open_local(_job: &Job, _options: &OpenOptions) -> Result<Box<dyn BatchProvider>, String> {
+    Err("error: this batchlabel was built without the local model (cargo feature `local`)\n".into())
+}
