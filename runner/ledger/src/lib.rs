@@ -10,7 +10,9 @@
 
 mod compile_registry;
 mod error;
+mod ingest;
 mod results;
+mod rows;
 mod runs;
 pub mod schema;
 mod shards;
@@ -22,10 +24,11 @@ use rusqlite::Connection;
 pub use batchlabel_core::{CostBound, ResultState, RunState, ShardState};
 pub use compile_registry::{CachedReuse, CompileRegistry, CompileTotals};
 pub use error::LedgerError;
+pub use ingest::Pricing;
 pub use results::{
-    ActualUsage, PendingFailure, ResultRow, RowCountGroup, RowLinks, RowResult, ScoredResult,
-    UsageTotals,
+    ActualUsage, PendingFailure, ResultRow, RowCountGroup, ScoredResult, UsageTotals,
 };
+pub use rows::{RowLinks, RowResult};
 pub use runs::{InputIdentity, RunRecord, RunSummary};
 pub use shards::{PlannedShard, RemoteSubmission, ShardRecord};
 

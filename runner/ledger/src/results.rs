@@ -3,10 +3,10 @@
 
 use std::collections::{HashMap, HashSet};
 
-use batchlabel_core::{FailureReason, Outcome};
+use batchlabel_core::FailureReason;
 use rusqlite::params;
 
-use crate::{Ledger, LedgerError, ResultState, ShardRecord, ShardState, now};
+use crate::{Ledger, LedgerError, ResultState, now};
 
 /// Tokens and dollars a shard's output files report.
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
@@ -96,29 +96,6 @@ pub struct UsageTotals {
     pub cost_usd: f64,
 }
 
-/// Which rows a request answers: its own row plus every duplicate row linked to it.
-pub struct RowLinks {
-    shared: HashMap<String, Vec<String>>,
-}
-
-impl RowLinks {
-    /// The row ids `custom_id` answers, each with whether it is the request's own row (the
-    /// one its tokens and cost belong to).
-    pub fn rows_of<'a>(&'a self, custom_id: &str, own: Option<&'a str>) -> Vec<(&'a str, bool)> {
-        let mut row_ids: Vec<(&str, bool)> = Vec::new();
-        if let Some(own) = own {
-            row_ids.push((own, true));
-        }
-        if let Some(shared) = self.shared.get(custom_id) {
-            let first = own.is_none();
-            for (index, id) in shared.iter().enumerate() {
-                row_ids.push((id, first && index == 0));
-            }
-        }
-        row_ids
-    }
-}
-
 fn result_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ResultRow> {
     Ok(ResultRow {
         custom_id: row.get(0)?,
@@ -139,139 +116,6 @@ fn result_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ResultRow> {
 }
 
 impl Ledger {
-    /// Record one shard's ingest and mark it `ingested`, in one transaction. `cost` prices
-    /// tokens at the batch rate; a retryable failure waits for the next attempt unless this
-    /// was the last.
-    pub fn record_ingest(
-        &mut self,
-        run_id: i64,
-        shard: &ShardRecord,
-        outcomes: &[(String, Outcome)],
-        max_attempts: i64,
-        cost: &dyn Fn(u64, u64) -> f64,
-    ) -> Result<(), LedgerError> {
-        let error = self.error();
-        let finished_at = now();
-        let transaction = self.connection.transaction().map_err(&error)?;
-        {
-            let mut result = transaction
-                .prepare(
-                    "INSERT OR REPLACE INTO results(run_id, custom_id, state, output, reason, detail, attempt, shard_id,
-                         model_snapshot, input_tokens, output_tokens, cost, finished_at, scores)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-                )
-                .map_err(&error)?;
-            let mut attempt = transaction
-                .prepare(
-                    "INSERT OR REPLACE INTO attempts(run_id, custom_id, attempt, shard_id, reason, detail, output,
-                         input_tokens, output_tokens, cost)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                )
-                .map_err(&error)?;
-            // In key order, so the B-tree inserts stay local.
-            let mut ordered: Vec<&(String, Outcome)> = outcomes.iter().collect();
-            ordered.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-            for (custom_id, outcome) in ordered {
-                match outcome {
-                    Outcome::Labeled {
-                        output,
-                        scores,
-                        model_snapshot,
-                        input_tokens,
-                        output_tokens,
-                    } => {
-                        result
-                            .execute(params![
-                                run_id,
-                                custom_id,
-                                ResultState::Labeled.as_str(),
-                                output,
-                                None::<String>,
-                                None::<String>,
-                                shard.attempt,
-                                shard.id,
-                                model_snapshot,
-                                *input_tokens as i64,
-                                *output_tokens as i64,
-                                cost(*input_tokens, *output_tokens),
-                                finished_at,
-                                scores
-                            ])
-                            .map_err(&error)?;
-                    }
-                    Outcome::Failed {
-                        reason,
-                        detail,
-                        output,
-                        retryable,
-                        input_tokens,
-                        output_tokens,
-                    } => {
-                        attempt
-                            .execute(params![
-                                run_id,
-                                custom_id,
-                                shard.attempt,
-                                shard.id,
-                                reason.as_str(),
-                                detail,
-                                output,
-                                *input_tokens as i64,
-                                *output_tokens as i64,
-                                cost(*input_tokens, *output_tokens)
-                            ])
-                            .map_err(&error)?;
-                        // Retryable failures wait for the next attempt; the rest end here.
-                        if !*retryable || shard.attempt >= max_attempts {
-                            result
-                                .execute(params![
-                                    run_id,
-                                    custom_id,
-                                    ResultState::Failed.as_str(),
-                                    output,
-                                    reason.as_str(),
-                                    detail,
-                                    shard.attempt,
-                                    shard.id,
-                                    None::<String>,
-                                    0,
-                                    0,
-                                    0.0,
-                                    finished_at,
-                                    None::<String>
-                                ])
-                                .map_err(&error)?;
-                        }
-                    }
-                }
-            }
-            // The provider's own usage replaces the estimate: every line it answered counts,
-            // labeled or not.
-            let (input_tokens, output_tokens) =
-                outcomes
-                    .iter()
-                    .fold((0u64, 0u64), |(input, output), (_, outcome)| {
-                        let (line_input, line_output) = outcome.tokens();
-                        (input + line_input, output + line_output)
-                    });
-            transaction
-                .execute(
-                    "UPDATE shards SET state = ?6, updated_at = ?2, actual_input_tokens = ?3,
-                         actual_output_tokens = ?4, actual_usd = ?5 WHERE id = ?1",
-                    params![
-                        shard.id,
-                        finished_at,
-                        input_tokens as i64,
-                        output_tokens as i64,
-                        cost(input_tokens, output_tokens),
-                        ShardState::Ingested.as_str()
-                    ],
-                )
-                .map_err(&error)?;
-        }
-        transaction.commit().map_err(&error)
-    }
-
     /// End every request that failed and has no result yet as failed (a cancelled run is not
     /// retried): the latest attempt's reason is its reason. Returns how many.
     pub fn finalize_pending(&self, run_id: i64) -> Result<u64, LedgerError> {
@@ -393,25 +237,6 @@ impl Ledger {
         transaction.commit().map_err(&error)
     }
 
-    /// The duplicate-row links of a run.
-    pub fn row_links(&self, run_id: i64) -> Result<RowLinks, LedgerError> {
-        let mut shared: HashMap<String, Vec<String>> = HashMap::new();
-        let mut statement = self
-            .connection
-            .prepare("SELECT custom_id, row_id FROM request_rows WHERE run_id = ?1")
-            .map_err(self.error())?;
-        let rows = statement
-            .query_map([run_id], |row| {
-                Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
-            })
-            .map_err(self.error())?;
-        for row in rows {
-            let (custom_id, row_id) = row.map_err(self.error())?;
-            shared.entry(custom_id).or_default().push(row_id);
-        }
-        Ok(RowLinks { shared })
-    }
-
     /// Every result of a run, streamed to `each` (which may stop it with its own error).
     pub fn for_each_result<E: From<LedgerError>>(
         &self,
@@ -478,49 +303,5 @@ impl Ledger {
                 },
             )
             .map_err(self.error())
-    }
-}
-
-/// One input row's result, as `eval` and `report` see it.
-#[derive(Debug, Clone)]
-pub struct RowResult {
-    /// The row's id.
-    pub row_id: String,
-    /// The labels (the validated, calibrated output), when labeled.
-    pub output: Option<serde_json::Value>,
-    /// Why it failed, when it did.
-    pub reason: Option<String>,
-    /// The failure's detail.
-    pub detail: Option<String>,
-    /// Raw per-label scores (local model), per field and label.
-    pub scores: Option<serde_json::Value>,
-}
-
-impl Ledger {
-    /// Every row's result of a run: each request's result fans out to its own row and to
-    /// every duplicate row linked to it.
-    pub fn row_results(&self, run_id: i64) -> Result<Vec<RowResult>, LedgerError> {
-        let links = self.row_links(run_id)?;
-        let mut results = Vec::new();
-        self.for_each_result(run_id, |row| {
-            let own = batchlabel_core::row_id_of(&row.custom_id);
-            let labeled = row.state == ResultState::Labeled;
-            let output = labeled
-                .then(|| row.output.and_then(|text| serde_json::from_str(&text).ok()))
-                .flatten();
-            let scores: Option<serde_json::Value> =
-                row.scores.and_then(|text| serde_json::from_str(&text).ok());
-            for (row_id, _) in links.rows_of(&row.custom_id, own.as_deref()) {
-                results.push(RowResult {
-                    row_id: row_id.to_string(),
-                    output: output.clone(),
-                    reason: if labeled { None } else { row.reason.clone() },
-                    detail: if labeled { None } else { row.detail.clone() },
-                    scores: scores.clone(),
-                });
-            }
-            Ok::<(), LedgerError>(())
-        })?;
-        Ok(results)
     }
 }

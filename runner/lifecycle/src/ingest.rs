@@ -6,12 +6,16 @@
 
 use std::collections::HashSet;
 use std::io::BufRead;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use batchlabel_core::{FailureReason, Outcome};
 use batchlabel_providers::Codec;
-use batchlabel_providers::codec::{Answer, Finish, LineResult, NotRun, Usage};
 
+use batchlabel_ledger::{Ledger, RunRecord, ShardRecord};
+use batchlabel_spec::Job;
+
+use crate::driver::RunObserver;
+use crate::record::{Recording, record_ingest};
 use crate::{LifecycleError, OutputChecks};
 
 /// What one shard's files said.
@@ -90,7 +94,7 @@ pub(crate) fn ingest_shard(
                 return Ok(());
             }
             seen_hash = seen_hash.wrapping_add(hash);
-            let outcome = judge(parsed.result, checks, &parsed.custom_id);
+            let outcome = crate::judge::judge(parsed.result, checks, &parsed.custom_id);
             ingest.outcomes.push((parsed.custom_id, outcome));
             Ok(())
         })?;
@@ -124,165 +128,85 @@ pub(crate) fn ingest_shard(
     Ok(ingest)
 }
 
-/// Judge what the provider said about one request to `custom_id`: an HTTP error, a request
-/// that never ran, a refusal, a truncated answer, invalid JSON, a schema violation, a
-/// plugin's rejection or crash, or labels. Batch result lines and pilot answers go through
-/// the same checks.
-pub(crate) fn judge(result: LineResult, checks: &OutputChecks, custom_id: &str) -> Outcome {
-    match result {
-        LineResult::Answered(answer) => judge_answer(answer, checks, custom_id),
-        LineResult::Rejected { status, message } => Outcome::Failed {
-            reason: FailureReason::HttpError,
-            detail: format!("HTTP {status}: {message}"),
-            output: None,
-            retryable: matches!(status, 408 | 409 | 429) || status >= 500,
-            input_tokens: 0,
-            output_tokens: 0,
-        },
-        LineResult::NotRun { reason, detail } => {
-            let reason = match reason {
-                NotRun::Expired => FailureReason::Expired,
-                NotRun::Cancelled => FailureReason::Cancelled,
-                NotRun::Timeout => FailureReason::Timeout,
-                NotRun::NoAnswer => FailureReason::Missing,
-                NotRun::Other => FailureReason::HttpError,
-            };
-            Outcome::failed(reason, detail)
-        }
-        LineResult::Malformed { detail, usage } => {
-            failed(usage, FailureReason::InvalidJson, detail, None)
-        }
-    }
+/// What ingesting a run's downloaded shards needs besides the ledger.
+pub(crate) struct IngestContext<'a> {
+    pub(crate) job: &'a Job,
+    pub(crate) checks: &'a OutputChecks,
+    pub(crate) price: Option<batchlabel_compile::BatchPrice>,
+    pub(crate) observer: &'a dyn RunObserver,
 }
 
-fn failed(usage: Usage, reason: FailureReason, detail: String, output: Option<String>) -> Outcome {
-    Outcome::Failed {
-        reason,
-        detail,
-        output,
-        retryable: true,
-        input_tokens: usage.input_tokens,
-        output_tokens: usage.output_tokens,
-    }
-}
-
-fn judge_answer(answer: Answer, checks: &OutputChecks, custom_id: &str) -> Outcome {
-    let usage = answer.usage;
-    if let Some(refusal) = answer.refusal {
-        return failed(usage, FailureReason::Refusal, refusal, None);
-    }
-    match answer.finish {
-        Finish::Truncated => {
-            return failed(
-                usage,
-                FailureReason::Truncated,
-                "the answer was cut off by max_completion_tokens".into(),
-                answer.content,
-            );
-        }
-        Finish::Filtered => {
-            return failed(
-                usage,
-                FailureReason::Refusal,
-                "the content filter stopped the answer".into(),
-                None,
-            );
-        }
-        Finish::Complete => {}
-    }
-    let Some(content) = answer.content else {
-        return failed(
-            usage,
-            FailureReason::InvalidJson,
-            "the message has no content".into(),
-            None,
-        );
-    };
-    let value: serde_json::Value = match crate::strict_json::parse_unique_keys(&content) {
-        Ok(value) => value,
-        Err(error) => {
-            return failed(
-                usage,
-                FailureReason::InvalidJson,
-                format!("the answer is not valid JSON: {error}"),
-                Some(content),
-            );
-        }
-    };
-    if let Some(problems) = checks.schema_problems(&value) {
-        return failed(
-            usage,
-            FailureReason::SchemaViolation,
-            problems,
-            Some(content),
-        );
-    }
-    let value = match run_plugins(value, &content, checks, custom_id, usage) {
-        Ok(value) => value,
-        Err(outcome) => return outcome,
-    };
-    Outcome::Labeled {
-        output: value.to_string(),
-        scores: answer.scores,
-        model_snapshot: answer.model_snapshot,
-        input_tokens: usage.input_tokens,
-        output_tokens: usage.output_tokens,
-    }
-}
-
-/// Each validator plugin in turn may normalize the answer or reject it.
-fn run_plugins(
-    value: serde_json::Value,
-    content: &str,
-    checks: &OutputChecks,
-    custom_id: &str,
-    usage: Usage,
-) -> Result<serde_json::Value, Outcome> {
-    let failed = |reason, detail, output| failed(usage, reason, detail, output);
-    let content = content.to_string();
-    let mut value = value;
-    if !checks.plugins.is_empty() {
-        let row_id =
-            batchlabel_compile::row_id_of(custom_id).unwrap_or_else(|| custom_id.to_string());
-        let row = serde_json::json!({"id": row_id, "custom_id": custom_id}).to_string();
-        for plugin in &checks.plugins {
-            match plugin.check(&value.to_string(), &row) {
-                Ok(normalized) => {
-                    if let Some(problems) = checks.schema_problems(&normalized) {
-                        return Err(not_retryable(failed(
-                            FailureReason::PluginError,
-                            format!(
-                                "a validator plugin on row {row_id} returned an output that breaks the label schema: {problems}"
-                            ),
-                            Some(normalized.to_string()),
-                        )));
+/// Ingest downloaded shards of `run`: parsed on worker threads, each recorded in one ledger
+/// transaction.
+pub(crate) fn ingest_downloaded(
+    ledger: &mut Ledger,
+    run: &RunRecord,
+    shards: &[ShardRecord],
+    context: &IngestContext<'_>,
+) -> Result<(), LifecycleError> {
+    let IngestContext {
+        job,
+        checks: validator,
+        price,
+        observer,
+    } = *context;
+    // Workers parse shards while this thread records finished ones in the ledger; the
+    // bounded channel keeps at most a few parsed shards in memory.
+    let threads = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let (sender, receiver) =
+        crossbeam_channel::bounded::<(usize, Result<ShardIngest, LifecycleError>)>(2);
+    std::thread::scope(|scope| -> Result<(), LifecycleError> {
+        for _ in 0..threads.min(shards.len()) {
+            let sender = sender.clone();
+            let next = &next;
+            scope.spawn(move || {
+                loop {
+                    let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(shard) = shards.get(index) else {
+                        return;
+                    };
+                    let files: Vec<PathBuf> = [&shard.output_path, &shard.error_path]
+                        .into_iter()
+                        .flatten()
+                        .map(PathBuf::from)
+                        .collect();
+                    let files: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+                    let parsed = ingest_shard(
+                        Path::new(&shard.path),
+                        &files,
+                        validator,
+                        (shard.requests as u64, shard.id_set_hash),
+                    );
+                    if sender.send((index, parsed)).is_err() {
+                        return;
                     }
-                    value = normalized;
                 }
-                Err(failure) if failure.crashed => {
-                    return Err(not_retryable(failed(
-                        FailureReason::PluginError,
-                        format!("{} (row {row_id})", failure.message),
-                        Some(content.clone()),
-                    )));
-                }
-                Err(failure) => {
-                    return Err(failed(
-                        FailureReason::PluginRejected,
-                        failure.message,
-                        Some(content.clone()),
-                    ));
-                }
-            }
+            });
         }
-    }
-    Ok(value)
-}
-
-/// A plugin that crashed on an output would crash again: asking the model again only costs.
-fn not_retryable(mut outcome: Outcome) -> Outcome {
-    if let Outcome::Failed { retryable, .. } = &mut outcome {
-        *retryable = false;
-    }
-    outcome
+        drop(sender);
+        for (index, parsed) in receiver {
+            let shard = &shards[index];
+            let ingest = match parsed {
+                Ok(ingest) => ingest,
+                Err(error) => {
+                    // Stop the workers early; the error is the answer.
+                    next.store(shards.len(), std::sync::atomic::Ordering::Relaxed);
+                    return Err(error);
+                }
+            };
+            if ingest.unreadable_lines > 0 || ingest.stray_lines > 0 {
+                observer.event(&format!(
+                    "shard {} (attempt {}): {} unreadable and {} stray line(s) in the batch output",
+                    shard.number, shard.attempt, ingest.unreadable_lines, ingest.stray_lines
+                ));
+            }
+            let recording = Recording {
+                max_attempts: i64::from(job.limits.max_attempts),
+                price,
+            };
+            record_ingest(ledger, run.id, shard, &ingest, recording)?;
+        }
+        Ok(())
+    })
 }

@@ -221,7 +221,7 @@ pub async fn pilot(
     let mut answers = Vec::new();
     while let Some((index, custom_id, answer, elapsed)) = sent.next().await {
         let outcome = match answer {
-            Ok(result) => crate::ingest::judge(result, &validator, &custom_id),
+            Ok(result) => crate::judge::judge(result, &validator, &custom_id),
             Err(error) => {
                 return Err(LifecycleError::Provider(ProviderFailure {
                     context: "pilot".into(),

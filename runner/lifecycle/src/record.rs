@@ -106,16 +106,29 @@ fn register_failed_rows(
     Ok(())
 }
 
+/// How an ingest is recorded: failures retried up to `max_attempts`, tokens priced at the
+/// batch `price` (0 when unknown).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Recording {
+    pub(crate) max_attempts: i64,
+    pub(crate) price: Option<batchlabel_compile::BatchPrice>,
+}
+
 /// Record one shard's ingest and mark it `ingested`.
 pub(crate) fn record_ingest(
     ledger: &mut Ledger,
     run_id: i64,
     shard: &ShardRecord,
     ingest: &ShardIngest,
-    max_attempts: i64,
-    price: Option<batchlabel_compile::BatchPrice>,
+    recording: Recording,
 ) -> Result<(), LifecycleError> {
+    let price = recording.price;
     let cost = |input: u64, output: u64| price.map_or(0.0, |price| price.cost(input, output));
-    ledger.record_ingest(run_id, shard, &ingest.outcomes, max_attempts, &cost)?;
+    ledger.record_ingest(
+        run_id,
+        shard,
+        &ingest.outcomes,
+        (recording.max_attempts, &cost),
+    )?;
     Ok(())
 }

@@ -10,7 +10,8 @@ use batchlabel_spec::Job;
 use futures_util::StreamExt;
 
 use crate::LifecycleError;
-use crate::driver::{RunObserver, ingest_downloaded, provider_failure};
+use crate::driver::{RunObserver, provider_failure};
+use crate::ingest::{IngestContext, ingest_downloaded};
 use crate::ingest::{ShardIngest, shard_custom_ids};
 use crate::record::record_ingest;
 use crate::run_choice::in_flight;
@@ -20,16 +21,27 @@ use batchlabel_ledger::{Ledger, RunRecord, ShardRecord};
 /// Most submissions of one shard when its batches keep failing on a full queue.
 const MAX_SUBMITS: i64 = 10;
 
+/// What settling a run's batches needs besides the provider and the ledger.
+#[derive(Clone, Copy)]
+pub(crate) struct SettleContext<'a> {
+    pub(crate) job: &'a Job,
+    pub(crate) run_dir: &'a Path,
+    pub(crate) observer: &'a dyn RunObserver,
+}
+
 /// Poll the run's submitted batches, record what changed, and download the finished ones.
 /// Whether anything changed.
 pub(crate) async fn poll_and_settle(
     provider: &dyn BatchProvider,
     ledger: &mut Ledger,
     run: &RunRecord,
-    job: &Job,
-    run_dir: &Path,
-    observer: &dyn RunObserver,
+    context: &SettleContext<'_>,
 ) -> Result<bool, LifecycleError> {
+    let SettleContext {
+        job,
+        run_dir,
+        observer,
+    } = *context;
     let mut changed = false;
     let submitted: Vec<ShardRecord> = ledger
         .shards(run.id)?
@@ -130,15 +142,12 @@ pub(crate) async fn collect_in_flight(
         crate::submit::adopt_if_created(provider, ledger, &previous.token, shard).await?;
     }
     loop {
-        let changed = poll_and_settle(
-            provider,
-            ledger,
-            previous,
-            context.job,
-            context.run_dir,
+        let settle = SettleContext {
+            job: context.job,
+            run_dir: context.run_dir,
             observer,
-        )
-        .await?;
+        };
+        let changed = poll_and_settle(provider, ledger, previous, &settle).await?;
         let shards = ledger.shards(previous.id)?;
         let downloaded: Vec<ShardRecord> = shards
             .iter()
@@ -146,15 +155,13 @@ pub(crate) async fn collect_in_flight(
             .cloned()
             .collect();
         if !downloaded.is_empty() {
-            ingest_downloaded(
-                ledger,
-                previous,
-                context.job,
-                &downloaded,
-                context.validator,
-                context.price,
+            let ingest = IngestContext {
+                job: context.job,
+                checks: context.validator,
+                price: context.price,
                 observer,
-            )?;
+            };
+            ingest_downloaded(ledger, previous, &downloaded, &ingest)?;
             continue;
         }
         if !shards
@@ -264,6 +271,10 @@ pub(crate) fn fail_whole_shard(
         unreadable_lines: 0,
         stray_lines: 0,
     };
-    record_ingest(ledger, run_id, shard, &ingest, failure.max_attempts, None)?;
+    let recording = crate::record::Recording {
+        max_attempts: failure.max_attempts,
+        price: None,
+    };
+    record_ingest(ledger, run_id, shard, &ingest, recording)?;
     Ok(())
 }

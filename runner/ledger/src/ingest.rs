@@ -1,0 +1,169 @@
+//! Recording one shard's ingest: every answer's result or failed attempt, and the shard's
+//! usage, in one transaction.
+
+use batchlabel_core::Outcome;
+use rusqlite::{Transaction, params};
+
+use crate::{Ledger, LedgerError, ResultState, ShardRecord, ShardState, now};
+
+/// Prices tokens (input, output) in dollars.
+pub type Pricing<'a> = &'a dyn Fn(u64, u64) -> f64;
+
+impl Ledger {
+    /// Record one shard's ingest and mark it `ingested`, in one transaction. `cost` prices
+    /// tokens at the batch rate; a retryable failure waits for the next attempt unless this
+    /// was the last (`max_attempts`).
+    pub fn record_ingest(
+        &mut self,
+        run_id: i64,
+        shard: &ShardRecord,
+        outcomes: &[(String, Outcome)],
+        (max_attempts, cost): (i64, Pricing<'_>),
+    ) -> Result<(), LedgerError> {
+        let error = self.error();
+        let transaction = self.connection.transaction().map_err(&error)?;
+        let writer = IngestWriter {
+            transaction: &transaction,
+            run_id,
+            shard,
+            finished_at: now(),
+            cost,
+        };
+        // In key order, so the B-tree inserts stay local.
+        let mut ordered: Vec<&(String, Outcome)> = outcomes.iter().collect();
+        ordered.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        for (custom_id, outcome) in ordered {
+            writer
+                .outcome(custom_id, outcome, max_attempts)
+                .map_err(&error)?;
+        }
+        writer.shard_usage(outcomes).map_err(&error)?;
+        transaction.commit().map_err(&error)
+    }
+}
+
+struct IngestWriter<'a> {
+    transaction: &'a Transaction<'a>,
+    run_id: i64,
+    shard: &'a ShardRecord,
+    finished_at: i64,
+    cost: Pricing<'a>,
+}
+
+const INSERT_RESULT: &str = "INSERT OR REPLACE INTO results(run_id, custom_id, state, output, reason, detail, attempt, shard_id,
+     model_snapshot, input_tokens, output_tokens, cost, finished_at, scores)
+ VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
+
+const INSERT_ATTEMPT: &str =
+    "INSERT OR REPLACE INTO attempts(run_id, custom_id, attempt, shard_id, reason, detail, output,
+     input_tokens, output_tokens, cost)
+ VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+
+impl IngestWriter<'_> {
+    fn outcome(
+        &self,
+        custom_id: &str,
+        outcome: &Outcome,
+        max_attempts: i64,
+    ) -> rusqlite::Result<()> {
+        let (shard, run_id, cost) = (self.shard, self.run_id, self.cost);
+        match outcome {
+            Outcome::Labeled {
+                output,
+                scores,
+                model_snapshot,
+                input_tokens,
+                output_tokens,
+            } => {
+                self.transaction
+                    .prepare_cached(INSERT_RESULT)?
+                    .execute(params![
+                        run_id,
+                        custom_id,
+                        ResultState::Labeled.as_str(),
+                        output,
+                        None::<String>,
+                        None::<String>,
+                        shard.attempt,
+                        shard.id,
+                        model_snapshot,
+                        *input_tokens as i64,
+                        *output_tokens as i64,
+                        cost(*input_tokens, *output_tokens),
+                        self.finished_at,
+                        scores
+                    ])?;
+            }
+            Outcome::Failed {
+                reason,
+                detail,
+                output,
+                retryable,
+                input_tokens,
+                output_tokens,
+            } => {
+                self.transaction
+                    .prepare_cached(INSERT_ATTEMPT)?
+                    .execute(params![
+                        run_id,
+                        custom_id,
+                        shard.attempt,
+                        shard.id,
+                        reason.as_str(),
+                        detail,
+                        output,
+                        *input_tokens as i64,
+                        *output_tokens as i64,
+                        cost(*input_tokens, *output_tokens)
+                    ])?;
+                // Retryable failures wait for the next attempt; the rest end here.
+                if !*retryable || shard.attempt >= max_attempts {
+                    self.transaction
+                        .prepare_cached(INSERT_RESULT)?
+                        .execute(params![
+                            run_id,
+                            custom_id,
+                            ResultState::Failed.as_str(),
+                            output,
+                            reason.as_str(),
+                            detail,
+                            shard.attempt,
+                            shard.id,
+                            None::<String>,
+                            0,
+                            0,
+                            0.0,
+                            self.finished_at,
+                            None::<String>
+                        ])?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The provider's own usage replaces the estimate: every line it answered counts,
+    /// labeled or not.
+    fn shard_usage(&self, outcomes: &[(String, Outcome)]) -> rusqlite::Result<()> {
+        let (input_tokens, output_tokens) =
+            outcomes
+                .iter()
+                .fold((0u64, 0u64), |(input, output), (_, outcome)| {
+                    let (line_input, line_output) = outcome.tokens();
+                    (input + line_input, output + line_output)
+                });
+        self.transaction.execute(
+            "UPDATE shards SET state = ?6, updated_at = ?2, actual_input_tokens = ?3,
+                 actual_output_tokens = ?4, actual_usd = ?5 WHERE id = ?1",
+            params![
+                self.shard.id,
+                self.finished_at,
+                input_tokens as i64,
+                output_tokens as i64,
+                (self.cost)(input_tokens, output_tokens),
+                ShardState::Ingested.as_str()
+            ],
+        )?;
+        Ok(())
+    }
+}

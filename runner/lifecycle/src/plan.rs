@@ -1,0 +1,70 @@
+//! Plan: compile the run's rows into shards (reusing requests earlier runs labeled) and
+//! register them in the ledger, which moves the run from `compiling` to `running`.
+
+use std::fmt::Write as _;
+
+use batchlabel_compile::{CompileOptions, CompileReport};
+
+use crate::LifecycleError;
+use crate::driver::Runner;
+use crate::record::register_compile;
+
+impl Runner<'_> {
+    /// Compile and register the run's first attempt.
+    pub(crate) fn plan(&mut self) -> Result<CompileReport, LifecycleError> {
+        let labeled = self.ledger.labeled_fingerprints()?;
+        let compile_dir = self.run_files.join("attempt-1");
+        self.observer.event(&format!(
+            "compiling requests into {}",
+            compile_dir.display()
+        ));
+        let cost_model = self.budget.as_ref().map(|budget| &budget.cost);
+        let report = batchlabel_compile::compile(
+            self.job,
+            &CompileOptions {
+                out_dir: Some(compile_dir.clone()),
+                // Token counts only feed the budget's bounds.
+                count_tokens: cost_model.is_some(),
+                progress: None,
+                labeled: (!labeled.is_empty()).then(|| std::sync::Arc::new(labeled)),
+                row_limit: self.settings.limit,
+                row_filter: None,
+                request_hook: self.settings.plugins.request.clone(),
+            },
+        )?;
+        register_compile(
+            &mut self.ledger,
+            self.run.id,
+            &compile_dir,
+            &report,
+            cost_model,
+        )?;
+        self.observer.event(&describe(&report));
+        Ok(report)
+    }
+}
+
+/// `N row(s) → M request(s) in K shard(s)`, with duplicates and reused requests.
+fn describe(report: &CompileReport) -> String {
+    let mut text = format!(
+        "{} row(s) → {} request(s) in {} shard(s)",
+        report.rows,
+        report.requests - report.cached_requests,
+        report.shards.len()
+    );
+    if report.duplicate_rows > 0 {
+        let _ = write!(
+            text,
+            ", {} duplicate row(s) share a request",
+            report.duplicate_rows
+        );
+    }
+    if report.cached_requests > 0 {
+        let _ = write!(
+            text,
+            ", {} request(s) already labeled by an earlier run",
+            report.cached_requests
+        );
+    }
+    text
+}
