@@ -408,16 +408,16 @@ impl FailedRows {
 
 /// Open the job's input and check that the columns it reads exist (CSV: in the header;
 /// JSONL: the id and text keys in the first row; `row.*` keys are checked per row).
-pub fn open_source(job: &Job) -> Result<Source, CompileError> {
+pub fn open_source(job: &Job) -> Result<Box<dyn Source>, CompileError> {
     let format = match job.input.format {
         InputFormat::Csv { delimiter } => Format::Csv { delimiter },
         InputFormat::Jsonl => Format::Jsonl,
     };
-    let source = Source::open(&job.input.path, format, &job.input.id_column)?;
+    let source = batchlabel_source::open_source(&job.input.path, format, &job.input.id_column)?;
     if let Some(text) = &job.input.text_column {
         source.require_column(text, "the text (`input.text`)")?;
     }
-    if matches!(source, Source::Csv(_)) {
+    if source.fixed_columns() {
         for column in &job.prompt.row_columns {
             source.require_column(column, &format!("the template's `row.{column}`"))?;
         }

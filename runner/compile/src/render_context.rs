@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use batchlabel_source::{Columns, Record, Row};
+use batchlabel_source::{Columns, Row};
 use minijinja::Value;
 use minijinja::value::{Enumerator, Object, ObjectRepr};
 
@@ -17,16 +17,14 @@ pub(crate) struct RowObject {
 impl RowObject {
     /// The value of `column` as minijinja sees it.
     pub(crate) fn column(&self, column: &str) -> Option<Value> {
-        match &self.row.record {
-            Record::Csv(record) => self
-                .columns
-                .position(column)
-                .and_then(|position| record.get(position))
-                .map(Value::from),
-            Record::Json(object) => object
-                .get(column)
-                .map(|value| Value::from(minijinja::value::Serde(value))),
-        }
+        self.row
+            .value(&self.columns, column)
+            .map(|value| match value {
+                batchlabel_source::Value::Text(text) => Value::from(text),
+                batchlabel_source::Value::Json(value) => {
+                    Value::from(minijinja::value::Serde(value))
+                }
+            })
     }
 }
 
@@ -36,18 +34,7 @@ impl Object for RowObject {
     }
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {
-        let names: Vec<Value> = match &self.row.record {
-            Record::Csv(_) => self
-                .columns
-                .names()
-                .iter()
-                .map(|name| Value::from(name.as_str()))
-                .collect(),
-            Record::Json(object) => object
-                .keys()
-                .map(|name| Value::from(name.as_str()))
-                .collect(),
-        };
+        let names: Vec<Value> = self.row.names(&self.columns).map(Value::from).collect();
         Enumerator::Values(names)
     }
 }

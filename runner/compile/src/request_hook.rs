@@ -2,7 +2,7 @@
 //! may replace its body (the caller supplies the plugin; this crate never links wasmtime).
 //! A plugin failure fails that row only, recorded as data, never the compile.
 
-use batchlabel_source::{Columns, Record, Row};
+use batchlabel_source::{Columns, Row};
 use serde_json::Value;
 
 /// Why a plugin gave no result for one row.
@@ -41,29 +41,6 @@ pub trait RequestHook: Send + Sync {
     ) -> Result<BuiltRequest, PluginFailure>;
 }
 
-/// The row's values as JSON object text (CSV: every column as text), written straight
-/// into `out` (one call per row: no intermediate map).
-pub(crate) fn write_row_object(row: &Row, columns: &Columns, out: &mut Vec<u8>) {
-    match &row.record {
-        Record::Csv(record) => {
-            out.push(b'{');
-            for (index, (name, value)) in columns.names().iter().zip(record.iter()).enumerate() {
-                if index > 0 {
-                    out.push(b',');
-                }
-                // Writing strings into a Vec cannot fail.
-                let _ = serde_json::to_writer(&mut *out, name);
-                out.push(b':');
-                let _ = serde_json::to_writer(&mut *out, value);
-            }
-            out.push(b'}');
-        }
-        Record::Json(object) => {
-            let _ = serde_json::to_writer(&mut *out, object);
-        }
-    }
-}
-
 /// Call `hook` for `row` with the templates' `messages`.
 pub(crate) fn call(
     hook: &dyn RequestHook,
@@ -74,7 +51,8 @@ pub(crate) fn call(
 ) -> Result<BuiltRequest, PluginFailure> {
     let mut row_text = Vec::with_capacity(256);
     if hook.reads_row() {
-        write_row_object(row, columns, &mut row_text);
+        // The row's values as JSON object text (CSV: every column as text), one call per row.
+        row.write_json_object(columns, &mut row_text);
     } else {
         row_text.extend_from_slice(b"{}");
     }

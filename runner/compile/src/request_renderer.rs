@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use std::ops::Range;
 use std::sync::Arc;
 
-use batchlabel_source::{Columns, Row};
+use batchlabel_source::{ColumnKey, Columns, Row};
 use batchlabel_spec::{Job, Template, job_context, labels_context, template_environment};
 use minijinja::{Environment, Value};
 
@@ -66,8 +66,8 @@ enum Part {
     /// Rendered once: the finished message object, JSON, with trailing comma.
     Static(Vec<u8>),
     /// `{{ row.x }}` / `{{ text }}`: the column's text, no template engine needed (with the
-    /// CSV position looked up once, not per row).
-    Column(Arc<str>, Option<usize>),
+    /// column looked up once, not per row).
+    Column(ColumnKey),
     /// A real template, by name in the environment.
     Template(&'static str),
 }
@@ -149,10 +149,7 @@ impl RequestRenderer {
             .add_template_owned("user", job.prompt.user.text.clone())
             .map_err(|error| format!("`user` template: {error}"))?;
         let user = match column_shortcut(&job.prompt.user, text_column.as_deref()) {
-            Some(column) => {
-                let position = columns.position(&column);
-                Part::Column(column, position)
-            }
+            Some(column) => Part::Column(columns.key(column)),
             None => Part::Template("user"),
         };
         Ok(Self {
@@ -395,11 +392,13 @@ impl RequestRenderer {
     ) -> Result<Cow<'a, str>, String> {
         match part {
             Part::Static(_) => Ok(Cow::Borrowed("")),
-            Part::Column(column, position) => match column_text(row, *position, column) {
-                Some(text) => Ok(Cow::Borrowed(text)),
-                // Not a plain string (or missing): let the template engine say why.
-                None => self.render_template("user", row, context).map(Cow::Owned),
-            },
+            Part::Column(column) => {
+                match row.get(column).and_then(batchlabel_source::Value::as_str) {
+                    Some(text) => Ok(Cow::Borrowed(text)),
+                    // Not a plain string (or missing): let the template engine say why.
+                    None => self.render_template("user", row, context).map(Cow::Owned),
+                }
+            }
             Part::Template(name) => self.render_template(name, row, context).map(Cow::Owned),
         }
     }
@@ -432,18 +431,6 @@ impl RequestRenderer {
                 message
             },
         )
-    }
-}
-
-/// The text of `column` in `row`, when it is a string.
-fn column_text<'a>(row: &'a Row, position: Option<usize>, column: &str) -> Option<&'a str> {
-    match &row.record {
-        batchlabel_source::Record::Csv(record) => {
-            position.and_then(|position| record.get(position))
-        }
-        batchlabel_source::Record::Json(object) => {
-            object.get(column).and_then(serde_json::Value::as_str)
-        }
     }
 }
 

@@ -19,6 +19,20 @@ pub struct CostBound {
     pub cost_usd_max: Option<f64>,
 }
 
+/// An input's identity for resume: a run continues only while all three are unchanged.
+/// The ledger stores them as its `input_path`, `input_bytes` and `input_modified` columns.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct InputIdentity {
+    /// Where the input is: for a file, its path (lossily as UTF-8).
+    pub location: String,
+    /// Its size: for a file, its length in bytes.
+    pub size: i64,
+    /// Which version of it: for a file, its modification time in unix seconds (0 when the
+    /// platform cannot say). A query source, which has no modification time, fills this with
+    /// a digest of its rows computed while streaming them.
+    pub version: i64,
+}
+
 /// Unix seconds now (0 if the clock is before 1970).
 pub fn now() -> i64 {
     std::time::SystemTime::now()

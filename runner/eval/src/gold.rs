@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use batchlabel_source::{Format, Record, Row, Source};
+use batchlabel_source::{Format, Row, Source, open_source};
 use batchlabel_spec::{InputFormat, Job, LabelField, LabelKind};
 use serde_json::Value;
 
@@ -95,7 +95,7 @@ pub fn load_gold(job: &Job, field: &LabelField, source: &GoldSource) -> Result<G
                 InputFormat::Csv { delimiter } => Format::Csv { delimiter },
                 InputFormat::Jsonl => Format::Jsonl,
             };
-            let reader = Source::open(&job.input.path, format, &job.input.id_column)?;
+            let reader = open_source(&job.input.path, format, &job.input.id_column)?;
             reader.require_column(column, "the gold labels (`--gold`)")?;
             (reader, column.clone(), job.input.text_column.clone())
         }
@@ -177,11 +177,10 @@ impl Gold {
     }
 }
 
-fn open_gold_file(
-    path: &Path,
-    job: &Job,
-    field: &LabelField,
-) -> Result<(Source, String, Option<String>), EvalError> {
+/// Gold rows to read: the source, its label column, and its text column when it has one.
+type GoldReader = (Box<dyn Source>, String, Option<String>);
+
+fn open_gold_file(path: &Path, job: &Job, field: &LabelField) -> Result<GoldReader, EvalError> {
     let jsonl = path
         .extension()
         .is_some_and(|extension| extension == "jsonl" || extension == "ndjson");
@@ -191,20 +190,20 @@ fn open_gold_file(
         Format::Csv { delimiter: b',' }
     };
     // The id column: the spec's, else `id`.
-    let id_column = match Source::open(path, format, &job.input.id_column) {
+    let id_column = match open_source(path, format, &job.input.id_column) {
         Ok(source) => return finish_gold_file(source, path, field),
         Err(batchlabel_source::SourceError::MissingColumn { .. }) => "id",
         Err(other) => return Err(other.into()),
     };
-    let source = Source::open(path, format, id_column)?;
+    let source = open_source(path, format, id_column)?;
     finish_gold_file(source, path, field)
 }
 
 fn finish_gold_file(
-    source: Source,
+    source: Box<dyn Source>,
     path: &Path,
     field: &LabelField,
-) -> Result<(Source, String, Option<String>), EvalError> {
+) -> Result<GoldReader, EvalError> {
     let columns = source.columns();
     let label_column = [field.name.as_str(), "gold", "label", "labels"]
         .into_iter()
@@ -226,13 +225,8 @@ fn finish_gold_file(
 }
 
 fn cell(row: &Row, columns: &batchlabel_source::Columns, column: &str) -> Value {
-    match &row.record {
-        Record::Csv(record) => columns
-            .position(column)
-            .and_then(|position| record.get(position))
-            .map_or(Value::Null, |text| Value::String(text.to_string())),
-        Record::Json(object) => object.get(column).cloned().unwrap_or(Value::Null),
-    }
+    row.value(columns, column)
+        .map_or(Value::Null, batchlabel_source::Value::to_json)
 }
 
 /// The gold label names in one cell, matched to the spec's labels where they can be.

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::Connection;
 
-pub use batchlabel_core::{CostBound, ResultState, RunState, ShardState};
+pub use batchlabel_core::{CostBound, InputIdentity, ResultState, RunState, ShardState};
 pub use compile_registry::{CachedReuse, CompileRegistry, CompileTotals};
 pub use error::LedgerError;
 pub use ingest::Pricing;
@@ -29,7 +29,7 @@ pub use results::{
     ActualUsage, PendingFailure, ResultRow, RowCountGroup, ScoredResult, UsageTotals,
 };
 pub use rows::{RowLinks, RowResult};
-pub use runs::{InputIdentity, RunRecord, RunSummary};
+pub use runs::{RunRecord, RunSummary};
 pub use shards::{PlannedShard, RemoteSubmission, ShardRecord};
 
 /// File name of the ledger inside a run directory.

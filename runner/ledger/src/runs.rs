@@ -2,20 +2,7 @@
 
 use rusqlite::{OptionalExtension, params};
 
-use crate::{Ledger, LedgerError, RunState, now};
-
-/// What the input was when a run started, so a changed input starts a new run instead of
-/// mixing two snapshots. For a file: its path, size and modification time; a query source
-/// puts a digest computed while streaming in `version`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct InputIdentity {
-    /// Where the input is (a path, a query's display form).
-    pub location: String,
-    /// Its size in bytes (or rows).
-    pub size: i64,
-    /// Its modification time, or a digest of its content.
-    pub version: i64,
-}
+use crate::{InputIdentity, Ledger, LedgerError, RunState, now};
 
 /// A run as the ledger knows it.
 #[derive(Debug, Clone, serde::Serialize)]

@@ -35,22 +35,18 @@ pub(crate) fn input_identity(
     job: &Job,
     limit: Option<u64>,
 ) -> Result<InputIdentity, LifecycleError> {
-    let metadata = std::fs::metadata(&job.input.path)
-        .map_err(|source| LifecycleError::io(&job.input.path, source))?;
-    let modified = metadata
-        .modified()
-        .ok()
-        .and_then(|time| time.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |elapsed| elapsed.as_secs() as i64);
-    let mut name = job.input.path.to_string_lossy().into_owned();
+    let identity =
+        batchlabel_source::input_identity(&job.input.path).map_err(|error| match error {
+            batchlabel_source::SourceError::Io { path, source } => {
+                LifecycleError::io(&path, source)
+            }
+            other => batchlabel_compile::CompileError::from(other).into(),
+        })?;
+    let mut identity: InputIdentity = identity;
     if let Some(limit) = limit {
-        name = format!("{name}#limit={limit}");
+        identity.location = format!("{}#limit={limit}", identity.location);
     }
-    Ok(InputIdentity {
-        location: name,
-        size: metadata.len() as i64,
-        version: modified,
-    })
+    Ok(identity)
 }
 
 /// A shard whose batch may be running at the provider.

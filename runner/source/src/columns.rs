@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::SourceError;
 
@@ -10,6 +11,27 @@ use crate::SourceError;
 pub struct Columns {
     names: Vec<String>,
     positions: HashMap<String, usize>,
+}
+
+/// A column name looked up once in an input's [`Columns`], so reading it from each of a
+/// million rows costs no lookup (for rows of that same input only).
+#[derive(Debug, Clone)]
+pub struct ColumnKey {
+    name: Arc<str>,
+    position: Option<usize>,
+}
+
+impl ColumnKey {
+    /// The column's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Its position in the columns, when it is one of them.
+    #[inline]
+    pub(crate) fn position(&self) -> Option<usize> {
+        self.position
+    }
 }
 
 impl Columns {
@@ -54,6 +76,13 @@ impl Columns {
     /// Position of `name`.
     pub fn position(&self, name: &str) -> Option<usize> {
         self.positions.get(name).copied()
+    }
+
+    /// `name` looked up once, to read it from many rows with [`crate::Row::get`].
+    pub fn key(&self, name: impl Into<Arc<str>>) -> ColumnKey {
+        let name = name.into();
+        let position = self.position(&name);
+        ColumnKey { name, position }
     }
 
     /// An error unless `column` exists, naming what it is for and the closest match.

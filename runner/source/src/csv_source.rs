@@ -4,12 +4,15 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::{Columns, Record, Row, RowError, SourceError};
+use crate::row::Record;
+use crate::{Columns, InputIdentity, Row, RowError, Source, SourceError};
 
 /// Rows of a CSV file.
 #[derive(Debug)]
 pub struct CsvSource {
     path: PathBuf,
+    /// The path as text, for messages.
+    location: String,
     reader: csv::Reader<File>,
     columns: Arc<Columns>,
     id_position: usize,
@@ -53,6 +56,7 @@ impl CsvSource {
         let id_position = columns.position(id_column).unwrap_or_default();
         Ok(Self {
             path: path.to_path_buf(),
+            location: path.to_string_lossy().into_owned(),
             reader,
             columns,
             id_position,
@@ -62,60 +66,9 @@ impl CsvSource {
         })
     }
 
-    /// The header.
-    pub fn columns(&self) -> &Arc<Columns> {
-        &self.columns
-    }
-
     /// The input file.
     pub fn path(&self) -> &Path {
         &self.path
-    }
-
-    /// Bytes consumed so far.
-    pub fn bytes_read(&self) -> u64 {
-        self.bom + self.reader.position().byte()
-    }
-
-    /// Read up to `max` rows or row errors; `false` at the end of the file.
-    pub fn next_chunk(
-        &mut self,
-        max: usize,
-        out: &mut Vec<Result<Row, RowError>>,
-    ) -> Result<bool, SourceError> {
-        for _ in 0..max {
-            let read = self.reader.read_byte_record(&mut self.record);
-            match read {
-                Ok(false) => {
-                    if let Some(error) = self.unterminated_quote()? {
-                        out.push(Err(error));
-                    }
-                    return Ok(false);
-                }
-                Ok(true) => {
-                    self.last_record = self
-                        .record
-                        .position()
-                        .map(|position| (position.byte(), position.line()));
-                    out.push(self.row());
-                }
-                Err(error) => {
-                    let line = error.position().map_or(0, csv::Position::line);
-                    if let csv::ErrorKind::Io(source) = error.into_kind() {
-                        return Err(SourceError::Io {
-                            path: self.path.clone(),
-                            source,
-                        });
-                    }
-                    out.push(Err(RowError {
-                        path: self.path.clone(),
-                        line,
-                        message: "malformed CSV record".to_string(),
-                    }));
-                }
-            }
-        }
-        Ok(true)
     }
 
     /// A quote left open swallows every later line into one field without any parse error:
@@ -185,8 +138,75 @@ impl CsvSource {
         Ok(Row {
             line,
             id: id.to_string(),
-            record: Record::Csv(record),
+            record: Record::Fields(record),
         })
+    }
+}
+
+impl Source for CsvSource {
+    fn columns(&self) -> &Arc<Columns> {
+        &self.columns
+    }
+
+    fn fixed_columns(&self) -> bool {
+        true
+    }
+
+    /// Read up to `max` rows or row errors; `false` at the end of the file.
+    fn next_chunk(
+        &mut self,
+        max: usize,
+        out: &mut Vec<Result<Row, RowError>>,
+    ) -> Result<bool, SourceError> {
+        for _ in 0..max {
+            let read = self.reader.read_byte_record(&mut self.record);
+            match read {
+                Ok(false) => {
+                    if let Some(error) = self.unterminated_quote()? {
+                        out.push(Err(error));
+                    }
+                    return Ok(false);
+                }
+                Ok(true) => {
+                    self.last_record = self
+                        .record
+                        .position()
+                        .map(|position| (position.byte(), position.line()));
+                    out.push(self.row());
+                }
+                Err(error) => {
+                    let line = error.position().map_or(0, csv::Position::line);
+                    if let csv::ErrorKind::Io(source) = error.into_kind() {
+                        return Err(SourceError::Io {
+                            path: self.path.clone(),
+                            source,
+                        });
+                    }
+                    out.push(Err(RowError {
+                        path: self.path.clone(),
+                        line,
+                        message: "malformed CSV record".to_string(),
+                    }));
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    fn bytes_read(&self) -> u64 {
+        self.bom + self.reader.position().byte()
+    }
+
+    fn require_column(&self, column: &str, purpose: &str) -> Result<(), SourceError> {
+        self.columns.require(column, purpose, &self.path)
+    }
+
+    fn location(&self) -> &str {
+        &self.location
+    }
+
+    fn identity(&self) -> Result<InputIdentity, SourceError> {
+        crate::input_identity(&self.path)
     }
 }
 

@@ -7,12 +7,15 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use crate::{Columns, Record, Row, RowError, SourceError};
+use crate::row::Record;
+use crate::{Columns, InputIdentity, Row, RowError, Source, SourceError};
 
 /// Rows of a JSON Lines file.
 #[derive(Debug)]
 pub struct JsonlSource {
     path: PathBuf,
+    /// The path as text, for messages.
+    location: String,
     reader: BufReader<File>,
     columns: Arc<Columns>,
     id_column: String,
@@ -30,6 +33,7 @@ impl JsonlSource {
         let (file, bom) = crate::input_file::open(path)?;
         let mut source = Self {
             path: path.to_path_buf(),
+            location: path.to_string_lossy().into_owned(),
             reader: BufReader::with_capacity(1 << 18, file),
             columns: Arc::new(Columns::default()),
             id_column: id_column.to_string(),
@@ -44,7 +48,7 @@ impl JsonlSource {
             }),
             Some(first) => {
                 if let Ok(row) = &first
-                    && let Record::Json(object) = &row.record
+                    && let Record::Object(object) = &row.record
                 {
                     source.columns = Arc::new(Columns::new(object.keys().cloned().collect()));
                 }
@@ -72,40 +76,9 @@ impl JsonlSource {
         !self.columns.names().is_empty()
     }
 
-    /// Keys of the first object.
-    pub fn columns(&self) -> &Arc<Columns> {
-        &self.columns
-    }
-
     /// The input file.
     pub fn path(&self) -> &Path {
         &self.path
-    }
-
-    /// Bytes consumed so far.
-    pub fn bytes_read(&self) -> u64 {
-        self.bytes_read
-    }
-
-    /// Read up to `max` rows or row errors; `false` at the end of the file.
-    pub fn next_chunk(
-        &mut self,
-        max: usize,
-        out: &mut Vec<Result<Row, RowError>>,
-    ) -> Result<bool, SourceError> {
-        let mut count = 0;
-        if let Some(first) = self.pending.take() {
-            out.push(first);
-            count += 1;
-        }
-        while count < max {
-            match self.read_row()? {
-                Some(row) => out.push(row),
-                None => return Ok(false),
-            }
-            count += 1;
-        }
-        Ok(true)
     }
 
     fn read_row(&mut self) -> Result<Option<Result<Row, RowError>>, SourceError> {
@@ -159,7 +132,7 @@ impl JsonlSource {
         Ok(Row {
             line: self.line,
             id,
-            record: Record::Json(object),
+            record: Record::Object(object),
         })
     }
 
@@ -178,6 +151,59 @@ impl JsonlSource {
             )),
             None => Err(format!("no id: the object has no key `{key}`")),
         }
+    }
+}
+
+impl Source for JsonlSource {
+    /// Keys of the first object.
+    fn columns(&self) -> &Arc<Columns> {
+        &self.columns
+    }
+
+    fn fixed_columns(&self) -> bool {
+        false
+    }
+
+    /// Read up to `max` rows or row errors; `false` at the end of the file.
+    fn next_chunk(
+        &mut self,
+        max: usize,
+        out: &mut Vec<Result<Row, RowError>>,
+    ) -> Result<bool, SourceError> {
+        let mut count = 0;
+        if let Some(first) = self.pending.take() {
+            out.push(first);
+            count += 1;
+        }
+        while count < max {
+            match self.read_row()? {
+                Some(row) => out.push(row),
+                None => return Ok(false),
+            }
+            count += 1;
+        }
+        Ok(true)
+    }
+
+    fn bytes_read(&self) -> u64 {
+        self.bytes_read
+    }
+
+    /// Checked against the first row; when that row is unreadable there is nothing to check
+    /// against (its row error says what is wrong).
+    fn require_column(&self, column: &str, purpose: &str) -> Result<(), SourceError> {
+        if !self.first_row_readable() {
+            return Ok(());
+        }
+        self.columns.require(column, purpose, &self.path)
+    }
+
+    fn location(&self) -> &str {
+        &self.location
+    }
+
+    fn identity(&self) -> Result<InputIdentity, SourceError> {
+        crate::input_identity(&self.path)
     }
 }
 

@@ -1,25 +1,39 @@
-//! batchlabel-source: streams input rows from files, each with its file line, its id and its
-//! values, in bounded memory. CSV and JSON Lines now; Parquet, SQLite and Postgres fit behind
-//! the same [`Source`] (a header of columns, then chunks of rows).
+//! batchlabel-source: one concern, reading input rows. An input is streamed in bounded
+//! memory as a header of [`Columns`] and then chunks of [`Row`]s, each with its location (file
+//! and line) for messages, its id and its values, read through format-neutral accessors
+//! ([`Row::value`], [`Row::get`], [`Value`]) so no other crate knows what format a row came from.
+//!
+//! The extension point is the [`Source`] trait; [`open_source`] is the one factory. CSV
+//! ([`CsvSource`]) and JSON Lines ([`JsonlSource`]) implement it today. A new source
+//! (Parquet, SQLite, a Postgres query) is one file implementing [`Source`], plus one arm in
+//! [`open_source`] (and its [`Format`] variant), plus one arm where the spec names the input
+//! format. Resume identity is part of the trait ([`Source::identity`], [`InputIdentity`]), so
+//! it does not assume the input is a file.
 //!
 //! Problems with one row (malformed CSV, invalid UTF-8, a missing or empty id) are returned as
 //! [`RowError`]s in the stream, so a caller can report all of them; problems with the whole
-//! file (missing, not a regular file, empty, no id column, a repeated column) are a
+//! input (missing, not a regular file, empty, no id column, a repeated column) are a
 //! [`SourceError`].
 
 mod columns;
 mod csv_source;
+mod identity;
 mod input_file;
 mod jsonl_row;
 mod jsonl_source;
 mod row;
+mod source;
+mod value;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-pub use columns::Columns;
+pub use columns::{ColumnKey, Columns};
 pub use csv_source::CsvSource;
+pub use identity::{InputIdentity, input_identity};
 pub use jsonl_source::JsonlSource;
-pub use row::{Record, Row, RowError};
+pub use row::{Names, Row, RowError};
+pub use source::{Format, Source, open_source};
+pub use value::Value;
 
 /// A problem with the input as a whole.
 #[derive(Debug, thiserror::Error)]
@@ -91,83 +105,4 @@ pub enum SourceError {
         /// A close match, if any.
         suggestion: Option<String>,
     },
-}
-
-/// Which input format to read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    /// CSV with a header row.
-    Csv {
-        /// Field delimiter.
-        delimiter: u8,
-    },
-    /// JSON Lines.
-    Jsonl,
-}
-
-/// A stream of rows from one input file.
-#[derive(Debug)]
-pub enum Source {
-    /// A CSV file.
-    Csv(CsvSource),
-    /// A JSON Lines file.
-    Jsonl(JsonlSource),
-}
-
-impl Source {
-    /// Open `path` and locate the id column.
-    pub fn open(path: &Path, format: Format, id_column: &str) -> Result<Self, SourceError> {
-        Ok(match format {
-            Format::Csv { delimiter } => Source::Csv(CsvSource::open(path, delimiter, id_column)?),
-            Format::Jsonl => Source::Jsonl(JsonlSource::open(path, id_column)?),
-        })
-    }
-
-    /// The columns: the CSV header, or the keys of the first JSON object.
-    pub fn columns(&self) -> &std::sync::Arc<Columns> {
-        match self {
-            Source::Csv(source) => source.columns(),
-            Source::Jsonl(source) => source.columns(),
-        }
-    }
-
-    /// Read up to `max` rows (or row errors) into `out`; `false` once the input is exhausted.
-    pub fn next_chunk(
-        &mut self,
-        max: usize,
-        out: &mut Vec<Result<Row, RowError>>,
-    ) -> Result<bool, SourceError> {
-        match self {
-            Source::Csv(source) => source.next_chunk(max, out),
-            Source::Jsonl(source) => source.next_chunk(max, out),
-        }
-    }
-
-    /// Bytes consumed so far (for progress).
-    pub fn bytes_read(&self) -> u64 {
-        match self {
-            Source::Csv(source) => source.bytes_read(),
-            Source::Jsonl(source) => source.bytes_read(),
-        }
-    }
-
-    /// Check that `column` exists (JSONL: in the first row), for a helpful early error. When
-    /// the first JSONL row is itself unreadable there is nothing to check against: its row
-    /// error says what is wrong, and each row is checked when it is rendered.
-    pub fn require_column(&self, column: &str, purpose: &str) -> Result<(), SourceError> {
-        if let Source::Jsonl(source) = self
-            && !source.first_row_readable()
-        {
-            return Ok(());
-        }
-        self.columns().require(column, purpose, self.path())
-    }
-
-    /// The input file.
-    pub fn path(&self) -> &Path {
-        match self {
-            Source::Csv(source) => source.path(),
-            Source::Jsonl(source) => source.path(),
-        }
-    }
 }
