@@ -9,7 +9,14 @@ use clap::{Args, Parser, Subcommand};
 
 /// Label millions of short texts with LLMs through batch APIs.
 #[derive(Debug, Parser)]
-#[command(name = "batchlabel", version, about, propagate_version = true)]
+#[command(
+    name = "batchlabel",
+    version,
+    about = "Label millions of short texts (comments, tweets, tickets) with LLMs through batch APIs, at half the price of synchronous calls",
+    long_about = "Label millions of short texts (comments, tweets, tickets) with LLMs through batch APIs, at half the price of synchronous calls.\n\nA YAML job spec names the input, the prompt, the labels, the model and the output. batchlabel checks it, estimates its cost, compiles it into batch files, submits them, survives crashes without paying twice, validates and retries every answer, and writes results keyed by your ids.",
+    after_help = "Examples:\n  batchlabel check specs/tweet-sentiment-local.yaml\n  batchlabel estimate specs/tweet-sentiment.yaml\n  batchlabel run specs/tweet-sentiment-local.yaml\n  batchlabel eval specs/tweet-sentiment-local.yaml --gold label",
+    propagate_version = true
+)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -23,26 +30,54 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check a spec: its structure, its input's columns, and the first rows' requests.
+    #[command(
+        after_help = "Examples:\n  batchlabel check specs/tweet-sentiment-local.yaml\n  batchlabel check job.yaml --show-request --json"
+    )]
     Check(CheckArgs),
     /// Compile a spec's rows into sharded JSONL batch files.
+    #[command(after_help = "Examples:\n  batchlabel compile job.yaml --out batches/")]
     Compile(CompileArgs),
     /// Estimate tokens and cost of a spec's batch run, per batch file and in total.
+    #[command(
+        after_help = "Examples:\n  batchlabel estimate job.yaml\n  batchlabel estimate job.yaml --json"
+    )]
     Estimate(EstimateArgs),
     /// Run a spec through the batch API to the end: compile, submit, poll, ingest, retry,
     /// write results. Running it again resumes.
+    #[command(
+        after_help = "Examples:\n  batchlabel run specs/tweet-sentiment-local.yaml\n  batchlabel run job.yaml --no-wait        (submit, return; run again later to collect)\n  batchlabel run job.yaml --max-usd 5      (stop before spending more than $5)"
+    )]
     Run(RunArgs),
     /// Show the latest run of a spec: rows by state, failures, shards, batches, tokens, cost.
+    #[command(
+        after_help = "Examples:\n  batchlabel status job.yaml\n  batchlabel status job.yaml --json"
+    )]
     Status(StatusArgs),
     /// Cancel the live batches of a spec's latest run.
+    #[command(
+        after_help = "Examples:\n  batchlabel cancel job.yaml\n  batchlabel run job.yaml                  (collects what finished)"
+    )]
     Cancel(CancelArgs),
     /// Serve the OpenAI Files + Batches protocol on this machine.
+    #[command(
+        after_help = "Examples:\n  batchlabel serve --port 8089\n  batchlabel serve --engine local --model smollm2-135m-instruct"
+    )]
     Serve(ServeArgs),
     /// Send a few rows through the synchronous endpoint (same rendering and validation as a
     /// run) and project the full batch run's tokens and cost.
+    #[command(
+        after_help = "Examples:\n  batchlabel pilot job.yaml --rows 20\n  batchlabel pilot job.yaml --rows 50 --seed 7 --json"
+    )]
     Pilot(PilotArgs),
     /// Evaluate a spec's latest run against gold labels, or compare it with another run.
+    #[command(
+        after_help = "Examples:\n  batchlabel eval job.yaml --gold label\n  batchlabel eval job-v2.yaml --compare job-v1.yaml"
+    )]
     Eval(EvalArgs),
     /// Write a self-contained HTML report of a spec's latest run (with charts).
+    #[command(
+        after_help = "Examples:\n  batchlabel report job.yaml --gold label --html report.html"
+    )]
     Report(ReportArgs),
 }
 

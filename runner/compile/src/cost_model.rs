@@ -3,10 +3,10 @@
 //! the label schema and `max_completion_tokens`, priced at the batch rate. Used by the
 //! pre-flight estimate, by the runner's budget reservations, and for retry files.
 
-use batchlabel_spec::{Job, ProviderKind};
+use batchlabel_spec::Job;
 
-use crate::prices::{BatchPrice, batch_price};
 use crate::tokens::TokenCounter;
+use batchlabel_providers::BatchPrice;
 
 pub use batchlabel_core::CostBound;
 
@@ -21,16 +21,9 @@ pub struct CostModel {
     pub price: Option<BatchPrice>,
 }
 
-/// The price of a job's model: the built-in table, or free for the embedded model.
+/// The price of a job's model, as its provider knows it.
 pub fn job_price(job: &Job) -> Option<BatchPrice> {
-    if job.model.provider == ProviderKind::Local {
-        return Some(BatchPrice {
-            model: "local",
-            input_per_million: 0.0,
-            output_per_million: 0.0,
-        });
-    }
-    batch_price(&job.model.name)
+    batchlabel_providers::price_for(job)
 }
 
 impl CostModel {

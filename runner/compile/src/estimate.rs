@@ -6,8 +6,8 @@ use batchlabel_spec::Job;
 use serde::Serialize;
 
 use crate::cost_model::CostModel;
-use crate::prices::PRICES_AS_OF;
 use crate::{CompileError, CompileOptions, compile};
+use batchlabel_providers::PRICES_AS_OF;
 
 /// The estimate of one batch file.
 #[derive(Debug, Clone, Serialize)]

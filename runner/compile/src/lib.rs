@@ -12,7 +12,6 @@ mod cost_model;
 mod custom_id;
 mod estimate;
 mod planner;
-mod prices;
 mod render_context;
 mod request_hook;
 mod request_renderer;
@@ -24,12 +23,12 @@ mod tokens;
 
 use std::path::{Path, PathBuf};
 
+pub use batchlabel_providers::{BatchPrice, PRICES_AS_OF};
 pub use compiler::{CompileOptions, CompileReport, Progress, compile, open_source};
 pub use cost_model::{CostBound, CostModel, job_price};
 pub use custom_id::{CustomIdKind, custom_id, row_id_of};
 pub use estimate::{Estimate, ShardEstimate, estimate};
 pub use planner::INDEX_FILE;
-pub use prices::{BatchPrice, PRICES_AS_OF, batch_price};
 pub use request_hook::{BuiltRequest, PluginFailure, RequestHook};
 pub use request_renderer::{RenderFailure, RenderedRequest, RequestRenderer};
 pub use shard_writer::ShardSummary;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use batchlabel_spec::{Job, ProviderKind};
 
-use crate::{BatchProvider, Codec, OpenAiClient, OpenAiCodec, RetryPolicy};
+use crate::{BatchPrice, BatchProvider, Codec, OpenAiClient, OpenAiCodec, RetryPolicy};
 
 /// OpenAI's own API.
 const OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
@@ -26,6 +26,19 @@ pub struct OpenOptions {
 pub fn codec_for(job: &Job) -> Arc<dyn Codec> {
     match job.model.provider {
         ProviderKind::Openai | ProviderKind::Local => Arc::new(OpenAiCodec),
+    }
+}
+
+/// The batch price of `job`'s model at its provider: a built-in table (OpenAI), free for
+/// the embedded model, `None` when unknown.
+pub fn price_for(job: &Job) -> Option<BatchPrice> {
+    match job.model.provider {
+        ProviderKind::Openai => crate::openai::prices::batch_price(&job.model.name),
+        ProviderKind::Local => Some(BatchPrice {
+            model: "local",
+            input_per_million: 0.0,
+            output_per_million: 0.0,
+        }),
     }
 }
 

@@ -31,7 +31,8 @@ pub use batch::{
 };
 pub use codec::{Codec, LineResult, RequestEncoder, RequestShape, ResultLine};
 pub use error::ProviderError;
-pub use factory::{OpenOptions, codec_for, open};
+pub use factory::{OpenOptions, codec_for, open, price_for};
+pub use openai::prices::{BatchPrice, PRICES_AS_OF};
 pub use openai::{OpenAiClient, OpenAiCodec};
 pub use redact::{REDACTED, Secrets, redact, redact_userinfo};
 pub use retry::RetryPolicy;

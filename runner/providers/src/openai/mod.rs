@@ -18,6 +18,7 @@ use errors::{api_error, describe};
 mod codec;
 mod download;
 mod errors;
+pub(crate) mod prices;
 mod provider;
 
 pub use codec::OpenAiCodec;

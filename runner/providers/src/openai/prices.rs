@@ -1,6 +1,6 @@
-//! Built-in batch prices (US dollars per 1M tokens). Batch is 50% of the synchronous price
-//! for input and output at OpenAI. Source: pydantic/genai-prices, which cites
-//! developers.openai.com/api/docs/pricing; see ../shared/protocols.md §6.
+//! OpenAI's batch prices (US dollars per 1M tokens). Batch is 50% of the synchronous price
+//! for input and output. Source: pydantic/genai-prices, which cites
+//! developers.openai.com/api/docs/pricing.
 
 /// The date the table was read.
 pub const PRICES_AS_OF: &str = "2026-08-21";
