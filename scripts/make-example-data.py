@@ -1,14 +1,18 @@
 #!/usr/bin/env python3
-"""Make the small example inputs in specs/data/ from ../shared/datasets (deterministic).
+"""Make the small example inputs in specs/data/ from the public datasets (deterministic).
+The samples are checked in: this is only needed to rebuild them.
 
-usage: scripts/make-example-data.py [DATASETS_DIR]   (default: ../shared/datasets)
+usage: scripts/make-example-data.py DATASETS_DIR
+  DATASETS_DIR holds tweeteval/, clinc150/ and goemotions/ as their projects publish them.
 Each output keeps the gold label(s) in a `gold` column/key for later evaluation.
 """
 import csv, json, random, sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SRC = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT.parent / "shared" / "datasets"
+if len(sys.argv) != 2:
+    sys.exit(__doc__)
+SRC = Path(sys.argv[1])
 OUT = ROOT / "specs" / "data"
 ROWS = 300
 
