@@ -284,7 +284,7 @@ pub async fn run<P: BatchProvider>(
         ));
     }
     let stage = Instant::now();
-    let written = crate::sink::write_results(&ledger, run.id, job, &output)?;
+    let written = batchlabel_sink::write_results(&ledger, run.id, job, &output)?;
     timings.sink_seconds = stage.elapsed().as_secs_f64();
     if ledger.run_state(run.id)? != RunState::Cancelled {
         ledger.set_run_state(run.id, RunState::Finished)?;
