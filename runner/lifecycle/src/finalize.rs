@@ -28,7 +28,7 @@ impl Runner<'_> {
             ));
         }
         let stage = Instant::now();
-        let written = crate::sink::write_results(&self.ledger, self.run.id, self.job, &output)?;
+        let written = batchlabel_sink::write_results(&self.ledger, self.run.id, self.job, &output)?;
         self.timings.sink_seconds = stage.elapsed().as_secs_f64();
         if self.ledger.run_state(self.run.id)? != RunState::Cancelled {
             self.ledger.set_run_state(self.run.id, RunState::Finished)?;

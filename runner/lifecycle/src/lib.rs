@@ -3,8 +3,8 @@
 //! in the [`Ledger`] so a run killed at any moment resumes with nothing lost, nothing
 //! submitted twice and nothing paid twice. It also answers `status` and `cancel`.
 //!
-//! It does not parse specs (batchlabel-spec), render requests (batchlabel-compile) or speak
-//! HTTP (batchlabel-providers).
+//! It does not parse specs (batchlabel-spec), render requests (batchlabel-compile), speak
+//! HTTP (batchlabel-providers) or write the result files (batchlabel-sink).
 
 mod budget;
 mod calibrate;
@@ -20,7 +20,6 @@ mod retry;
 mod row_results;
 mod run_choice;
 mod settle;
-mod sink;
 mod status;
 mod strict_json;
 mod submit;
@@ -33,12 +32,12 @@ use std::time::Duration;
 pub use batchlabel_core::{FailureReason, Outcome, ResultState, RunState, ShardState};
 pub use batchlabel_ledger::RowResult;
 pub use batchlabel_ledger::{ActualUsage, Ledger, LedgerError, RunRecord, ShardRecord};
+pub use batchlabel_sink::{SinkCounts, partial_path, rfc3339};
 pub use calibrate::{Calibration, calibrate_outputs};
 pub use checks::{OutputCheck, OutputChecks, Plugins};
 pub use driver::{RunObserver, RunSummary, Timings, run};
 pub use pilot::{PilotOptions, PilotReport, PilotRow, Projection, pilot};
 pub use row_results::latest_row_results;
-pub use sink::{SinkCounts, partial_path, rfc3339};
 pub use status::{CostAccount, RunCounts, RunStatus, cancel, status};
 
 /// How this run behaves (the spec says what the job is).
@@ -135,6 +134,9 @@ pub enum LifecycleError {
         #[source]
         source: std::io::Error,
     },
+    /// Writing the results or the errors file failed.
+    #[error(transparent)]
+    Sink(#[from] batchlabel_sink::SinkError),
     /// Compiling the requests failed.
     #[error(transparent)]
     Compile(#[from] batchlabel_compile::CompileError),
