@@ -87,6 +87,10 @@ async fn open_local(job: &Job, options: &OpenOptions) -> Result<Box<dyn BatchPro
 }
 
 #[cfg(not(feature = "local"))]
+#[expect(
+    clippy::unused_async,
+    reason = "the same signature as the `local` build's, which awaits the model"
+)]
 async fn open_local(_job: &Job, _options: &OpenOptions) -> Result<Box<dyn BatchProvider>, String> {
     Err("error: this batchlabel was built without the local model (cargo feature `local`)\n".into())
 }

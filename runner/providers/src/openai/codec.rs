@@ -58,8 +58,18 @@ impl OpenAiCodec {
 /// `{"role":"…","content":"…"}` with the content JSON-escaped, appended to `out`.
 pub(crate) fn write_chat_message(out: &mut Vec<u8>, role: &str, content: &str) {
     out.extend_from_slice(b"{\"role\":");
-    // Writing a str into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *out, role);
+    if role
+        .bytes()
+        .all(|byte| byte.is_ascii_alphanumeric() || byte == b'_')
+    {
+        // The usual roles need no escaping: skip the serializer on the hot path.
+        out.push(b'"');
+        out.extend_from_slice(role.as_bytes());
+        out.push(b'"');
+    } else {
+        // Writing a str into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, role);
+    }
     out.extend_from_slice(b",\"content\":");
     let _ = serde_json::to_writer(&mut *out, content);
     out.push(b'}');
