@@ -1,12 +1,7 @@
 //! The provider contract (batchlabel-test-support), run on the OpenAI client against a real
 //! in-process `batchlabel serve` on 127.0.0.1 with the scripted engine: every case gets a
 //! fresh server and client.
-//!
-//! TODO(local): run contract::{stage_then_find_by_name, create_then_find_by_tags,
-//! poll_reaches_a_terminal_state, results_join_every_request, cancel_a_live_batch,
-//! unknown_batch_is_not_found, delete_input_twice} for LocalProvider (built with the
-//! `local` feature: `LocalProvider::start(model, base, state_dir, threads)`); it takes no
-//! key, so `errors_never_contain` does not apply.
+//! (The local provider runs the same cases in `contract_local.rs`.)
 
 use std::time::Duration;
 
