@@ -116,14 +116,16 @@ pub(crate) fn ingest_shard(
         .filter(|id| !found.contains(id.as_str()))
         .cloned()
         .collect();
+    // An unreadable line may have been one of them: say so rather than "not there".
+    let detail = match ingest.unreadable_lines {
+        0 => "the request is in neither the output nor the error file".to_string(),
+        lines => format!(
+            "no readable answer for the request in the result files ({lines} line(s) of them could not be read)"
+        ),
+    };
     for custom_id in missing {
-        ingest.outcomes.push((
-            custom_id,
-            Outcome::failed(
-                FailureReason::Missing,
-                "the request is in neither the output nor the error file".into(),
-            ),
-        ));
+        let outcome = Outcome::failed(FailureReason::Missing, detail.clone());
+        ingest.outcomes.push((custom_id, outcome));
     }
     Ok(ingest)
 }
