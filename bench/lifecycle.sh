@@ -62,7 +62,10 @@ one_run() { # tag (after|before), binary → one repeat in $OUT/$tag, a JSON lin
   local first_batches
   first_batches=$(curl -s "http://$address/v1/_batchlabel/stats" | python3 -c 'import json, sys; print(json.load(sys.stdin)["batches"])')
   rm -rf "$dir/state-split"
-  "$bin" run "$dir/job.yaml" --json -q --no-wait --state-dir "$dir/state-split" \
+  # Its own job name: with the same one, the new ledger would find the first run's batches at
+  # the server and take them over instead of sending its own (lost-ledger adoption).
+  sed 's/^name: \(.*\)$/name: \1-split/' "$dir/job.yaml" >"$dir/job-split.yaml"
+  "$bin" run "$dir/job-split.yaml" --json -q --no-wait --state-dir "$dir/state-split" \
     --base-url "http://$address/v1" >/dev/null
   # Wait until the server holds as many batches again as the first run made (20 at 1M rows),
   # all of them finished.
@@ -77,7 +80,7 @@ sys.exit(0 if stats["batches"] == 2 * first and terminal == 2 * first else 1)' "
     waited=$((waited + 1))
     ((waited <= 2 * WAIT_LIMIT)) || { echo "error: $tag server still has batches in flight after ${WAIT_LIMIT}s" >&2; exit 1; }
   done
-  "$bin" run "$dir/job.yaml" --json -q --state-dir "$dir/state-split" \
+  "$bin" run "$dir/job-split.yaml" --json -q --state-dir "$dir/state-split" \
     --base-url "http://$address/v1" --poll-interval 0.05 >"$dir/summary-split.json"
   grep VmHWM "/proc/$server/status" | awk '{print $2}' >"$dir/serve.rss"
   kill "$server"; wait "$server" 2>/dev/null || true
