@@ -50,30 +50,28 @@ impl Ledger {
 }
 
 impl CompileRegistry<'_> {
-    /// A request: its custom_id, fingerprint and shard number (0 when it was not sent
-    /// because an earlier run answered it).
-    pub fn add_request(
-        &self,
-        custom_id: &str,
-        fingerprint: u128,
-        shard: i64,
-    ) -> Result<(), LedgerError> {
-        self.transaction
-            .prepare_cached("INSERT INTO requests(run_id, custom_id, fingerprint, shard) VALUES (?1, ?2, ?3, ?4)")
-            .and_then(|mut insert| {
-                insert.execute(params![self.run_id, custom_id, &fingerprint.to_be_bytes()[..], shard])
-            })
+    /// A writer of requests, its statement prepared once (a compile registers millions).
+    pub fn requests(&self) -> Result<RequestWriter<'_>, LedgerError> {
+        let statement = self
+            .transaction
+            .prepare("INSERT INTO requests(run_id, custom_id, fingerprint, shard) VALUES (?1, ?2, ?3, ?4)")
             .map_err(&self.error)?;
-        Ok(())
+        Ok(RequestWriter {
+            statement,
+            registry: self,
+        })
     }
 
-    /// A row answered by `custom_id` (a duplicate, or a row whose id is hashed), and why.
-    pub fn link_row(&self, custom_id: &str, row_id: &str, reason: &str) -> Result<(), LedgerError> {
-        self.transaction
-            .prepare_cached("INSERT INTO request_rows(run_id, custom_id, row_id, reason) VALUES (?1, ?2, ?3, ?4)")
-            .and_then(|mut insert| insert.execute(params![self.run_id, custom_id, row_id, reason]))
+    /// A writer of row links, its statement prepared once.
+    pub fn row_links(&self) -> Result<RowLinkWriter<'_>, LedgerError> {
+        let statement = self
+            .transaction
+            .prepare("INSERT INTO request_rows(run_id, custom_id, row_id, reason) VALUES (?1, ?2, ?3, ?4)")
             .map_err(&self.error)?;
-        Ok(())
+        Ok(RowLinkWriter {
+            statement,
+            registry: self,
+        })
     }
 
     /// A shard of the first attempt, numbered from 1.
@@ -147,5 +145,50 @@ impl CompileRegistry<'_> {
             )
             .map_err(&self.error)?;
         self.transaction.commit().map_err(&self.error)
+    }
+}
+
+/// Adds requests to a compile being registered.
+pub struct RequestWriter<'r> {
+    statement: rusqlite::Statement<'r>,
+    registry: &'r CompileRegistry<'r>,
+}
+
+impl RequestWriter<'_> {
+    /// A request: its custom_id, fingerprint and shard number (0 when it was not sent
+    /// because an earlier run answered it).
+    pub fn add(
+        &mut self,
+        custom_id: &str,
+        fingerprint: u128,
+        shard: i64,
+    ) -> Result<(), LedgerError> {
+        let run_id = self.registry.run_id;
+        self.statement
+            .execute(params![
+                run_id,
+                custom_id,
+                &fingerprint.to_be_bytes()[..],
+                shard
+            ])
+            .map_err(&self.registry.error)?;
+        Ok(())
+    }
+}
+
+/// Adds row links to a compile being registered.
+pub struct RowLinkWriter<'r> {
+    statement: rusqlite::Statement<'r>,
+    registry: &'r CompileRegistry<'r>,
+}
+
+impl RowLinkWriter<'_> {
+    /// A row answered by `custom_id` (a duplicate, or a row whose id is hashed), and why.
+    pub fn add(&mut self, custom_id: &str, row_id: &str, reason: &str) -> Result<(), LedgerError> {
+        let run_id = self.registry.run_id;
+        self.statement
+            .execute(params![run_id, custom_id, row_id, reason])
+            .map_err(&self.registry.error)?;
+        Ok(())
     }
 }

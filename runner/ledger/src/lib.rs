@@ -22,7 +22,9 @@ use std::path::{Path, PathBuf};
 use rusqlite::Connection;
 
 pub use batchlabel_core::{CostBound, InputIdentity, ResultState, RunState, ShardState};
-pub use compile_registry::{CachedReuse, CompileRegistry, CompileTotals};
+pub use compile_registry::{
+    CachedReuse, CompileRegistry, CompileTotals, RequestWriter, RowLinkWriter,
+};
 pub use error::LedgerError;
 pub use ingest::Pricing;
 pub use results::{

@@ -23,11 +23,14 @@ pub(crate) fn register_compile(
 ) -> Result<(), LifecycleError> {
     let registry = ledger.begin_compile(run_id)?;
     let id_set_hashes = register_requests(&registry, compile_dir)?;
-    for entry in
-        batchlabel_compile::row_map_entries(compile_dir).map_err(LifecycleError::Internal)?
     {
-        let entry = entry.map_err(LifecycleError::Internal)?;
-        registry.link_row(&entry.custom_id, &entry.row_id, &entry.reason)?;
+        let mut links = registry.row_links()?;
+        for entry in
+            batchlabel_compile::row_map_entries(compile_dir).map_err(LifecycleError::Internal)?
+        {
+            let entry = entry.map_err(LifecycleError::Internal)?;
+            links.add(&entry.custom_id, &entry.row_id, &entry.reason)?;
+        }
     }
     for (index, shard) in report.shards.iter().enumerate() {
         let planned = PlannedShard {
@@ -61,6 +64,7 @@ fn register_requests(
     compile_dir: &Path,
 ) -> Result<Vec<u64>, LifecycleError> {
     let mut id_set_hashes: Vec<u64> = Vec::new();
+    let mut requests = registry.requests()?;
     let index_path = compile_dir.join(batchlabel_compile::INDEX_FILE);
     let file = std::fs::File::open(&index_path)
         .map_err(|source| LifecycleError::io(&index_path, source))?;
@@ -84,7 +88,7 @@ fn register_requests(
             id_set_hashes[shard_number - 1] =
                 id_set_hashes[shard_number - 1].wrapping_add(batchlabel_ledger::id_hash(custom_id));
         }
-        registry.add_request(custom_id, fingerprint, shard_number as i64)?;
+        requests.add(custom_id, fingerprint, shard_number as i64)?;
     }
     Ok(id_set_hashes)
 }
@@ -100,7 +104,9 @@ fn register_failed_rows(
         if batchlabel_compile::row_id_of(&failure.custom_id).as_deref()
             != Some(failure.row_id.as_str())
         {
-            registry.link_row(&failure.custom_id, &failure.row_id, "plugin")?;
+            registry
+                .row_links()?
+                .add(&failure.custom_id, &failure.row_id, "plugin")?;
         }
     }
     Ok(())
