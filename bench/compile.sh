@@ -15,11 +15,7 @@
 #   cargo build --release
 #   BIN_BEFORE=/tmp/before/target/release/batchlabel BIN=target/release/batchlabel bash bench/compile.sh 1000000
 set -euo pipefail
-resolve_bin() { # a path (from the caller's directory) or a command on PATH → an absolute path
-  local path=$1
-  [[ $path == */* ]] || path=$(command -v -- "$path") || { echo "error: binary not found: $1" >&2; exit 2; }
-  realpath -e -- "$path" 2>/dev/null || { echo "error: binary not found: $1" >&2; exit 2; }
-}
+source "$(dirname "$0")/lib.sh"
 [ -z "${BIN:-}" ] || BIN=$(resolve_bin "$BIN")
 [ -z "${BIN_BEFORE:-}" ] || BIN_BEFORE=$(resolve_bin "$BIN_BEFORE")
 cd "$(dirname "$0")/.."

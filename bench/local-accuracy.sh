@@ -13,11 +13,7 @@
 #     `cargo build` then). Relative paths are taken from the directory you run the script in.
 #   TWEETEVAL=folder with test_text.txt and test_labels.txt (default bench/fixtures/tweeteval-sentiment).
 set -euo pipefail
-resolve_bin() { # a path (from the caller's directory) or a command on PATH → an absolute path
-  local path=$1
-  [[ $path == */* ]] || path=$(command -v -- "$path") || { echo "error: binary not found: $1" >&2; exit 2; }
-  realpath -e -- "$path" 2>/dev/null || { echo "error: binary not found: $1" >&2; exit 2; }
-}
+source "$(dirname "$0")/lib.sh"
 [ -z "${BIN:-}" ] || BIN=$(resolve_bin "$BIN")
 [ -z "${TWEETEVAL:-}" ] || TWEETEVAL=$(realpath -e -- "$TWEETEVAL")
 cd "$(dirname "$0")/.."

@@ -16,11 +16,7 @@
 #     with the ratio after/before.
 # The data comes from bench/tools/gen_comments.py, cached in bench/data/ (git-ignored).
 set -euo pipefail
-resolve_bin() { # a path (from the caller's directory) or a command on PATH → an absolute path
-  local path=$1
-  [[ $path == */* ]] || path=$(command -v -- "$path") || { echo "error: binary not found: $1" >&2; exit 2; }
-  realpath -e -- "$path" 2>/dev/null || { echo "error: binary not found: $1" >&2; exit 2; }
-}
+source "$(dirname "$0")/lib.sh"
 [ -z "${BIN:-}" ] || BIN=$(resolve_bin "$BIN")
 [ -z "${BIN_BEFORE:-}" ] || BIN_BEFORE=$(resolve_bin "$BIN_BEFORE")
 [ -z "${PII_WASM:-}" ] || PII_WASM=$(realpath -e -- "$PII_WASM")
