@@ -106,7 +106,7 @@ pub(crate) fn migrate(connection: &Connection, path: &Path) -> Result<(), Ledger
     Ok(())
 }
 
-/// The schema version of an open ledger.
+/// The schema version of the ledger file at `connection_path` (opened for this question).
 pub fn version(connection_path: &Path) -> Result<i64, LedgerError> {
     let connection = Connection::open(connection_path)
         .map_err(|source| LedgerError::sql(connection_path, source))?;

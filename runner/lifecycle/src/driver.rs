@@ -209,8 +209,7 @@ impl Runner<'_> {
         changed |= poll_and_settle(self.provider, &mut self.ledger, &self.run, &settle).await?;
         self.timings.wait_seconds += stage.elapsed().as_secs_f64();
         changed |= self.ingest()?;
-        self.report_progress()?;
-        if self.attempt_complete()? {
+        if self.report_progress()? {
             return self.next_attempt(cancelled);
         }
         Ok(Turn::Again { changed })
@@ -304,9 +303,9 @@ impl Runner<'_> {
         Ok(!downloaded.is_empty())
     }
 
-    /// Requests finished so far, counted from the shards' states (not by scanning results on
-    /// every turn).
-    fn report_progress(&self) -> Result<(), LifecycleError> {
+    /// Report the requests finished so far, counted from the shards' states (not by scanning
+    /// results on every turn); whether the attempt is complete (every shard ingested).
+    fn report_progress(&self) -> Result<bool, LifecycleError> {
         let shards = self.ledger.shards(self.run.id)?;
         let total: i64 = shards
             .iter()
@@ -320,11 +319,6 @@ impl Runner<'_> {
             .sum();
         self.observer
             .progress((total - open).max(0) as u64, total as u64);
-        Ok(())
-    }
-
-    fn attempt_complete(&self) -> Result<bool, LifecycleError> {
-        let shards = self.ledger.shards(self.run.id)?;
         Ok(shards
             .iter()
             .all(|shard| shard.state == ShardState::Ingested))

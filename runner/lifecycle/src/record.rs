@@ -98,15 +98,14 @@ fn register_failed_rows(
     registry: &CompileRegistry<'_>,
     compile_dir: &Path,
 ) -> Result<(), LifecycleError> {
+    let mut links = registry.row_links()?;
     for failure in batchlabel_compile::failed_rows(compile_dir).map_err(LifecycleError::Internal)? {
         let failure = failure.map_err(LifecycleError::Internal)?;
         registry.fail_row(&failure.custom_id, &failure.reason, &failure.detail)?;
         if batchlabel_compile::row_id_of(&failure.custom_id).as_deref()
             != Some(failure.row_id.as_str())
         {
-            registry
-                .row_links()?
-                .add(&failure.custom_id, &failure.row_id, "plugin")?;
+            links.add(&failure.custom_id, &failure.row_id, "plugin")?;
         }
     }
     Ok(())

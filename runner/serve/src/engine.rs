@@ -330,8 +330,9 @@ fn scripted_answer(script: &Script, body: &str) -> Answer {
     }
 }
 
-/// A value the schema accepts, chosen by `hash` among enum values.
-fn answer_for_schema(schema: &Value, hash: u64) -> Value {
+/// A value the schema accepts, chosen by `hash` among enum values (the scripted engine's
+/// default answer; test fakes answer the same way).
+pub fn answer_for_schema(schema: &Value, hash: u64) -> Value {
     if let Some(values) = schema["enum"].as_array()
         && !values.is_empty()
     {

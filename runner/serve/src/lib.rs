@@ -20,7 +20,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-pub use engine::{Answer, Engine, Responder, Rule, Script};
+pub use engine::{Answer, Engine, Responder, Rule, Script, answer_for_schema};
 pub use faults::{BatchFate, Faults, HttpFault};
 
 /// How to serve.

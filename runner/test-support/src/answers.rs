@@ -5,6 +5,8 @@
 
 use serde_json::{Value, json};
 
+use batchlabel_serve::answer_for_schema;
+
 use crate::LineFate;
 
 /// Where one request's result line goes.
@@ -22,52 +24,6 @@ pub(crate) fn hash(text: &str) -> u64 {
     text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
         (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
     })
-}
-
-/// A value `schema` accepts, chosen among enum values by `seed`.
-pub fn answer_for_schema(schema: &Value, seed: u64) -> Value {
-    if let Some(values) = schema["enum"].as_array()
-        && !values.is_empty()
-    {
-        return values[(seed % values.len() as u64) as usize].clone();
-    }
-    let kind = match &schema["type"] {
-        Value::Array(kinds) => kinds
-            .iter()
-            .filter_map(Value::as_str)
-            .find(|kind| *kind != "null")
-            .unwrap_or("null"),
-        other => other.as_str().unwrap_or("object"),
-    };
-    match kind {
-        "object" => {
-            let mut object = serde_json::Map::new();
-            if let Some(properties) = schema["properties"].as_object() {
-                for (index, (name, property)) in properties.iter().enumerate() {
-                    let mixed = seed.rotate_left(index as u32 * 7 + 1);
-                    object.insert(name.clone(), answer_for_schema(property, mixed));
-                }
-            }
-            Value::Object(object)
-        }
-        "array" => {
-            let count = schema["minItems"].as_u64().unwrap_or(1).max(1);
-            let mut values: Vec<Value> = Vec::new();
-            let mut turn = 0;
-            while (values.len() as u64) < count && turn < 64 {
-                let value = answer_for_schema(&schema["items"], seed.rotate_left(turn * 5));
-                if !values.contains(&value) {
-                    values.push(value);
-                }
-                turn += 1;
-            }
-            Value::Array(values)
-        }
-        "string" => Value::String("text".into()),
-        "integer" | "number" => json!(0),
-        "boolean" => Value::Bool(true),
-        _ => Value::Null,
-    }
 }
 
 /// A chat completion answering `request` (a request line) with `content` or `refusal`.

@@ -23,7 +23,7 @@ pub mod contract;
 mod fake;
 mod fates;
 
-pub use answers::answer_for_schema;
+pub use batchlabel_serve::answer_for_schema;
 pub use fake::FakeProvider;
 pub use fates::{
     BatchFate, Call, CallCounts, Fault, HeldBatch, HeldInput, LineFate, LineView, NewBatch,
