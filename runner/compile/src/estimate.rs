@@ -7,7 +7,6 @@ use serde::Serialize;
 
 use crate::cost_model::CostModel;
 use crate::{CompileError, CompileOptions, compile};
-use batchlabel_providers::PRICES_AS_OF;
 
 /// The estimate of one batch file.
 #[derive(Debug, Clone, Serialize)]
@@ -115,7 +114,7 @@ pub fn estimate(
         output_tokens_per_request_max: model.output_tokens_per_request_max,
         output_tokens_max: total.output_tokens_max,
         price,
-        prices_as_of: PRICES_AS_OF,
+        prices_as_of: batchlabel_providers::prices_as_of(job.model.provider),
         input_cost_usd: price.map(|price| price.cost(input_tokens, 0)),
         cost_usd_max: total.cost_usd_max,
         budget_usd: job.budget_usd,

@@ -31,7 +31,7 @@ impl Budget {
             return Err(LifecycleError::BudgetUnenforceable(format!(
                 "a budget of ${max_usd} is set, but batchlabel has no price for model `{}` (its table is dated {}); remove `budget.max_usd` (and `--max-usd`) to run it unbudgeted",
                 job.model.name,
-                batchlabel_compile::PRICES_AS_OF
+                batchlabel_compile::prices_as_of(job.model.provider)
             )));
         }
         if cost.output_tokens_per_request_max.is_none() {

@@ -143,6 +143,21 @@ pub enum LifecycleError {
     /// The provider failed in a way retries did not fix.
     #[error("{}: {}", .0.context, .0.error)]
     Provider(ProviderFailure),
+    /// A create's answer was lost and several batches could be the one it made: creating
+    /// again could pay twice, so the run stops and names them.
+    #[error(
+        "shard {shard}: the answer to its batch create was lost, and {count} batches created since could be it: {candidates}; nothing more was sent.\nhint: {provider} batches carry no metadata to tell them apart. Wait until they end (at most 24 h) and run the same command again: an ended batch is matched by its requests' custom_ids. Or cancel the ones that are not this shard's first."
+    )]
+    UnresolvedCreate {
+        /// The shard's number.
+        shard: i64,
+        /// How many candidates.
+        count: usize,
+        /// Their ids, states and request counts.
+        candidates: String,
+        /// Where they are.
+        provider: String,
+    },
     /// Submitting more would exceed the budget; nothing more was submitted.
     #[error(
         "over budget: {what} would bring the run to ${needed:.4} (at most) against a budget of ${budget:.4}, over by ${over:.4}; nothing more was submitted"

@@ -1,12 +1,13 @@
 //! Submitting one shard exactly once: upload its file, then create its batch. The intent is
 //! journaled before each remote call; after a crash (or a lost answer) the remote object is
-//! looked up by its deterministic file name or its batch metadata before anything is sent
+//! looked up by its deterministic file name or its batch metadata (or, for a provider without
+//! metadata, by what it can see: see `BatchProvider::find_created`) before anything is sent
 //! again, so one shard never becomes two uploads or two batches. A run that took over the
 //! batches of a lost ledger looks before every send.
 
 use batchlabel_providers::{
-    BatchProvider, METADATA_CONTENT, METADATA_JOB, METADATA_RUN, METADATA_SHARD, METADATA_SPEC,
-    ProviderError, RemoteBatch, StagedInput, Tags,
+    BatchProvider, Found, LostCreate, METADATA_CONTENT, METADATA_JOB, METADATA_RUN, METADATA_SHARD,
+    METADATA_SPEC, ProviderError, StagedInput, Tags,
 };
 
 use crate::{LifecycleError, ProviderFailure};
@@ -101,12 +102,13 @@ pub(crate) async fn submit(
         return Ok(());
     }
     let metadata = batch_metadata(&remote.token, &shard);
+    let input = StagedInput {
+        id: file_id.clone(),
+        bytes: None,
+    };
     let mut batch_id = None;
     if let Some(since) = shard.create_intent_at {
-        batch_id = find_batch(provider, &metadata, &file_id, since)
-            .await
-            .map_err(|error| failure(&shard, error))?
-            .map(|batch| batch.id);
+        batch_id = find_created(provider, ledger, &shard, &metadata, &input, since).await?;
     }
     let mut created_with = metadata.clone();
     created_with.extend(remote.tags.clone());
@@ -114,18 +116,18 @@ pub(crate) async fn submit(
     let mut tries = 0;
     while batch_id.is_none() {
         let intent = ledger.mark_create_intent(shard.id)?;
-        let input = StagedInput {
-            id: file_id.clone(),
-            bytes: None,
-        };
         match provider.create(&input, &created_with).await {
             Ok(batch) => batch_id = Some(batch.id),
             Err(ProviderError::Ambiguous { .. }) if tries < MAX_AMBIGUOUS => {
                 tries += 1;
-                batch_id = find_batch(provider, &metadata, &file_id, intent)
-                    .await
-                    .map_err(|error| failure(&shard, error))?
-                    .map(|batch| batch.id);
+                batch_id =
+                    find_created(provider, ledger, &shard, &metadata, &input, intent).await?;
+            }
+            Err(ProviderError::QueueFull { message, .. }) => {
+                // Nothing was created: the shard waits for a later turn, as a batch refused
+                // for a full queue does.
+                ledger.record_note(shard.id, &format!("queue full: {message}"))?;
+                return Ok(());
             }
             Err(error) => return Err(failure(&shard, error)),
         }
@@ -241,19 +243,68 @@ async fn adopt_sent_batch(
     Ok(true)
 }
 
-/// The batch with `metadata` over `file_id` created since `since`: a batch over another file
-/// (the same shard name with other content) is never taken for this shard's.
-async fn find_batch(
+/// The batch a create of this shard, whose answer was lost, made since `since`: the
+/// provider looks (by metadata over the same file, or by what it can see), never taking a
+/// batch already recorded for another shard; several candidates stop the run.
+async fn find_created(
     provider: &dyn BatchProvider,
+    ledger: &Ledger,
+    shard: &ShardRecord,
     metadata: &Tags,
-    file_id: &str,
+    input: &StagedInput,
     since: i64,
-) -> Result<Option<RemoteBatch>, ProviderError> {
-    Ok(provider
-        .find_batches(metadata, since)
-        .await?
-        .into_iter()
-        .find(|batch| batch.input_id.as_deref() == Some(file_id)))
+) -> Result<Option<String>, LifecycleError> {
+    Ok(lost_create(provider, ledger, shard, metadata, input, since)
+        .await
+        .map_err(|error| failure(shard, error))??)
+}
+
+/// [`find_created`]'s look: the outer error is the provider's, the inner one a decision.
+async fn lost_create(
+    provider: &dyn BatchProvider,
+    ledger: &Ledger,
+    shard: &ShardRecord,
+    metadata: &Tags,
+    input: &StagedInput,
+    since: i64,
+) -> Result<Result<Option<String>, LifecycleError>, ProviderError> {
+    let known = match ledger.batch_ids() {
+        Ok(ids) => ids
+            .into_iter()
+            .filter(|(shard_id, _)| *shard_id != shard.id)
+            .map(|(_, batch_id)| batch_id)
+            .collect(),
+        Err(error) => return Ok(Err(error.into())),
+    };
+    let lost = LostCreate {
+        tags: metadata,
+        input,
+        since,
+        shard: std::path::Path::new(&shard.path),
+        requests: u64::try_from(shard.requests).unwrap_or(0),
+        known: &known,
+    };
+    Ok(match provider.find_created(&lost).await? {
+        Found::Nothing => Ok(None),
+        Found::Batch(batch) => Ok(Some(batch.id)),
+        Found::Several(batches) => Err(LifecycleError::UnresolvedCreate {
+            shard: shard.number,
+            count: batches.len(),
+            candidates: batches
+                .iter()
+                .map(|batch| {
+                    format!(
+                        "{} ({} requests, {})",
+                        batch.id,
+                        batch.counts.total,
+                        batch.state.as_str()
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
+            provider: provider.describe(),
+        }),
+    })
 }
 
 /// In a run being collected (a new run supersedes it), a shard whose create may have taken
@@ -268,8 +319,12 @@ pub(crate) async fn adopt_if_created(
         return Ok(false);
     };
     let metadata = batch_metadata(token, shard);
-    let found = match find_batch(provider, &metadata, file_id, since).await {
-        Ok(found) => found,
+    let input = StagedInput {
+        id: file_id.clone(),
+        bytes: None,
+    };
+    let found = match lost_create(provider, ledger, shard, &metadata, &input, since).await {
+        Ok(found) => found?,
         // A server that cannot list batches cannot have it found; it stays unsent.
         Err(ProviderError::Api {
             status: 404 | 405 | 501,
@@ -277,15 +332,15 @@ pub(crate) async fn adopt_if_created(
         }) => None,
         Err(error) => return Err(failure(shard, error)),
     };
-    let Some(batch) = found else {
+    let Some(batch_id) = found else {
         return Ok(false);
     };
     ledger.mark_submitted(
         shard.id,
         RemoteSubmission {
             file_id: None,
-            batch_id: &batch.id,
-            status: batch.state.as_str(),
+            batch_id: &batch_id,
+            status: "validating",
         },
     )?;
     Ok(true)

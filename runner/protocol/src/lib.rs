@@ -6,6 +6,10 @@
 
 use serde::{Deserialize, Serialize};
 
+mod lenient;
+
+pub use lenient::unix_seconds;
+
 /// The endpoint every batchlabel request line targets.
 pub const CHAT_COMPLETIONS: &str = "/v1/chat/completions";
 
@@ -50,8 +54,8 @@ pub struct ListPage<T> {
     pub has_more: bool,
 }
 
-/// A batch's status.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
+/// A batch's status (read in any spelling Azure uses: see `lenient`).
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, Hash)]
 #[serde(rename_all = "snake_case")]
 pub enum BatchStatus {
     /// The input file is being checked.
@@ -158,6 +162,7 @@ pub struct Batch {
     /// Where it is.
     pub status: BatchStatus,
     /// Unix seconds.
+    #[serde(deserialize_with = "lenient::time")]
     pub created_at: i64,
     /// The model that served it.
     #[serde(default)]

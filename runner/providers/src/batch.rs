@@ -1,8 +1,8 @@
 //! Batches in provider-neutral terms: where a batch is, what it counts, where its results
 //! are. Each provider maps its own objects to these.
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
 
 /// Key/value tags a batch carries so it can be found again (OpenAI metadata, Anthropic's
 /// reconstruction from request ids, Gemini display names…).
@@ -144,4 +144,33 @@ impl Default for Tuning {
             concurrency: None,
         }
     }
+}
+
+/// What is known of a create whose answer was lost, to find the batch it may have made.
+#[derive(Debug, Clone, Copy)]
+pub struct LostCreate<'a> {
+    /// The tags it was created with (run and shard).
+    pub tags: &'a Tags,
+    /// The staged input it was created over.
+    pub input: &'a StagedInput,
+    /// When the create was about to be sent (Unix seconds).
+    pub since: i64,
+    /// The shard file it carried.
+    pub shard: &'a Path,
+    /// Its number of requests.
+    pub requests: u64,
+    /// Batches already recorded for other shards: never this one's.
+    pub known: &'a HashSet<String>,
+}
+
+/// What looking for a lost create found.
+#[derive(Debug, Clone)]
+pub enum Found {
+    /// No batch: the create did not take effect, so creating again is safe.
+    Nothing,
+    /// The batch it made.
+    Batch(RemoteBatch),
+    /// Several batches could be it and looking cannot tell which: creating again could pay
+    /// twice, so the caller stops and names them.
+    Several(Vec<RemoteBatch>),
 }

@@ -24,7 +24,7 @@ impl<'a> RequestShape<'a> {
     /// The shape of `job`'s requests.
     pub fn of(job: &'a Job) -> Self {
         Self {
-            model: &job.model.name,
+            model: job.model.request_model(),
             parameters: &job.model.parameters,
             schema_name: &job.structured_output.name,
             schema: &job.structured_output.schema,

@@ -29,6 +29,15 @@ pub enum ProviderError {
         /// What went wrong.
         message: String,
     },
+    /// The provider refused new work because its queue (enqueued tokens or requests) is
+    /// full, even after waiting as it asked: nothing was created; try again later.
+    #[error("{operation}: the provider's queue is full: {message}")]
+    QueueFull {
+        /// What was being done.
+        operation: String,
+        /// The provider's message.
+        message: String,
+    },
     /// The server could not be reached, even after retries.
     #[error("{operation}: cannot reach {base_url}: {message}")]
     Unreachable {
@@ -76,6 +85,10 @@ impl ProviderError {
                 code: code.map(clean),
             },
             Self::Ambiguous { operation, message } => Self::Ambiguous {
+                operation,
+                message: clean(message),
+            },
+            Self::QueueFull { operation, message } => Self::QueueFull {
                 operation,
                 message: clean(message),
             },

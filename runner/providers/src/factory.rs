@@ -1,12 +1,16 @@
 //! One factory from the spec's `model` block to a provider (and, without opening anything,
-//! to its codec). A new provider is one arm here, one spec arm, and its folder.
+//! to its codec and prices). A new provider is one arm in each function here, one spec
+//! arm, and its folder.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use batchlabel_spec::{Job, ProviderKind};
 
-use crate::{BatchPrice, BatchProvider, Codec, OpenAiClient, OpenAiCodec, RetryPolicy};
+use crate::{
+    AnthropicClient, AnthropicCodec, BatchPrice, BatchProvider, Codec, OpenAiClient, OpenAiCodec,
+    RetryPolicy,
+};
 
 /// OpenAI's own API.
 const OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
@@ -25,7 +29,25 @@ pub struct OpenOptions {
 /// The wire format of `job`'s provider (for compile, check and estimate: nothing is opened).
 pub fn codec_for(job: &Job) -> Arc<dyn Codec> {
     match job.model.provider {
-        ProviderKind::Openai | ProviderKind::Local => Arc::new(OpenAiCodec),
+        ProviderKind::Openai | ProviderKind::AzureOpenai | ProviderKind::Local => {
+            Arc::new(OpenAiCodec)
+        }
+        ProviderKind::Anthropic => Arc::new(anthropic_codec(job)),
+    }
+}
+
+fn anthropic_codec(job: &Job) -> AnthropicCodec {
+    AnthropicCodec {
+        output: job.model.anthropic.structured_output,
+    }
+}
+
+/// The date of the price table `provider`'s prices come from.
+pub fn prices_as_of(provider: ProviderKind) -> &'static str {
+    match provider {
+        ProviderKind::Openai | ProviderKind::Local => crate::openai::prices::PRICES_AS_OF,
+        ProviderKind::AzureOpenai => crate::azure::prices::PRICES_AS_OF,
+        ProviderKind::Anthropic => crate::anthropic::prices::PRICES_AS_OF,
     }
 }
 
@@ -34,6 +56,8 @@ pub fn codec_for(job: &Job) -> Arc<dyn Codec> {
 pub fn price_for(job: &Job) -> Option<BatchPrice> {
     match job.model.provider {
         ProviderKind::Openai => crate::openai::prices::batch_price(&job.model.name),
+        ProviderKind::AzureOpenai => crate::azure::prices::batch_price(&job.model.name),
+        ProviderKind::Anthropic => crate::anthropic::prices::batch_price(&job.model.name),
         ProviderKind::Local => Some(BatchPrice {
             model: "local",
             input_per_million: 0.0,
@@ -47,6 +71,11 @@ pub fn price_for(job: &Job) -> Option<BatchPrice> {
 pub async fn open(job: &Job, options: &OpenOptions) -> Result<Box<dyn BatchProvider>, String> {
     match job.model.provider {
         ProviderKind::Openai => Ok(Box::new(open_openai(job, options)?)),
+        ProviderKind::AzureOpenai => Ok(Box::new(crate::azure::open(
+            job,
+            options.base_url.as_deref(),
+        )?)),
+        ProviderKind::Anthropic => Ok(Box::new(open_anthropic(job, options)?)),
         ProviderKind::Local => open_local(job, options).await,
     }
 }
@@ -70,6 +99,29 @@ fn open_openai(job: &Job, options: &OpenOptions) -> Result<OpenAiClient, String>
         &base_url,
         api_key,
         RetryPolicy::default(),
+    ))
+}
+
+/// The base URL from the flag, the spec, `$ANTHROPIC_BASE_URL`, or Anthropic's; the key from
+/// `$ANTHROPIC_API_KEY` (required unless the API is on this machine).
+fn open_anthropic(job: &Job, options: &OpenOptions) -> Result<AnthropicClient, String> {
+    let base_url = options
+        .base_url
+        .clone()
+        .or_else(|| job.model.base_url.clone())
+        .or_else(|| {
+            std::env::var("ANTHROPIC_BASE_URL")
+                .ok()
+                .filter(|url| !url.trim().is_empty())
+        })
+        .unwrap_or_else(|| crate::ANTHROPIC_BASE_URL.to_string());
+    let api_key = crate::api_key::require_from("ANTHROPIC_API_KEY", &base_url)
+        .map_err(|error| format!("error: {error}\n"))?;
+    Ok(AnthropicClient::new(
+        &base_url,
+        api_key,
+        RetryPolicy::default(),
+        anthropic_codec(job),
     ))
 }
 

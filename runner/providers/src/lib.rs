@@ -3,16 +3,22 @@
 //! after a crash, poll, cancel, fetch results, delete remote inputs, answer one request now
 //! for pilots), a [`Codec`] per provider that owns its wire format, and one factory
 //! ([`open`]) from the spec's `model` block. One folder per provider: `openai/` (also
-//! anything speaking the OpenAI Files + Batches protocol: `batchlabel serve`, vLLM, litellm)
-//! and `local/` (the embedded model behind an in-process batch service).
+//! anything speaking the OpenAI Files + Batches protocol: `batchlabel serve`, vLLM, litellm),
+//! `azure/` (OpenAI's protocol under an Azure resource), `anthropic/` (Message Batches) and
+//! `local/` (the embedded model behind an in-process batch service). `http` is the transport
+//! the hosted ones share.
 //!
 //! It owns HTTP, retries and secrets; it does not know about ledgers or rows.
 
+mod anthropic;
 pub mod api_key;
+mod azure;
 mod batch;
+mod check;
 pub mod codec;
 mod error;
 mod factory;
+mod http;
 #[cfg(feature = "local")]
 pub mod local;
 mod openai;
@@ -24,14 +30,16 @@ use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
 
+pub use anthropic::{ANTHROPIC_BASE_URL, ANTHROPIC_VERSION, AnthropicClient, AnthropicCodec};
 pub use api_key::ApiKey;
 pub use batch::{
-    BatchFailure, BatchState, RemoteBatch, RequestCounts, ResultFiles, ResultKind, StagedInput,
-    Tags, Tuning,
+    BatchFailure, BatchState, Found, LostCreate, RemoteBatch, RequestCounts, ResultFiles,
+    ResultKind, StagedInput, Tags, Tuning,
 };
+pub use check::{ProviderProblem, check};
 pub use codec::{Codec, LineResult, RequestEncoder, RequestShape, ResultLine};
 pub use error::ProviderError;
-pub use factory::{OpenOptions, codec_for, open, price_for};
+pub use factory::{OpenOptions, codec_for, open, price_for, prices_as_of};
 pub use openai::prices::{BatchPrice, PRICES_AS_OF};
 pub use openai::{OpenAiClient, OpenAiCodec};
 pub use redact::{REDACTED, Secrets, redact, redact_userinfo};
@@ -90,12 +98,28 @@ pub trait BatchProvider: Send + Sync {
     ) -> BoxFuture<'a, Result<RemoteBatch, ProviderError>>;
 
     /// Every batch created after `since` (Unix seconds, with slack for clock skew) whose tags
-    /// include all of `tags`, newest first.
+    /// include all of `tags`, newest first. A provider whose batches carry no tags finds none.
     fn find_batches<'a>(
         &'a self,
         tags: &'a Tags,
         since: i64,
     ) -> BoxFuture<'a, Result<Vec<RemoteBatch>, ProviderError>>;
+
+    /// The batch a create whose answer was lost made, if any. By default: the batch with
+    /// its tags over its staged input.
+    fn find_created<'a>(
+        &'a self,
+        lost: &'a LostCreate<'a>,
+    ) -> BoxFuture<'a, Result<Found, ProviderError>> {
+        Box::pin(async move {
+            let found = self
+                .find_batches(lost.tags, lost.since)
+                .await?
+                .into_iter()
+                .find(|batch| batch.input_id.as_deref() == Some(lost.input.id.as_str()));
+            Ok(found.map_or(Found::Nothing, Found::Batch))
+        })
+    }
 
     /// A batch's current state.
     fn poll<'a>(&'a self, batch_id: &'a str) -> BoxFuture<'a, Result<RemoteBatch, ProviderError>>;

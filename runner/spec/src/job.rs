@@ -170,6 +170,20 @@ pub struct Model {
     pub max_completion_tokens: Option<u32>,
     /// Base URL of the API, if the spec names one.
     pub base_url: Option<String>,
+    /// Azure OpenAI settings (`provider: azure_openai` only).
+    pub azure: crate::job_spec::AzureSpec,
+    /// Anthropic settings (`provider: anthropic` only).
+    pub anthropic: crate::job_spec::AnthropicSpec,
+}
+
+impl Model {
+    /// The model name written into each request: Azure's deployment, else the model name.
+    pub fn request_model(&self) -> &str {
+        match (self.provider, &self.azure.deployment) {
+            (ProviderKind::AzureOpenai, Some(deployment)) => deployment,
+            _ => &self.name,
+        }
+    }
 }
 
 /// Where results go.
@@ -217,6 +231,18 @@ impl ProviderKind {
             },
             // Small files keep the work a killed local run redoes small (a batch restarts
             // from its first line).
+            // protocols.md §7: Azure ≤ 100,000 requests and ≤ 200 MB per file; Anthropic
+            // ≤ 100,000 requests and ≤ 256 MB per batch.
+            ProviderKind::AzureOpenai => BatchLimits {
+                max_requests_per_file: 100_000,
+                max_bytes_per_file: 200_000_000,
+                max_attempts: 3,
+            },
+            ProviderKind::Anthropic => BatchLimits {
+                max_requests_per_file: 100_000,
+                max_bytes_per_file: 256_000_000,
+                max_attempts: 3,
+            },
             ProviderKind::Local => BatchLimits {
                 max_requests_per_file: 200,
                 max_bytes_per_file: 200_000_000,
@@ -229,6 +255,8 @@ impl ProviderKind {
     pub fn as_str(self) -> &'static str {
         match self {
             ProviderKind::Openai => "openai",
+            ProviderKind::AzureOpenai => "azure_openai",
+            ProviderKind::Anthropic => "anthropic",
             ProviderKind::Local => "local",
         }
     }

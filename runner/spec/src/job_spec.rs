@@ -160,10 +160,54 @@ pub enum LabelSetSpec {
 pub enum ProviderKind {
     /// The OpenAI Batch API, or any server speaking its Files + Batches protocol.
     Openai,
+    /// Azure OpenAI's Global Batch (or Data Zone Batch) deployments: OpenAI's protocol under
+    /// your resource's endpoint. Key from `$AZURE_OPENAI_API_KEY`; see `model.azure`.
+    AzureOpenai,
+    /// Anthropic's Message Batches API. Key from `$ANTHROPIC_API_KEY`; see `model.anthropic`.
+    Anthropic,
     /// The embedded local model (llama.cpp, CPU): offline, no key. `name` is
     /// `smollm2-135m-instruct` (fetched by `scripts/fetch-model.sh`) or a path to a `.gguf`
     /// file, relative to the spec.
     Local,
+}
+
+/// Azure OpenAI settings (with `provider: azure_openai`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AzureSpec {
+    /// The resource endpoint, e.g. `https://my-resource.openai.azure.com`. Default:
+    /// `$AZURE_OPENAI_ENDPOINT`. `model.base_url` (or `--base-url`) overrides both.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// The batch deployment's name, written as `model` on every request line (Azure requires
+    /// the same deployment on every line). Default: `model.name`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<String>,
+    /// An `api-version` such as `2025-04-01-preview`, for the dated API
+    /// (`/openai/batches?api-version=…`). Default: none, which uses the v1 API (`/openai/v1/…`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_version: Option<String>,
+}
+
+/// How Anthropic is asked for structured output.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AnthropicOutput {
+    /// `output_config.format` with the label schema (Claude 4.5 models and later).
+    #[default]
+    OutputFormat,
+    /// A forced tool whose `input_schema` is the label schema (every Claude model with tools).
+    Tool,
+}
+
+/// Anthropic settings (with `provider: anthropic`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AnthropicSpec {
+    /// How the labels' schema is asked for: `output_format` (default) or `tool` (for models
+    /// without structured outputs).
+    #[serde(default)]
+    pub structured_output: AnthropicOutput,
 }
 
 /// Reasoning effort for reasoning models.
@@ -212,11 +256,19 @@ pub struct ModelSpec {
     /// override `model`, `messages` or `response_format`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extra_body: Option<IndexMap<String, serde_json::Value>>,
-    /// Base URL of an OpenAI-compatible API, e.g. `http://127.0.0.1:8089/v1` for
-    /// `batchlabel serve`. Default: `$OPENAI_BASE_URL`, else `https://api.openai.com/v1`.
-    /// The `--base-url` flag overrides it for one run.
+    /// Base URL of the provider's API. `openai`: e.g. `http://127.0.0.1:8089/v1` for
+    /// `batchlabel serve` (default `$OPENAI_BASE_URL`, else `https://api.openai.com/v1`);
+    /// `azure_openai`: the resource endpoint (overrides `azure.endpoint`); `anthropic`: e.g.
+    /// `http://127.0.0.1:8089` (default `$ANTHROPIC_BASE_URL`, else
+    /// `https://api.anthropic.com`). The `--base-url` flag overrides it for one run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base_url: Option<String>,
+    /// Azure OpenAI settings (only with `provider: azure_openai`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub azure: Option<AzureSpec>,
+    /// Anthropic settings (only with `provider: anthropic`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anthropic: Option<AnthropicSpec>,
 }
 
 /// Where results go. Name exactly one sink; paths are relative to the spec file.
@@ -241,11 +293,13 @@ pub struct OutputSpec {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BatchSpec {
-    /// Most requests per batch file (default: the provider's limit, 50,000 for OpenAI).
+    /// Most requests per batch file (default: the provider's limit: 50,000 for OpenAI,
+    /// 100,000 for Azure OpenAI and Anthropic).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub max_requests_per_file: Option<u64>,
-    /// Most bytes per batch file (default: the provider's limit, 200 MB for OpenAI).
+    /// Most bytes per batch file (default: the provider's limit: 200 MB for OpenAI and Azure
+    /// OpenAI, 256 MB for Anthropic).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1024))]
     pub max_bytes_per_file: Option<u64>,

@@ -26,8 +26,9 @@ pub use job::{
     OutputFormat, PluginUse, Prompt, StructuredOutput, Template,
 };
 pub use job_spec::{
-    BatchSpec, BudgetSpec, InputSpec, JobSpec, LabelFieldSpec, LabelSetSpec, ModelSpec, OutputSpec,
-    PluginUseSpec, PluginsSpec, PromptSpec, ProviderKind, ReasoningEffort,
+    AnthropicOutput, AnthropicSpec, AzureSpec, BatchSpec, BudgetSpec, InputSpec, JobSpec,
+    LabelFieldSpec, LabelSetSpec, ModelSpec, OutputSpec, PluginUseSpec, PluginsSpec, PromptSpec,
+    ProviderKind, ReasoningEffort,
 };
 pub use resolve::{LoadedSpec, diagnostic_at, load, resolve_text};
 pub use schema_check::job_spec_schema;

@@ -70,6 +70,10 @@ pub(crate) fn report_unsafe_writes(
 pub(crate) fn load_job(spec: &Path, json: bool, printer: Printer) -> Option<(Job, Diagnostics)> {
     match batchlabel_spec::load(spec) {
         Ok(loaded) => {
+            if let Some(problems) = provider_problems(&loaded.job) {
+                print_diagnostics(&problems, json, printer);
+                return None;
+            }
             if !loaded.diagnostics.items.is_empty() && !json {
                 printer.message(&loaded.diagnostics.render());
             }
@@ -80,6 +84,25 @@ pub(crate) fn load_job(spec: &Path, json: bool, printer: Printer) -> Option<(Job
             None
         }
     }
+}
+
+/// What the job asks of its provider that it cannot do, as spec diagnostics.
+fn provider_problems(job: &Job) -> Option<Diagnostics> {
+    let mut all: Option<Diagnostics> = None;
+    for problem in batchlabel_providers::check(job) {
+        let found = batchlabel_spec::diagnostic_at(
+            &job.spec_path,
+            &problem.pointer,
+            problem.code,
+            problem.message,
+            vec![problem.help],
+        );
+        match &mut all {
+            Some(all) => all.items.extend(found.items),
+            None => all = Some(found),
+        }
+    }
+    all
 }
 
 /// A loaded job with its plugins loaded and configured; on errors print them all.

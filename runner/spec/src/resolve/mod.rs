@@ -14,6 +14,7 @@ use crate::job_spec::{JobSpec, PromptSpec};
 use crate::yaml::SpanIndex;
 
 mod labels;
+mod provider;
 mod sections;
 
 /// A resolved job plus the warnings found on the way.

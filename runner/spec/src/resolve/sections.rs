@@ -232,12 +232,15 @@ impl Resolver<'_> {
             );
             ok = false;
         }
+        ok &= self.provider_settings(spec);
         ok.then(|| Model {
             provider: spec.provider,
             name: spec.name.clone(),
             parameters,
             max_completion_tokens: spec.max_completion_tokens,
             base_url: spec.base_url.clone(),
+            azure: spec.azure.clone().unwrap_or_default(),
+            anthropic: spec.anthropic.clone().unwrap_or_default(),
         })
     }
 

@@ -5,18 +5,24 @@ use std::path::Path;
 
 use futures_util::StreamExt;
 
-use super::OpenAiClient;
+use super::Transport;
 use super::errors::{api_error, describe};
 use crate::{ProviderError, RetryPolicy};
 
-impl OpenAiClient {
-    /// Download to `destination` through a `.part` file, retrying broken transfers.
-    pub(super) async fn download_file(
+impl Transport {
+    /// Download `url` to `destination` through a `.part` file, retrying broken transfers;
+    /// errors redacted.
+    pub(crate) async fn download(
         &self,
-        file_id: &str,
+        url: &str,
         destination: &Path,
     ) -> Result<u64, ProviderError> {
-        let url = self.url(&format!("/files/{file_id}/content"));
+        self.download_raw(url, destination)
+            .await
+            .map_err(|error| self.redact(error))
+    }
+
+    async fn download_raw(&self, url: &str, destination: &Path) -> Result<u64, ProviderError> {
         let temporary = destination.with_extension("part");
         let io_error = |source| ProviderError::Io {
             path: temporary.clone(),
@@ -24,7 +30,7 @@ impl OpenAiClient {
         };
         let mut attempt = 0;
         loop {
-            let response = match self.authorize(self.http.get(&url)).send().await {
+            let response = match self.authorize(self.http.get(url)).send().await {
                 Ok(response) => response,
                 Err(error) => match self.retry_delay(attempt, None) {
                     Some(delay) => {
@@ -46,7 +52,7 @@ impl OpenAiClient {
                     attempt += 1;
                     continue;
                 }
-                return Err(api_error("download", status, &text, &self.secrets));
+                return Err(api_error("download", status, &text, self.secrets()));
             }
             let expected = response.content_length();
             // Buffered plain writes: a blocking-pool hop per chunk would slow large files.
@@ -82,7 +88,7 @@ impl OpenAiClient {
                     None => {
                         return Err(ProviderError::Unreachable {
                             operation: "download".into(),
-                            base_url: self.display_url.clone(),
+                            base_url: self.display_url().to_string(),
                             message: broken.map_or_else(
                                 || format!("got {written} of {expected:?} bytes"),
                                 |error| describe(&error),

@@ -1,0 +1,83 @@
+//! What a job asks of its provider that the provider cannot do, found before anything is
+//! compiled or sent: each problem names the spec field (a JSON pointer, for a line and column)
+//! and a fix.
+
+use batchlabel_spec::{AnthropicOutput, Job, ProviderKind};
+
+/// One problem with a job's use of its provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderProblem {
+    /// The spec field at fault, as a JSON pointer (`/model/name`).
+    pub pointer: String,
+    /// A short, stable code.
+    pub code: &'static str,
+    /// What is wrong.
+    pub message: String,
+    /// How to fix it.
+    pub help: String,
+}
+
+/// Every problem of `job` with its provider.
+pub fn check(job: &Job) -> Vec<ProviderProblem> {
+    let mut problems = Vec::new();
+    let provider = job.model.provider;
+    if job.budget_usd.is_some() && crate::price_for(job).is_none() {
+        problems.push(ProviderProblem {
+            pointer: "/budget/max_usd".into(),
+            code: "unknown-price",
+            message: format!(
+                "a budget is set, but batchlabel has no `{}` batch price for model `{}` (its table is dated {})",
+                provider.as_str(),
+                job.model.name,
+                crate::prices_as_of(provider)
+            ),
+            help: "use a model from the price table (`batchlabel estimate` shows the price it uses), or remove `budget.max_usd` to run unbudgeted".into(),
+        });
+    }
+    if provider == ProviderKind::Anthropic
+        && job.model.anthropic.structured_output == AnthropicOutput::OutputFormat
+        && !has_structured_outputs(&job.model.name)
+    {
+        problems.push(ProviderProblem {
+            pointer: "/model/name".into(),
+            code: "unsupported-by-provider",
+            message: format!(
+                "`{}` has no structured outputs (`output_config.format`), which `anthropic` uses by default",
+                job.model.name
+            ),
+            help: "add `anthropic: {structured_output: tool}` to `model` (a forced tool call carries the schema), or use claude-haiku-4-5 or later".into(),
+        });
+    }
+    problems
+}
+
+/// Whether an Anthropic model takes `output_config.format`: the 4.5 generation and later, and
+/// Opus 4.1; not Claude 3, Sonnet 4 or Opus 4.
+fn has_structured_outputs(model: &str) -> bool {
+    let base = match model.rsplit_once('-') {
+        Some((base, date)) if date.len() == 8 && date.bytes().all(|b| b.is_ascii_digit()) => base,
+        _ => model,
+    };
+    !(base.starts_with("claude-3") || base == "claude-sonnet-4" || base == "claude-opus-4")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn structured_output_models() {
+        for model in [
+            "claude-haiku-4-5",
+            "claude-sonnet-4-5-20250929",
+            "claude-opus-4-1",
+        ] {
+            assert!(super::has_structured_outputs(model), "{model}");
+        }
+        for model in [
+            "claude-3-5-haiku-20241022",
+            "claude-sonnet-4-20250514",
+            "claude-opus-4",
+        ] {
+            assert!(!super::has_structured_outputs(model), "{model}");
+        }
+    }
+}
