@@ -146,6 +146,18 @@ impl Default for Tuning {
     }
 }
 
+/// How a provider's batches are found again after a crash or a lost answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchIdentity {
+    /// Inputs are uploaded under a name and batches carry tags (OpenAI, Azure): both are found
+    /// by lookup, whatever the ledger knows.
+    Tagged,
+    /// No uploads, no tags (Anthropic): a lost create is found by listing the batches created
+    /// since and matching the request count and, once ended, the custom_ids; batches sent by
+    /// a lost ledger cannot be found.
+    Untagged,
+}
+
 /// What is known of a create whose answer was lost, to find the batch it may have made.
 #[derive(Debug, Clone, Copy)]
 pub struct LostCreate<'a> {

@@ -33,7 +33,7 @@ use std::sync::Arc;
 pub use anthropic::{ANTHROPIC_BASE_URL, ANTHROPIC_VERSION, AnthropicClient, AnthropicCodec};
 pub use api_key::ApiKey;
 pub use batch::{
-    BatchFailure, BatchState, Found, LostCreate, RemoteBatch, RequestCounts, ResultFiles,
+    BatchFailure, BatchIdentity, BatchState, Found, LostCreate, RemoteBatch, RequestCounts, ResultFiles,
     ResultKind, StagedInput, Tags, Tuning,
 };
 pub use check::{ProviderProblem, check};
@@ -71,6 +71,11 @@ pub trait BatchProvider: Send + Sync {
 
     /// Its wire format.
     fn codec(&self) -> Arc<dyn Codec>;
+
+    /// How its batches are found again.
+    fn identity(&self) -> BatchIdentity {
+        BatchIdentity::Tagged
+    }
 
     /// How to pace it.
     fn tuning(&self) -> Tuning {

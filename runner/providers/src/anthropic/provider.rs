@@ -13,8 +13,8 @@ use super::AnthropicClient;
 use super::types::MessageBatch;
 use crate::codec::Codec;
 use crate::{
-    BatchProvider, BatchState, BoxFuture, Found, LineResult, LostCreate, ProviderError,
-    RemoteBatch, RequestCounts, ResultFiles, ResultKind, StagedInput, Tags, Tuning,
+    BatchIdentity, BatchProvider, BatchState, BoxFuture, Found, LineResult, LostCreate, ProviderError,
+    RemoteBatch, RequestCounts, ResultFiles, ResultKind, StagedInput, Tags,
 };
 
 /// Slack for clock skew between this machine and the provider when listing by time.
@@ -194,8 +194,8 @@ impl BatchProvider for AnthropicClient {
         Arc::new(self.codec)
     }
 
-    fn tuning(&self) -> Tuning {
-        Tuning::default()
+    fn identity(&self) -> BatchIdentity {
+        BatchIdentity::Untagged
     }
 
     fn stage_input<'a>(

@@ -13,14 +13,15 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use batchlabel_providers::{
-    BatchProvider, BatchState, LineResult, ProviderError, RemoteBatch, Tags,
+    BatchIdentity, BatchProvider, BatchState, Found, LineResult, LostCreate, ProviderError,
+    RemoteBatch, Tags,
 };
 
 pub use shard::{Shard, contract_schema, unique_token, wait_until_terminal, write_shard};
 use shard::{now, read_results, submit, tags};
 
 /// A staged input is found again by its name (its size, when reported, is the file's); a
-/// name never staged is not found.
+/// name never staged is not found. A provider that stages nothing remotely finds nothing.
 pub async fn stage_then_find_by_name(provider: &dyn BatchProvider, directory: &Path) {
     let token = unique_token("stage");
     let shard = write_shard(provider, directory, &token, 2);
@@ -31,6 +32,11 @@ pub async fn stage_then_find_by_name(provider: &dyn BatchProvider, directory: &P
         .expect("stage_input");
     assert!(!staged.id.is_empty(), "a staged input has an id");
     assert!(staged.bytes.is_none_or(|bytes| bytes == shard.bytes));
+    if provider.identity() == BatchIdentity::Untagged {
+        let found = provider.find_staged_input(&name).await;
+        assert!(matches!(found, Ok(None)), "{found:?}");
+        return;
+    }
     let found = provider
         .find_staged_input(&name)
         .await
@@ -49,8 +55,12 @@ pub async fn stage_then_find_by_name(provider: &dyn BatchProvider, directory: &P
 }
 
 /// A batch is found by any subset of its tags from a time before it was created, and not
-/// by a tag it does not carry, nor from a day after it was created.
+/// by a tag it does not carry, nor from a day after it was created. A provider without tags
+/// finds a lost create by looking instead ([`lost_create_is_found_by_looking`]).
 pub async fn create_then_find_by_tags(provider: &dyn BatchProvider, directory: &Path) {
+    if provider.identity() == BatchIdentity::Untagged {
+        return lost_create_is_found_by_looking(provider, directory).await;
+    }
     let run = unique_token("find");
     let created_with = tags(&[
         ("contract_run", run.as_str()),
@@ -91,6 +101,67 @@ pub async fn create_then_find_by_tags(provider: &dyn BatchProvider, directory: &
         .await
         .expect("find_batches");
     assert!(later.is_empty(), "created a day before `since`: {later:?}");
+}
+
+/// A create whose answer was lost is found by [`BatchProvider::find_created`]: the batch it
+/// made, not one already recorded, not one created before; with two live look-alikes the
+/// provider that cannot tell them apart says so, and once they end their custom_ids decide.
+pub async fn lost_create_is_found_by_looking(provider: &dyn BatchProvider, directory: &Path) {
+    let before = now() - 1;
+    let (shard, batch) = submit(provider, directory, "lost", &Tags::new()).await;
+    let input = provider
+        .stage_input(&shard.path, "lost.jsonl")
+        .await
+        .expect("stage_input");
+    let no_tags = Tags::new();
+    let none = HashSet::new();
+    let lost = |known, since| probe(&shard, &input, &no_tags, known, since);
+    let found = provider.find_created(&lost(&none, before)).await.expect("find_created");
+    assert!(
+        matches!(&found, Found::Batch(found) if found.id == batch.id),
+        "{found:?}"
+    );
+    let later = provider
+        .find_created(&lost(&none, now() + 86_400))
+        .await
+        .expect("find_created");
+    assert!(matches!(later, Found::Nothing), "{later:?}");
+    let known = HashSet::from([batch.id.clone()]);
+    let recorded = provider.find_created(&lost(&known, before)).await.expect("find_created");
+    assert!(matches!(recorded, Found::Nothing), "a recorded batch is another shard's: {recorded:?}");
+    // A second batch of the same size (another shard's): while both run, nobody can tell.
+    let (_, twin) = submit(provider, directory, "twin", &Tags::new()).await;
+    let both = provider.find_created(&lost(&none, before)).await.expect("find_created");
+    match both {
+        Found::Several(candidates) => assert_eq!(candidates.len(), 2, "{candidates:?}"),
+        // Both already ended: the custom_ids told them apart.
+        Found::Batch(found) => assert_eq!(found.id, batch.id),
+        Found::Nothing => panic!("the batch was not found"),
+    }
+    wait_until_terminal(provider, &batch.id).await;
+    wait_until_terminal(provider, &twin.id).await;
+    let ended = provider.find_created(&lost(&none, before)).await.expect("find_created");
+    assert!(
+        matches!(&ended, Found::Batch(found) if found.id == batch.id),
+        "ended batches are told apart by their custom_ids: {ended:?}"
+    );
+}
+
+fn probe<'a>(
+    shard: &'a Shard,
+    input: &'a batchlabel_providers::StagedInput,
+    tags: &'a Tags,
+    known: &'a HashSet<String>,
+    since: i64,
+) -> LostCreate<'a> {
+    LostCreate {
+        tags,
+        input,
+        since,
+        shard: &shard.path,
+        requests: shard.custom_ids.len() as u64,
+        known,
+    }
 }
 
 /// Polling reaches a terminal state, the counts add up, and result handles appear.
