@@ -5,7 +5,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::common::{KEY, Served, json, line, serve, serve_with};
+use crate::common::{KEY, Served, json, line, serve, serve_with, upload, wait};
 
 const DENIED: &str = "Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid key for an active subscription and use a correct regional API endpoint for your resource.";
 
@@ -21,7 +21,7 @@ fn create(served: &Served, path: &str, file_id: &Value, endpoint: &str) -> Value
 }
 
 fn run_to_end(served: &Served, content: &str) -> Value {
-    let file = served.upload(
+    let file = upload(
         served.azure(Method::POST, "/openai/v1/files"),
         "in.jsonl",
         content,
@@ -33,7 +33,7 @@ fn run_to_end(served: &Served, content: &str) -> Value {
         "/chat/completions",
     );
     let id = batch["id"].as_str().unwrap().to_string();
-    served.wait(|| served.azure(Method::GET, &format!("/openai/v1/batches/{id}")))
+    wait(|| served.azure(Method::GET, &format!("/openai/v1/batches/{id}")))
 }
 
 fn error_codes(batch: &Value) -> Vec<(Value, Value)> {
@@ -57,7 +57,7 @@ fn the_azure_workflow_runs_end_to_end() {
         line("c", "/v1/chat/completions", "my-deployment", "three"),
     ]
     .join("\n");
-    let file = served.upload(
+    let file = upload(
         served.azure(Method::POST, "/openai/v1/files"),
         "in.jsonl",
         &content,
@@ -94,7 +94,7 @@ fn the_azure_workflow_runs_end_to_end() {
         (&json!("validating"), &json!("my-deployment"))
     );
     let id = batch["id"].as_str().unwrap().to_string();
-    let done = served.wait(|| served.azure(Method::GET, &format!("/openai/v1/batches/{id}")));
+    let done = wait(|| served.azure(Method::GET, &format!("/openai/v1/batches/{id}")));
     assert_eq!(done["status"], "completed", "{done}");
     assert_eq!(
         done["request_counts"],
@@ -187,7 +187,7 @@ fn mixed_deployments_and_a_bom_fail_validation() {
 fn dated_paths_take_an_api_version() {
     let served = serve();
     let content = line("a", "/v1/chat/completions", "dep", "one");
-    let file = served.upload(
+    let file = upload(
         served.azure(Method::POST, "/openai/files?api-version=2024-10-21"),
         "in.jsonl",
         &content,
@@ -209,7 +209,7 @@ fn dated_paths_take_an_api_version() {
             .expect("cancel"),
     );
     assert_eq!((status, &cancelled["status"]), (200, &json!("cancelling")));
-    let done = served.wait(|| {
+    let done = wait(|| {
         served.azure(
             Method::GET,
             &format!("/openai/batches/{id}?api-version=2024-10-21"),

@@ -84,35 +84,35 @@ impl Served {
             .request(method, self.url(path))
             .header("api-key", KEY)
     }
+}
 
-    /// Upload `content` as `filename` through `path` (a files route).
-    pub fn upload(&self, request: RequestBuilder, filename: &str, content: &str) -> Value {
-        let form = reqwest::blocking::multipart::Form::new()
-            .text("purpose", "batch")
-            .part(
-                "file",
-                reqwest::blocking::multipart::Part::bytes(content.as_bytes().to_vec())
-                    .file_name(filename.to_string()),
-            );
-        let (status, body) = json(request.multipart(form).send().expect("upload"));
-        assert_eq!(status, 200, "{body}");
-        body
-    }
+/// Upload `content` as `filename` with `request` (a POST to a files route).
+pub fn upload(request: RequestBuilder, filename: &str, content: &str) -> Value {
+    let form = reqwest::blocking::multipart::Form::new()
+        .text("purpose", "batch")
+        .part(
+            "file",
+            reqwest::blocking::multipart::Part::bytes(content.as_bytes().to_vec())
+                .file_name(filename.to_string()),
+        );
+    let (status, body) = json(request.multipart(form).send().expect("upload"));
+    assert_eq!(status, 200, "{body}");
+    body
+}
 
-    /// Poll a batch (GET `path`) until it is terminal.
-    pub fn wait(&self, request: impl Fn() -> RequestBuilder) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let (status, batch) = json(request().send().expect("poll"));
-            assert_eq!(status, 200, "{batch}");
-            if ["completed", "failed", "expired", "cancelled"]
-                .contains(&batch["status"].as_str().unwrap_or(""))
-            {
-                return batch;
-            }
-            assert!(Instant::now() < deadline, "still {}", batch["status"]);
-            std::thread::sleep(Duration::from_millis(50));
+/// Poll a batch (`request` retrieves it) until it is terminal.
+pub fn wait(request: impl Fn() -> RequestBuilder) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, batch) = json(request().send().expect("poll"));
+        assert_eq!(status, 200, "{batch}");
+        if ["completed", "failed", "expired", "cancelled"]
+            .contains(&batch["status"].as_str().unwrap_or(""))
+        {
+            return batch;
         }
+        assert!(Instant::now() < deadline, "still {}", batch["status"]);
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

@@ -4,7 +4,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::common::{Served, envelope, json, line, serve};
+use crate::common::{Served, envelope, json, line, serve, upload, wait};
 
 const CHAT: &str = "/v1/chat/completions";
 
@@ -200,7 +200,7 @@ fn raw_uploads_are_accepted_and_other_extensions_refused() {
         (&file["filename"], &file["bytes"]),
         (&json!("upload"), &json!(content.len()))
     );
-    let named = served.upload(served.openai(Method::POST, "/v1/files"), "data", &content);
+    let named = upload(served.openai(Method::POST, "/v1/files"), "data", &content);
     assert_eq!(named["filename"], "data");
     let form = reqwest::blocking::multipart::Form::new()
         .text("purpose", "batch")
@@ -227,7 +227,7 @@ fn raw_uploads_are_accepted_and_other_extensions_refused() {
     );
     assert_eq!(status, 200, "{batch}");
     let id = batch["id"].as_str().unwrap().to_string();
-    let done = served.wait(|| served.openai(Method::GET, &format!("/v1/batches/{id}")));
+    let done = wait(|| served.openai(Method::GET, &format!("/v1/batches/{id}")));
     assert_eq!(done["status"], "completed", "{done}");
     assert_eq!(
         done["request_counts"],
@@ -263,7 +263,7 @@ fn what_the_server_cannot_do_is_refused() {
         r#"{"custom_id":"b","method":"POST","url":"/v1/chat/completions","body":{"model":"m","messages":[],"n":3}}"#,
     ]
     .join("\n");
-    let file = served.upload(
+    let file = upload(
         served.openai(Method::POST, "/v1/files"),
         "in.jsonl",
         &content,
@@ -286,7 +286,7 @@ fn what_the_server_cannot_do_is_refused() {
     );
     assert_eq!(status, 200, "{batch}");
     let id = batch["id"].as_str().unwrap().to_string();
-    let failed = served.wait(|| served.openai(Method::GET, &format!("/v1/batches/{id}")));
+    let failed = wait(|| served.openai(Method::GET, &format!("/v1/batches/{id}")));
     assert_eq!(failed["status"], "failed");
     let found: Vec<(Value, Value, Value)> = failed["errors"]["data"]
         .as_array()
@@ -317,7 +317,7 @@ fn a_batch_carries_model_and_expiry_from_creation_and_full_usage_at_the_end() {
         line("b", CHAT, "gpt-x", "two"),
     ]
     .join("\n");
-    let file = served.upload(
+    let file = upload(
         served.openai(Method::POST, "/v1/files"),
         "in.jsonl",
         &content,
@@ -334,7 +334,7 @@ fn a_batch_carries_model_and_expiry_from_creation_and_full_usage_at_the_end() {
         batch["created_at"].as_i64().map(|at| at + 86_400)
     );
     let id = batch["id"].as_str().unwrap().to_string();
-    let done = served.wait(|| served.openai(Method::GET, &format!("/v1/batches/{id}")));
+    let done = wait(|| served.openai(Method::GET, &format!("/v1/batches/{id}")));
     assert_eq!(done["status"], "completed");
     assert_eq!(
         done["error_file_id"],
