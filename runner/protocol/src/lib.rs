@@ -135,15 +135,38 @@ pub struct BatchErrors {
     pub data: Vec<BatchError>,
 }
 
-/// Token usage of a whole batch.
+/// Token usage of a whole batch. Every field is required by OpenAI's schema (strict clients
+/// reject a usage without the two details objects); they default when reading older state.
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct BatchUsage {
     /// Prompt tokens.
     pub input_tokens: u64,
+    /// Breakdown of the prompt tokens.
+    #[serde(default)]
+    pub input_tokens_details: InputTokensDetails,
     /// Completion tokens.
     pub output_tokens: u64,
+    /// Breakdown of the completion tokens.
+    #[serde(default)]
+    pub output_tokens_details: OutputTokensDetails,
     /// Both.
     pub total_tokens: u64,
+}
+
+/// `usage.input_tokens_details` of a batch.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct InputTokensDetails {
+    /// Prompt tokens read from the prompt cache.
+    #[serde(default)]
+    pub cached_tokens: u64,
+}
+
+/// `usage.output_tokens_details` of a batch.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct OutputTokensDetails {
+    /// Completion tokens spent on reasoning.
+    #[serde(default)]
+    pub reasoning_tokens: u64,
 }
 
 /// A batch object (`object: "batch"`).

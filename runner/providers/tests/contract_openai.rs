@@ -28,6 +28,7 @@ async fn serve(step_delay: Duration) -> Served {
         max_requests_per_file: 50_000,
         api_key: Some(KEY.into()),
         step_delay,
+        azure_max_enqueued_tokens: batchlabel_serve::DEFAULT_AZURE_MAX_ENQUEUED_TOKENS,
     })
     .await
     .expect("bind");

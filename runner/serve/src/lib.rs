@@ -2,6 +2,7 @@
 //! Files + Batches (+ chat completions) protocol (protocols.md §1–§4): statuses and their
 //! transitions, `request_counts`, output and error files, whole-file validation, cancel,
 //! paginated lists and metadata. State lives on disk, so a restart keeps every file and batch.
+//! The same service answers Azure OpenAI's dialect of it under `/openai/` (protocols.md §7).
 //!
 //! Answers come from an [`Engine`]: `scripted` (deterministic, driven by a rules file, for
 //! tests and benchmarks) or `upstream` (any OpenAI-compatible chat-completions URL). Faults
@@ -15,6 +16,7 @@ mod file_check;
 mod processor;
 mod routes;
 mod store;
+mod workers;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -40,7 +42,13 @@ pub struct ServeOptions {
     pub api_key: Option<String>,
     /// Pause at each batch status change, so observers can see every state.
     pub step_delay: std::time::Duration,
+    /// The Azure front end's `deployment-maximum-enqueued-tokens` header (its per-deployment
+    /// enqueued-token quota); [`DEFAULT_AZURE_MAX_ENQUEUED_TOKENS`] unless a test needs less.
+    pub azure_max_enqueued_tokens: u64,
 }
+
+/// Azure's default enqueued-token quota of a batch deployment (e.g. gpt-4o-mini's).
+pub const DEFAULT_AZURE_MAX_ENQUEUED_TOKENS: u64 = 1_000_000_000;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]

@@ -16,74 +16,10 @@ use crate::engine::{Answer, Engine};
 use crate::faults::{BatchFate, LineFault};
 use crate::file_check::{CheckedLine, check_file};
 use crate::routes::AppState;
+pub(crate) use crate::workers::WorkerSlots;
 
 /// Lines between live `request_counts` updates and cancel checks.
 const PROGRESS_EVERY: usize = 512;
-
-/// Slots for batch workers, granted in ticket order (tickets are taken as batches are
-/// created), so batches run in the order they were created: with one slot (an in-process
-/// model) the sequence of requests, and so every answer, is the same on every run.
-pub(crate) struct WorkerSlots {
-    state: std::sync::Mutex<SlotState>,
-    changed: std::sync::Condvar,
-}
-
-struct SlotState {
-    free: usize,
-    next_ticket: u64,
-    next_served: u64,
-}
-
-/// A held worker slot, given back when dropped.
-pub(crate) struct WorkerSlot<'a>(&'a WorkerSlots);
-
-impl WorkerSlots {
-    pub(crate) fn new(count: usize) -> Self {
-        Self {
-            state: std::sync::Mutex::new(SlotState {
-                free: count.max(1),
-                next_ticket: 0,
-                next_served: 0,
-            }),
-            changed: std::sync::Condvar::new(),
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, SlotState> {
-        self.state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// A place in the queue.
-    pub(crate) fn ticket(&self) -> u64 {
-        let mut state = self.lock();
-        state.next_ticket += 1;
-        state.next_ticket - 1
-    }
-
-    /// Wait for a free slot and this ticket's turn.
-    pub(crate) fn acquire(&self, ticket: u64) -> WorkerSlot<'_> {
-        let mut state = self.lock();
-        while state.free == 0 || state.next_served != ticket {
-            state = self
-                .changed
-                .wait(state)
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-        }
-        state.free -= 1;
-        state.next_served += 1;
-        self.changed.notify_all();
-        WorkerSlot(self)
-    }
-}
-
-impl Drop for WorkerSlot<'_> {
-    fn drop(&mut self) {
-        self.0.lock().free += 1;
-        self.0.changed.notify_all();
-    }
-}
 
 pub(crate) fn start(state: &Arc<AppState>, batch_id: String) {
     let state = Arc::clone(state);
@@ -131,11 +67,17 @@ fn process(state: &Arc<AppState>, batch_id: &str, ticket: u64) -> std::io::Resul
     };
     std::thread::sleep(state.options.step_delay);
     let _slot = state.workers.acquire(ticket);
+    let front = if state.store.is_azure(batch_id) {
+        crate::routes::Front::Azure
+    } else {
+        crate::routes::Front::OpenAi
+    };
     let checked = match std::fs::read(state.store.content_path(&batch.input_file_id)) {
         Ok(content) => check_file(
             &content,
             &batch.endpoint,
             state.options.max_requests_per_file,
+            front,
         )
         .map(|lines| (content, lines)),
         Err(_) => Err(vec![BatchError {
@@ -296,8 +238,10 @@ fn process(state: &Arc<AppState>, batch_id: &str, ticket: u64) -> std::io::Resul
         })?;
         std::thread::sleep(state.options.step_delay);
     }
-    let output_file_id = write_result_file(state, batch_id, "output", &output)?;
-    let error_file_id = write_result_file(state, batch_id, "error", &errors)?;
+    let output_file_id = write_result_file(state, batch_id, "output", &output, false)?;
+    // Azure writes an error file for every batch that ran, 0 bytes when nothing failed.
+    let always = front == crate::routes::Front::Azure;
+    let error_file_id = write_result_file(state, batch_id, "error", &errors, always)?;
     set_status(state, batch_id, |batch| {
         let now = crate::now();
         batch.status = final_status;
@@ -313,7 +257,10 @@ fn process(state: &Arc<AppState>, batch_id: &str, ticket: u64) -> std::io::Resul
         batch.output_file_id = output_file_id;
         batch.error_file_id = error_file_id;
         batch.usage = Some(usage);
-        batch.model = model;
+        // Set from the input file at create; the model that answered wins when it says.
+        if model.is_some() {
+            batch.model = model;
+        }
     })
 }
 
@@ -389,8 +336,9 @@ fn write_result_file(
     batch_id: &str,
     kind: &str,
     content: &[u8],
+    always: bool,
 ) -> std::io::Result<Option<String>> {
-    if content.is_empty() {
+    if content.is_empty() && !always {
         return Ok(None);
     }
     let file_id = state.store.new_id("file-");

@@ -23,6 +23,8 @@ struct Inner {
     /// In creation order (ids sort the same way).
     files: Vec<FileObject>,
     batches: Vec<Batch>,
+    /// Batches created through the Azure front end (`batches/<id>.azure` markers).
+    azure: std::collections::HashSet<String>,
     next_sequence: u64,
 }
 
@@ -54,6 +56,7 @@ impl Store {
         }
         inner.files = load_all(&directory.join("files"))?;
         inner.batches = load_all(&directory.join("batches"))?;
+        inner.azure = markers(&directory.join("batches"), "azure")?;
         inner.files.sort_by(|a, b| a.id.cmp(&b.id));
         inner.batches.sort_by(|a, b| a.id.cmp(&b.id));
         inner.next_sequence = inner
@@ -154,6 +157,23 @@ impl Store {
         Ok(())
     }
 
+    /// Remember that a batch came through the Azure front end (its validation rules and
+    /// result files differ); written before the batch so a restart keeps it.
+    pub(crate) fn mark_azure(&self, batch_id: &str) -> std::io::Result<()> {
+        std::fs::write(
+            self.directory
+                .join("batches")
+                .join(format!("{batch_id}.azure")),
+            b"",
+        )?;
+        self.lock().azure.insert(batch_id.to_string());
+        Ok(())
+    }
+
+    pub(crate) fn is_azure(&self, batch_id: &str) -> bool {
+        self.lock().azure.contains(batch_id)
+    }
+
     /// Change a batch and persist it; `persist: false` only updates memory (live counters).
     pub(crate) fn update_batch<T>(
         &self,
@@ -197,6 +217,23 @@ fn load_all<T: DeserializeOwned>(folder: &Path) -> Result<Vec<T>, ServeError> {
         }
     }
     Ok(items)
+}
+
+/// The ids of the `<id>.<extension>` files in `folder`.
+fn markers(
+    folder: &Path,
+    extension: &str,
+) -> Result<std::collections::HashSet<String>, ServeError> {
+    let mut ids = std::collections::HashSet::new();
+    for entry in std::fs::read_dir(folder).map_err(state_error(folder))? {
+        let path = entry.map_err(state_error(folder))?.path();
+        if path.extension().is_some_and(|found| found == extension)
+            && let Some(id) = path.file_stem().and_then(|stem| stem.to_str())
+        {
+            ids.insert(id.to_string());
+        }
+    }
+    Ok(ids)
 }
 
 fn write_json(folder: &Path, id: &str, value: &impl Serialize) -> std::io::Result<()> {

@@ -95,6 +95,7 @@ fn options(args: &ServeArgs) -> Result<ServeOptions, String> {
         max_requests_per_file: args.max_requests_per_file,
         api_key,
         step_delay: Duration::from_millis(args.step_delay_ms),
+        azure_max_enqueued_tokens: batchlabel_serve::DEFAULT_AZURE_MAX_ENQUEUED_TOKENS,
     })
 }
 

@@ -49,6 +49,7 @@ impl LocalProvider {
             max_requests_per_file: MAX_REQUESTS_PER_FILE,
             api_key: None,
             step_delay: Duration::ZERO,
+            azure_max_enqueued_tokens: batchlabel_serve::DEFAULT_AZURE_MAX_ENQUEUED_TOKENS,
         };
         let server = batchlabel_serve::Server::bind(options)
             .await

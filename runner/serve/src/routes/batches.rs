@@ -1,4 +1,5 @@
-//! The Batches routes: create (with OpenAI's metadata rules), list, retrieve, cancel.
+//! The Batches routes: create (with OpenAI's metadata rules), list, retrieve, cancel; the
+//! Azure front end's batches differ only at create (endpoint spelling, quota headers).
 
 use std::sync::Arc;
 
@@ -9,7 +10,8 @@ use batchlabel_protocol::{Batch, BatchStatus, CreateBatch};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{AppState, ENDPOINTS, bad_request, internal, not_found, page};
+use super::chat::UNPARSEABLE_JSON;
+use super::{AppState, ENDPOINTS, Front, bad_param, bad_request, internal, not_found, page};
 
 fn check_metadata(metadata: Option<&serde_json::Map<String, Value>>) -> Result<(), String> {
     let Some(metadata) = metadata else {
@@ -37,29 +39,48 @@ fn check_metadata(metadata: Option<&serde_json::Map<String, Value>>) -> Result<(
 
 pub(super) async fn create_batch(
     State(state): State<Arc<AppState>>,
+    front: Front,
     body: axum::body::Bytes,
 ) -> Response {
     let request: CreateBatch = match serde_json::from_slice(&body) {
         Ok(request) => request,
-        Err(problem) => return bad_request(&format!("invalid body: {problem}")),
+        Err(problem) if problem.is_data() => return invalid_body(&problem),
+        Err(_) => return bad_request(UNPARSEABLE_JSON),
     };
-    if !ENDPOINTS.contains(&request.endpoint.as_str()) {
-        return bad_request(&format!(
-            "endpoint `{}` is not supported by this server; use {}",
-            request.endpoint, ENDPOINTS[0]
-        ));
+    // Azure's docs spell the endpoint without `/v1`; both name the one this server serves.
+    let endpoint_ok = ENDPOINTS.contains(&request.endpoint.as_str())
+        || (front == Front::Azure && request.endpoint == "/chat/completions");
+    if !endpoint_ok {
+        return bad_param(
+            &format!(
+                "Invalid value for 'endpoint': `{}` is not supported; this server supports only {}.",
+                request.endpoint, ENDPOINTS[0]
+            ),
+            "endpoint",
+            "invalid_value",
+        );
     }
     if request.completion_window != "24h" {
-        return bad_request("completion_window must be `24h`");
+        return bad_param(
+            "Invalid value for 'completion_window': only `24h` is supported.",
+            "completion_window",
+            "invalid_value",
+        );
     }
     if let Err(problem) = check_metadata(request.metadata.as_ref()) {
-        return bad_request(&problem);
+        return bad_param(&problem, "metadata", "invalid_value");
     }
     match state.store.file(&request.input_file_id) {
         Some(file) if file.purpose == "batch" => {}
         Some(_) => return bad_request("input_file_id must be a file with purpose `batch`"),
         None => return not_found("File", &request.input_file_id),
     }
+    let path = state.store.content_path(&request.input_file_id);
+    let count_chars = front == Front::Azure;
+    let (model, chars) = tokio::task::spawn_blocking(move || scan_input(&path, count_chars))
+        .await
+        .unwrap_or_default();
+    let created_at = crate::now();
     let batch = Batch {
         id: state.store.new_id("batch_"),
         object: "batch".into(),
@@ -67,13 +88,14 @@ pub(super) async fn create_batch(
         input_file_id: request.input_file_id,
         completion_window: request.completion_window,
         status: BatchStatus::Validating,
-        created_at: crate::now(),
-        model: None,
+        created_at,
+        model,
         errors: None,
         output_file_id: None,
         error_file_id: None,
         in_progress_at: None,
-        expires_at: None,
+        // The 24 h window runs from creation.
+        expires_at: Some(created_at + 86_400),
         finalizing_at: None,
         completed_at: None,
         failed_at: None,
@@ -84,11 +106,84 @@ pub(super) async fn create_batch(
         usage: None,
         metadata: request.metadata,
     };
+    if front == Front::Azure
+        && let Err(problem) = state.store.mark_azure(&batch.id)
+    {
+        return internal(&problem);
+    }
     if let Err(problem) = state.store.add_batch(batch.clone()) {
         return internal(&problem);
     }
     crate::processor::start(&state, batch.id.clone());
-    Json(batch).into_response()
+    let mut response = Json(batch).into_response();
+    if front == Front::Azure {
+        let headers = response.headers_mut();
+        headers.insert("deployment-enqueued-tokens", chars.div_ceil(4).into());
+        headers.insert(
+            "deployment-maximum-enqueued-tokens",
+            state.options.azure_max_enqueued_tokens.into(),
+        );
+    }
+    response
+}
+
+/// A body that is JSON but not a valid create request: a missing field is named as OpenAI
+/// names it, anything else keeps serde's description.
+fn invalid_body(problem: &serde_json::Error) -> Response {
+    let text = problem.to_string();
+    let missing = text
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split_once('`'))
+        .map(|(field, _)| field);
+    match missing {
+        Some(field) => bad_param(
+            &format!("Missing required parameter: '{field}'."),
+            field,
+            "missing_required_parameter",
+        ),
+        None => bad_request(&format!("Invalid request body: {text}")),
+    }
+}
+
+/// What create reads from the input file: the first request's `body.model` (the batch's
+/// model from the start, as OpenAI reports it) and, when asked, the number of characters
+/// (Azure's enqueued-token estimate). An unreadable file reads as nothing: validation
+/// reports it.
+fn scan_input(path: &std::path::Path, count_chars: bool) -> (Option<String>, u64) {
+    #[derive(Deserialize)]
+    struct FirstLine {
+        body: FirstBody,
+    }
+    #[derive(Deserialize)]
+    struct FirstBody {
+        model: Option<String>,
+    }
+    let Ok(file) = std::fs::File::open(path) else {
+        return (None, 0);
+    };
+    let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
+    let mut line = Vec::new();
+    let (mut model, mut seen_first, mut chars) = (None, false, 0u64);
+    loop {
+        line.clear();
+        match std::io::BufRead::read_until(&mut reader, b'\n', &mut line) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+        // UTF-8 continuation bytes are not characters.
+        chars += line.iter().filter(|byte| (**byte & 0xC0) != 0x80).count() as u64;
+        if !seen_first && !line.iter().all(u8::is_ascii_whitespace) {
+            seen_first = true;
+            model = serde_json::from_slice::<FirstLine>(&line)
+                .ok()
+                .and_then(|first| first.body.model)
+                .filter(|model| !model.is_empty());
+            if !count_chars {
+                break;
+            }
+        }
+    }
+    (model, chars)
 }
 
 #[derive(Deserialize)]

@@ -1,27 +1,34 @@
-//! The HTTP surface: OpenAI's Files, Batches and chat-completions routes, errors in OpenAI's
-//! envelope, plus `GET /v1/_batchlabel/stats` (the server's own counters, for tests) and
-//! `GET /health`. Injected HTTP faults are applied here.
+//! The HTTP surface: OpenAI's Files, Batches and chat-completions routes under `/v1/`, the
+//! same service in Azure OpenAI's dialect under `/openai/` ([`azure`]), errors in each one's
+//! envelope ([`errors`]), plus `GET /v1/_batchlabel/stats` (the server's own counters, for
+//! tests) and `GET /health`. Injected HTTP faults are applied here.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use batchlabel_protocol::{FileObject, ListPage};
-use serde::Deserialize;
+use batchlabel_protocol::ListPage;
 use serde_json::{Value, json};
 
 use crate::ServeOptions;
 use crate::faults::CallFault;
 use crate::store::Store;
 
+mod azure;
 mod batches;
+mod chat;
+mod errors;
+mod files;
 
 use batches::{cancel_batch, create_batch, get_batch, list_batches};
+pub(crate) use errors::Front;
+use errors::{bad_param, bad_request, error, internal, not_found};
+use files::{delete_file, file_content, get_file, list_files, upload_file};
 
 pub(crate) struct AppState {
     pub(crate) store: Store,
@@ -46,21 +53,8 @@ impl AppState {
     }
 
     /// Authorize the call and draw its fault: `Err` is the answer to send instead.
-    fn begin(&self, headers: &HeaderMap) -> Result<CallFault, Box<Response>> {
-        if let Some(key) = &self.options.api_key {
-            let given = headers
-                .get("authorization")
-                .and_then(|value| value.to_str().ok())
-                .and_then(|value| value.strip_prefix("Bearer "));
-            if given != Some(key.as_str()) {
-                return Err(Box::new(error(
-                    StatusCode::UNAUTHORIZED,
-                    "Incorrect API key provided.",
-                    "invalid_request_error",
-                    Some("invalid_api_key"),
-                )));
-            }
-        }
+    fn begin(&self, front: Front, headers: &HeaderMap) -> Result<CallFault, Box<Response>> {
+        errors::authorize(self.options.api_key.as_deref(), front, headers)?;
         match self.options.faults.next_call() {
             CallFault::Status(status) => {
                 let status = StatusCode::from_u16(status).unwrap_or(StatusCode::TOO_MANY_REQUESTS);
@@ -102,10 +96,11 @@ impl AppState {
 /// (headers, then a broken body), which is what makes a client look before it retries.
 async fn guard(
     State(state): State<Arc<AppState>>,
+    front: Front,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    let fault = match state.begin(request.headers()) {
+    let fault = match state.begin(front, request.headers()) {
         Ok(fault) => fault,
         Err(response) => return *response,
     };
@@ -123,41 +118,6 @@ async fn guard(
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 
-pub(super) fn error(status: StatusCode, message: &str, kind: &str, code: Option<&str>) -> Response {
-    (
-        status,
-        Json(json!({"error": {"message": message, "type": kind, "param": null, "code": code}})),
-    )
-        .into_response()
-}
-
-pub(super) fn bad_request(message: &str) -> Response {
-    error(
-        StatusCode::BAD_REQUEST,
-        message,
-        "invalid_request_error",
-        None,
-    )
-}
-
-pub(super) fn not_found(what: &str, id: &str) -> Response {
-    error(
-        StatusCode::NOT_FOUND,
-        &format!("No such {what}: '{id}'"),
-        "invalid_request_error",
-        None,
-    )
-}
-
-pub(super) fn internal(error_text: &std::io::Error) -> Response {
-    error(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        &format!("storage error: {error_text}"),
-        "server_error",
-        None,
-    )
-}
-
 pub(crate) fn router(state: Arc<AppState>) -> axum::Router {
     let api = axum::Router::new()
         .route("/v1/files", post(upload_file).get(list_files))
@@ -166,99 +126,39 @@ pub(crate) fn router(state: Arc<AppState>) -> axum::Router {
         .route("/v1/batches", post(create_batch).get(list_batches))
         .route("/v1/batches/{id}", get(get_batch))
         .route("/v1/batches/{id}/cancel", post(cancel_batch))
-        .route("/v1/chat/completions", post(chat_completions))
+        .route("/v1/chat/completions", post(chat::chat_completions))
+        .merge(azure::routes())
         .route_layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state),
             guard,
         ));
+    let own = axum::Router::new()
+        .route("/v1/_batchlabel/stats", get(stats))
+        .route_layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            require_key,
+        ));
     axum::Router::new()
         .merge(api)
+        .merge(own)
         .route("/health", get(|| async { "ok" }))
-        .route("/v1/_batchlabel/stats", get(stats))
+        .fallback(errors::fallback)
+        .layer(axum::middleware::from_fn(errors::envelope))
         .layer(DefaultBodyLimit::disable())
         .with_state(state)
 }
 
-async fn upload_file(State(state): State<Arc<AppState>>, mut multipart: Multipart) -> Response {
-    let file_id = state.store.new_id("file-");
-    let staged = state.store.upload_path(&file_id);
-    let mut purpose = None;
-    let mut filename = None;
-    let mut bytes = 0u64;
-    loop {
-        let field = match multipart.next_field().await {
-            Ok(Some(field)) => field,
-            Ok(None) => break,
-            Err(problem) => return bad_request(&format!("malformed multipart body: {problem}")),
-        };
-        match field.name() {
-            Some("purpose") => purpose = field.text().await.ok(),
-            Some("file") => {
-                filename = Some(field.file_name().unwrap_or("upload").to_string());
-                // Plain buffered writes: one blocking-pool hop per chunk would halve the speed.
-                let mut file = match std::fs::File::create(&staged) {
-                    Ok(file) => std::io::BufWriter::with_capacity(1 << 20, file),
-                    Err(problem) => return internal(&problem),
-                };
-                let mut field = field;
-                loop {
-                    match field.chunk().await {
-                        Ok(Some(chunk)) => {
-                            bytes += chunk.len() as u64;
-                            if let Err(problem) = std::io::Write::write_all(&mut file, &chunk) {
-                                return internal(&problem);
-                            }
-                        }
-                        Ok(None) => break,
-                        Err(problem) => {
-                            let _ = tokio::fs::remove_file(&staged).await;
-                            return bad_request(&format!("upload interrupted: {problem}"));
-                        }
-                    }
-                }
-                // Flushed, not synced: state survives a server restart, not a power cut.
-                if let Err(problem) = std::io::Write::flush(&mut file) {
-                    return internal(&problem);
-                }
-            }
-            _ => {}
-        }
+/// The key without faults: the server's own routes are not part of the tested protocol.
+async fn require_key(
+    State(state): State<Arc<AppState>>,
+    front: Front,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match errors::authorize(state.options.api_key.as_deref(), front, request.headers()) {
+        Ok(()) => next.run(request).await,
+        Err(response) => *response,
     }
-    let (Some(purpose), Some(filename)) = (purpose, filename) else {
-        let _ = tokio::fs::remove_file(&staged).await;
-        return bad_request("'file' and 'purpose' are required");
-    };
-    if purpose == "batch"
-        && !std::path::Path::new(&filename)
-            .extension()
-            .is_some_and(|extension| extension.eq_ignore_ascii_case("jsonl"))
-    {
-        let _ = tokio::fs::remove_file(&staged).await;
-        return bad_request("Invalid file format for Batch API. Must be .jsonl");
-    }
-    let now = crate::now();
-    let file = FileObject {
-        id: file_id,
-        object: "file".into(),
-        bytes,
-        created_at: now,
-        filename,
-        purpose,
-        status: Some("processed".into()),
-        expires_at: Some(now + 2_592_000),
-    };
-    if let Err(problem) = state.store.add_file(file.clone()) {
-        return internal(&problem);
-    }
-    Json(file).into_response()
-}
-
-#[derive(Deserialize)]
-struct FileQuery {
-    purpose: Option<String>,
-    limit: Option<usize>,
-    order: Option<String>,
-    after: Option<String>,
 }
 
 pub(super) fn page<T: Clone + serde::Serialize>(
@@ -281,88 +181,11 @@ pub(super) fn page<T: Clone + serde::Serialize>(
     }
 }
 
-async fn list_files(
-    State(state): State<Arc<AppState>>,
-    Query(query): Query<FileQuery>,
-) -> Response {
-    let mut files: Vec<FileObject> = state
-        .store
-        .files()
-        .into_iter()
-        .filter(|file| {
-            query
-                .purpose
-                .as_ref()
-                .is_none_or(|purpose| *purpose == file.purpose)
-        })
-        .collect();
-    if query.order.as_deref() != Some("asc") {
-        files.reverse();
-    }
-    let limit = query.limit.unwrap_or(10_000).clamp(1, 10_000);
-    Json(page(&files, |file| &file.id, query.after.as_deref(), limit)).into_response()
-}
-
-async fn get_file(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
-    match state.store.file(&id) {
-        Some(file) => Json(file).into_response(),
-        None => not_found("File", &id),
-    }
-}
-
-async fn delete_file(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
-    match state.store.delete_file(&id) {
-        Ok(true) => Json(json!({"id": id, "object": "file", "deleted": true})).into_response(),
-        Ok(false) => not_found("File", &id),
-        Err(problem) => internal(&problem),
-    }
-}
-
-async fn file_content(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
-    let Some(file) = state.store.file(&id) else {
-        return not_found("File", &id);
-    };
-    let handle = match tokio::fs::File::open(state.store.content_path(&id)).await {
-        Ok(handle) => handle,
-        Err(problem) => return internal(&problem),
-    };
-    Response::builder()
-        .header("content-type", "application/octet-stream")
-        .header("content-length", file.bytes)
-        .body(Body::from_stream(
-            tokio_util::io::ReaderStream::with_capacity(handle, 1 << 20),
-        ))
-        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
-}
-
+/// The only endpoint this server serves, in batches and as a route.
 pub(super) const ENDPOINTS: [&str; 1] = [batchlabel_protocol::CHAT_COMPLETIONS];
 
-async fn chat_completions(State(state): State<Arc<AppState>>, body: axum::body::Bytes) -> Response {
-    let engine = state.options.engine.clone();
-    let Ok(body) = String::from_utf8(body.to_vec()) else {
-        return bad_request("the body is not UTF-8");
-    };
-    let answer = tokio::task::spawn_blocking(move || {
-        engine.answer(&body, &reqwest::blocking::Client::new())
-    })
-    .await;
-    match answer {
-        Ok(answer) => (
-            StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_GATEWAY),
-            [("content-type", "application/json")],
-            answer.body,
-        )
-            .into_response(),
-        Err(problem) => error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            &problem.to_string(),
-            "server_error",
-            None,
-        ),
-    }
-}
-
-/// The server's own counters, from its stored state (so they survive restarts).
+/// The server's own counters, from its stored state (so they survive restarts); batches of
+/// both front ends count, `batches_by_front` tells them apart.
 async fn stats(State(state): State<Arc<AppState>>) -> Response {
     let files = state.store.files();
     let batches = state.store.batches();
@@ -384,12 +207,17 @@ async fn stats(State(state): State<Arc<AppState>>) -> Response {
         *batches_by_metadata.entry(key).or_default() += 1;
         *batches_by_status.entry(batch.status.as_str()).or_default() += 1;
     }
+    let azure = batches
+        .iter()
+        .filter(|batch| state.store.is_azure(&batch.id))
+        .count();
     Json(json!({
         "uploads": uploads_by_filename.values().sum::<u64>(),
         "batches": batches.len(),
         "uploads_by_filename": uploads_by_filename,
         "batches_by_metadata": batches_by_metadata,
         "batches_by_status": batches_by_status,
+        "batches_by_front": {"openai": batches.len() - azure, "azure": azure},
     }))
     .into_response()
 }

@@ -1,0 +1,73 @@
+//! The official OpenAI Python SDK runs the whole Files + Batches workflow and a structured
+//! chat call against the server (tests/sdk/openai_workflow.py), validating every object
+//! strictly against the SDK's types.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::common::{KEY, json, serve};
+
+/// The SDK's python: `$BATCHLABEL_SDK_PYTHON`, else `<repo>/.venv-sdk/bin/python`.
+fn sdk_python() -> PathBuf {
+    if let Some(python) = std::env::var_os("BATCHLABEL_SDK_PYTHON") {
+        return PathBuf::from(python);
+    }
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let python = repo.join(".venv-sdk/bin/python");
+    assert!(
+        python.exists(),
+        "the OpenAI SDK is not installed at {}: run bash scripts/sdk-venv.sh (or set BATCHLABEL_SDK_PYTHON)",
+        python.display()
+    );
+    python
+}
+
+#[test]
+fn the_official_sdk_runs_the_whole_workflow() {
+    let served = serve();
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/sdk/openai_workflow.py");
+    let mut child = Command::new(sdk_python())
+        .arg(&script)
+        .env("BATCHLABEL_BASE_URL", &served.base)
+        .env("BATCHLABEL_API_KEY", KEY)
+        .env("NO_PROXY", "127.0.0.1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the SDK's python: run bash scripts/sdk-venv.sh");
+    let deadline = Instant::now() + Duration::from_mins(2);
+    while child.try_wait().expect("wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the SDK workflow took over 120 s");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let output = child.wait_with_output().expect("output");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "SDK workflow failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    let summary: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or(""))
+        .unwrap_or_else(|_| panic!("no summary line in {stdout:?}"));
+    assert_eq!(summary["output_lines"], 3, "{summary}");
+    assert!(
+        summary["usage_total"]
+            .as_u64()
+            .is_some_and(|total| total > 0)
+    );
+    // The server saw what the SDK did.
+    let (status, stats) = json(
+        served
+            .openai(reqwest::Method::GET, "/v1/_batchlabel/stats")
+            .send()
+            .expect("stats"),
+    );
+    assert_eq!(status, 200);
+    assert_eq!(stats["batches_by_status"]["completed"], 1, "{stats}");
+    assert_eq!(stats["batches_by_status"]["cancelled"], 1, "{stats}");
+    assert_eq!(stats["batches_by_front"]["openai"], 2, "{stats}");
+}
