@@ -29,6 +29,8 @@ pub(crate) struct AppState {
     /// Batches being worked on at once, at most one per core: memory stays bounded however
     /// many batches are queued (the rest wait in `validating`, as on a busy provider).
     pub(crate) workers: crate::processor::WorkerSlots,
+    /// The Anthropic front end's message batches.
+    pub(crate) anthropic: crate::anthropic::Records,
 }
 
 impl AppState {
@@ -40,6 +42,7 @@ impl AppState {
         };
         Self {
             store,
+            anthropic: crate::anthropic::Records::new(&options.state_dir),
             options,
             workers: crate::processor::WorkerSlots::new(slots),
         }
@@ -173,6 +176,7 @@ pub(crate) fn router(state: Arc<AppState>) -> axum::Router {
         ));
     axum::Router::new()
         .merge(api)
+        .merge(crate::anthropic::router(Arc::clone(&state)))
         .route("/health", get(|| async { "ok" }))
         .route("/v1/_batchlabel/stats", get(stats))
         .layer(DefaultBodyLimit::disable())
@@ -384,12 +388,17 @@ async fn stats(State(state): State<Arc<AppState>>) -> Response {
         *batches_by_metadata.entry(key).or_default() += 1;
         *batches_by_status.entry(batch.status.as_str()).or_default() += 1;
     }
-    Json(json!({
+    let mut counters = json!({
         "uploads": uploads_by_filename.values().sum::<u64>(),
         "batches": batches.len(),
         "uploads_by_filename": uploads_by_filename,
         "batches_by_metadata": batches_by_metadata,
         "batches_by_status": batches_by_status,
-    }))
-    .into_response()
+    });
+    if let (Some(counters), Value::Object(anthropic)) =
+        (counters.as_object_mut(), crate::anthropic::stats(&state))
+    {
+        counters.extend(anthropic);
+    }
+    Json(counters).into_response()
 }
