@@ -194,11 +194,18 @@ pub(crate) fn check_file(
                 number,
             )),
             None => model = Some(line_model),
-            Some(first) if *first != line_model => errors.push(error(
-                "model_mismatch",
-                format!("The model `{line_model}` differs from the file's first model `{first}`."),
-                number,
-            )),
+            // One model per file is OpenAI's rule; a message batch may mix models.
+            Some(first)
+                if *first != line_model && endpoint != crate::anthropic::INTERNAL_ENDPOINT =>
+            {
+                errors.push(error(
+                    "model_mismatch",
+                    format!(
+                        "The model `{line_model}` differs from the file's first model `{first}`."
+                    ),
+                    number,
+                ))
+            }
             Some(_) => {}
         }
         if !seen.insert(line.custom_id.to_string()) {

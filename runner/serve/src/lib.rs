@@ -1,8 +1,10 @@
-//! batchlabel-serve: `batchlabel serve`, an HTTP server on loopback that speaks the OpenAI
-//! Files + Batches (+ chat completions) protocol (protocols.md §1–§4): statuses and their
-//! transitions, `request_counts`, output and error files, whole-file validation, cancel,
-//! paginated lists and metadata. State lives on disk, so a restart keeps every file and batch.
-//! The same service answers Azure OpenAI's dialect of it under `/openai/` (protocols.md §7).
+//! batchlabel-serve: `batchlabel serve`, an HTTP server on loopback that speaks three batch
+//! protocols over one batch service, chosen by path: OpenAI's Files + Batches (+ chat
+//! completions) (protocols.md §1–§4: statuses and their transitions, `request_counts`, output
+//! and error files, whole-file validation, cancel, paginated lists and metadata); Azure
+//! OpenAI's dialect of it under `/openai/` (§7); and Anthropic's Message Batches (+ Messages)
+//! under `/v1/messages` (§7), translated onto the same batches. State lives on disk, so a
+//! restart keeps every file and batch.
 //!
 //! Answers come from an [`Engine`]: `scripted` (deterministic, driven by a rules file, for
 //! tests and benchmarks) or `upstream` (any OpenAI-compatible chat-completions URL). Faults
@@ -10,6 +12,7 @@
 //!
 //! It does not know about specs, ledgers or rows: it is a provider, not a client.
 
+mod anthropic;
 mod engine;
 mod faults;
 mod file_check;
@@ -22,6 +25,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+pub use anthropic::DEFAULT_MAX_REQUESTS as ANTHROPIC_DEFAULT_MAX_REQUESTS;
 pub use engine::{Answer, Engine, Responder, Rule, Script, answer_for_schema};
 pub use faults::{BatchFate, Faults, HttpFault};
 
@@ -99,6 +103,7 @@ impl Server {
                 source,
             })?;
         let state = Arc::new(routes::AppState::new(store, options));
+        state.anthropic.load()?;
         processor::resume_unfinished(&state);
         Ok(Self { listener, state })
     }
@@ -108,6 +113,15 @@ impl Server {
         self.listener
             .local_addr()
             .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// Most requests per Anthropic message batch (default 100,000, Anthropic's cap); a
+    /// setter rather than a [`ServeOptions`] field so existing callers keep compiling.
+    pub fn set_anthropic_max_requests(&self, max: u64) {
+        self.state
+            .anthropic
+            .max_requests
+            .store(max, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Serve until the process ends.

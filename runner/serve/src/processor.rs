@@ -76,7 +76,12 @@ fn process(state: &Arc<AppState>, batch_id: &str, ticket: u64) -> std::io::Resul
         Ok(content) => check_file(
             &content,
             &batch.endpoint,
-            state.options.max_requests_per_file,
+            // The Anthropic front end checked its own cap at create.
+            if batch.endpoint == crate::anthropic::INTERNAL_ENDPOINT {
+                u64::MAX
+            } else {
+                state.options.max_requests_per_file
+            },
             front,
         )
         .map(|lines| (content, lines)),
@@ -87,7 +92,8 @@ fn process(state: &Arc<AppState>, batch_id: &str, ticket: u64) -> std::io::Resul
             line: None,
         }]),
     };
-    let fate = state.options.faults.next_batch();
+    let fate = crate::anthropic::internal_fate(&batch)
+        .unwrap_or_else(|| state.options.faults.next_batch());
     let checked = match (checked, fate) {
         (Ok(_), Some(BatchFate::Failed)) => Err(vec![BatchError {
             code: "token_limit_exceeded".into(),

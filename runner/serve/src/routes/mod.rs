@@ -36,6 +36,8 @@ pub(crate) struct AppState {
     /// Batches being worked on at once, at most one per core: memory stays bounded however
     /// many batches are queued (the rest wait in `validating`, as on a busy provider).
     pub(crate) workers: crate::processor::WorkerSlots,
+    /// The Anthropic front end's message batches.
+    pub(crate) anthropic: crate::anthropic::Records,
 }
 
 impl AppState {
@@ -47,6 +49,7 @@ impl AppState {
         };
         Self {
             store,
+            anthropic: crate::anthropic::Records::new(&options.state_dir),
             options,
             workers: crate::processor::WorkerSlots::new(slots),
         }
@@ -141,6 +144,7 @@ pub(crate) fn router(state: Arc<AppState>) -> axum::Router {
     axum::Router::new()
         .merge(api)
         .merge(own)
+        .merge(crate::anthropic::router(Arc::clone(&state)))
         .route("/health", get(|| async { "ok" }))
         .fallback(errors::fallback)
         .layer(axum::middleware::from_fn(errors::envelope))
@@ -211,13 +215,18 @@ async fn stats(State(state): State<Arc<AppState>>) -> Response {
         .iter()
         .filter(|batch| state.store.is_azure(&batch.id))
         .count();
-    Json(json!({
+    let mut counters = json!({
         "uploads": uploads_by_filename.values().sum::<u64>(),
         "batches": batches.len(),
         "uploads_by_filename": uploads_by_filename,
         "batches_by_metadata": batches_by_metadata,
         "batches_by_status": batches_by_status,
         "batches_by_front": {"openai": batches.len() - azure, "azure": azure},
-    }))
-    .into_response()
+    });
+    if let (Some(counters), Value::Object(anthropic)) =
+        (counters.as_object_mut(), crate::anthropic::stats(&state))
+    {
+        counters.extend(anthropic);
+    }
+    Json(counters).into_response()
 }

@@ -1,0 +1,6 @@
+//! The Anthropic Message Batches front end, over HTTP, against an in-process server.
+
+mod batches;
+mod common;
+mod faults;
+mod sdk;
