@@ -1,6 +1,7 @@
 //! The official OpenAI Python SDK runs the whole Files + Batches workflow and a structured
 //! chat call against the server (tests/sdk/openai_workflow.py), validating every object
-//! strictly against the SDK's types.
+//! strictly against the SDK's types; its Azure client does the same on `/openai/`
+//! (tests/sdk/azure_workflow.py).
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -23,10 +24,11 @@ fn sdk_python() -> PathBuf {
     python
 }
 
-#[test]
-fn the_official_sdk_runs_the_whole_workflow() {
-    let served = serve();
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/sdk/openai_workflow.py");
+/// Run one script of tests/sdk/ against `served`; its last stdout line, a JSON summary.
+fn run_script(name: &str, served: &crate::common::Served) -> serde_json::Value {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/sdk")
+        .join(name);
     let mut child = Command::new(sdk_python())
         .arg(&script)
         .env("BATCHLABEL_BASE_URL", &served.base)
@@ -40,7 +42,7 @@ fn the_official_sdk_runs_the_whole_workflow() {
     while child.try_wait().expect("wait").is_none() {
         if Instant::now() > deadline {
             let _ = child.kill();
-            panic!("the SDK workflow took over 120 s");
+            panic!("{name} took over 2 minutes");
         }
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -49,10 +51,16 @@ fn the_official_sdk_runs_the_whole_workflow() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         output.status.success(),
-        "SDK workflow failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+        "{name} failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
     );
-    let summary: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or(""))
-        .unwrap_or_else(|_| panic!("no summary line in {stdout:?}"));
+    serde_json::from_str(stdout.lines().last().unwrap_or(""))
+        .unwrap_or_else(|_| panic!("no summary line in {stdout:?}"))
+}
+
+#[test]
+fn the_official_sdk_runs_the_whole_workflow() {
+    let served = serve();
+    let summary = run_script("openai_workflow.py", &served);
     assert_eq!(summary["output_lines"], 3, "{summary}");
     assert!(
         summary["usage_total"]
@@ -70,4 +78,18 @@ fn the_official_sdk_runs_the_whole_workflow() {
     assert_eq!(stats["batches_by_status"]["completed"], 1, "{stats}");
     assert_eq!(stats["batches_by_status"]["cancelled"], 1, "{stats}");
     assert_eq!(stats["batches_by_front"]["openai"], 2, "{stats}");
+}
+
+#[test]
+fn the_official_sdk_azure_client_runs_the_azure_workflow() {
+    let served = serve();
+    let summary = run_script("azure_workflow.py", &served);
+    assert_eq!(summary["output_lines"], 2, "{summary}");
+    let (_, stats) = json(
+        served
+            .openai(reqwest::Method::GET, "/v1/_batchlabel/stats")
+            .send()
+            .expect("stats"),
+    );
+    assert_eq!(stats["batches_by_front"]["azure"], 1, "{stats}");
 }
