@@ -122,6 +122,8 @@ pub(crate) fn check_file(
     let mut lines = Vec::new();
     let mut seen = HashSet::new();
     let mut model: Option<String> = None;
+    // One model per file is OpenAI's rule; a message batch may mix models.
+    let one_model = endpoint != crate::anthropic::INTERNAL_ENDPOINT;
     let error = |code: &str, message: String, line: u64| BatchError {
         code: code.into(),
         message,
@@ -194,18 +196,11 @@ pub(crate) fn check_file(
                 number,
             )),
             None => model = Some(line_model),
-            // One model per file is OpenAI's rule; a message batch may mix models.
-            Some(first)
-                if *first != line_model && endpoint != crate::anthropic::INTERNAL_ENDPOINT =>
-            {
-                errors.push(error(
-                    "model_mismatch",
-                    format!(
-                        "The model `{line_model}` differs from the file's first model `{first}`."
-                    ),
-                    number,
-                ))
-            }
+            Some(first) if *first != line_model && one_model => errors.push(error(
+                "model_mismatch",
+                format!("The model `{line_model}` differs from the file's first model `{first}`."),
+                number,
+            )),
             Some(_) => {}
         }
         if !seen.insert(line.custom_id.to_string()) {

@@ -92,8 +92,7 @@ fn process(state: &Arc<AppState>, batch_id: &str, ticket: u64) -> std::io::Resul
             line: None,
         }]),
     };
-    let fate = crate::anthropic::internal_fate(&batch)
-        .unwrap_or_else(|| state.options.faults.next_batch());
+    let fate = crate::anthropic::batch_fate(&state.options.faults, &batch);
     let checked = match (checked, fate) {
         (Ok(_), Some(BatchFate::Failed)) => Err(vec![BatchError {
             code: "token_limit_exceeded".into(),

@@ -68,22 +68,25 @@ pub(crate) fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route_layer(axum::middleware::from_fn_with_state(state, guard))
 }
 
-/// The fate the processor gives an internal batch: `Some` for batches of this front end
-/// (whose fate was drawn at create), `None` for OpenAI batches (the processor draws one).
-pub(crate) fn internal_fate(batch: &batchlabel_protocol::Batch) -> Option<Option<BatchFate>> {
+/// The fate the processor gives a batch: drawn now for an OpenAI batch, read back for a
+/// batch of this front end (drawn once, at create).
+pub(crate) fn batch_fate(
+    faults: &crate::faults::Faults,
+    batch: &batchlabel_protocol::Batch,
+) -> Option<BatchFate> {
     if batch.endpoint != INTERNAL_ENDPOINT {
-        return None;
+        return faults.next_batch();
     }
     let fate = batch
         .metadata
         .as_ref()
         .and_then(|metadata| metadata.get(FATE_KEY))
         .and_then(Value::as_str);
-    Some(match fate {
+    match fate {
         Some("expired") => Some(BatchFate::Expired),
         Some("canceled") => Some(BatchFate::Cancelled),
         _ => None,
-    })
+    }
 }
 
 /// Counters for `/v1/_batchlabel/stats`: message batches, and how many per processing status.

@@ -52,7 +52,7 @@ pub(crate) struct Counts {
 /// All message batches, by id (ids sort by creation).
 pub(crate) struct Records {
     folder: PathBuf,
-    records: Mutex<BTreeMap<String, Arc<Record>>>,
+    by_id: Mutex<BTreeMap<String, Arc<Record>>>,
     /// Held while translating results, so one batch is never translated twice at once.
     finishing: Mutex<()>,
     /// Most requests per message batch.
@@ -63,14 +63,14 @@ impl Records {
     pub(crate) fn new(state_dir: &Path) -> Self {
         Self {
             folder: state_dir.join("anthropic"),
-            records: Mutex::new(BTreeMap::new()),
+            by_id: Mutex::new(BTreeMap::new()),
             finishing: Mutex::new(()),
             max_requests: AtomicU64::new(super::DEFAULT_MAX_REQUESTS),
         }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Arc<Record>>> {
-        self.records
+        self.by_id
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }

@@ -55,7 +55,7 @@ fn text_of(content: &Value, path: &str) -> Result<String, String> {
     }
 }
 
-fn forced_tool<'a>(params: &'a Map<String, Value>) -> Result<Option<(&'a str, &'a Value)>, String> {
+fn forced_tool(params: &Map<String, Value>) -> Result<Option<(&str, &Value)>, String> {
     let Some(choice) = params.get("tool_choice").filter(|choice| !choice.is_null()) else {
         return Ok(None);
     };
@@ -124,13 +124,10 @@ pub(crate) fn to_chat(params: &Value) -> Result<(Value, Form), String> {
         None => return Err("messages: Field required".into()),
     };
     for (index, turn) in turns.iter().enumerate() {
-        let role = match turn["role"].as_str() {
-            Some(role @ ("user" | "assistant")) => role,
-            _ => {
-                return Err(format!(
-                    "messages.{index}.role: Input should be 'user' or 'assistant'"
-                ));
-            }
+        let Some(role @ ("user" | "assistant")) = turn["role"].as_str() else {
+            return Err(format!(
+                "messages.{index}.role: Input should be 'user' or 'assistant'"
+            ));
         };
         let content = text_of(&turn["content"], &format!("messages.{index}.content"))?;
         messages.push(json!({"role": role, "content": content}));
