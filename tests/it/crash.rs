@@ -20,10 +20,89 @@ fn killed_runs_resume_with_every_row_labeled_once_and_no_shard_sent_twice() {
         server_dir.path(),
         &["--step-delay-ms", "40", "--fault-drop-every", "7"],
     );
-    let base_url = server.base_url();
+    let kills = killed_runs(RUNS, &server.base_url(), &|spec| spec);
+    assert!(
+        kills >= RUNS,
+        "only {kills} kills: the test did not test much"
+    );
+    let stats = server.stats();
+    let uploads = stats["uploads_by_filename"].as_object().unwrap();
+    assert_eq!(uploads.len(), RUNS as usize * SHARDS, "{stats:#}");
+    for (name, count) in uploads {
+        assert_eq!(count, 1, "{name} uploaded {count} times");
+    }
+    let batches = stats["batches_by_metadata"].as_object().unwrap();
+    assert_eq!(batches.len(), RUNS as usize * SHARDS, "{stats:#}");
+    for (metadata, count) in batches {
+        assert_eq!(count, 1, "{metadata} became {count} batches");
+    }
+}
+
+/// The crash test on Azure OpenAI's protocol (`/openai/v1/…`, `api-key`, a deployment per
+/// line): every shard one upload and one batch.
+#[test]
+fn azure_runs_killed_at_random_resume_with_no_shard_sent_twice() {
+    const AZURE_RUNS: u64 = 10;
+    let server_dir = tempfile::tempdir().unwrap();
+    let server = LocalServer::start(
+        server_dir.path(),
+        &["--step-delay-ms", "40", "--fault-drop-every", "7"],
+    );
+    let origin = format!("http://{}", server.address);
+    let kills = killed_runs(AZURE_RUNS, &origin, &|spec| {
+        spec.replace(
+            "  provider: openai\n",
+            "  provider: azure_openai\n  azure: {deployment: labels-batch}\n",
+        )
+    });
+    assert!(kills >= AZURE_RUNS, "only {kills} kills");
+    let stats = server.stats();
+    assert_eq!(
+        stats["batches_by_front"]["azure"],
+        AZURE_RUNS * SHARDS as u64,
+        "{stats:#}"
+    );
+    for (name, count) in stats["uploads_by_filename"].as_object().unwrap() {
+        assert_eq!(count, 1, "{name} uploaded {count} times");
+    }
+    for (metadata, count) in stats["batches_by_metadata"].as_object().unwrap() {
+        assert_eq!(count, 1, "{metadata} became {count} batches");
+    }
+}
+
+/// The crash test on Anthropic's Message Batches (no uploads, no metadata: a lost create is
+/// found by listing and matching): every shard exactly one message batch.
+#[test]
+fn anthropic_runs_killed_at_random_resume_with_no_shard_sent_twice() {
+    const ANTHROPIC_RUNS: u64 = 10;
+    let server_dir = tempfile::tempdir().unwrap();
+    let server = LocalServer::start(
+        server_dir.path(),
+        &["--step-delay-ms", "40", "--fault-drop-every", "7"],
+    );
+    let origin = format!("http://{}", server.address);
+    let kills = killed_runs(ANTHROPIC_RUNS, &origin, &|spec| {
+        spec.replace(
+            "  provider: openai\n  name: gpt-4o-mini\n",
+            "  provider: anthropic\n  name: claude-haiku-4-5\n",
+        )
+    });
+    assert!(kills >= ANTHROPIC_RUNS, "only {kills} kills");
+    let stats = server.stats();
+    assert_eq!(
+        stats["anthropic_batches"],
+        ANTHROPIC_RUNS * SHARDS as u64,
+        "one message batch per shard: {stats:#}"
+    );
+}
+
+/// `runs` jobs of [`ROWS`] rows in [`SHARDS`] shards, each `batchlabel run` killed with SIGKILL
+/// up to three times at random moments and then run to the end against `base_url`; every row
+/// labeled once. `adapt` rewrites the spec (its provider). Returns how many kills there were.
+fn killed_runs(runs: u64, base_url: &str, adapt: &dyn Fn(String) -> String) -> u64 {
     let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
     let mut kills = 0;
-    for iteration in 0..RUNS {
+    for iteration in 0..runs {
         let scratch = Scratch::new();
         crate::run::job(&scratch, ROWS, (ROWS / SHARDS) as u64, 2);
         // A job of its own per iteration: a fresh ledger with the same job, spec and input
@@ -31,7 +110,7 @@ fn killed_runs_resume_with_every_row_labeled_once_and_no_shard_sent_twice() {
         let spec = std::fs::read_to_string(scratch.path().join("job.yaml")).unwrap();
         scratch.write(
             "job.yaml",
-            spec.replace("name: test-job", &format!("name: crash-{iteration}")),
+            adapt(spec.replace("name: test-job", &format!("name: crash-{iteration}"))),
         );
         let started = Instant::now();
         let mut finished = false;
@@ -47,7 +126,7 @@ fn killed_runs_resume_with_every_row_labeled_once_and_no_shard_sent_twice() {
                     "job.yaml",
                     "-q",
                     "--base-url",
-                    &base_url,
+                    base_url,
                     "--poll-interval",
                     "0.02",
                     "--max-poll-interval",
@@ -67,7 +146,7 @@ fn killed_runs_resume_with_every_row_labeled_once_and_no_shard_sent_twice() {
             child.wait().unwrap();
             kills += 1;
         }
-        let outcome = crate::run::run(&scratch, &server, &[]);
+        let outcome = crate::run::run_at(&scratch, base_url, &[]);
         assert_eq!(
             outcome.code, 0,
             "iteration {iteration} (finished before kill: {finished}): {outcome:?}"
@@ -84,21 +163,7 @@ fn killed_runs_resume_with_every_row_labeled_once_and_no_shard_sent_twice() {
             "iteration {iteration} took too long"
         );
     }
-    assert!(
-        kills >= RUNS,
-        "only {kills} kills: the test did not test much"
-    );
-    let stats = server.stats();
-    let uploads = stats["uploads_by_filename"].as_object().unwrap();
-    assert_eq!(uploads.len(), RUNS as usize * SHARDS, "{stats:#}");
-    for (name, count) in uploads {
-        assert_eq!(count, 1, "{name} uploaded {count} times");
-    }
-    let batches = stats["batches_by_metadata"].as_object().unwrap();
-    assert_eq!(batches.len(), RUNS as usize * SHARDS, "{stats:#}");
-    for (metadata, count) in batches {
-        assert_eq!(count, 1, "{metadata} became {count} batches");
-    }
+    kills
 }
 
 /// The batches `server` holds, newest first.

@@ -81,6 +81,27 @@ impl LocalServer {
     pub(crate) fn stats(&self) -> serde_json::Value {
         serde_json::from_str(&self.get("/v1/_batchlabel/stats")).expect("stats JSON")
     }
+
+    /// The server's own counters, from a server that requires `key`.
+    pub(crate) fn stats_with_key(&self, key: &str) -> serde_json::Value {
+        let mut stream = std::net::TcpStream::connect(&self.address).expect("connect to serve");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        write!(
+            stream,
+            "GET /v1/_batchlabel/stats HTTP/1.0\r\nHost: {}\r\nAuthorization: Bearer {key}\r\n\r\n",
+            self.address
+        )
+        .expect("send");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).expect("read");
+        let body = response
+            .split_once("\r\n\r\n")
+            .map(|(_, body)| body)
+            .unwrap_or_default();
+        serde_json::from_str(body).unwrap_or_else(|_| panic!("stats JSON: {response}"))
+    }
 }
 
 impl Drop for LocalServer {

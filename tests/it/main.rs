@@ -13,6 +13,7 @@ mod local;
 mod local_server;
 mod pilot;
 mod plugins;
+mod providers;
 mod run;
 mod safety;
 mod spec_hardening;

@@ -28,13 +28,17 @@ pub(crate) fn job(scratch: &Scratch, rows: usize, max_requests: u64, max_attempt
 }
 
 pub(crate) fn run(scratch: &Scratch, server: &LocalServer, extra: &[&str]) -> Outcome {
-    let base_url = server.base_url();
+    run_at(scratch, &server.base_url(), extra)
+}
+
+/// `batchlabel run job.yaml --json` against `base_url`, polling fast.
+pub(crate) fn run_at(scratch: &Scratch, base_url: &str, extra: &[&str]) -> Outcome {
     let mut args = vec![
         "run",
         "job.yaml",
         "--json",
         "--base-url",
-        &base_url,
+        base_url,
         "--poll-interval",
         "0.02",
         "--max-poll-interval",

@@ -140,7 +140,10 @@ pub fn compile(job: &Job, options: &CompileOptions) -> Result<CompileReport, Com
     let renderer = RequestRenderer::new(job, source.columns().clone(), options.count_tokens)
         .map_err(CompileError::Setup)?
         .with_hook(options.request_hook.clone());
-    let mut failed_rows = FailedRows::default();
+    let mut failed_rows = FailedRows {
+        custom_ids: crate::CustomIds::for_job(job),
+        ..FailedRows::default()
+    };
     let staging = Staging::new(options.out_dir.as_deref())?;
     let mut planner = Planner::new(
         &job.input.path,
@@ -313,7 +316,7 @@ pub fn compile(job: &Job, options: &CompileOptions) -> Result<CompileReport, Com
         requests: plan.requests,
         duplicate_rows: plan.duplicate_rows,
         limits: job.limits,
-        custom_id_scheme: "r-<row id> | x-<hex of row id> | h-<xxh3-128 of row id> (see row-map.csv)",
+        custom_id_scheme: "[s<8 hex of the spec fingerprint>-]r-<row id> | x-<hex of row id> | h-<xxh3-128 of row id> (see row-map.csv); the scope only where batches carry no metadata (anthropic)",
         row_map: (plan.row_map_entries > 0).then_some(crate::ROW_MAP_FILE),
         output_schema: "output-schema.json",
         shards: &plan.shards,
@@ -361,6 +364,7 @@ fn plan_one(
 struct FailedRows {
     writer: Option<std::io::BufWriter<std::fs::File>>,
     count: u64,
+    custom_ids: crate::CustomIds,
 }
 
 impl FailedRows {
@@ -377,7 +381,7 @@ impl FailedRows {
         }
         let crashed = failure.plugin.as_ref().is_some_and(|plugin| plugin.crashed);
         let mut custom_id = Vec::new();
-        crate::custom_id::write_custom_id(&failure.row_id, &mut custom_id);
+        self.custom_ids.write(&failure.row_id, &mut custom_id);
         let line = crate::FailedRow {
             row_id: failure.row_id.clone(),
             custom_id: String::from_utf8_lossy(&custom_id).into_owned(),

@@ -20,15 +20,59 @@ pub enum CustomIdKind {
 
 /// Append the custom_id for `row_id` to `out` (no allocation for the common forms).
 pub fn write_custom_id(row_id: &str, out: &mut Vec<u8>) -> CustomIdKind {
+    write_scoped(row_id, None, out)
+}
+
+/// The custom_ids of one job: scoped (`s<8 hex of the spec fingerprint>-<id>`) when its
+/// provider's batches carry no metadata, so results name their job (see
+/// `Codec::scoped_custom_ids`); plain otherwise.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CustomIds {
+    scope: Option<[u8; 8]>,
+}
+
+impl CustomIds {
+    /// The custom_ids of `job`.
+    pub fn for_job(job: &batchlabel_spec::Job) -> Self {
+        let mut scope = [b'0'; 8];
+        let fingerprint = job.fingerprint.as_bytes();
+        let scoped = batchlabel_providers::codec_for(job).scoped_custom_ids()
+            && fingerprint.len() >= 8
+            && fingerprint[..8].iter().all(u8::is_ascii_hexdigit);
+        if scoped {
+            scope.copy_from_slice(&fingerprint[..8]);
+        }
+        Self {
+            scope: scoped.then_some(scope),
+        }
+    }
+
+    /// Append the custom_id for `row_id` to `out`.
+    pub fn write(&self, row_id: &str, out: &mut Vec<u8>) -> CustomIdKind {
+        write_scoped(row_id, self.scope.as_ref(), out)
+    }
+}
+
+fn write_scoped(row_id: &str, scope: Option<&[u8; 8]>, out: &mut Vec<u8>) -> CustomIdKind {
+    // The scope takes room from the id: the whole stays within 64 characters.
+    let room = match scope {
+        Some(scope) => {
+            out.push(b's');
+            out.extend_from_slice(scope);
+            out.push(b'-');
+            batchlabel_core::SCOPE_LENGTH
+        }
+        None => 0,
+    };
     let safe = row_id
         .bytes()
         .all(|byte| byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'-');
-    if safe && !row_id.is_empty() && row_id.len() <= MAX_DIRECT {
+    if safe && !row_id.is_empty() && row_id.len() <= MAX_DIRECT - room {
         out.extend_from_slice(b"r-");
         out.extend_from_slice(row_id.as_bytes());
         return CustomIdKind::Direct;
     }
-    if row_id.len() <= MAX_HEX_BYTES {
+    if row_id.len() <= MAX_HEX_BYTES - room / 2 {
         const HEX: &[u8; 16] = b"0123456789abcdef";
         out.extend_from_slice(b"x-");
         for byte in row_id.bytes() {
@@ -61,6 +105,29 @@ mod tests {
             && custom_id
                 .bytes()
                 .all(|byte| byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'-')
+    }
+
+    #[test]
+    fn scoped_ids_stay_portable_and_join_back() {
+        let scope = *b"0123abcd";
+        for id in [
+            "t1",
+            &"a".repeat(52),
+            &"a".repeat(53),
+            "a b",
+            &"é".repeat(40),
+        ] {
+            let mut out = Vec::new();
+            let kind = write_scoped(id, Some(&scope), &mut out);
+            let custom = String::from_utf8(out).unwrap();
+            assert!(valid(&custom), "{custom}");
+            assert!(custom.starts_with("s0123abcd-"), "{custom}");
+            if kind != CustomIdKind::Hashed {
+                assert_eq!(row_id_of(&custom).as_deref(), Some(id));
+            }
+        }
+        assert_eq!(batchlabel_core::unscoped("s0123abcd-r-1"), "r-1");
+        assert_eq!(batchlabel_core::unscoped("r-s0123abcd-1"), "r-s0123abcd-1");
     }
 
     #[test]

@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 pub use batchlabel_providers::{BatchPrice, PRICES_AS_OF, prices_as_of};
 pub use compiler::{CompileOptions, CompileReport, Progress, compile, open_source};
 pub use cost_model::{CostBound, CostModel, job_price};
-pub use custom_id::{CustomIdKind, custom_id, row_id_of};
+pub use custom_id::{CustomIdKind, CustomIds, custom_id, row_id_of};
 pub use estimate::{Estimate, ShardEstimate, estimate};
 pub use planner::INDEX_FILE;
 pub use request_hook::{BuiltRequest, PluginFailure, RequestHook};

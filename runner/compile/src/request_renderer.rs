@@ -13,7 +13,7 @@ use minijinja::{Environment, Value};
 
 use batchlabel_providers::{RequestEncoder, RequestShape};
 
-use crate::custom_id::{CustomIdKind, write_custom_id};
+use crate::custom_id::{CustomIdKind, CustomIds};
 use crate::render_context::{RenderContext, RowObject};
 use crate::tokens::TokenCounter;
 
@@ -91,6 +91,7 @@ pub struct RequestRenderer {
     user: Part,
     /// The provider's line format, prepared for this job.
     encoder: Box<dyn RequestEncoder>,
+    custom_ids: CustomIds,
     columns: Arc<Columns>,
     text_column: Option<Arc<str>>,
     labels: Value,
@@ -155,6 +156,7 @@ impl RequestRenderer {
         Ok(Self {
             environment,
             encoder,
+            custom_ids: CustomIds::for_job(job),
             columns,
             text_column,
             labels,
@@ -266,7 +268,7 @@ impl RequestRenderer {
         let encoder = self.encoder.as_ref();
         out.extend_from_slice(encoder.line_start());
         let custom_id_start = out.len();
-        let custom_id_kind = write_custom_id(&row.id, out);
+        let custom_id_kind = self.custom_ids.write(&row.id, out);
         let custom_id = custom_id_start..out.len();
         out.extend_from_slice(encoder.after_custom_id());
         let body_start = out.len();

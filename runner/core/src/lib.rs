@@ -40,9 +40,30 @@ pub fn now() -> i64 {
         .map_or(0, |elapsed| elapsed.as_secs() as i64)
 }
 
+/// Length of a custom_id's job scope, `s<8 hex>-`: written before the id for providers whose
+/// batches carry no metadata, so a batch's results name the job they belong to.
+pub const SCOPE_LENGTH: usize = 10;
+
+/// `custom_id` without its job scope, if it has one.
+pub fn unscoped(custom_id: &str) -> &str {
+    let scoped = custom_id.len() > SCOPE_LENGTH
+        && custom_id.as_bytes()[0] == b's'
+        && custom_id.as_bytes()[SCOPE_LENGTH - 1] == b'-'
+        && custom_id.as_bytes()[1..SCOPE_LENGTH - 1]
+            .iter()
+            .all(u8::is_ascii_hexdigit);
+    if scoped {
+        &custom_id[SCOPE_LENGTH..]
+    } else {
+        custom_id
+    }
+}
+
 /// The row id a custom_id names, when it can be recovered without the row map (`r-<id>` for
-/// ids that are already portable, `x-<hex>` for the rest; hashed ids need the row map).
+/// ids that are already portable, `x-<hex>` for the rest; hashed ids need the row map). A job
+/// scope (`s<8 hex>-`) in front is skipped.
 pub fn row_id_of(custom_id: &str) -> Option<String> {
+    let custom_id = unscoped(custom_id);
     if let Some(id) = custom_id.strip_prefix("r-") {
         return Some(id.to_string());
     }

@@ -174,6 +174,12 @@ pub trait Codec: Send + Sync {
     /// conversation.
     fn add_feedback(&self, line: &str, previous: &str, feedback: &str) -> Result<String, String>;
 
+    /// Whether custom_ids carry the job's scope (`s<8 hex>-`): for providers whose batches
+    /// carry no metadata, so that a batch's results name the job they belong to.
+    fn scoped_custom_ids(&self) -> bool {
+        false
+    }
+
     /// The custom_id of a request line (every format here writes it first).
     fn request_custom_id(&self, line: &[u8]) -> Option<String> {
         const PREFIX: &[u8] = br#"{"custom_id":""#;

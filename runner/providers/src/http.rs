@@ -42,6 +42,8 @@ pub(crate) enum Effect {
 pub(crate) struct Answer {
     pub(crate) status: u16,
     pub(crate) body: Vec<u8>,
+    /// The server's clock when it answered (its `Date` header), as Unix seconds.
+    pub(crate) date: Option<i64>,
 }
 
 /// A base URL, its credentials and its retry policy.
@@ -222,7 +224,11 @@ impl Transport {
                 }
             };
             if (200..300).contains(&status) {
-                return Ok(Answer { status, body });
+                let date = headers
+                    .get("date")
+                    .and_then(|value| value.to_str().ok())
+                    .and_then(http_date);
+                return Ok(Answer { status, body, date });
             }
             let text = String::from_utf8_lossy(&body).into_owned();
             let retryable = RetryPolicy::should_retry(status, &headers, &text);
@@ -260,8 +266,20 @@ impl Transport {
         effect: Effect,
         build: impl Fn() -> Result<reqwest::RequestBuilder, ProviderError> + Sync,
     ) -> Result<T, ProviderError> {
+        Ok(self.json_dated(operation, effect, build).await?.0)
+    }
+
+    /// [`Transport::json`], with how far the server's clock is ahead of this machine's (in
+    /// seconds, from its `Date` header) when it says.
+    pub(crate) async fn json_dated<T: serde::de::DeserializeOwned>(
+        &self,
+        operation: &str,
+        effect: Effect,
+        build: impl Fn() -> Result<reqwest::RequestBuilder, ProviderError> + Sync,
+    ) -> Result<(T, Option<i64>), ProviderError> {
         let answer = self.send(operation, effect, build).await?;
-        serde_json::from_slice(&answer.body).map_err(|error| {
+        let skew = answer.date.map(|date| date - batchlabel_core_now());
+        let value = serde_json::from_slice(&answer.body).map_err(|error| {
             self.redact(ProviderError::Protocol {
                 operation: operation.into(),
                 message: format!(
@@ -269,6 +287,39 @@ impl Transport {
                     answer.status
                 ),
             })
-        })
+        })?;
+        Ok((value, skew))
+    }
+}
+
+fn batchlabel_core_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs() as i64)
+}
+
+/// An HTTP date (`Fri, 27 Nov 2026 07:19:42 GMT`) as Unix seconds.
+fn http_date(text: &str) -> Option<i64> {
+    let mut parts = text.split_whitespace().skip(1);
+    let day = parts.next()?;
+    let month = parts.next()?;
+    let year = parts.next()?;
+    let time = parts.next()?;
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let month = MONTHS.iter().position(|name| *name == month)? + 1;
+    batchlabel_protocol::unix_seconds(&format!("{year}-{month:02}-{day:0>2}T{time}Z"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn http_dates() {
+        assert_eq!(
+            super::http_date("Fri, 27 Nov 2026 07:19:42 GMT"),
+            Some(1_795_763_982)
+        );
+        assert_eq!(super::http_date("yesterday"), None);
     }
 }

@@ -32,9 +32,10 @@ use std::sync::Arc;
 
 pub use anthropic::{ANTHROPIC_BASE_URL, ANTHROPIC_VERSION, AnthropicClient, AnthropicCodec};
 pub use api_key::ApiKey;
+pub use azure::azure_client;
 pub use batch::{
-    BatchFailure, BatchIdentity, BatchState, Found, LostCreate, RemoteBatch, RequestCounts, ResultFiles,
-    ResultKind, StagedInput, Tags, Tuning,
+    BatchFailure, BatchIdentity, BatchState, Found, LostCreate, RemoteBatch, RequestCounts,
+    ResultFiles, ResultKind, StagedInput, Tags, Tuning,
 };
 pub use check::{ProviderProblem, check};
 pub use codec::{Codec, LineResult, RequestEncoder, RequestShape, ResultLine};

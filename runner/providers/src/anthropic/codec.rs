@@ -273,6 +273,12 @@ impl Codec for AnthropicCodec {
         Value::Object(self.structured_part(shape))
     }
 
+    fn scoped_custom_ids(&self) -> bool {
+        // Message batches carry no metadata: the scope in each custom_id is what tells this
+        // job's batches from another job's over the same rows (see `provider.rs`).
+        true
+    }
+
     fn encoder(&self, shape: &RequestShape<'_>) -> Result<Box<dyn RequestEncoder>, String> {
         Ok(Box::new(self.prepare(shape)?))
     }

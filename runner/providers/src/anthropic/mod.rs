@@ -91,11 +91,15 @@ impl AnthropicClient {
             .await
     }
 
-    /// One page of batches, newest first, after `after_id`.
-    pub(crate) async fn list(&self, after_id: Option<&str>) -> Result<BatchPage, ProviderError> {
+    /// One page of batches, newest first, after `after_id`; with how far the API's clock is
+    /// ahead of this machine's, when it says.
+    pub(crate) async fn list(
+        &self,
+        after_id: Option<&str>,
+    ) -> Result<(BatchPage, Option<i64>), ProviderError> {
         let url = self.transport.url("/v1/messages/batches");
         self.transport
-            .json("list batches", Effect::Idempotent, || {
+            .json_dated("list batches", Effect::Idempotent, || {
                 let mut query = vec![("limit", "100".to_string())];
                 if let Some(after) = after_id {
                     query.push(("after_id", after.to_string()));

@@ -13,12 +13,17 @@ use super::AnthropicClient;
 use super::types::MessageBatch;
 use crate::codec::Codec;
 use crate::{
-    BatchIdentity, BatchProvider, BatchState, BoxFuture, Found, LineResult, LostCreate, ProviderError,
-    RemoteBatch, RequestCounts, ResultFiles, ResultKind, StagedInput, Tags,
+    BatchIdentity, BatchProvider, BatchState, BoxFuture, Found, LineResult, LostCreate,
+    ProviderError, RemoteBatch, RequestCounts, ResultFiles, ResultKind, StagedInput, Tags,
 };
 
-/// Slack for clock skew between this machine and the provider when listing by time.
+/// Slack for clock skew between this machine and the provider when the API does not say its
+/// time: a batch created this long before the intent could still be the create's.
 const CLOCK_SLACK_SECONDS: i64 = 300;
+
+/// Slack when the API's `Date` header gave its clock: the header's one-second resolution and
+/// the time the answer took.
+const DATED_SLACK_SECONDS: i64 = 3;
 
 /// The neutral form of a message batch.
 fn remote(batch: MessageBatch) -> RemoteBatch {
@@ -64,15 +69,23 @@ fn custom_ids(codec: &dyn Codec, path: &Path) -> Result<HashSet<String>, Provide
 }
 
 impl AnthropicClient {
-    /// Batches created since `since` (newest first), stopping at the first older one.
+    /// Batches created since `since` (this machine's clock; newest first), stopping at the
+    /// first older one. The API's `Date` header puts `since` on the API's clock, so the window
+    /// holds a few seconds of slack instead of minutes: a batch another job made just before
+    /// the intent is not a candidate.
     async fn created_since(&self, since: i64) -> Result<Vec<RemoteBatch>, ProviderError> {
         let mut found = Vec::new();
         let mut after: Option<String> = None;
+        let mut start: Option<i64> = None;
         loop {
-            let page = self.list(after.as_deref()).await?;
+            let (page, skew) = self.list(after.as_deref()).await?;
+            let start = *start.get_or_insert(match skew {
+                Some(skew) => since + skew - DATED_SLACK_SECONDS,
+                None => since - CLOCK_SLACK_SECONDS,
+            });
             let mut older = false;
             for batch in page.data.into_iter().map(remote) {
-                if batch.created_at >= since - CLOCK_SLACK_SECONDS {
+                if batch.created_at >= start {
                     found.push(batch);
                 } else {
                     older = true;

@@ -47,21 +47,35 @@ pub(crate) fn open(job: &Job, base_url: Option<&str>) -> Result<OpenAiClient, St
     let endpoint = endpoint(job, base_url)?;
     let key = crate::api_key::require_from(KEY_VAR, &endpoint)
         .map_err(|error| format!("error: {error}\n"))?;
+    Ok(azure_client(
+        &endpoint,
+        job.model.azure.api_version.as_deref(),
+        job.model.request_model(),
+        key,
+        RetryPolicy::default(),
+    ))
+}
+
+/// A client for the Azure OpenAI resource at `endpoint` (`https://<resource>.openai.azure.com`):
+/// the v1 API, or the dated API when `api_version` is given; `deployment` answers pilots.
+pub fn azure_client(
+    endpoint: &str,
+    api_version: Option<&str>,
+    deployment: &str,
+    key: Option<crate::ApiKey>,
+    retry: RetryPolicy,
+) -> OpenAiClient {
     let auth = key.map_or(Auth::None, |key| Auth::Header("api-key", key));
-    let deployment = job.model.request_model();
-    Ok(match &job.model.azure.api_version {
+    let endpoint = endpoint.trim_end_matches('/');
+    match api_version {
         Some(version) => OpenAiClient::with_transport(
-            Transport::new(&format!("{endpoint}/openai"), auth, RetryPolicy::default())
+            Transport::new(&format!("{endpoint}/openai"), auth, retry)
                 .with_query("api-version", version),
             &format!("/deployments/{deployment}/chat/completions"),
         ),
         None => OpenAiClient::with_transport(
-            Transport::new(
-                &format!("{endpoint}/openai/v1"),
-                auth,
-                RetryPolicy::default(),
-            ),
+            Transport::new(&format!("{endpoint}/openai/v1"), auth, retry),
             "/chat/completions",
         ),
-    })
+    }
 }

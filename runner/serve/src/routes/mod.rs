@@ -159,7 +159,16 @@ async fn require_key(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    match errors::authorize(state.options.api_key.as_deref(), front, request.headers()) {
+    // Whichever protocol the client speaks, its own key header is enough here.
+    let headers = request.headers();
+    let other_key = ["x-api-key", "api-key"]
+        .iter()
+        .filter_map(|name| headers.get(*name))
+        .any(|value| Some(value.as_bytes()) == state.options.api_key.as_deref().map(str::as_bytes));
+    if other_key {
+        return next.run(request).await;
+    }
+    match errors::authorize(state.options.api_key.as_deref(), front, headers) {
         Ok(()) => next.run(request).await,
         Err(response) => *response,
     }

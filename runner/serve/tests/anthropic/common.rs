@@ -36,6 +36,7 @@ pub async fn start_with(
         max_requests_per_file: 50_000,
         api_key: Some(KEY.into()),
         step_delay: step,
+        azure_max_enqueued_tokens: batchlabel_serve::DEFAULT_AZURE_MAX_ENQUEUED_TOKENS,
     })
     .await
     .expect("bind");

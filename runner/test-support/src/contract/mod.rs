@@ -116,7 +116,10 @@ pub async fn lost_create_is_found_by_looking(provider: &dyn BatchProvider, direc
     let no_tags = Tags::new();
     let none = HashSet::new();
     let lost = |known, since| probe(&shard, &input, &no_tags, known, since);
-    let found = provider.find_created(&lost(&none, before)).await.expect("find_created");
+    let found = provider
+        .find_created(&lost(&none, before))
+        .await
+        .expect("find_created");
     assert!(
         matches!(&found, Found::Batch(found) if found.id == batch.id),
         "{found:?}"
@@ -127,11 +130,20 @@ pub async fn lost_create_is_found_by_looking(provider: &dyn BatchProvider, direc
         .expect("find_created");
     assert!(matches!(later, Found::Nothing), "{later:?}");
     let known = HashSet::from([batch.id.clone()]);
-    let recorded = provider.find_created(&lost(&known, before)).await.expect("find_created");
-    assert!(matches!(recorded, Found::Nothing), "a recorded batch is another shard's: {recorded:?}");
+    let recorded = provider
+        .find_created(&lost(&known, before))
+        .await
+        .expect("find_created");
+    assert!(
+        matches!(recorded, Found::Nothing),
+        "a recorded batch is another shard's: {recorded:?}"
+    );
     // A second batch of the same size (another shard's): while both run, nobody can tell.
     let (_, twin) = submit(provider, directory, "twin", &Tags::new()).await;
-    let both = provider.find_created(&lost(&none, before)).await.expect("find_created");
+    let both = provider
+        .find_created(&lost(&none, before))
+        .await
+        .expect("find_created");
     match both {
         Found::Several(candidates) => assert_eq!(candidates.len(), 2, "{candidates:?}"),
         // Both already ended: the custom_ids told them apart.
@@ -140,7 +152,10 @@ pub async fn lost_create_is_found_by_looking(provider: &dyn BatchProvider, direc
     }
     wait_until_terminal(provider, &batch.id).await;
     wait_until_terminal(provider, &twin.id).await;
-    let ended = provider.find_created(&lost(&none, before)).await.expect("find_created");
+    let ended = provider
+        .find_created(&lost(&none, before))
+        .await
+        .expect("find_created");
     assert!(
         matches!(&ended, Found::Batch(found) if found.id == batch.id),
         "ended batches are told apart by their custom_ids: {ended:?}"

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use batchlabel_providers::{BatchIdentity, BatchProvider, RemoteBatch, RequestShape, ResultLine, Tags};
+use batchlabel_providers::{
+    BatchIdentity, BatchProvider, RemoteBatch, RequestShape, ResultLine, Tags,
+};
 
 /// How long a case waits for a batch to end.
 const PATIENCE: Duration = Duration::from_mins(1);
