@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # What building and testing batchlabel needs beyond cargo, installed when missing: the
-# llama.cpp build (cmake, clang, libclang for bindgen), the wasm32-wasip2 target the plugin
-# tests build for, rustfmt and clippy. Used by scripts/quickstart.sh, scripts/test.sh and
+# llama.cpp build (cmake, clang, libclang for bindgen), python3 with pip and venv (the model
+# download, the SDK tests), the wasm32-wasip2 target the plugin tests build for, rustfmt and
+# clippy. Used by scripts/quickstart.sh, scripts/test.sh and
 # .ci/run. Pass --with-browser to add Chromium (the HTML report test).
 # Where it cannot install (no root and no sudo), it names what is missing and the command.
 set -euo pipefail
@@ -10,6 +11,9 @@ command -v cmake >/dev/null || packages+=(cmake)
 command -v clang >/dev/null || packages+=(clang)
 dpkg -s libclang-dev >/dev/null 2>&1 || ls /usr/lib/llvm-*/lib/libclang.so* >/dev/null 2>&1 \
   || packages+=(libclang-dev)
+# python3 with pip fetches the model; venv holds the official SDKs the protocol tests drive.
+command -v python3 >/dev/null || packages+=(python3 python3-pip)
+python3 -c 'import ensurepip' 2>/dev/null || packages+=(python3-venv)
 if [ "${1:-}" = "--with-browser" ]; then
   command -v chromium >/dev/null || packages+=(chromium)
 fi

@@ -175,3 +175,53 @@ fn a_pilot_on_the_local_model_labels_and_calibrates_every_row() {
         "{text:?}"
     );
 }
+
+/// The tweet-sentiment example on another provider: its `model:` block replaced, its input
+/// read where it is.
+fn example_on(scratch: &Scratch, model: &str) -> String {
+    let spec = std::fs::read_to_string(example("tweet-sentiment.yaml")).unwrap();
+    let (head, rest) = spec.split_once("\nmodel:\n").expect("a model block");
+    let (_, tail) = rest.split_once("\noutput:\n").expect("an output block");
+    let data = repository().join("specs").join("data");
+    let text = format!("{head}\nmodel:\n{model}output:\n{tail}")
+        .replace("csv: data/", &format!("csv: {}/", data.display()));
+    scratch.write("on-provider.yaml", text);
+    scratch
+        .path()
+        .join("on-provider.yaml")
+        .to_string_lossy()
+        .into_owned()
+}
+
+#[test]
+fn a_pilot_runs_on_each_providers_synchronous_endpoint_through_rate_limits() {
+    let scratch = Scratch::new();
+    // Every third call answers 429 with each protocol's rate-limit headers.
+    let server = LocalServer::start(scratch.path(), &["--fault-http", "429:3"]);
+    let origin = format!("http://{}", server.address);
+    for (name, model) in [
+        (
+            "anthropic",
+            format!(
+                "  provider: anthropic\n  name: claude-haiku-4-5\n  temperature: 0\n  base_url: {origin}\n"
+            ),
+        ),
+        (
+            "azure",
+            format!(
+                "  provider: azure_openai\n  name: gpt-4o-mini\n  temperature: 0\n  azure: {{endpoint: \"{origin}\", deployment: labels, api_version: 2024-10-21}}\n"
+            ),
+        ),
+    ] {
+        let spec = example_on(&scratch, &model);
+        let outcome = pilot(&scratch, &spec, &["--rows", "20", "--json"]);
+        assert_eq!(outcome.code, 0, "{name}: {outcome:?}");
+        let report = report(&outcome);
+        assert_eq!(report["labeled"], 20, "{name}: {report:#}");
+        assert_eq!(report["failed"], 0, "{name}: {report:#}");
+        assert!(
+            report["retries"].as_u64().unwrap() >= 6,
+            "{name}: {report:#}"
+        );
+    }
+}

@@ -235,3 +235,70 @@ fn provider_problems_are_reported_at_their_line() {
         "{outcome:?}"
     );
 }
+
+#[test]
+fn every_fault_at_once_ends_with_every_row_labeled_on_anthropic_and_azure() {
+    const FLAGS: &[&str] = &[
+        "--fault-http",
+        "429:5",
+        "--fault-http",
+        "500:11",
+        "--fault-drop-every",
+        "6",
+        "--fault-batch",
+        "failed:4",
+        "--fault-batch",
+        "expired:5",
+        "--fault-malformed-every",
+        "17",
+        "--fault-missing-every",
+        "13",
+        "--fault-line-error-every",
+        "19",
+    ];
+    let server_dir = tempfile::tempdir().unwrap();
+    let server = LocalServer::start(server_dir.path(), FLAGS);
+    let origin = format!("http://{}", server.address);
+    for (name, block) in [
+        (
+            "anthropic",
+            format!("  provider: anthropic\n  name: claude-haiku-4-5\n  base_url: {origin}\n"),
+        ),
+        (
+            "azure",
+            format!(
+                "  provider: azure_openai\n  name: gpt-4o-mini\n  azure: {{endpoint: \"{origin}\", deployment: labels-batch}}\n"
+            ),
+        ),
+    ] {
+        let scratch = Scratch::new();
+        job(&scratch, &block);
+        let spec = std::fs::read_to_string(scratch.path().join("job.yaml")).unwrap();
+        scratch.write(
+            "job.yaml",
+            spec.replace(
+                "name: providers",
+                &format!("name: faults-{}", name.replace(' ', "-")),
+            )
+            .replace(
+                "max_requests_per_file: 5\n",
+                "max_requests_per_file: 5\n  max_attempts: 6\n",
+            ),
+        );
+        let outcome = run(&scratch);
+        assert_eq!(outcome.code, 0, "{name}: {outcome:?}");
+        assert_eq!(
+            crate::run::summary(&outcome)["labeled_rows"],
+            ROWS as u64,
+            "{name}: {outcome:?}"
+        );
+        assert_eq!(crate::run::results(&scratch).len(), ROWS, "{name}");
+    }
+    let stats = server.stats();
+    for (file, count) in stats["uploads_by_filename"].as_object().unwrap() {
+        assert_eq!(count, 1, "{file} uploaded twice: {stats:#}");
+    }
+    for (metadata, count) in stats["batches_by_metadata"].as_object().unwrap() {
+        assert_eq!(count, 1, "{metadata} created twice: {stats:#}");
+    }
+}

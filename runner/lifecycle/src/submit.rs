@@ -254,9 +254,9 @@ async fn find_created(
     input: &StagedInput,
     since: i64,
 ) -> Result<Option<String>, LifecycleError> {
-    Ok(lost_create(provider, ledger, shard, metadata, input, since)
+    lost_create(provider, ledger, shard, metadata, input, since)
         .await
-        .map_err(|error| failure(shard, error))??)
+        .map_err(|error| failure(shard, error))?
 }
 
 /// [`find_created`]'s look: the outer error is the provider's, the inner one a decision.

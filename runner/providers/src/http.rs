@@ -300,14 +300,14 @@ fn batchlabel_core_now() -> i64 {
 
 /// An HTTP date (`Fri, 27 Nov 2026 07:19:42 GMT`) as Unix seconds.
 fn http_date(text: &str) -> Option<i64> {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
     let mut parts = text.split_whitespace().skip(1);
     let day = parts.next()?;
     let month = parts.next()?;
     let year = parts.next()?;
     let time = parts.next()?;
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
     let month = MONTHS.iter().position(|name| *name == month)? + 1;
     batchlabel_protocol::unix_seconds(&format!("{year}-{month:02}-{day:0>2}T{time}Z"))
 }

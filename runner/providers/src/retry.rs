@@ -231,7 +231,7 @@ mod tests {
             "{wait:?}"
         );
         assert_eq!(go_duration("12ms"), Some(Duration::from_millis(12)));
-        assert_eq!(go_duration("6m0s"), Some(Duration::from_secs(360)));
+        assert_eq!(go_duration("6m0s"), Some(Duration::from_mins(6)));
         assert_eq!(go_duration("soon"), None);
         let backoff = policy.delay(10, None).unwrap();
         assert!(backoff <= Duration::from_secs(8) && backoff >= Duration::from_secs(6));

@@ -119,7 +119,7 @@ pub(crate) fn serve(args: &ServeArgs, printer: Printer) -> ExitStatus {
                 .map_err(|error| format!("cannot write `{}`: {error}", path.display()))?;
         }
         printer.message(&format!(
-            "batchlabel serve: listening on http://{address}/v1 (state in {})\n",
+            "batchlabel serve: listening on http://{address} (state in {})\n  openai:       base_url http://{address}/v1\n  azure_openai: azure.endpoint http://{address}\n  anthropic:    base_url http://{address}\n",
             args.state_dir.display()
         ));
         server.run().await.map_err(|error| error.to_string())

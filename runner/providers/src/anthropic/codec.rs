@@ -37,7 +37,7 @@ fn to_bytes(value: &impl serde::Serialize) -> Result<Vec<u8>, String> {
 
 impl AnthropicCodec {
     /// What every request carries to get the schema back.
-    fn structured_part(&self, shape: &RequestShape<'_>) -> serde_json::Map<String, Value> {
+    fn structured_part(self, shape: &RequestShape<'_>) -> serde_json::Map<String, Value> {
         let mut part = serde_json::Map::new();
         match self.output {
             AnthropicOutput::OutputFormat => {
@@ -61,7 +61,7 @@ impl AnthropicCodec {
         part
     }
 
-    fn prepare(&self, shape: &RequestShape<'_>) -> Result<AnthropicEncoder, String> {
+    fn prepare(self, shape: &RequestShape<'_>) -> Result<AnthropicEncoder, String> {
         let mut head = b"{\"model\":".to_vec();
         head.extend(to_bytes(&shape.model)?);
         let max_tokens = shape
@@ -169,6 +169,10 @@ struct Message {
 }
 
 #[derive(Deserialize, Default)]
+#[expect(
+    clippy::struct_field_names,
+    reason = "the field names of Anthropic's `Usage`"
+)]
 struct MessageUsage {
     #[serde(default)]
     input_tokens: u64,

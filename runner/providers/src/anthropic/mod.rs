@@ -137,6 +137,13 @@ impl AnthropicClient {
     }
 }
 
+/// Where [`inline_requests`] is in the body.
+enum Phase {
+    Open,
+    Lines,
+    Done,
+}
+
 /// The body `{"requests":[line,line,…]}` from a shard of request lines, streamed: each line
 /// is already one request object, so newlines become commas.
 fn inline_requests(shard: &Path) -> Result<reqwest::Body, ProviderError> {
@@ -146,11 +153,6 @@ fn inline_requests(shard: &Path) -> Result<reqwest::Body, ProviderError> {
     })?;
     let chunks =
         tokio_util::io::ReaderStream::with_capacity(tokio::fs::File::from_std(file), 1 << 16);
-    enum Phase {
-        Open,
-        Lines,
-        Done,
-    }
     let stream = futures_util::stream::unfold(
         (chunks, None::<u8>, Phase::Open),
         |(mut chunks, held, phase)| async move {
