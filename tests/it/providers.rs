@@ -213,7 +213,7 @@ fn provider_problems_are_reported_at_their_line() {
     assert!(
         outcome
             .stderr
-            .contains("no `anthropic` batch price for model `claude-haiku-9`"),
+            .contains("no price for model `claude-haiku-9` at `anthropic`"),
         "{outcome:?}"
     );
     // Over a provider's batch limit.

@@ -275,6 +275,11 @@ impl Ledger {
         Ok(at)
     }
 
+    /// The create was refused outright (nothing was made): nothing needs looking for.
+    pub fn clear_create_intent(&self, shard_id: i64) -> Result<(), LedgerError> {
+        self.update_shard(shard_id, "create_intent_at = NULL", &[])
+    }
+
     /// The shard's batch exists: it is `submitted`.
     pub fn mark_submitted(
         &self,

@@ -253,8 +253,8 @@ impl Runner<'_> {
             }
             None => (planned, None),
         };
-        let sent = !admitted.is_empty();
-        if sent {
+        let mut sent = false;
+        if !admitted.is_empty() {
             let stage = Instant::now();
             let attempt = admitted
                 .iter()
@@ -273,7 +273,7 @@ impl Runner<'_> {
             )
             .buffer_unordered(self.settings.concurrency.max(1));
             while let Some(outcome) = submissions.next().await {
-                outcome?;
+                sent |= outcome?;
             }
             drop(submissions);
             self.ledger.checkpoint();

@@ -146,7 +146,7 @@ pub enum LifecycleError {
     /// A create's answer was lost and several batches could be the one it made: creating
     /// again could pay twice, so the run stops and names them.
     #[error(
-        "shard {shard}: the answer to its batch create was lost, and {count} batches created since could be it: {candidates}; nothing more was sent.\nhint: {provider} batches carry no metadata to tell them apart. Wait until they end (at most 24 h) and run the same command again: an ended batch is matched by its requests' custom_ids. Or cancel the ones that are not this shard's first."
+        "shard {shard}: the answer to its batch create was lost, and {count} ended batches created since hold exactly its requests: {candidates}; nothing more was sent.\nhint: {provider} batches carry no metadata to tell them apart, and these carry the same custom_ids (the same spec over the same rows, sent from another state folder or machine?). Keep the one this run should use and delete the others' results at the provider, or start over with `--new-run`."
     )]
     UnresolvedCreate {
         /// The shard's number.

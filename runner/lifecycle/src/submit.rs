@@ -78,16 +78,17 @@ fn failure(shard: &ShardRecord, error: ProviderError) -> LifecycleError {
     })
 }
 
-/// Upload (if not yet uploaded) and create the batch (if not yet created).
+/// Upload (if not yet uploaded) and create the batch (if not yet created). Whether the shard
+/// now has its batch (false: it waits for a later turn).
 pub(crate) async fn submit(
     provider: &dyn BatchProvider,
     ledger: &Ledger,
     remote: &RemoteRun,
     mut shard: ShardRecord,
-) -> Result<(), LifecycleError> {
+) -> Result<bool, LifecycleError> {
     let content = content_tag(&shard)?;
     if adopt_sent_batch(provider, ledger, remote, &shard, &content).await? {
-        return Ok(());
+        return Ok(true);
     }
     if shard.file_id.is_none() {
         shard.file_id = Some(upload(provider, ledger, remote, &shard).await?);
@@ -96,10 +97,10 @@ pub(crate) async fn submit(
         }
     }
     let Some(file_id) = shard.file_id.clone() else {
-        return Ok(());
+        return Ok(false);
     };
     if shard.batch_id.is_some() {
-        return Ok(());
+        return Ok(true);
     }
     let metadata = batch_metadata(&remote.token, &shard);
     let input = StagedInput {
@@ -108,7 +109,11 @@ pub(crate) async fn submit(
     };
     let mut batch_id = None;
     if let Some(since) = shard.create_intent_at {
-        batch_id = find_created(provider, ledger, &shard, &metadata, &input, since).await?;
+        match find_created(provider, ledger, &shard, &metadata, &input, since).await? {
+            Lookup::Found(id) => batch_id = Some(id),
+            Lookup::Nothing => {}
+            Lookup::Wait => return Ok(false),
+        }
     }
     let mut created_with = metadata.clone();
     created_with.extend(remote.tags.clone());
@@ -118,16 +123,29 @@ pub(crate) async fn submit(
         let intent = ledger.mark_create_intent(shard.id)?;
         match provider.create(&input, &created_with).await {
             Ok(batch) => batch_id = Some(batch.id),
-            Err(ProviderError::Ambiguous { .. }) if tries < MAX_AMBIGUOUS => {
-                tries += 1;
-                batch_id =
-                    find_created(provider, ledger, &shard, &metadata, &input, intent).await?;
+            Err(ProviderError::Ambiguous { message, .. }) => {
+                match find_created(provider, ledger, &shard, &metadata, &input, intent).await? {
+                    Lookup::Found(id) => batch_id = Some(id),
+                    Lookup::Wait => return Ok(false),
+                    Lookup::Nothing if tries < MAX_AMBIGUOUS => {
+                        // Not made: try again after a pause (the provider may be struggling).
+                        tries += 1;
+                        let pause = std::time::Duration::from_millis(250 << tries.min(5));
+                        tokio::time::sleep(pause).await;
+                    }
+                    Lookup::Nothing => {
+                        // Answers keep getting lost: a later turn tries again (looking first).
+                        ledger.record_note(shard.id, &format!("create not answered: {message}"))?;
+                        return Ok(false);
+                    }
+                }
             }
             Err(ProviderError::QueueFull { message, .. }) => {
-                // Nothing was created: the shard waits for a later turn, as a batch refused
-                // for a full queue does.
+                // Nothing was made: the shard waits for a later turn, as a batch refused for
+                // a full queue does, with nothing to look for.
+                ledger.clear_create_intent(shard.id)?;
                 ledger.record_note(shard.id, &format!("queue full: {message}"))?;
-                return Ok(());
+                return Ok(false);
             }
             Err(error) => return Err(failure(&shard, error)),
         }
@@ -142,7 +160,7 @@ pub(crate) async fn submit(
             },
         )?;
     }
-    Ok(())
+    Ok(true)
 }
 
 /// The shard's uploaded file id: found at the provider when an earlier process (or a lost
@@ -253,10 +271,20 @@ async fn find_created(
     metadata: &Tags,
     input: &StagedInput,
     since: i64,
-) -> Result<Option<String>, LifecycleError> {
+) -> Result<Lookup, LifecycleError> {
     lost_create(provider, ledger, shard, metadata, input, since)
         .await
         .map_err(|error| failure(shard, error))?
+}
+
+/// What looking for a lost create decided.
+enum Lookup {
+    /// The batch it made.
+    Found(String),
+    /// It made none: create.
+    Nothing,
+    /// Batches still running could be it: send nothing now, look again on a later turn.
+    Wait,
 }
 
 /// [`find_created`]'s look: the outer error is the provider's, the inner one a decision.
@@ -267,7 +295,7 @@ async fn lost_create(
     metadata: &Tags,
     input: &StagedInput,
     since: i64,
-) -> Result<Result<Option<String>, LifecycleError>, ProviderError> {
+) -> Result<Result<Lookup, LifecycleError>, ProviderError> {
     let known = match ledger.batch_ids() {
         Ok(ids) => ids
             .into_iter()
@@ -285,8 +313,9 @@ async fn lost_create(
         known: &known,
     };
     Ok(match provider.find_created(&lost).await? {
-        Found::Nothing => Ok(None),
-        Found::Batch(batch) => Ok(Some(batch.id)),
+        Found::Nothing => Ok(Lookup::Nothing),
+        Found::Batch(batch) => Ok(Lookup::Found(batch.id)),
+        Found::Waiting(_) => Ok(Lookup::Wait),
         Found::Several(batches) => Err(LifecycleError::UnresolvedCreate {
             shard: shard.number,
             count: batches.len(),
@@ -323,17 +352,25 @@ pub(crate) async fn adopt_if_created(
         id: file_id.clone(),
         bytes: None,
     };
-    let found = match lost_create(provider, ledger, shard, &metadata, &input, since).await {
-        Ok(found) => found?,
-        // A server that cannot list batches cannot have it found; it stays unsent.
-        Err(ProviderError::Api {
-            status: 404 | 405 | 501,
-            ..
-        }) => None,
-        Err(error) => return Err(failure(shard, error)),
-    };
-    let Some(batch_id) = found else {
-        return Ok(false);
+    let mut pause = std::time::Duration::from_secs(5);
+    let batch_id = loop {
+        match lost_create(provider, ledger, shard, &metadata, &input, since).await {
+            Ok(found) => match found? {
+                Lookup::Found(id) => break id,
+                Lookup::Nothing => return Ok(false),
+                // Only the running candidates' results can tell: wait for them to end.
+                Lookup::Wait => {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(std::time::Duration::from_mins(1));
+                }
+            },
+            // A server that cannot list batches cannot have it found; it stays unsent.
+            Err(ProviderError::Api {
+                status: 404 | 405 | 501,
+                ..
+            }) => return Ok(false),
+            Err(error) => return Err(failure(shard, error)),
+        }
     };
     ledger.mark_submitted(
         shard.id,

@@ -52,6 +52,15 @@ pub(crate) fn time<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i64, D:
     }
 }
 
+/// [`time`] for a field that may be absent or null.
+pub(crate) fn optional_time<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<i64>, D::Error> {
+    #[derive(Deserialize)]
+    struct Wrapped(#[serde(deserialize_with = "time")] i64);
+    Ok(Option::<Wrapped>::deserialize(deserializer)?.map(|Wrapped(seconds)| seconds))
+}
+
 /// `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)` as Unix seconds.
 pub fn unix_seconds(text: &str) -> Option<i64> {
     let text = text.trim();
@@ -83,10 +92,17 @@ pub fn unix_seconds(text: &str) -> Option<i64> {
                 b'-' => -1,
                 _ => return None,
             };
-            let (hours, minutes) = rest[1..]
-                .split_once(':')
-                .unwrap_or((&rest[1..3.min(rest.len())], "0"));
-            sign * (hours.parse::<i64>().ok()? * 3600 + minutes.parse::<i64>().ok()? * 60)
+            let offset = rest.get(1..)?;
+            let (hours, minutes) = match offset.split_once(':') {
+                Some(parts) => parts,
+                None => (offset.get(..2)?, offset.get(2..)?),
+            };
+            let minutes = if minutes.is_empty() { "0" } else { minutes };
+            let (hours, minutes) = (hours.parse::<i64>().ok()?, minutes.parse::<i64>().ok()?);
+            if !(0..=23).contains(&hours) || !(0..=59).contains(&minutes) {
+                return None;
+            }
+            sign * (hours * 3600 + minutes * 60)
         }
     };
     Some(days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second - offset)
@@ -120,6 +136,19 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_with_azure_times_reads() {
+        let text = r#"{"id":"batch_1","object":"batch","endpoint":"/chat/completions","input_file_id":"file-1","completion_window":"24h","status":"Validating","created_at":"2024-07-19T21:13:57Z","expires_at":"2024-07-20T21:13:57Z","in_progress_at":null,"request_counts":{"total":0,"completed":0,"failed":0}}"#;
+        let batch: crate::Batch = serde_json::from_str(text).expect("reads");
+        assert_eq!(batch.status, BatchStatus::Validating);
+        assert_eq!(batch.created_at, 1_721_423_637);
+        assert_eq!(batch.expires_at, Some(1_721_510_037));
+        assert_eq!(batch.in_progress_at, None);
+        let file = r#"{"id":"file-1","object":"file","bytes":3,"created_at":"2024-07-19T21:13:57Z","filename":"a.jsonl","purpose":"batch"}"#;
+        let file: crate::FileObject = serde_json::from_str(file).expect("reads");
+        assert_eq!(file.created_at, 1_721_423_637);
+    }
+
+    #[test]
     fn times_as_numbers_or_text() {
         assert_eq!(unix_seconds("1970-01-01T00:00:00Z"), Some(0));
         assert_eq!(
@@ -132,5 +161,12 @@ mod tests {
             Some(1_795_763_982)
         );
         assert_eq!(unix_seconds("yesterday"), None);
+        assert_eq!(unix_seconds("2024-01-01T00:00:00+0é"), None);
+        assert_eq!(
+            unix_seconds("2024-01-01T00:00:00+99999999999999999:00"),
+            None
+        );
+        assert_eq!(unix_seconds("2024-01-01T00:00:00+"), None);
+        assert_eq!(unix_seconds("99999-01-01T00:00:00Z"), None);
     }
 }

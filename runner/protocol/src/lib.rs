@@ -23,6 +23,7 @@ pub struct FileObject {
     /// Size in bytes.
     pub bytes: u64,
     /// Unix seconds.
+    #[serde(deserialize_with = "lenient::time")]
     pub created_at: i64,
     /// The name it was uploaded with.
     pub filename: String,
@@ -32,7 +33,11 @@ pub struct FileObject {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
     /// Unix seconds.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient::optional_time"
+    )]
     pub expires_at: Option<i64>,
 }
 
@@ -200,28 +205,28 @@ pub struct Batch {
     #[serde(default)]
     pub error_file_id: Option<String>,
     /// Unix seconds.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::optional_time")]
     pub in_progress_at: Option<i64>,
     /// Unix seconds.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::optional_time")]
     pub expires_at: Option<i64>,
     /// Unix seconds.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::optional_time")]
     pub finalizing_at: Option<i64>,
     /// Unix seconds.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::optional_time")]
     pub completed_at: Option<i64>,
     /// Unix seconds.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::optional_time")]
     pub failed_at: Option<i64>,
     /// Unix seconds.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::optional_time")]
     pub expired_at: Option<i64>,
     /// Unix seconds.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::optional_time")]
     pub cancelling_at: Option<i64>,
     /// Unix seconds.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::optional_time")]
     pub cancelled_at: Option<i64>,
     /// Progress.
     #[serde(default)]

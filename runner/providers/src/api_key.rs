@@ -51,7 +51,7 @@ pub enum ApiKeyError {
     },
     /// Spaces, tabs or control characters inside the key: it could not be sent as a header.
     #[error(
-        "`{variable}` contains whitespace or control characters inside the key; hint: copy the key again, without line breaks or spaces"
+        "`{variable}` contains whitespace, control or non-ASCII characters inside the key; hint: copy the key again, without line breaks or spaces"
     )]
     Malformed {
         /// The variable.
@@ -143,10 +143,8 @@ fn check(
     if key.is_empty() {
         return Err(ApiKeyError::Blank { variable });
     }
-    if key
-        .chars()
-        .any(|character| character.is_whitespace() || character.is_control())
-    {
+    // A header value must be visible ASCII: anything else could not be sent at all.
+    if !key.bytes().all(|byte| byte.is_ascii_graphic()) {
         return Err(ApiKeyError::Malformed { variable });
     }
     Ok(Some(ApiKey::new(key.to_string())))

@@ -182,7 +182,10 @@ pub enum Found {
     Nothing,
     /// The batch it made.
     Batch(RemoteBatch),
-    /// Several batches could be it and looking cannot tell which: creating again could pay
-    /// twice, so the caller stops and names them.
+    /// Batches still running could be it, and only their results can tell: send nothing for
+    /// the shard and look again later (once they end).
+    Waiting(Vec<RemoteBatch>),
+    /// Several batches are it by every sign looking can read: creating again could pay twice,
+    /// and adopting one could take another's, so the caller stops and names them.
     Several(Vec<RemoteBatch>),
 }

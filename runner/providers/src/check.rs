@@ -26,9 +26,9 @@ pub fn check(job: &Job) -> Vec<ProviderProblem> {
             pointer: "/budget/max_usd".into(),
             code: "unknown-price",
             message: format!(
-                "a budget is set, but batchlabel has no `{}` batch price for model `{}` (its table is dated {})",
-                provider.as_str(),
+                "a budget is set, but batchlabel has no price for model `{}` at `{}` (its table is dated {})",
                 job.model.name,
+                provider.as_str(),
                 crate::prices_as_of(provider)
             ),
             help: "use a model from the price table (`batchlabel estimate` shows the price it uses), or remove `budget.max_usd` to run unbudgeted".into(),

@@ -79,6 +79,7 @@ impl Transport {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(20))
             .timeout(Duration::from_mins(10))
+            .redirect(same_origin_redirects())
             .build()
             .unwrap_or_default();
         let base_url = base_url.trim_end_matches('/').to_string();
@@ -232,7 +233,12 @@ impl Transport {
             }
             let text = String::from_utf8_lossy(&body).into_owned();
             let retryable = RetryPolicy::should_retry(status, &headers, &text);
-            if retryable && effect == Effect::CreatesSomething && (status >= 500 || status == 408) {
+            // 529 (Anthropic's "overloaded") refuses the request before any work: retry it.
+            if retryable
+                && effect == Effect::CreatesSomething
+                && (status >= 500 || status == 408)
+                && status != 529
+            {
                 // The server may have acted before failing.
                 return Err(ProviderError::Ambiguous {
                     operation: operation.into(),
@@ -290,6 +296,26 @@ impl Transport {
         })?;
         Ok((value, skew))
     }
+}
+
+/// Redirects are followed only within the origin they start from: a key header
+/// (`api-key`, `x-api-key`) is not one reqwest strips when a redirect changes host.
+fn same_origin_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let Some(first) = attempt.previous().first() else {
+            return attempt.stop();
+        };
+        let same = first.scheme() == attempt.url().scheme()
+            && first.host_str() == attempt.url().host_str()
+            && first.port_or_known_default() == attempt.url().port_or_known_default();
+        if attempt.previous().len() > 5 {
+            attempt.error("too many redirects")
+        } else if same {
+            attempt.follow()
+        } else {
+            attempt.stop()
+        }
+    })
 }
 
 fn batchlabel_core_now() -> i64 {

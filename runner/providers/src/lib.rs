@@ -122,7 +122,10 @@ pub trait BatchProvider: Send + Sync {
                 .find_batches(lost.tags, lost.since)
                 .await?
                 .into_iter()
-                .find(|batch| batch.input_id.as_deref() == Some(lost.input.id.as_str()));
+                .find(|batch| {
+                    batch.input_id.as_deref() == Some(lost.input.id.as_str())
+                        && !lost.known.contains(&batch.id)
+                });
             Ok(found.map_or(Found::Nothing, Found::Batch))
         })
     }

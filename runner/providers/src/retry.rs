@@ -68,12 +68,13 @@ fn server_hint(headers: &HeaderMap) -> Option<Duration> {
     if let Some(milliseconds) = text("retry-after-ms").and_then(|text| text.parse::<f64>().ok())
         && milliseconds > 0.0
     {
-        return Some(Duration::from_secs_f64(milliseconds / 1000.0));
+        // Beyond what a Duration holds is beyond any sane wait: give up, as on a long hint.
+        return Some(Duration::try_from_secs_f64(milliseconds / 1000.0).unwrap_or(Duration::MAX));
     }
     if let Some(seconds) = text("retry-after").and_then(|text| text.parse::<f64>().ok())
         && seconds > 0.0
     {
-        return Some(Duration::from_secs_f64(seconds));
+        return Some(Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX));
     }
     bucket_reset(headers)
 }
@@ -93,7 +94,7 @@ fn bucket_reset(headers: &HeaderMap) -> Option<Duration> {
             .then(|| text(&format!("anthropic-ratelimit-{bucket}-reset")))
             .flatten()
             .and_then(batchlabel_protocol::unix_seconds)
-            .map(|at| Duration::from_secs_f64((at as f64 - now).max(0.0)));
+            .and_then(|at| Duration::try_from_secs_f64((at as f64 - now).max(0.0)).ok());
         for wait in [openai, anthropic].into_iter().flatten() {
             longest = Some(longest.map_or(wait, |longest| longest.max(wait)));
         }
@@ -129,7 +130,7 @@ fn go_duration(text: &str) -> Option<Duration> {
             };
         rest = &rest[unit..];
     }
-    Some(Duration::from_secs_f64(total))
+    Duration::try_from_secs_f64(total).ok()
 }
 
 #[cfg(test)]
@@ -233,6 +234,9 @@ mod tests {
         assert_eq!(go_duration("12ms"), Some(Duration::from_millis(12)));
         assert_eq!(go_duration("6m0s"), Some(Duration::from_mins(6)));
         assert_eq!(go_duration("soon"), None);
+        assert_eq!(go_duration("99999999999999999999999s"), None);
+        let huge = headers(&[("retry-after", "inf"), ("retry-after-ms", "1e300")]);
+        assert_eq!(policy.delay(0, Some(&huge)), None);
         let backoff = policy.delay(10, None).unwrap();
         assert!(backoff <= Duration::from_secs(8) && backoff >= Duration::from_secs(6));
     }

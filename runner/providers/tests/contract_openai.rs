@@ -67,6 +67,17 @@ async fn create_then_find_by_tags() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_create_is_found_by_looking() {
+    let served = serve(Duration::ZERO).await;
+    contract::lost_create_is_found_by_looking(
+        &served.client(KEY),
+        &served.client(KEY),
+        &served.directory(),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn poll_reaches_a_terminal_state() {
     let served = serve(Duration::ZERO).await;
     contract::poll_reaches_a_terminal_state(&served.client(KEY), &served.directory()).await;

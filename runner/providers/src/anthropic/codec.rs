@@ -43,7 +43,8 @@ impl AnthropicCodec {
             AnthropicOutput::OutputFormat => {
                 part.insert(
                     "output_config".into(),
-                    json!({"format": {"type": "json_schema", "schema": shape.schema}}),
+                    json!({"format": {"type": "json_schema",
+                        "schema": super::schema::for_structured_output(shape.schema)}}),
                 );
             }
             AnthropicOutput::Tool => {

@@ -19,6 +19,7 @@ use types::{BatchPage, MessageBatch};
 mod codec;
 pub(crate) mod prices;
 mod provider;
+mod schema;
 mod types;
 
 pub use codec::AnthropicCodec;
@@ -34,6 +35,9 @@ pub const ANTHROPIC_BASE_URL: &str = "https://api.anthropic.com";
 pub struct AnthropicClient {
     transport: Transport,
     codec: AnthropicCodec,
+    /// The batches this client created; held while creating or looking for a lost create,
+    /// so the two take turns (see `provider.rs`).
+    created: std::sync::Arc<tokio::sync::Mutex<std::collections::HashSet<String>>>,
 }
 
 impl AnthropicClient {
@@ -47,7 +51,11 @@ impl AnthropicClient {
         let auth = api_key.map_or(Auth::None, |key| Auth::Header("x-api-key", key));
         let transport = Transport::new(base_url, auth, retry)
             .with_header("anthropic-version", ANTHROPIC_VERSION);
-        Self { transport, codec }
+        Self {
+            transport,
+            codec,
+            created: std::sync::Arc::default(),
+        }
     }
 
     fn http(&self) -> &reqwest::Client {
@@ -144,8 +152,43 @@ enum Phase {
     Done,
 }
 
+/// Between lines: whether the line being read has content yet, and whether a comma is owed
+/// before the next content (one per line break after a line with content).
+#[derive(Clone, Copy, Default)]
+struct Joiner {
+    in_content: bool,
+    comma_owed: bool,
+}
+
+impl Joiner {
+    /// `chunk` with line breaks turned into the commas between array elements: blank lines and
+    /// a final newline add nothing, and a raw `\r` (never inside a JSON string) is dropped.
+    fn join(&mut self, chunk: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(chunk.len() + 1);
+        for &byte in chunk {
+            match byte {
+                b'\n' => {
+                    self.comma_owed |= self.in_content;
+                    self.in_content = false;
+                }
+                b'\r' => {}
+                b' ' | b'\t' if !self.in_content => {}
+                _ => {
+                    if self.comma_owed {
+                        out.push(b',');
+                        self.comma_owed = false;
+                    }
+                    self.in_content = true;
+                    out.push(byte);
+                }
+            }
+        }
+        out
+    }
+}
+
 /// The body `{"requests":[line,line,…]}` from a shard of request lines, streamed: each line
-/// is already one request object, so newlines become commas.
+/// is already one request object.
 fn inline_requests(shard: &Path) -> Result<reqwest::Body, ProviderError> {
     let file = std::fs::File::open(shard).map_err(|source| ProviderError::Io {
         path: shard.to_path_buf(),
@@ -154,36 +197,54 @@ fn inline_requests(shard: &Path) -> Result<reqwest::Body, ProviderError> {
     let chunks =
         tokio_util::io::ReaderStream::with_capacity(tokio::fs::File::from_std(file), 1 << 16);
     let stream = futures_util::stream::unfold(
-        (chunks, None::<u8>, Phase::Open),
-        |(mut chunks, held, phase)| async move {
+        (chunks, Joiner::default(), Phase::Open),
+        |(mut chunks, mut joiner, phase)| async move {
             match phase {
                 Phase::Open => Some((
                     Ok(b"{\"requests\":[".to_vec()),
-                    (chunks, held, Phase::Lines),
+                    (chunks, joiner, Phase::Lines),
                 )),
                 Phase::Lines => match chunks.next().await {
                     Some(Ok(chunk)) => {
-                        let mut out = Vec::with_capacity(chunk.len() + 1);
-                        out.extend(held);
-                        out.extend(chunk.iter().map(|byte| match byte {
-                            b'\n' => b',',
-                            other => *other,
-                        }));
-                        // The last byte waits: the file's final newline must not become a comma.
-                        let last = out.pop();
-                        Some((Ok(out), (chunks, last, Phase::Lines)))
+                        let joined = joiner.join(&chunk);
+                        Some((Ok(joined), (chunks, joiner, Phase::Lines)))
                     }
-                    Some(Err(error)) => Some((Err(error), (chunks, held, Phase::Done))),
-                    None => {
-                        let mut tail: Vec<u8> =
-                            held.filter(|byte| *byte != b',').into_iter().collect();
-                        tail.extend_from_slice(b"]}");
-                        Some((Ok(tail), (chunks, None, Phase::Done)))
-                    }
+                    Some(Err(error)) => Some((Err(error), (chunks, joiner, Phase::Done))),
+                    None => Some((Ok(b"]}".to_vec()), (chunks, joiner, Phase::Done))),
                 },
                 Phase::Done => None,
             }
         },
     );
     Ok(reqwest::Body::wrap_stream(stream))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Joiner;
+
+    fn joined(chunks: &[&[u8]]) -> String {
+        let mut joiner = Joiner::default();
+        let mut out = b"[".to_vec();
+        for chunk in chunks {
+            out.extend(joiner.join(chunk));
+        }
+        out.push(b']');
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn lines_become_one_json_array_however_they_are_cut() {
+        let expected = r#"[{"a":"x y"},{"b":2}]"#;
+        assert_eq!(joined(&[b"{\"a\":\"x y\"}\n{\"b\":2}\n"]), expected);
+        assert_eq!(joined(&[b"{\"a\":\"x y\"}\r\n\n  \n{\"b\":2}"]), expected);
+        assert_eq!(
+            joined(&[b"{\"a\":\"x", b" y\"}\n", b"\n{\"b\":2}\n\n"]),
+            expected
+        );
+        assert_eq!(joined(&[b""]), "[]");
+        for text in [joined(&[b"{}\n\n{}\r\n"]), joined(&[b"\n\n"])] {
+            serde_json::from_str::<serde_json::Value>(&text).expect("valid JSON");
+        }
+    }
 }

@@ -91,7 +91,8 @@ impl AnthropicClient {
                     older = true;
                 }
             }
-            if older || !page.has_more || page.last_id.is_none() {
+            // A server repeating its cursor would loop forever: stop there too.
+            if older || !page.has_more || page.last_id.is_none() || page.last_id == after {
                 return Ok(found);
             }
             after = page.last_id;
@@ -115,37 +116,51 @@ impl AnthropicClient {
         Ok(!got.is_empty() && got.is_subset(wanted))
     }
 
+    /// Look for the batch a lost create made. Creates and lookups of this client take turns
+    /// (one lock), and every batch it created is remembered: a sibling shard's batch, created
+    /// while this one looks, is never taken for this shard's.
     async fn find_lost(&self, lost: &LostCreate<'_>) -> Result<Found, ProviderError> {
+        let created = self.created.lock().await;
         let candidates: Vec<RemoteBatch> = self
             .created_since(lost.since)
             .await?
             .into_iter()
-            .filter(|batch| !lost.known.contains(&batch.id) && batch.counts.total == lost.requests)
+            .filter(|batch| {
+                !lost.known.contains(&batch.id)
+                    && !created.contains(&batch.id)
+                    && batch.counts.total == lost.requests
+            })
             .collect();
         if candidates.is_empty() {
             return Ok(Found::Nothing);
         }
         let wanted = custom_ids(&self.codec, lost.shard)?;
-        let mut open = Vec::new();
+        let mut running = Vec::new();
+        let mut matching = Vec::new();
         for batch in candidates {
-            if batch.state.is_terminal() {
-                if self.holds_shard(&batch, lost.shard, &wanted).await? {
-                    return Ok(Found::Batch(batch));
-                }
-            } else {
-                open.push(batch);
+            if !batch.state.is_terminal() {
+                running.push(batch);
+            } else if self.holds_shard(&batch, lost.shard, &wanted).await? {
+                matching.push(batch);
             }
         }
-        match open.len() {
-            0 => Ok(Found::Nothing),
-            1 => Ok(Found::Batch(open.remove(0))),
-            _ => Ok(Found::Several(open)),
-        }
+        // Custom_ids carry the spec's fingerprint: only a batch of these very requests
+        // matches. Two that match cannot be told apart.
+        Ok(match (matching.len(), running.is_empty()) {
+            (1, _) => Found::Batch(matching.remove(0)),
+            (0, true) => Found::Nothing,
+            (0, false) => Found::Waiting(running),
+            _ => Found::Several(matching),
+        })
     }
 
     async fn create_remote(&self, input: &StagedInput) -> Result<RemoteBatch, ProviderError> {
+        let mut created = self.created.lock().await;
         match self.create_batch(Path::new(&input.id)).await {
-            Ok(batch) => Ok(remote(batch)),
+            Ok(batch) => {
+                created.insert(batch.id.clone());
+                Ok(remote(batch))
+            }
             // The batch queue is full (after waiting as long as the API asked): not a failure.
             Err(ProviderError::Api {
                 status: 429,

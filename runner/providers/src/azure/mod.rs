@@ -67,7 +67,7 @@ pub fn azure_client(
 ) -> OpenAiClient {
     let auth = key.map_or(Auth::None, |key| Auth::Header("api-key", key));
     let endpoint = endpoint.trim_end_matches('/');
-    match api_version {
+    let client = match api_version {
         Some(version) => OpenAiClient::with_transport(
             Transport::new(&format!("{endpoint}/openai"), auth, retry)
                 .with_query("api-version", version),
@@ -77,5 +77,7 @@ pub fn azure_client(
             Transport::new(&format!("{endpoint}/openai/v1"), auth, retry),
             "/chat/completions",
         ),
-    }
+    };
+    // Azure's batch docs create batches for `/chat/completions` (lines keep `/v1/…`).
+    client.with_batch_endpoint("/chat/completions")
 }

@@ -29,6 +29,8 @@ pub struct OpenAiClient {
     /// The synchronous chat-completions path under the base URL (Azure's dated API puts the
     /// deployment in it).
     chat_path: String,
+    /// The `endpoint` a batch is created for (Azure documents it without `/v1`).
+    batch_endpoint: &'static str,
 }
 
 impl OpenAiClient {
@@ -43,7 +45,14 @@ impl OpenAiClient {
         Self {
             transport,
             chat_path: chat_path.to_string(),
+            batch_endpoint: batchlabel_protocol::CHAT_COMPLETIONS,
         }
+    }
+
+    /// Batches are created for `endpoint` instead of `/v1/chat/completions`.
+    pub(crate) fn with_batch_endpoint(mut self, endpoint: &'static str) -> Self {
+        self.batch_endpoint = endpoint;
+        self
     }
 
     /// How many requests were repeated so far (after 429s, 5xx, dropped connections).
@@ -228,7 +237,7 @@ impl OpenAiClient {
         let url = self.url("/batches");
         let body = CreateBatch {
             input_file_id: input_file_id.into(),
-            endpoint: batchlabel_protocol::CHAT_COMPLETIONS.into(),
+            endpoint: self.batch_endpoint.into(),
             completion_window: "24h".into(),
             metadata: Some(metadata),
         };

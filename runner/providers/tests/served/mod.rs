@@ -75,6 +75,17 @@ macro_rules! contract_cases {
         }
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn lost_create_is_found_by_looking() {
+            let served = served::serve(Duration::ZERO).await;
+            contract::lost_create_is_found_by_looking(
+                &$client(&served, served::KEY),
+                &$client(&served, served::KEY),
+                &served.directory(),
+            )
+            .await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn poll_reaches_a_terminal_state() {
             let served = served::serve(Duration::ZERO).await;
             contract::poll_reaches_a_terminal_state(
