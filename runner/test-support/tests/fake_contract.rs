@@ -20,6 +20,13 @@ async fn create_then_find_by_tags() {
 }
 
 #[tokio::test]
+async fn lost_create_is_found_by_looking() {
+    let directory = scratch();
+    let fake = FakeProvider::new();
+    contract::lost_create_is_found_by_looking(&fake, &fake, directory.path()).await;
+}
+
+#[tokio::test]
 async fn poll_reaches_a_terminal_state() {
     let directory = scratch();
     let fake = FakeProvider::new().polls_to_finish(3);
@@ -72,6 +79,7 @@ async fn every_case_on_one_provider() {
     let directory = scratch();
     let fake = FakeProvider::new();
     contract::all(&fake, directory.path()).await;
-    // Cases that share a provider do not see each other's batches.
-    assert_eq!(fake.batches().len(), 4);
+    // Cases that share a provider do not see each other's batches (the lost-create case
+    // makes two: the shard's and a look-alike).
+    assert_eq!(fake.batches().len(), 6);
 }
