@@ -22,7 +22,7 @@ mod yaml;
 
 pub use diagnostic::{Diagnostic, Diagnostics, Severity, Span, did_you_mean};
 pub use job::{
-    BatchLimits, Input, InputFormat, Job, Label, LabelField, LabelKind, Model, Output,
+    BatchLimits, Batching, Input, InputFormat, Job, Label, LabelField, LabelKind, Model, Output,
     OutputFormat, PluginUse, Prompt, StructuredOutput, Template,
 };
 pub use job_spec::{

@@ -221,6 +221,15 @@ impl Resolver<'_> {
             model: model?,
             output: output.ok()?,
             limits: limits?,
+            batching: spec
+                .batch
+                .as_ref()
+                .map(|batch| crate::job::Batching {
+                    pack: batch.pack.unwrap_or(1).max(1),
+                    max_enqueued_tokens: batch.max_enqueued_tokens,
+                    remote_cleanup: batch.remote_cleanup.unwrap_or(true),
+                })
+                .unwrap_or_default(),
             budget_usd: spec.budget.as_ref().and_then(|budget| budget.max_usd),
             request_plugin,
             validator_plugins,
@@ -241,14 +250,24 @@ impl Resolver<'_> {
 }
 
 /// sha256 over the spec (as JSON, key order kept) and the template texts it loads. The
-/// budget is left out: it limits spending, it does not change a result, so raising it
-/// resumes the same run.
+/// budget, the queue cap and remote cleanup are left out: they limit spending, pace or
+/// housekeeping, they do not change a result, so changing them resumes the same run.
 fn fingerprint(value: &serde_json::Value, prompt: &Prompt) -> String {
     let mut hasher = Sha256::new();
     hasher.update(b"batchlabel-spec-v1\n");
     let mut value = value.clone();
     if let Some(object) = value.as_object_mut() {
         object.remove("budget");
+        if let Some(batch) = object
+            .get_mut("batch")
+            .and_then(|batch| batch.as_object_mut())
+        {
+            batch.remove("max_enqueued_tokens");
+            batch.remove("remote_cleanup");
+            if batch.is_empty() {
+                object.remove("batch");
+            }
+        }
     }
     hasher.update(value.to_string().as_bytes());
     for template in prompt.system.iter().chain(std::iter::once(&prompt.user)) {
