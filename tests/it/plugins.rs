@@ -129,6 +129,48 @@ fn swapping_the_validator_wasm_changes_the_results_without_rebuilding_batchlabel
 }
 
 #[test]
+fn other_validators_recheck_earlier_answers_and_only_what_now_fails_is_asked_again() {
+    let scratch = Scratch::new();
+    sentiment_job(&scratch, NORMALIZER);
+    copy_plugin(&scratch, "label_normalizer", "validator.wasm");
+    let server = LocalServer::start(scratch.path(), &["--script", "script.json"]);
+    assert_eq!(run(&scratch, &server, &[]).code, 0);
+    // NEUTRAL is no longer a label: "so-so" now means NEGATIVE.
+    let spec = std::fs::read_to_string(scratch.path().join("job.yaml")).unwrap();
+    scratch.write(
+        "job.yaml",
+        spec.replace(
+            "labels: [POSITIVE, NEGATIVE, NEUTRAL], synonyms: {so-so: NEUTRAL}",
+            "labels: [POSITIVE, NEGATIVE], synonyms: {so-so: NEGATIVE}",
+        ),
+    );
+    let outcome = run(&scratch, &server, &["--new-run"]);
+    assert_eq!(outcome.code, 0, "{outcome:?}");
+    // The four answers that still pass are reused; the two NEUTRAL ones are asked again.
+    assert_eq!(
+        crate::run::summary(&outcome)["cached_requests"],
+        4,
+        "{outcome:?}"
+    );
+    assert!(
+        outcome.stderr.contains("re-validated 6 earlier answer(s)")
+            || outcome.stdout.contains("re-validated 6 earlier answer(s)"),
+        "{outcome:?}"
+    );
+    assert_eq!(
+        labels(&scratch)
+            .iter()
+            .map(|(_, label)| label.as_str())
+            .collect::<Vec<_>>(),
+        [
+            "POSITIVE", "NEGATIVE", "NEGATIVE", "POSITIVE", "NEGATIVE", "NEGATIVE"
+        ]
+    );
+    let stats = server.stats();
+    assert_eq!(stats["uploads"], 2, "one shard per run: {stats:#}");
+}
+
+#[test]
 fn a_request_builder_scrubs_pii_before_anything_is_written_or_sent() {
     let scratch = Scratch::new();
     scratch.write(

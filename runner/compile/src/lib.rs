@@ -39,21 +39,13 @@ pub use tokens::TokenCounter;
 
 /// What makes requests differ between jobs: model, parameters and response format. Mixed
 /// with a body's message hash it gives the request fingerprint that the cross-run cache keys.
+/// Validators are not in it: they do not change a request, only which answers are accepted,
+/// so a run with other validators re-validates earlier answers instead of asking again (see
+/// the lifecycle's plan).
 pub fn request_salt(job: &batchlabel_spec::Job) -> u128 {
-    // Validators decide which outputs are accepted: a different validator must not reuse
-    // outputs an earlier one accepted.
-    let validators: Vec<(&str, &serde_json::Value)> = job
-        .validator_plugins
-        .iter()
-        .map(|plugin| (plugin.sha256.as_str(), &plugin.config))
-        .collect();
     let shape = batchlabel_providers::RequestShape::of(job);
     let fixed = batchlabel_providers::codec_for(job).fixed_request_part(&shape);
-    let constant = if validators.is_empty() {
-        serde_json::json!([job.model.name, job.model.parameters, fixed])
-    } else {
-        serde_json::json!([job.model.name, job.model.parameters, fixed, validators])
-    };
+    let constant = serde_json::json!([job.model.name, job.model.parameters, fixed]);
     xxhash_rust::xxh3::xxh3_128(constant.to_string().as_bytes())
 }
 

@@ -195,6 +195,48 @@ impl Ledger {
         Ok(set)
     }
 
+    /// Each request labeled (not reused) by runs in this ledger, with its custom_id and the
+    /// labels as they were accepted, to be checked again by other validators. `each` says
+    /// whether the answer still holds; the fingerprints of those that do are returned.
+    pub fn revalidated_fingerprints(
+        &self,
+        mut each: impl FnMut(&str, &str) -> bool,
+    ) -> Result<HashSet<u128>, LedgerError> {
+        self.connection
+            .execute_batch(
+                "CREATE INDEX IF NOT EXISTS requests_by_custom_id ON requests(run_id, custom_id)",
+            )
+            .map_err(self.error())?;
+        let mut statement = self
+            .connection
+            .prepare(
+                "SELECT q.fingerprint, q.custom_id, r.output FROM requests q JOIN results r
+                   ON r.run_id = q.run_id AND r.custom_id = q.custom_id
+                 WHERE r.state = ?1 AND r.cached_from_run IS NULL AND r.output IS NOT NULL",
+            )
+            .map_err(self.error())?;
+        let mut rows = statement
+            .query([ResultState::Labeled.as_str()])
+            .map_err(self.error())?;
+        let mut set = HashSet::new();
+        while let Some(row) = rows.next().map_err(self.error())? {
+            let bytes: Vec<u8> = row.get(0).map_err(self.error())?;
+            let Ok(array) = <[u8; 16]>::try_from(bytes.as_slice()) else {
+                continue;
+            };
+            let fingerprint = u128::from_be_bytes(array);
+            if set.contains(&fingerprint) {
+                continue;
+            }
+            let custom_id: String = row.get(1).map_err(self.error())?;
+            let output: String = row.get(2).map_err(self.error())?;
+            if each(&custom_id, &output) {
+                set.insert(fingerprint);
+            }
+        }
+        Ok(set)
+    }
+
     /// Labeled results of a run that carry scores (their answer before calibration).
     pub fn scored_results(&self, run_id: i64) -> Result<Vec<ScoredResult>, LedgerError> {
         let mut statement = self

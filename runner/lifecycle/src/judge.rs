@@ -113,6 +113,22 @@ fn judge_answer(answer: Answer, checks: &OutputChecks, custom_id: &str) -> Outco
     }
 }
 
+/// Whether labels an earlier run accepted (`output`, JSON) still pass this job's checks
+/// unchanged: the label schema, then every validator plugin, none of which may reject or
+/// rewrite them (a rewrite would make the reused labels differ from a fresh answer's).
+pub(crate) fn still_valid(output: &str, checks: &OutputChecks, custom_id: &str) -> bool {
+    let Ok(value) = serde_json::from_str::<serde_json::Value>(output) else {
+        return false;
+    };
+    if checks.schema_problems(&value).is_some() {
+        return false;
+    }
+    match run_plugins(value.clone(), output, checks, custom_id, Usage::default()) {
+        Ok(checked) => checked == value,
+        Err(_) => false,
+    }
+}
+
 /// Each validator plugin in turn may normalize the answer or reject it.
 fn run_plugins(
     value: serde_json::Value,

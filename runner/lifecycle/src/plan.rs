@@ -12,7 +12,7 @@ use crate::record::register_compile;
 impl Runner<'_> {
     /// Compile and register the run's first attempt.
     pub(crate) fn plan(&mut self) -> Result<CompileReport, LifecycleError> {
-        let labeled = self.ledger.labeled_fingerprints()?;
+        let labeled = self.reusable_fingerprints()?;
         let compile_dir = self.run_files.join("attempt-1");
         self.observer.event(&format!(
             "compiling requests into {}",
@@ -41,6 +41,35 @@ impl Runner<'_> {
         )?;
         self.observer.event(&describe(&report));
         Ok(report)
+    }
+}
+
+impl Runner<'_> {
+    /// The requests earlier runs labeled that this run may reuse. With validator plugins,
+    /// every earlier answer is checked again by them (they may differ from the earlier run's),
+    /// and only those that still pass unchanged are reused: the rest are asked again.
+    fn reusable_fingerprints(&self) -> Result<std::collections::HashSet<u128>, LifecycleError> {
+        if self.checks.plugins.is_empty() {
+            return Ok(self.ledger.labeled_fingerprints()?);
+        }
+        let (mut kept, mut dropped) = (0u64, 0u64);
+        let checks = &self.checks;
+        let reusable = self.ledger.revalidated_fingerprints(|custom_id, output| {
+            let valid = crate::judge::still_valid(output, checks, custom_id);
+            if valid {
+                kept += 1;
+            } else {
+                dropped += 1;
+            }
+            valid
+        })?;
+        if kept + dropped > 0 {
+            self.observer.event(&format!(
+                "re-validated {} earlier answer(s) with this job's validators: {kept} still hold, {dropped} will be asked again",
+                kept + dropped
+            ));
+        }
+        Ok(reusable)
     }
 }
 
