@@ -23,7 +23,7 @@ pub(crate) fn settings(state_dir: &std::path::Path) -> RunSettings {
 }
 
 /// The job name: from the spec when it is a file, else the argument itself.
-fn job_name(spec: &std::path::Path, printer: Printer) -> Option<String> {
+pub(crate) fn job_name(spec: &std::path::Path, printer: Printer) -> Option<String> {
     if spec.is_file() {
         return super::load_job(spec, false, printer).map(|(job, _)| job.name);
     }
