@@ -28,6 +28,8 @@ pub(crate) fn start(state: &Arc<AppState>, batch_id: String) {
         if let Err(error) = process(&state, &batch_id, ticket) {
             tracing_line(&format!("batch {batch_id}: {error}"));
         }
+        // Given up on (an error): its tokens leave the queue all the same.
+        state.queue.release(&batch_id);
     });
 }
 
@@ -46,7 +48,13 @@ pub(crate) fn resume_unfinished(state: &Arc<AppState>) {
                     batch.cancelled_at = Some(crate::now());
                 });
             }
-            status if !status.is_terminal() => start(state, batch.id),
+            status if !status.is_terminal() => {
+                // The queue is in memory: count what is still running again, in order.
+                let tokens =
+                    crate::queue::file_tokens(&state.store.content_path(&batch.input_file_id));
+                state.queue.admit(&batch.id, tokens);
+                start(state, batch.id);
+            }
             _ => {}
         }
     }
@@ -93,18 +101,22 @@ fn process(state: &Arc<AppState>, batch_id: &str, ticket: u64) -> std::io::Resul
         }]),
     };
     let fate = crate::anthropic::batch_fate(&state.options.faults, &batch);
-    let checked = match (checked, fate) {
-        (Ok(_), Some(BatchFate::Failed)) => Err(vec![BatchError {
+    // Refused at create for a full queue, or a fault.
+    let refused = state.queue.refused(batch_id) || fate == Some(BatchFate::Failed);
+    let checked = match checked {
+        Ok(_) if refused => Err(vec![BatchError {
             code: "token_limit_exceeded".into(),
             message: "Enqueued token limit reached for this model in organization org-local. Please try again once some in_progress batches have been completed.".into(),
             param: None,
             line: None,
         }]),
-        (checked, _) => checked,
+        checked => checked,
     };
     let (content, lines) = match checked {
         Ok(checked) => checked,
         Err(errors) => {
+            // Freed before the status shows, so a client that saw it end finds room.
+            state.queue.release(batch_id);
             return set_status(state, batch_id, |batch| {
                 batch.status = BatchStatus::Failed;
                 batch.failed_at = Some(crate::now());
@@ -247,6 +259,7 @@ fn process(state: &Arc<AppState>, batch_id: &str, ticket: u64) -> std::io::Resul
     // Azure writes an error file for every batch that ran, 0 bytes when nothing failed.
     let always = front == crate::routes::Front::Azure;
     let error_file_id = write_result_file(state, batch_id, "error", &errors, always)?;
+    state.queue.release(batch_id);
     set_status(state, batch_id, |batch| {
         let now = crate::now();
         batch.status = final_status;

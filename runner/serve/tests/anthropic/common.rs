@@ -37,6 +37,7 @@ pub async fn start_with(
         api_key: Some(KEY.into()),
         step_delay: step,
         azure_max_enqueued_tokens: batchlabel_serve::DEFAULT_AZURE_MAX_ENQUEUED_TOKENS,
+        max_enqueued_tokens: None,
     })
     .await
     .expect("bind");
