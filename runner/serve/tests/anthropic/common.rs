@@ -28,7 +28,18 @@ pub async fn start_with(
     faults: Faults,
     step: Duration,
 ) -> Running {
-    let server = Server::bind(ServeOptions {
+    start_adjusted(state_dir, engine, faults, step, |_| {}).await
+}
+
+/// [`start_with`], with `adjust` changing the options first.
+pub async fn start_adjusted(
+    state_dir: &Path,
+    engine: Engine,
+    faults: Faults,
+    step: Duration,
+    adjust: impl FnOnce(&mut ServeOptions),
+) -> Running {
+    let mut options = ServeOptions {
         address: SocketAddr::from(([127, 0, 0, 1], 0)),
         state_dir: state_dir.to_path_buf(),
         engine,
@@ -38,9 +49,9 @@ pub async fn start_with(
         step_delay: step,
         azure_max_enqueued_tokens: batchlabel_serve::DEFAULT_AZURE_MAX_ENQUEUED_TOKENS,
         max_enqueued_tokens: None,
-    })
-    .await
-    .expect("bind");
+    };
+    adjust(&mut options);
+    let server = Server::bind(options).await.expect("bind");
     let address = server.local_address();
     tokio::spawn(server.run());
     Running {
