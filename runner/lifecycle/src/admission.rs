@@ -37,18 +37,15 @@ pub(crate) struct Cap {
 }
 
 impl Cap {
-    /// The cap of a job: the spec's tokens, else the provider's default. A provider on a
-    /// loopback address (`batchlabel serve`, a local model, a proxy) gets no default: its
-    /// limits are its own, and a refusal from it still lowers the cap.
+    /// The cap of a job: the spec's tokens (which replace the provider's default entirely, so
+    /// an Anthropic account above tier 1 can lift its requests cap), else the provider's
+    /// default. A provider on a loopback address (`batchlabel serve`, a local model, a proxy)
+    /// gets no default: its limits are its own, and a refusal from it still lowers the cap.
     pub(crate) fn for_job(job: &Job, provider_url: &str) -> Self {
-        let default = if is_loopback(provider_url) {
-            Self::NONE
-        } else {
-            Self::default_for(job.model.provider)
-        };
-        Self {
-            tokens: job.batching.max_enqueued_tokens.or(default.tokens),
-            requests: default.requests,
+        match job.batching.max_enqueued_tokens {
+            Some(tokens) => Self::tokens(tokens),
+            None if is_loopback(provider_url) => Self::NONE,
+            None => Self::default_for(job.model.provider),
         }
     }
 
@@ -218,7 +215,8 @@ impl Admission {
             self.cap.requests = lower(self.cap.requests, in_flight.requests, refused.requests);
         }
         if in_flight == Load::default() {
-            self.hold_until = Some(now + self.pause * 2u32.pow(self.refusals.min(6)));
+            // At most 16 pauses (16 minutes at the default longest poll of a minute).
+            self.hold_until = Some(now + self.pause * 2u32.pow(self.refusals.min(4)));
         }
         self.refusals = self.refusals.saturating_add(1);
     }

@@ -215,3 +215,39 @@ fn defaults_are_per_provider_and_not_for_loopback_servers() {
         assert!(!is_loopback(url), "{url}");
     }
 }
+
+/// A job of `provider`, with `batch` under `batch:`.
+fn job(provider: &str, batch: &str) -> batchlabel_spec::Job {
+    let scratch = tempfile::tempdir().expect("temp dir");
+    std::fs::write(scratch.path().join("rows.csv"), "id,text\n1,hi\n").expect("rows");
+    let spec = format!(
+        "name: cap-job\ninput:\n  csv: rows.csv\n  id: id\n  text: text\nprompt:\n  user: \"{{{{ text }}}}\"\nlabels:\n  sentiment:\n    one_of: [POSITIVE, NEGATIVE]\nmodel:\n  provider: {provider}\n  name: some-model\n  max_completion_tokens: 16\nbatch:\n  max_attempts: 1\n{batch}"
+    );
+    let path = scratch.path().join("job.yaml");
+    std::fs::write(&path, spec).expect("spec");
+    batchlabel_spec::load(&path)
+        .unwrap_or_else(|diagnostics| panic!("{diagnostics:?}"))
+        .job
+}
+
+#[test]
+fn the_spec_cap_replaces_the_default_and_loopback_servers_get_none() {
+    let hosted = "https://api.example.com/v1";
+    assert_eq!(
+        Cap::for_job(&job("openai", ""), hosted),
+        Cap::default_for(ProviderKind::Openai)
+    );
+    assert_eq!(
+        Cap::for_job(&job("openai", ""), "http://127.0.0.1:9/v1"),
+        Cap::NONE
+    );
+    let capped = "  max_enqueued_tokens: 5000\n";
+    assert_eq!(
+        Cap::for_job(&job("anthropic", capped), hosted),
+        tokens(5000)
+    );
+    assert_eq!(
+        Cap::for_job(&job("openai", capped), "http://localhost:1/v1"),
+        tokens(5000)
+    );
+}
