@@ -34,7 +34,8 @@ rm -rf "$OUT/shards"
 "$BIN" -q compile "$OUT/job.yaml" --out "$OUT/shards" >/dev/null
 read -r job_tokens largest < <(python3 - "$OUT/shards" <<'PY'
 import pathlib, sys
-sizes = [len(p.read_text(encoding="utf-8")) for p in pathlib.Path(sys.argv[1]).glob("*.jsonl")]
+sizes = [len(p.read_text(encoding="utf-8")) for p in pathlib.Path(sys.argv[1]).rglob("shard-*.jsonl")]
+assert sizes, "no shards compiled"
 print(sum((s + 3) // 4 for s in sizes), max((s + 3) // 4 for s in sizes))
 PY
 )
