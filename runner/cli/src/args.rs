@@ -295,6 +295,11 @@ pub struct ServeArgs {
     /// Pause at each batch status change, in milliseconds.
     #[arg(long, default_value_t = 0, value_parser = milliseconds)]
     pub step_delay_ms: u64,
+    /// Most input tokens queued at once (characters/4 of the batches not yet ended), as
+    /// providers cap them: a batch over it fails with `token_limit_exceeded` (a 429 at create
+    /// on the Anthropic front end) [default: no cap].
+    #[arg(long, value_name = "N", value_parser = |text: &str| number(text, 1..=u64::MAX, "a token count"))]
+    pub max_enqueued_tokens: Option<u64>,
     /// Fault: answer every Nth API call with an HTTP status, as `STATUS:N` (e.g. `429:3`).
     #[arg(long, value_name = "STATUS:N")]
     pub fault_http: Vec<String>,

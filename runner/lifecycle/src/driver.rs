@@ -1,7 +1,7 @@
 //! `batchlabel run`: the lifecycle as a state machine. A [`Runner`] turns until its run is
-//! over; each turn runs the stages in order — submit what is planned (`submit.rs`), poll and
-//! download what is submitted (`settle.rs`), ingest what is downloaded (`ingest.rs`), and once
-//! an attempt is complete plan its retries (`retry.rs`) or finish (`finalize.rs`). All state is
+//! over; each turn runs the stages in order — submit what is planned and the provider's queue
+//! has room for (`wave.rs`, `admission.rs`, `submit.rs`), poll and download what is submitted
+//! (`settle.rs`), ingest what is downloaded (`ingest.rs`), and once an attempt is complete plan its retries (`retry.rs`) or finish (`finalize.rs`). All state is
 //! in the ledger, so a run can be entered again at any point.
 
 use std::path::PathBuf;
@@ -11,9 +11,9 @@ use batchlabel_core::{FailureReason, RunState, ShardState};
 use batchlabel_ledger::{Ledger, RunRecord, ShardRecord};
 use batchlabel_providers::BatchProvider;
 use batchlabel_spec::Job;
-use futures_util::StreamExt;
 use serde::Serialize;
 
+use crate::admission::{Admission, Cap};
 use crate::budget::Budget;
 use crate::ingest::{IngestContext, ingest_downloaded};
 use crate::run_choice::{RunChoice, choose_run, start_run};
@@ -123,6 +123,10 @@ pub async fn run(
         ledger,
         run,
         budget,
+        admission: Admission::new(
+            Cap::for_job(job, &provider.describe()),
+            settings.max_poll_interval,
+        ),
         checks,
         price,
         timings: Timings::default(),
@@ -144,6 +148,8 @@ pub(crate) struct Runner<'a> {
     /// The run's own files (`runs/<id>`): compiled shards and retry files.
     pub(crate) run_files: PathBuf,
     pub(crate) budget: Option<Budget>,
+    /// What the provider's queue has room for (`admission.rs`).
+    pub(crate) admission: Admission,
     pub(crate) checks: OutputChecks,
     pub(crate) price: Option<batchlabel_compile::BatchPrice>,
     pub(crate) timings: Timings,
@@ -199,8 +205,14 @@ impl Runner<'_> {
             self.end_unsent(&planned)?;
             return Ok(Turn::Again { changed: true });
         }
-        let mut changed = self.submit(planned).await?;
+        let mut changed = self.submit(&planned).await?;
         if self.settings.no_wait {
+            let waiting = self.shards_in(ShardState::Planned)?.len();
+            if waiting > 0 {
+                self.observer.event(&format!(
+                    "{waiting} shard(s) were not sent: the provider's queue has no room for them until batches end; run the same command again later to send them"
+                ));
+            }
             return Ok(Turn::Submitted);
         }
         let stage = Instant::now();
@@ -209,7 +221,9 @@ impl Runner<'_> {
             run_dir: &self.run_dir,
             observer: self.observer,
         };
+        let before = self.shards_in(ShardState::Submitted)?;
         changed |= poll_and_settle(self.provider, &mut self.ledger, &self.run, &settle).await?;
+        self.settled(&before)?;
         self.timings.wait_seconds += stage.elapsed().as_secs_f64();
         changed |= self.ingest()?;
         self.clean_up(false).await?;
@@ -243,50 +257,6 @@ impl Runner<'_> {
             )?;
         }
         Ok(())
-    }
-
-    /// Admit the planned shards under the budget and submit them; a refusal stops the run
-    /// after what was admitted is sent. Whether anything was sent.
-    async fn submit(&mut self, planned: Vec<ShardRecord>) -> Result<bool, LifecycleError> {
-        if planned.is_empty() {
-            return Ok(false);
-        }
-        let (admitted, refused) = match &self.budget {
-            Some(budget) => {
-                budget.reserve_planned(&self.ledger, self.ledger.shards(self.run.id)?)?
-            }
-            None => (planned, None),
-        };
-        let mut sent = false;
-        if !admitted.is_empty() {
-            let stage = Instant::now();
-            let attempt = admitted
-                .iter()
-                .map(|shard| shard.attempt)
-                .max()
-                .unwrap_or(1);
-            self.observer.event(&format!(
-                "submitting {} shard(s) of attempt {attempt}",
-                admitted.len()
-            ));
-            let (provider, ledger, remote) = (self.provider, &self.ledger, &self.remote);
-            let mut submissions = futures_util::stream::iter(
-                admitted
-                    .into_iter()
-                    .map(|shard| crate::submit_shard(provider, ledger, remote, shard)),
-            )
-            .buffer_unordered(self.settings.concurrency.max(1));
-            while let Some(outcome) = submissions.next().await {
-                sent |= outcome?;
-            }
-            drop(submissions);
-            self.ledger.checkpoint();
-            self.timings.submit_seconds += stage.elapsed().as_secs_f64();
-        }
-        match refused {
-            Some(refused) => Err(refused),
-            None => Ok(sent),
-        }
     }
 
     /// Ingest what is downloaded. Whether there was any.

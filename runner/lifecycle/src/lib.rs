@@ -6,6 +6,7 @@
 //! It does not parse specs (batchlabel-spec), render requests (batchlabel-compile), speak
 //! HTTP (batchlabel-providers) or write the result files (batchlabel-sink).
 
+mod admission;
 mod budget;
 mod calibrate;
 mod checks;
@@ -26,6 +27,7 @@ mod settle;
 mod status;
 mod strict_json;
 mod submit;
+mod wave;
 
 pub(crate) use submit::submit as submit_shard;
 
@@ -42,7 +44,7 @@ pub use clean::{CleanOptions, CleanReport, CleanedRun, clean};
 pub use driver::{RunObserver, RunSummary, Timings, run};
 pub use pilot::{PilotOptions, PilotReport, PilotRow, Projection, pilot};
 pub use row_results::latest_row_results;
-pub use status::{CostAccount, RunCounts, RunStatus, cancel, status};
+pub use status::{CostAccount, QueueAccount, RunCounts, RunStatus, cancel, status};
 
 /// How this run behaves (the spec says what the job is).
 #[derive(Debug, Clone)]

@@ -234,7 +234,7 @@ async fn settle_finished_batch(
         let note = failure.note;
         if failure.queue_full && shard.submits < MAX_SUBMITS {
             observer.event(&format!(
-                "batch {} of shard {} failed: {note}; submitting it again after a pause",
+                "batch {} of shard {} failed: {note}; it is sent again once the queue has room",
                 batch.id, shard.number
             ));
             ledger.requeue_shard(shard.id, &note)?;

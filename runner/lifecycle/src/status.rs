@@ -45,6 +45,39 @@ pub struct RunCounts {
     /// The budget's view: each shard's pre-flight bound against the usage its output files
     /// reported.
     pub cost: CostAccount,
+    /// What is in the provider's queue and what waits to enter it.
+    pub queue: QueueAccount,
+}
+
+/// The run's shards in and before the provider's queue, weighed as admission weighs them
+/// (a shard's estimated input tokens, or a quarter of its bytes if more).
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct QueueAccount {
+    /// Batches created and not yet ended.
+    pub in_flight_batches: u64,
+    /// Their input tokens: what counts against the provider's enqueued-token limit.
+    pub in_flight_tokens: u64,
+    /// Their requests.
+    pub in_flight_requests: u64,
+    /// Shards planned and not yet sent (waiting for room in the queue, or for a turn).
+    pub queued_shards: u64,
+    /// Their input tokens.
+    pub queued_tokens: u64,
+}
+
+impl QueueAccount {
+    fn of(shards: &[ShardRecord]) -> Self {
+        let count = |state: ShardState| shards.iter().filter(|shard| shard.state == state).count();
+        let in_flight = crate::admission::Load::sum(shards, ShardState::Submitted);
+        let queued = crate::admission::Load::sum(shards, ShardState::Planned);
+        Self {
+            in_flight_batches: count(ShardState::Submitted) as u64,
+            in_flight_tokens: in_flight.tokens,
+            in_flight_requests: in_flight.requests,
+            queued_shards: count(ShardState::Planned) as u64,
+            queued_tokens: queued.tokens,
+        }
+    }
 }
 
 /// Estimated against actual cost, summed over shards.
@@ -181,6 +214,7 @@ pub(crate) fn run_status(
             output_tokens: usage.output_tokens,
             cost_usd: usage.cost_usd,
             cost: CostAccount::of(&shards),
+            queue: QueueAccount::of(&shards),
         },
         eta_seconds,
         shards,

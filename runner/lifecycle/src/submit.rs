@@ -78,17 +78,28 @@ fn failure(shard: &ShardRecord, error: ProviderError) -> LifecycleError {
     })
 }
 
-/// Upload (if not yet uploaded) and create the batch (if not yet created). Whether the shard
-/// now has its batch (false: it waits for a later turn).
+/// What submitting a shard came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Sent {
+    /// Its batch exists.
+    Created,
+    /// It waits for a later turn.
+    Later,
+    /// The provider refused it for a full queue: it waits for batches to end (see
+    /// `admission.rs`).
+    QueueFull,
+}
+
+/// Upload (if not yet uploaded) and create the batch (if not yet created).
 pub(crate) async fn submit(
     provider: &dyn BatchProvider,
     ledger: &Ledger,
     remote: &RemoteRun,
     mut shard: ShardRecord,
-) -> Result<bool, LifecycleError> {
+) -> Result<Sent, LifecycleError> {
     let content = content_tag(&shard)?;
     if adopt_sent_batch(provider, ledger, remote, &shard, &content).await? {
-        return Ok(true);
+        return Ok(Sent::Created);
     }
     if shard.file_id.is_none() {
         shard.file_id = Some(upload(provider, ledger, remote, &shard).await?);
@@ -97,10 +108,10 @@ pub(crate) async fn submit(
         }
     }
     let Some(file_id) = shard.file_id.clone() else {
-        return Ok(false);
+        return Ok(Sent::Later);
     };
     if shard.batch_id.is_some() {
-        return Ok(true);
+        return Ok(Sent::Created);
     }
     let metadata = batch_metadata(&remote.token, &shard);
     let input = StagedInput {
@@ -112,7 +123,7 @@ pub(crate) async fn submit(
         match find_created(provider, ledger, &shard, &metadata, &input, since).await? {
             Lookup::Found(id) => batch_id = Some(id),
             Lookup::Nothing => {}
-            Lookup::Wait => return Ok(false),
+            Lookup::Wait => return Ok(Sent::Later),
         }
     }
     let mut created_with = metadata.clone();
@@ -126,7 +137,7 @@ pub(crate) async fn submit(
             Err(ProviderError::Ambiguous { message, .. }) => {
                 match find_created(provider, ledger, &shard, &metadata, &input, intent).await? {
                     Lookup::Found(id) => batch_id = Some(id),
-                    Lookup::Wait => return Ok(false),
+                    Lookup::Wait => return Ok(Sent::Later),
                     Lookup::Nothing if tries < MAX_AMBIGUOUS => {
                         // Not made: try again after a pause (the provider may be struggling).
                         tries += 1;
@@ -136,7 +147,7 @@ pub(crate) async fn submit(
                     Lookup::Nothing => {
                         // Answers keep getting lost: a later turn tries again (looking first).
                         ledger.record_note(shard.id, &format!("create not answered: {message}"))?;
-                        return Ok(false);
+                        return Ok(Sent::Later);
                     }
                 }
             }
@@ -145,7 +156,7 @@ pub(crate) async fn submit(
                 // a full queue does, with nothing to look for.
                 ledger.clear_create_intent(shard.id)?;
                 ledger.record_note(shard.id, &format!("queue full: {message}"))?;
-                return Ok(false);
+                return Ok(Sent::QueueFull);
             }
             Err(error) => return Err(failure(&shard, error)),
         }
@@ -160,7 +171,7 @@ pub(crate) async fn submit(
             },
         )?;
     }
-    Ok(true)
+    Ok(Sent::Created)
 }
 
 /// The shard's uploaded file id: found at the provider when an earlier process (or a lost

@@ -167,7 +167,7 @@ async fn a_batch_refused_for_a_full_queue_is_sent_again_and_then_succeeds() {
     assert_eq!(batches[2].input_id, batches[0].input_id, "not staged again");
     assert_eq!(batches[2].custom_ids, batches[0].custom_ids);
     assert_eq!((fake.calls().stages, fake.calls().creates), (2, 3));
-    assert!(events.any("submitting it again"));
+    assert!(events.any("sent again once the queue has room"));
 }
 
 #[tokio::test]

@@ -17,6 +17,7 @@ mod engine;
 mod faults;
 mod file_check;
 mod processor;
+mod queue;
 mod routes;
 mod store;
 mod workers;
@@ -49,6 +50,10 @@ pub struct ServeOptions {
     /// The Azure front end's `deployment-maximum-enqueued-tokens` header (its per-deployment
     /// enqueued-token quota); [`DEFAULT_AZURE_MAX_ENQUEUED_TOKENS`] unless a test needs less.
     pub azure_max_enqueued_tokens: u64,
+    /// Most input tokens queued at once (batches created and not yet ended), as providers
+    /// cap them; a batch that would go over fails with `token_limit_exceeded` (OpenAI,
+    /// Azure) or is refused with a 429 (Anthropic). `None`: no cap.
+    pub max_enqueued_tokens: Option<u64>,
 }
 
 /// Azure's default enqueued-token quota of a batch deployment (e.g. gpt-4o-mini's).

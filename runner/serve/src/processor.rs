@@ -28,6 +28,8 @@ pub(crate) fn start(state: &Arc<AppState>, batch_id: String) {
         if let Err(error) = process(&state, &batch_id, ticket) {
             tracing_line(&format!("batch {batch_id}: {error}"));
         }
+        // Given up on (an error): its tokens leave the queue all the same.
+        state.queue.release(&batch_id);
     });
 }
 
@@ -46,7 +48,13 @@ pub(crate) fn resume_unfinished(state: &Arc<AppState>) {
                     batch.cancelled_at = Some(crate::now());
                 });
             }
-            status if !status.is_terminal() => start(state, batch.id),
+            status if !status.is_terminal() => {
+                // The queue is in memory: count what is still running again, in order.
+                let tokens =
+                    crate::queue::file_tokens(&state.store.content_path(&batch.input_file_id));
+                state.queue.admit(&batch.id, tokens);
+                start(state, batch.id);
+            }
             _ => {}
         }
     }
@@ -66,7 +74,12 @@ fn process(state: &Arc<AppState>, batch_id: &str, ticket: u64) -> std::io::Resul
         return Ok(());
     };
     std::thread::sleep(state.options.step_delay);
+    // In ticket order even when refused: every ticket must be served, or later ones wait.
     let _slot = state.workers.acquire(ticket);
+    if state.queue.refused(batch_id) {
+        // Refused at create for a full queue: it fails validation, its input unread.
+        return fail(state, batch_id, vec![queue_full()]);
+    }
     let front = if state.store.is_azure(batch_id) {
         crate::routes::Front::Azure
     } else {
@@ -94,26 +107,12 @@ fn process(state: &Arc<AppState>, batch_id: &str, ticket: u64) -> std::io::Resul
     };
     let fate = crate::anthropic::batch_fate(&state.options.faults, &batch);
     let checked = match (checked, fate) {
-        (Ok(_), Some(BatchFate::Failed)) => Err(vec![BatchError {
-            code: "token_limit_exceeded".into(),
-            message: "Enqueued token limit reached for this model in organization org-local. Please try again once some in_progress batches have been completed.".into(),
-            param: None,
-            line: None,
-        }]),
+        (Ok(_), Some(BatchFate::Failed)) => Err(vec![queue_full()]),
         (checked, _) => checked,
     };
     let (content, lines) = match checked {
         Ok(checked) => checked,
-        Err(errors) => {
-            return set_status(state, batch_id, |batch| {
-                batch.status = BatchStatus::Failed;
-                batch.failed_at = Some(crate::now());
-                batch.errors = Some(BatchErrors {
-                    object: "list".into(),
-                    data: errors,
-                });
-            });
-        }
+        Err(errors) => return fail(state, batch_id, errors),
     };
     let total = lines.len();
     // A cancel that arrived while validating wins: nothing runs. A batch the server had
@@ -247,6 +246,7 @@ fn process(state: &Arc<AppState>, batch_id: &str, ticket: u64) -> std::io::Resul
     // Azure writes an error file for every batch that ran, 0 bytes when nothing failed.
     let always = front == crate::routes::Front::Azure;
     let error_file_id = write_result_file(state, batch_id, "error", &errors, always)?;
+    state.queue.release(batch_id);
     set_status(state, batch_id, |batch| {
         let now = crate::now();
         batch.status = final_status;
@@ -266,6 +266,30 @@ fn process(state: &Arc<AppState>, batch_id: &str, ticket: u64) -> std::io::Resul
         if model.is_some() {
             batch.model = model;
         }
+    })
+}
+
+/// The error of a batch refused for a full queue, as OpenAI words it.
+fn queue_full() -> BatchError {
+    BatchError {
+        code: "token_limit_exceeded".into(),
+        message: "Enqueued token limit reached for this model in organization org-local. Please try again once some in_progress batches have been completed.".into(),
+        param: None,
+        line: None,
+    }
+}
+
+/// The batch failed validation.
+fn fail(state: &AppState, batch_id: &str, errors: Vec<BatchError>) -> std::io::Result<()> {
+    // Freed before the status shows, so a client that saw it end finds room.
+    state.queue.release(batch_id);
+    set_status(state, batch_id, |batch| {
+        batch.status = BatchStatus::Failed;
+        batch.failed_at = Some(crate::now());
+        batch.errors = Some(BatchErrors {
+            object: "list".into(),
+            data: errors,
+        });
     })
 }
 

@@ -96,6 +96,7 @@ fn options(args: &ServeArgs) -> Result<ServeOptions, String> {
         api_key,
         step_delay: Duration::from_millis(args.step_delay_ms),
         azure_max_enqueued_tokens: batchlabel_serve::DEFAULT_AZURE_MAX_ENQUEUED_TOKENS,
+        max_enqueued_tokens: args.max_enqueued_tokens,
     })
 }
 

@@ -112,6 +112,18 @@ fn render(name: &str, status: &RunStatus) -> String {
             }
         );
     }
+    let queue = &status.counts.queue;
+    if queue.in_flight_batches > 0 || queue.queued_shards > 0 {
+        let _ = writeln!(
+            text,
+            "  queue     {} tokens in flight ({} batches, {} requests), {} tokens in {} shard(s) not sent yet",
+            queue.in_flight_tokens,
+            queue.in_flight_batches,
+            queue.in_flight_requests,
+            queue.queued_tokens,
+            queue.queued_shards
+        );
+    }
     if let Some(eta) = status.eta_seconds {
         let _ = writeln!(text, "  eta       about {}m{:02}s", eta / 60, eta % 60);
     }

@@ -50,6 +50,7 @@ impl LocalProvider {
             api_key: None,
             step_delay: Duration::ZERO,
             azure_max_enqueued_tokens: batchlabel_serve::DEFAULT_AZURE_MAX_ENQUEUED_TOKENS,
+            max_enqueued_tokens: None,
         };
         let server = batchlabel_serve::Server::bind(options)
             .await

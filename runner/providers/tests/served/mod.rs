@@ -28,6 +28,7 @@ pub async fn serve(step_delay: Duration) -> Served {
         api_key: Some(KEY.into()),
         step_delay,
         azure_max_enqueued_tokens: batchlabel_serve::DEFAULT_AZURE_MAX_ENQUEUED_TOKENS,
+        max_enqueued_tokens: None,
     })
     .await
     .expect("bind");

@@ -152,22 +152,47 @@ pub(super) async fn create(
         None => None,
     };
     let id = state.store.new_id("msgbatch_");
-    match start(&state, &id, &lines, fate, custom_ids, forms) {
-        Ok(record) => Json(render(&state, &record, &headers)).into_response(),
-        Err(problem) => internal(&problem),
+    // Anthropic refuses at create what its queue cannot take; nothing is made.
+    let batch_id = state.store.new_id("batch_");
+    let tokens = crate::queue::tokens_of(crate::queue::characters(&lines));
+    if !state.queue.admit(&batch_id, tokens).0 {
+        state.queue.release(&batch_id);
+        return super::rate_limited(
+            "Your organization's batch queue is full: too many tokens are already enqueued. Try again once some batches have ended.",
+        );
     }
+    let made = Made {
+        id: &id,
+        batch_id: &batch_id,
+        fate,
+    };
+    match start(&state, &made, &lines, custom_ids, forms) {
+        Ok(record) => Json(render(&state, &record, &headers)).into_response(),
+        Err(problem) => {
+            state.queue.release(&batch_id);
+            internal(&problem)
+        }
+    }
+}
+
+/// The ids of a message batch being made (its own and its internal batch's, counted in the
+/// queue before it exists) and its drawn fate.
+struct Made<'a> {
+    id: &'a str,
+    batch_id: &'a str,
+    fate: Option<&'a str>,
 }
 
 /// Store the translated input as an internal file and batch, record the message batch, and
 /// hand the batch to the shared processor.
 fn start(
     state: &Arc<AppState>,
-    id: &str,
+    made: &Made<'_>,
     input: &[u8],
-    fate: Option<&str>,
     custom_ids: Vec<String>,
     forms: Vec<super::translate::Form>,
 ) -> std::io::Result<Arc<Record>> {
+    let Made { id, batch_id, fate } = *made;
     let now = crate::now();
     let file_id = state.store.new_id("file-");
     std::fs::write(state.store.upload_path(&file_id), input)?;
@@ -187,7 +212,7 @@ fn start(
         metadata.insert(super::FATE_KEY.into(), json!(fate));
     }
     let batch = Batch {
-        id: state.store.new_id("batch_"),
+        id: batch_id.to_string(),
         object: "batch".into(),
         endpoint: INTERNAL_ENDPOINT.into(),
         input_file_id: file_id,
@@ -210,17 +235,16 @@ fn start(
         usage: None,
         metadata: Some(metadata),
     };
-    let batch_id = batch.id.clone();
     state.store.add_batch(batch)?;
     let record = state.anthropic.save(Record {
         id: id.to_string(),
-        batch_id: batch_id.clone(),
+        batch_id: batch_id.to_string(),
         created_at: now,
         custom_ids,
         forms,
         ended: None,
     })?;
-    crate::processor::start(state, batch_id);
+    crate::processor::start(state, batch_id.to_string());
     Ok(record)
 }
 

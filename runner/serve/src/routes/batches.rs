@@ -76,13 +76,16 @@ pub(super) async fn create_batch(
         None => return not_found("File", &request.input_file_id),
     }
     let path = state.store.content_path(&request.input_file_id);
-    let count_chars = front == Front::Azure;
-    let (model, chars) = tokio::task::spawn_blocking(move || scan_input(&path, count_chars))
+    let (model, chars) = tokio::task::spawn_blocking(move || scan_input(&path))
         .await
         .unwrap_or_default();
     let created_at = crate::now();
+    let id = state.store.new_id("batch_");
+    // Counted (or refused: the processor fails it) before it exists, so two creates at once
+    // cannot both slip under the cap.
+    let (_, enqueued) = state.queue.admit(&id, crate::queue::tokens_of(chars));
     let batch = Batch {
-        id: state.store.new_id("batch_"),
+        id,
         object: "batch".into(),
         endpoint: request.endpoint,
         input_file_id: request.input_file_id,
@@ -112,17 +115,20 @@ pub(super) async fn create_batch(
         return internal(&problem);
     }
     if let Err(problem) = state.store.add_batch(batch.clone()) {
+        state.queue.release(&batch.id);
         return internal(&problem);
     }
     crate::processor::start(&state, batch.id.clone());
     let mut response = Json(batch).into_response();
     if front == Front::Azure {
         let headers = response.headers_mut();
-        headers.insert("deployment-enqueued-tokens", chars.div_ceil(4).into());
-        headers.insert(
-            "deployment-maximum-enqueued-tokens",
-            state.options.azure_max_enqueued_tokens.into(),
-        );
+        // The deployment's queue with this batch in it (when admitted), against its quota.
+        headers.insert("deployment-enqueued-tokens", enqueued.into());
+        let maximum = state
+            .queue
+            .limit()
+            .unwrap_or(state.options.azure_max_enqueued_tokens);
+        headers.insert("deployment-maximum-enqueued-tokens", maximum.into());
     }
     response
 }
@@ -146,10 +152,9 @@ fn invalid_body(problem: &serde_json::Error) -> Response {
 }
 
 /// What create reads from the input file: the first request's `body.model` (the batch's
-/// model from the start, as OpenAI reports it) and, when asked, the number of characters
-/// (Azure's enqueued-token estimate). An unreadable file reads as nothing: validation
-/// reports it.
-fn scan_input(path: &std::path::Path, count_chars: bool) -> (Option<String>, u64) {
+/// model from the start, as OpenAI reports it) and its number of characters (the
+/// enqueued-token estimate). An unreadable file reads as nothing: validation reports it.
+fn scan_input(path: &std::path::Path) -> (Option<String>, u64) {
     #[derive(Deserialize)]
     struct FirstLine {
         body: FirstBody,
@@ -170,17 +175,13 @@ fn scan_input(path: &std::path::Path, count_chars: bool) -> (Option<String>, u64
             Ok(0) | Err(_) => break,
             Ok(_) => {}
         }
-        // UTF-8 continuation bytes are not characters.
-        chars += line.iter().filter(|byte| (**byte & 0xC0) != 0x80).count() as u64;
+        chars += crate::queue::characters(&line);
         if !seen_first && !line.iter().all(u8::is_ascii_whitespace) {
             seen_first = true;
             model = serde_json::from_slice::<FirstLine>(&line)
                 .ok()
                 .and_then(|first| first.body.model)
                 .filter(|model| !model.is_empty());
-            if !count_chars {
-                break;
-            }
         }
     }
     (model, chars)

@@ -38,6 +38,8 @@ pub(crate) struct AppState {
     pub(crate) workers: crate::processor::WorkerSlots,
     /// The Anthropic front end's message batches.
     pub(crate) anthropic: crate::anthropic::Records,
+    /// Input tokens queued (`ServeOptions::max_enqueued_tokens`).
+    pub(crate) queue: crate::queue::Queue,
 }
 
 impl AppState {
@@ -50,6 +52,7 @@ impl AppState {
         Self {
             store,
             anthropic: crate::anthropic::Records::new(&options.state_dir),
+            queue: crate::queue::Queue::new(options.max_enqueued_tokens),
             options,
             workers: crate::processor::WorkerSlots::new(slots),
         }
@@ -231,6 +234,7 @@ async fn stats(State(state): State<Arc<AppState>>) -> Response {
         "batches_by_metadata": batches_by_metadata,
         "batches_by_status": batches_by_status,
         "batches_by_front": {"openai": batches.len() - azure, "azure": azure},
+        "queue": state.queue.stats(),
     });
     if let (Some(counters), Value::Object(anthropic)) =
         (counters.as_object_mut(), crate::anthropic::stats(&state))

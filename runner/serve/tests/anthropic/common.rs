@@ -28,7 +28,18 @@ pub async fn start_with(
     faults: Faults,
     step: Duration,
 ) -> Running {
-    let server = Server::bind(ServeOptions {
+    start_adjusted(state_dir, engine, faults, step, |_| {}).await
+}
+
+/// [`start_with`], with `adjust` changing the options first.
+pub async fn start_adjusted(
+    state_dir: &Path,
+    engine: Engine,
+    faults: Faults,
+    step: Duration,
+    adjust: impl FnOnce(&mut ServeOptions),
+) -> Running {
+    let mut options = ServeOptions {
         address: SocketAddr::from(([127, 0, 0, 1], 0)),
         state_dir: state_dir.to_path_buf(),
         engine,
@@ -37,9 +48,10 @@ pub async fn start_with(
         api_key: Some(KEY.into()),
         step_delay: step,
         azure_max_enqueued_tokens: batchlabel_serve::DEFAULT_AZURE_MAX_ENQUEUED_TOKENS,
-    })
-    .await
-    .expect("bind");
+        max_enqueued_tokens: None,
+    };
+    adjust(&mut options);
+    let server = Server::bind(options).await.expect("bind");
     let address = server.local_address();
     tokio::spawn(server.run());
     Running {

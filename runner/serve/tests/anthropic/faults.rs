@@ -4,7 +4,7 @@ use batchlabel_serve::{BatchFate, Faults, HttpFault};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::common::{error_of, request, start};
+use crate::common::{error_of, request, scripted, start, start_adjusted};
 
 fn requests(count: usize) -> Vec<Value> {
     (0..count)
@@ -68,6 +68,39 @@ async fn a_full_queue_refuses_the_create_with_a_429() {
         stats["anthropic_batches"], 1,
         "the refused batch was not created: {stats}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_batch_over_the_token_queue_cap_is_refused_with_a_429_until_one_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    // One request of 3,000 characters: 750 tokens and some of its wrapping; room for one.
+    let big = || vec![request("q0", 0, &"x".repeat(3000))];
+    let server = start_adjusted(
+        dir.path(),
+        scripted(),
+        Faults::default(),
+        std::time::Duration::from_millis(200),
+        |options| options.max_enqueued_tokens = Some(1400),
+    )
+    .await;
+    let first = server.create(big()).await;
+    let refused = server
+        .call(Method::POST, "/v1/messages/batches")
+        .json(&json!({"requests": big()}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 429);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(error_of(&body).0, "rate_limit_error");
+    server.wait_ended(first["id"].as_str().unwrap()).await;
+    // Ended: its tokens left the queue, and the same batch fits.
+    server.create(big()).await;
+    let (_, stats) = server
+        .json(Method::GET, "/v1/_batchlabel/stats", None)
+        .await;
+    assert_eq!(stats["anthropic_batches"], 2, "{stats}");
+    assert_eq!(stats["queue"]["refused_batches"], 1, "{stats}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

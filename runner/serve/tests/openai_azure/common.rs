@@ -33,6 +33,7 @@ pub fn serve_with(adjust: impl FnOnce(&mut ServeOptions)) -> Served {
         api_key: Some(KEY.into()),
         step_delay: Duration::from_millis(300),
         azure_max_enqueued_tokens: batchlabel_serve::DEFAULT_AZURE_MAX_ENQUEUED_TOKENS,
+        max_enqueued_tokens: None,
     };
     adjust(&mut options);
     let (sender, receiver) = std::sync::mpsc::channel();

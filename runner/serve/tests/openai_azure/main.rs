@@ -6,3 +6,4 @@ mod azure;
 mod common;
 mod openai_http;
 mod openai_sdk;
+mod queue;
