@@ -8,7 +8,6 @@
 //! read typed records; the schema is versioned ([`schema`]) so a ledger written by an older
 //! version opens and resumes.
 
-mod cleanup;
 mod compile_registry;
 mod error;
 mod ingest;
@@ -23,7 +22,6 @@ use std::path::{Path, PathBuf};
 use rusqlite::Connection;
 
 pub use batchlabel_core::{CostBound, InputIdentity, ResultState, RunState, ShardState};
-pub use cleanup::RunAge;
 pub use compile_registry::{
     CachedReuse, CompileRegistry, CompileTotals, RequestWriter, RowLinkWriter,
 };

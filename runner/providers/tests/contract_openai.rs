@@ -112,12 +112,6 @@ async fn delete_input_twice() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn delete_results_twice() {
-    let served = serve(Duration::ZERO).await;
-    contract::delete_results_twice(&served.client(KEY), &served.directory()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn errors_never_contain_the_key() {
     let served = serve(Duration::ZERO).await;
     // The right key: calls fail for other reasons (unknown ids, a missing file).
