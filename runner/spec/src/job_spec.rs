@@ -307,24 +307,12 @@ pub struct BatchSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 20))]
     pub max_attempts: Option<u32>,
-    /// Rows per request (default 1): up to this many rows share one request — one system
-    /// prompt, one schema — as numbered items, and the answer is split per item. Each item is
-    /// validated on its own; a failed item is asked again alone. Cuts the per-request
-    /// overhead; measure its effect on accuracy with `pilot --compare-pack` and `eval`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1, max = 100))]
-    pub pack: Option<u32>,
     /// Most input tokens this job keeps queued at the provider at once (default: the
     /// provider's documented queue, see the README). Shards are submitted in waves that stay
     /// under it; a refusal for a full queue lowers it and waits for running batches.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub max_enqueued_tokens: Option<u64>,
-    /// Delete each shard's uploaded input and result files at the provider once its results
-    /// are in the ledger (default true). Set false to keep them (they count against the
-    /// provider's file storage).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub remote_cleanup: Option<bool>,
 }
 
 /// Spending limits.
