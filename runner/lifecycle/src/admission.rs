@@ -14,6 +14,7 @@
 //! well raises a lowered cap by an eighth of its own tokens (about an eighth per wave) up to
 //! where it started. All of this is in memory: a resumed run starts from the spec's cap.
 
+use batchlabel_providers::api_key::is_loopback;
 use std::time::{Duration, Instant};
 
 use batchlabel_core::ShardState;
@@ -80,24 +81,6 @@ impl Cap {
         self.tokens.is_none_or(|cap| load.tokens <= cap)
             && self.requests.is_none_or(|cap| load.requests <= cap)
     }
-}
-
-fn is_loopback(url: &str) -> bool {
-    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
-    let host = rest.split(['/', '?']).next().unwrap_or_default();
-    let host = host.rsplit_once('@').map_or(host, |(_, host)| host);
-    let name = if host.starts_with('[') {
-        host.split(']')
-            .next()
-            .unwrap_or_default()
-            .trim_start_matches('[')
-    } else {
-        host.split(':').next().unwrap_or_default()
-    };
-    name == "localhost"
-        || name
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|address| address.is_loopback())
 }
 
 /// What shards weigh in the provider's queue.

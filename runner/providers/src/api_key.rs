@@ -98,8 +98,8 @@ pub fn require_from(variable: &'static str, base_url: &str) -> Result<Option<Api
     )
 }
 
-/// Whether `url` names this machine.
-fn is_loopback(url: &str) -> bool {
+/// Whether `url` names this machine (loopback: `batchlabel serve`, a local proxy).
+pub fn is_loopback(url: &str) -> bool {
     let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
     let authority = rest.split(['/', '?']).next().unwrap_or_default();
     let host = authority
