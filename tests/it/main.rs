@@ -69,6 +69,32 @@ pub(crate) fn files_with_extension(folder: &Path, extension: &str) -> Vec<PathBu
     files
 }
 
+/// No file under `folder` (except under `skip`) holds `secret`.
+pub(crate) fn assert_no_file_holds(folder: &Path, secret: &str, skip: Option<&Path>) {
+    let mut stack = vec![folder.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        if Some(path.as_path()) == skip {
+            continue;
+        }
+        if path.is_dir() {
+            stack.extend(
+                std::fs::read_dir(&path)
+                    .unwrap()
+                    .map(|entry| entry.unwrap().path()),
+            );
+        } else {
+            let bytes = std::fs::read(&path).unwrap();
+            assert!(
+                !bytes
+                    .windows(secret.len())
+                    .any(|window| window == secret.as_bytes()),
+                "the key leaked into {}",
+                path.display()
+            );
+        }
+    }
+}
+
 /// A scratch folder with files written into it.
 pub(crate) struct Scratch {
     pub(crate) directory: tempfile::TempDir,

@@ -58,29 +58,6 @@ fn run(scratch: &Scratch) -> Outcome {
     }
 }
 
-/// No file under `folder` holds the secret.
-fn assert_no_secret(folder: &std::path::Path) {
-    let mut stack = vec![folder.to_path_buf()];
-    while let Some(path) = stack.pop() {
-        if path.is_dir() {
-            stack.extend(
-                std::fs::read_dir(&path)
-                    .unwrap()
-                    .map(|entry| entry.unwrap().path()),
-            );
-        } else {
-            let bytes = std::fs::read(&path).unwrap();
-            assert!(
-                !bytes
-                    .windows(SECRET.len())
-                    .any(|window| window == SECRET.as_bytes()),
-                "the key leaked into {}",
-                path.display()
-            );
-        }
-    }
-}
-
 #[test]
 fn one_spec_runs_on_every_provider_with_the_same_labels() {
     let server_dir = tempfile::tempdir().unwrap();
@@ -131,7 +108,7 @@ fn one_spec_runs_on_every_provider_with_the_same_labels() {
         let summary = crate::run::summary(&outcome);
         assert_eq!(summary["labeled_rows"], ROWS as u64, "{name}: {summary:#}");
         assert!(!outcome.stdout.contains(SECRET) && !outcome.stderr.contains(SECRET));
-        assert_no_secret(scratch.path());
+        crate::assert_no_file_holds(scratch.path(), SECRET, None);
         labels.push((name, crate::run::results(&scratch)));
     }
     let (first, expected) = &labels[0];

@@ -367,28 +367,7 @@ fn the_api_key_reaches_the_server_and_nothing_else() {
     );
     assert!(!String::from_utf8_lossy(&output.stdout).contains(secret));
     assert!(!String::from_utf8_lossy(&output.stderr).contains(secret));
-    let mut stack = vec![scratch.path().to_path_buf()];
-    while let Some(path) = stack.pop() {
-        if path == server.state_dir {
-            continue;
-        }
-        if path.is_dir() {
-            stack.extend(
-                std::fs::read_dir(&path)
-                    .unwrap()
-                    .map(|entry| entry.unwrap().path()),
-            );
-        } else {
-            let bytes = std::fs::read(&path).unwrap();
-            assert!(
-                !bytes
-                    .windows(secret.len())
-                    .any(|window| window == secret.as_bytes()),
-                "the key leaked into {}",
-                path.display()
-            );
-        }
-    }
+    crate::assert_no_file_holds(scratch.path(), secret, Some(&server.state_dir));
 }
 
 #[test]

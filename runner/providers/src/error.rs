@@ -109,3 +109,27 @@ impl ProviderError {
         }
     }
 }
+
+/// A synchronous answer as a pilot sees it: the body decoded by `codec`; an API error is that
+/// one request rejected (with its code); any other error stays one.
+pub(crate) fn answered_now(
+    answer: Result<serde_json::Value, ProviderError>,
+    codec: &dyn crate::Codec,
+) -> Result<crate::LineResult, ProviderError> {
+    match answer {
+        Ok(answer) => Ok(codec.decode_answer(200, &answer.to_string())),
+        Err(ProviderError::Api {
+            status,
+            message,
+            code,
+            ..
+        }) => Ok(crate::LineResult::Rejected {
+            status,
+            message: format!(
+                "{message}{}",
+                code.map(|code| format!(" ({code})")).unwrap_or_default()
+            ),
+        }),
+        Err(error) => Err(error),
+    }
+}

@@ -194,22 +194,7 @@ impl AnthropicClient {
                 operation: "message".into(),
                 message,
             })?;
-        match self.message(&params).await {
-            Ok(answer) => Ok(self.codec.decode_answer(200, &answer.to_string())),
-            Err(ProviderError::Api {
-                status,
-                message,
-                code,
-                ..
-            }) => Ok(LineResult::Rejected {
-                status,
-                message: format!(
-                    "{message}{}",
-                    code.map(|code| format!(" ({code})")).unwrap_or_default()
-                ),
-            }),
-            Err(error) => Err(error),
-        }
+        crate::error::answered_now(self.message(&params).await, &self.codec)
     }
 }
 

@@ -121,22 +121,7 @@ impl OpenAiClient {
                 operation: "chat completion".into(),
                 message,
             })?;
-        match self.chat(&body).await {
-            Ok(answer) => Ok(OpenAiCodec.decode_answer(200, &answer.to_string())),
-            Err(ProviderError::Api {
-                status,
-                message,
-                code,
-                ..
-            }) => Ok(LineResult::Rejected {
-                status,
-                message: format!(
-                    "{message}{}",
-                    code.map(|code| format!(" ({code})")).unwrap_or_default()
-                ),
-            }),
-            Err(error) => Err(error),
-        }
+        crate::error::answered_now(self.chat(&body).await, &OpenAiCodec)
     }
 }
 

@@ -115,6 +115,7 @@ macro_rules! contract_cases {
                     .await;
             assert_eq!(ended.state, batchlabel_providers::BatchState::Cancelled);
             assert_eq!(ended.counts.completed, 0, "{ended:?}");
+            assert_eq!(ended.counts.total, 3, "{ended:?}");
             assert_eq!(ended.counts.failed, ended.counts.total, "{ended:?}");
         }
 
