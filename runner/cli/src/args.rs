@@ -58,6 +58,12 @@ pub enum Command {
         after_help = "Examples:\n  batchlabel cancel job.yaml\n  batchlabel run job.yaml                  (collects what finished)"
     )]
     Cancel(CancelArgs),
+    /// Remove the local shard files and downloads of a job's runs that are over (never the
+    /// ledger, never the results), printing what it frees.
+    #[command(
+        after_help = "Examples:\n  batchlabel clean job.yaml --dry-run\n  batchlabel clean my-job --older-than 7   (a job name: runs over for a week)"
+    )]
+    Clean(CleanArgs),
     /// Serve the OpenAI Files + Batches protocol on this machine.
     #[command(
         after_help = "Examples:\n  batchlabel serve --port 8089\n  batchlabel serve --engine local --model smollm2-135m-instruct"
@@ -230,6 +236,24 @@ pub struct CancelArgs {
     pub api: ApiArgs,
 }
 
+/// `batchlabel clean`.
+#[derive(Debug, Args)]
+pub struct CleanArgs {
+    /// The job spec (YAML), or a job name.
+    pub spec: PathBuf,
+    #[command(flatten)]
+    pub state: StateArgs,
+    /// Only runs that ended more than DAYS days ago.
+    #[arg(long, value_name = "DAYS", value_parser = days)]
+    pub older_than: Option<f64>,
+    /// Say what would be removed; remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Machine-readable report on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// `batchlabel serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -388,6 +412,11 @@ where
 /// Seconds between polls: from 10 ms to a day.
 fn seconds(text: &str) -> Result<f64, String> {
     number(text, 0.01..=86_400.0, "a number of seconds")
+}
+
+/// An age in days: from 0 to a hundred years.
+fn days(text: &str) -> Result<f64, String> {
+    number(text, 0.0..=36_500.0, "a number of days")
 }
 
 /// A delay in milliseconds: at most a day.

@@ -8,6 +8,7 @@
 //! read typed records; the schema is versioned ([`schema`]) so a ledger written by an older
 //! version opens and resumes.
 
+mod cleanup;
 mod compile_registry;
 mod error;
 mod ingest;
@@ -22,6 +23,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::Connection;
 
 pub use batchlabel_core::{CostBound, InputIdentity, ResultState, RunState, ShardState};
+pub use cleanup::RunAge;
 pub use compile_registry::{
     CachedReuse, CompileRegistry, CompileTotals, RequestWriter, RowLinkWriter,
 };

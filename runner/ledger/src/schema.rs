@@ -56,7 +56,7 @@ const UNVERSIONED_COLUMNS: &[(&str, &str, &str)] = &[
 type Migration = fn(&Connection) -> rusqlite::Result<()>;
 
 /// Every migration, oldest first.
-const MIGRATIONS: &[Migration] = &[version_1];
+const MIGRATIONS: &[Migration] = &[version_1, version_2];
 
 /// The schema version this build writes.
 pub const CURRENT_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -75,6 +75,20 @@ fn version_1(connection: &Connection) -> rusqlite::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Version 2: the remote cleanup journal of each shard (issue 16). `result_files` holds the
+/// provider's handles of its batch's output and error files (one per line), recorded when they
+/// are downloaded, so they can be deleted after ingest even by a later process;
+/// `remote_cleaned_at` says when its input and result files were deleted at the provider;
+/// `cleanup_note` and `cleanup_failed_at` say why and when the last try failed (it is retried).
+fn version_2(connection: &Connection) -> rusqlite::Result<()> {
+    connection.execute_batch(
+        "ALTER TABLE shards ADD COLUMN result_files TEXT;
+         ALTER TABLE shards ADD COLUMN remote_cleaned_at INTEGER;
+         ALTER TABLE shards ADD COLUMN cleanup_note TEXT;
+         ALTER TABLE shards ADD COLUMN cleanup_failed_at INTEGER;",
+    )
 }
 
 /// Bring the ledger at `path` to [`CURRENT_VERSION`], each migration in its own transaction.
@@ -150,6 +164,30 @@ mod tests {
             matches!(error, LedgerError::NewerSchema { found, .. } if found == CURRENT_VERSION + 1),
             "{error}"
         );
+    }
+
+    #[test]
+    fn a_version_1_ledger_gains_the_cleanup_journal() {
+        let directory = tempfile::tempdir().expect("temp dir");
+        let path = directory.path().join(crate::LEDGER_FILE);
+        let connection = Connection::open(&path).expect("raw open");
+        version_1(&connection).expect("version 1");
+        connection
+            .execute_batch(
+                "PRAGMA user_version = 1;
+                 INSERT INTO runs(token, job, spec_fingerprint, input_path, input_bytes, input_modified, created_at, state)
+                   VALUES ('t', 'job', 'f00d', 'data.csv', 1, 1, 1, 'finished');
+                 INSERT INTO shards(run_id, attempt, number, path, requests, bytes, state)
+                   VALUES (1, 1, 1, 'shard-00001.jsonl', 1, 10, 'ingested');",
+            )
+            .expect("a version-1 run");
+        drop(connection);
+        let ledger = Ledger::open(directory.path()).expect("migrates");
+        assert_eq!(version(&path).expect("version"), CURRENT_VERSION);
+        let shard = ledger.shards(1).expect("shards").remove(0);
+        assert!(shard.result_files.is_empty());
+        assert_eq!((shard.remote_cleaned_at, shard.cleanup_note), (None, None));
+        ledger.mark_remote_cleaned(shard.id).expect("journaled");
     }
 
     #[test]

@@ -60,6 +60,14 @@ pub struct ShardRecord {
     pub reserved_at: Option<i64>,
     /// Usage the provider reported in its output files, once ingested.
     pub actual: Option<ActualUsage>,
+    /// The provider's handles of its batch's result files (deleted there after ingest).
+    pub result_files: Vec<String>,
+    /// When its input and result files were deleted at the provider.
+    pub remote_cleaned_at: Option<i64>,
+    /// Why the last try to delete them failed (retried later), if it did.
+    pub cleanup_note: Option<String>,
+    /// When that try failed.
+    pub cleanup_failed_at: Option<i64>,
 }
 
 /// A batch file about to become a shard.
@@ -93,7 +101,8 @@ const SHARD_COLUMNS: &str =
     batch_id, create_intent_at, batch_status, completed, failed, submitted_at,
     output_path, error_path, note, id_set_hash, estimate_input_tokens,
     estimate_output_tokens, estimate_usd, reserved_at, actual_input_tokens,
-    actual_output_tokens, actual_usd";
+    actual_output_tokens, actual_usd, result_files, remote_cleaned_at, cleanup_note,
+    cleanup_failed_at";
 
 fn shard_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<ShardRecord> {
     Ok(ShardRecord {
@@ -131,6 +140,13 @@ fn shard_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<ShardRecord> {
             }),
             None => None,
         },
+        result_files: row
+            .get::<_, Option<String>>(27)?
+            .map(|files| files.lines().map(str::to_string).collect())
+            .unwrap_or_default(),
+        remote_cleaned_at: row.get(28)?,
+        cleanup_note: row.get(29)?,
+        cleanup_failed_at: row.get(30)?,
     })
 }
 
@@ -214,7 +230,7 @@ impl Ledger {
         rows.collect::<Result<_, _>>().map_err(self.error())
     }
 
-    fn update_shard(
+    pub(crate) fn update_shard(
         &self,
         shard_id: i64,
         assignments: &str,

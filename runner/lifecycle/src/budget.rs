@@ -52,6 +52,9 @@ impl Budget {
         for shard in shards
             .iter_mut()
             .filter(|shard| shard.estimate.cost_usd_max.is_none())
+            // An ended run's shard files are gone (`disk.rs`); an ingested shard's cost is
+            // reported anyway.
+            .filter(|shard| shard.state != ShardState::Ingested || Path::new(&shard.path).exists())
         {
             let path = Path::new(&shard.path);
             let file =

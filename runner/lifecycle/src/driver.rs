@@ -181,7 +181,10 @@ impl Runner<'_> {
         let mut poll_interval = self.settings.poll_interval;
         loop {
             match self.turn().await? {
-                Turn::Done => return self.finish(),
+                Turn::Done => {
+                    self.clean_up(true).await?;
+                    return self.finish();
+                }
                 Turn::Submitted => return self.submitted_only(),
                 Turn::Again { changed: true } => poll_interval = self.settings.poll_interval,
                 Turn::Again { changed: false } => {
@@ -223,6 +226,7 @@ impl Runner<'_> {
         self.settled(&before)?;
         self.timings.wait_seconds += stage.elapsed().as_secs_f64();
         changed |= self.ingest()?;
+        self.clean_up(false).await?;
         if self.report_progress()? {
             return self.next_attempt(cancelled);
         }

@@ -33,6 +33,12 @@ impl Runner<'_> {
         if self.ledger.run_state(self.run.id)? != RunState::Cancelled {
             self.ledger.set_run_state(self.run.id, RunState::Finished)?;
         }
+        // Nothing of an ended run is retried: its shard files and downloads can go (see
+        // `disk.rs`); the ledger and the results stay.
+        let keep = [output.path.as_path(), output.errors_path.as_path()];
+        let freed = crate::disk::drop_run_files(&self.run_dir, &self.ledger, self.run.id, &keep);
+        freed.report(self.observer, self.run.id);
+        self.ledger.truncate_log();
         self.timings.total_seconds = self.started.elapsed().as_secs_f64();
         let status = crate::status::run_status(&self.ledger, self.run.id, Some(&written))?;
         Ok(RunSummary {

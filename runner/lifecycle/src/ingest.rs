@@ -208,6 +208,8 @@ pub(crate) fn ingest_downloaded(
                 price,
             };
             record_ingest(ledger, run.id, shard, &ingest, recording)?;
+            // Its results are in the ledger now: the downloads are not read again.
+            crate::disk::remove_downloads(ledger.directory(), shard);
         }
         Ok(())
     })

@@ -10,6 +10,9 @@ mod admission;
 mod budget;
 mod calibrate;
 mod checks;
+mod clean;
+mod cleanup;
+mod disk;
 mod driver;
 mod finalize;
 mod ingest;
@@ -37,6 +40,7 @@ pub use batchlabel_ledger::{ActualUsage, Ledger, LedgerError, RunRecord, ShardRe
 pub use batchlabel_sink::{SinkCounts, partial_path, rfc3339};
 pub use calibrate::{Calibration, calibrate_outputs};
 pub use checks::{OutputCheck, OutputChecks, Plugins};
+pub use clean::{CleanOptions, CleanReport, CleanedRun, clean};
 pub use driver::{RunObserver, RunSummary, Timings, run};
 pub use pilot::{PilotOptions, PilotReport, PilotRow, Projection, pilot};
 pub use row_results::latest_row_results;

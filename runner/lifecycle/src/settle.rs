@@ -162,6 +162,8 @@ pub(crate) async fn collect_in_flight(
                 observer,
             };
             ingest_downloaded(ledger, previous, &downloaded, &ingest)?;
+            crate::cleanup::clean_remote(provider, ledger, previous.id, &context.cleanup(observer))
+                .await?;
             continue;
         }
         if !shards
@@ -182,9 +184,27 @@ pub(crate) async fn collect_in_flight(
     if ledger.run_state(previous.id)? == RunState::Cancelled {
         return Err(LifecycleError::CollectCancelled { run: previous.id });
     }
+    let last_try = crate::cleanup::Cleanup {
+        last_try: true,
+        ..context.cleanup(observer)
+    };
+    crate::cleanup::clean_remote(provider, ledger, previous.id, &last_try).await?;
     ledger.set_run_state(previous.id, RunState::Superseded)?;
     ledger.checkpoint();
+    // Nothing of a superseded run is sent or retried again: its local files can go.
+    let freed = crate::disk::drop_run_files(context.run_dir, ledger, previous.id, &[]);
+    freed.report(observer, previous.id);
     Ok(true)
+}
+
+impl Collect<'_> {
+    fn cleanup<'a>(&self, observer: &'a dyn RunObserver) -> crate::cleanup::Cleanup<'a> {
+        crate::cleanup::Cleanup {
+            enabled: self.job.batching.remote_cleanup,
+            last_try: false,
+            observer,
+        }
+    }
 }
 
 /// A batch that ended, with where it belongs.
@@ -205,6 +225,10 @@ async fn settle_finished_batch(
     observer: &dyn RunObserver,
 ) -> Result<(), LifecycleError> {
     let (shard, batch) = (finished.shard, finished.batch);
+    // Journaled before anything else, so they are deleted after ingest even by a later
+    // process (a failed batch may leave an error file too).
+    let handles: Vec<String> = batch.results.iter().map(|(_, id)| id.clone()).collect();
+    ledger.record_result_files(shard.id, &handles)?;
     if batch.state == BatchState::Failed {
         let failure = batch.failure.clone().unwrap_or_default();
         let note = failure.note;

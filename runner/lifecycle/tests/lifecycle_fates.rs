@@ -137,7 +137,9 @@ async fn every_row_is_labeled_by_one_batch_per_shard() {
     assert_eq!((summary.counts.batches, summary.counts.attempts), (3, 1));
     let calls = fake.calls();
     assert_eq!((calls.stages, calls.creates, calls.fetches), (3, 3, 3));
-    assert_eq!((calls.cancels, calls.deletes, calls.answers_now), (0, 0, 0));
+    assert_eq!((calls.cancels, calls.answers_now), (0, 0));
+    // Each ingested shard's input and output file are deleted at the provider, once.
+    assert_eq!((calls.deletes, calls.result_deletes), (3, 3));
     assert_eq!(
         shard_tags(&fake.batches()),
         ["a1-00001-s1", "a1-00002-s1", "a1-00003-s1"]

@@ -147,6 +147,18 @@ pub trait BatchProvider: Send + Sync {
     /// Delete a staged input that is no longer needed.
     fn delete_input<'a>(&'a self, input_id: &'a str) -> BoxFuture<'a, Result<(), ProviderError>>;
 
+    /// Delete a batch's result files (the handles of [`RemoteBatch::results`]) once their
+    /// contents are safely stored, so they stop taking the account's storage; one already
+    /// gone counts as deleted. By default there is nothing to delete (results that are not
+    /// files the account keeps, e.g. Anthropic's).
+    fn delete_results<'a>(
+        &'a self,
+        handles: &'a [String],
+    ) -> BoxFuture<'a, Result<(), ProviderError>> {
+        let _ = handles;
+        Box::pin(async { Ok(()) })
+    }
+
     /// Send one request line now, synchronously (for pilots); the answer decoded.
     fn answer_now<'a>(&'a self, line: &'a str) -> BoxFuture<'a, Result<LineResult, ProviderError>>;
 

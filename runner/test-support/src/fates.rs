@@ -66,6 +66,8 @@ pub enum Call {
     Fetch,
     /// `delete_input`.
     Delete,
+    /// `delete_results`.
+    DeleteResults,
     /// `answer_now`.
     AnswerNow,
 }
@@ -103,6 +105,8 @@ pub struct CallCounts {
     pub fetches: u64,
     /// `delete_input`.
     pub deletes: u64,
+    /// `delete_results`.
+    pub result_deletes: u64,
     /// `answer_now`.
     pub answers_now: u64,
 }
@@ -118,6 +122,7 @@ impl CallCounts {
             Call::Cancel => &mut self.cancels,
             Call::Fetch => &mut self.fetches,
             Call::Delete => &mut self.deletes,
+            Call::DeleteResults => &mut self.result_deletes,
             Call::AnswerNow => &mut self.answers_now,
         };
         *slot += 1;

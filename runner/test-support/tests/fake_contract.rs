@@ -66,6 +66,15 @@ async fn unknown_batch_is_not_found() {
 }
 
 #[tokio::test]
+async fn delete_results_twice() {
+    let directory = scratch();
+    let fake = FakeProvider::new();
+    contract::delete_results_twice(&fake, directory.path()).await;
+    assert_eq!(fake.calls().result_deletes, 2);
+    assert_eq!(fake.result_files_held(), 0, "the result files are gone");
+}
+
+#[tokio::test]
 async fn delete_input_twice() {
     let directory = scratch();
     let fake = FakeProvider::new();
@@ -81,5 +90,5 @@ async fn every_case_on_one_provider() {
     contract::all(&fake, directory.path()).await;
     // Cases that share a provider do not see each other's batches (the lost-create case
     // makes two: the shard's and a look-alike).
-    assert_eq!(fake.batches().len(), 6);
+    assert_eq!(fake.batches().len(), 7);
 }

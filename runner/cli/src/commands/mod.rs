@@ -2,6 +2,7 @@
 //! diagnostic) and reporting compile errors.
 
 pub(crate) mod check;
+pub(crate) mod clean;
 pub(crate) mod compile;
 pub(crate) mod estimate;
 pub(crate) mod eval;

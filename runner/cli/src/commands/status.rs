@@ -23,7 +23,7 @@ pub(crate) fn settings(state_dir: &std::path::Path) -> RunSettings {
 }
 
 /// The job name: from the spec when it is a file, else the argument itself.
-fn job_name(spec: &std::path::Path, printer: Printer) -> Option<String> {
+pub(crate) fn job_name(spec: &std::path::Path, printer: Printer) -> Option<String> {
     if spec.is_file() {
         return super::load_job(spec, false, printer).map(|(job, _)| job.name);
     }
@@ -126,6 +126,20 @@ fn render(name: &str, status: &RunStatus) -> String {
     }
     if let Some(eta) = status.eta_seconds {
         let _ = writeln!(text, "  eta       about {}m{:02}s", eta / 60, eta % 60);
+    }
+    // A failed remote cleanup never fails a run: it is shown here until it is done.
+    let uncleaned: Vec<&batchlabel_lifecycle::ShardRecord> = status
+        .shards
+        .iter()
+        .filter(|shard| shard.remote_cleaned_at.is_none() && shard.cleanup_note.is_some())
+        .collect();
+    if let Some(first) = uncleaned.first() {
+        let _ = writeln!(
+            text,
+            "  cleanup   the files of {} shard(s) are still stored at the provider (deleting failed: {}); `batchlabel run` tries again",
+            uncleaned.len(),
+            field(first.cleanup_note.as_deref().unwrap_or_default())
+        );
     }
     let _ = writeln!(
         text,

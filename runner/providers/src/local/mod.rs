@@ -139,6 +139,13 @@ impl BatchProvider for LocalProvider {
         self.client.delete_input(input_id)
     }
 
+    fn delete_results<'a>(
+        &'a self,
+        handles: &'a [String],
+    ) -> BoxFuture<'a, Result<(), ProviderError>> {
+        self.client.delete_results(handles)
+    }
+
     fn answer_now<'a>(&'a self, line: &'a str) -> BoxFuture<'a, Result<LineResult, ProviderError>> {
         self.client.answer_now(line)
     }

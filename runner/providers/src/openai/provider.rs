@@ -202,6 +202,19 @@ impl BatchProvider for OpenAiClient {
         Box::pin(self.delete_file(input_id))
     }
 
+    fn delete_results<'a>(
+        &'a self,
+        handles: &'a [String],
+    ) -> BoxFuture<'a, Result<(), ProviderError>> {
+        // Output and error files are files like the input: the same `DELETE /files/{id}`.
+        Box::pin(async move {
+            for handle in handles {
+                self.delete_file(handle).await?;
+            }
+            Ok(())
+        })
+    }
+
     fn answer_now<'a>(&'a self, line: &'a str) -> BoxFuture<'a, Result<LineResult, ProviderError>> {
         Box::pin(self.answer(line))
     }

@@ -136,6 +136,13 @@ macro_rules! contract_cases {
         }
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn delete_results_twice() {
+            let served = served::serve(Duration::ZERO).await;
+            contract::delete_results_twice(&$client(&served, served::KEY), &served.directory())
+                .await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn errors_never_contain_the_key() {
             let served = served::serve(Duration::ZERO).await;
             contract::errors_never_contain(

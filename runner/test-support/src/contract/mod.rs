@@ -313,6 +313,26 @@ pub async fn delete_input_twice(provider: &dyn BatchProvider, directory: &Path) 
     assert!(found.is_none(), "a deleted input is not found: {found:?}");
 }
 
+/// Deleting a finished batch's result files twice is fine (one already gone counts as
+/// deleted): the runner deletes them after ingest and tries again after a failure.
+pub async fn delete_results_twice(provider: &dyn BatchProvider, directory: &Path) {
+    let (_shard, batch) = submit(provider, directory, "delete-results", &Tags::new()).await;
+    let batch = wait_until_terminal(provider, &batch.id).await;
+    let handles: Vec<String> = batch
+        .results
+        .iter()
+        .map(|(_, handle)| handle.clone())
+        .collect();
+    provider
+        .delete_results(&handles)
+        .await
+        .expect("delete_results");
+    provider
+        .delete_results(&handles)
+        .await
+        .expect("delete_results again");
+}
+
 /// No error of a failing call, nor the description, shows `secret` (the key the provider
 /// was given), in `Display` or `Debug` form.
 pub async fn errors_never_contain(provider: &dyn BatchProvider, directory: &Path, secret: &str) {
@@ -361,4 +381,5 @@ pub async fn all(provider: &dyn BatchProvider, directory: &Path) {
     let _ended = cancel_a_live_batch(provider, directory).await;
     unknown_batch_is_not_found(provider, directory).await;
     delete_input_twice(provider, directory).await;
+    delete_results_twice(provider, directory).await;
 }

@@ -101,7 +101,7 @@ fn operation(call: Call) -> &'static str {
         Call::Poll => "retrieve batch",
         Call::Cancel => "cancel batch",
         Call::Fetch => "download",
-        Call::Delete => "delete file",
+        Call::Delete | Call::DeleteResults => "delete file",
         Call::AnswerNow => "chat completion",
     }
 }
@@ -216,6 +216,11 @@ impl FakeProvider {
         self.lock().faults.entry(call).or_default().push_back(fault);
     }
 
+    /// Drop the faults still queued for `call` (the provider is well again).
+    pub fn clear_faults(&self, call: Call) {
+        self.lock().faults.remove(&call);
+    }
+
     /// Faults still queued for `call`.
     pub fn pending_faults(&self, call: Call) -> usize {
         self.lock().faults.get(&call).map_or(0, VecDeque::len)
@@ -238,6 +243,11 @@ impl FakeProvider {
     /// Every input staged so far (deleted ones included), in staging order.
     pub fn inputs(&self) -> Vec<HeldInput> {
         self.lock().inputs.clone()
+    }
+
+    /// How many result files (output and error files of ended batches) it still holds.
+    pub fn result_files_held(&self) -> usize {
+        self.lock().files.len()
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {

@@ -184,6 +184,21 @@ impl BatchProvider for FakeProvider {
         })
     }
 
+    fn delete_results<'a>(
+        &'a self,
+        handles: &'a [String],
+    ) -> BoxFuture<'a, Result<(), ProviderError>> {
+        Box::pin(async move {
+            self.call(Call::DeleteResults, |state| {
+                // One already gone counts as deleted, as with the OpenAI client.
+                for handle in handles {
+                    state.files.remove(handle);
+                }
+                Ok(())
+            })
+        })
+    }
+
     fn answer_now<'a>(&'a self, line: &'a str) -> BoxFuture<'a, Result<LineResult, ProviderError>> {
         Box::pin(async move {
             self.call(Call::AnswerNow, |_| {
