@@ -66,6 +66,7 @@ fn a_run_within_budget_records_the_usage_its_output_files_report() {
     let scratch = Scratch::new();
     job(&scratch, 200, 40, 3);
     with_budget(&scratch, "1");
+    crate::keep_remote_files(&scratch);
     // Malformed lines are retried: the retry shards need bounds of their own.
     let server = LocalServer::start(scratch.path(), &["--fault-malformed-every", "9"]);
     let outcome = run(&scratch, &server, &[]);
@@ -95,11 +96,10 @@ fn a_run_within_budget_records_the_usage_its_output_files_report() {
     assert_eq!(cost["reported_shards"], shards.len());
     assert_eq!(cost["reserved_usd"], 0.0);
 
-    // Sum the usage fields of every downloaded output file by hand.
-    let downloads = scratch.path().join(".batchlabel/test-job/downloads");
+    // Sum the usage fields of every output file the server wrote, by hand.
     let (mut prompt, mut completion) = (0u64, 0u64);
-    for path in crate::files_with_extension(&downloads, "jsonl") {
-        for line in std::fs::read_to_string(&path).expect("output").lines() {
+    for output in server.stored_files("batch_output") {
+        for line in output.lines() {
             let Ok(value) = serde_json::from_str::<Value>(line) else {
                 continue; // an injected malformed line has no usage to count
             };

@@ -77,6 +77,26 @@ impl LocalServer {
             .unwrap_or_default()
     }
 
+    /// The contents of every file the server still stores for `purpose` (`batch` for uploaded
+    /// inputs, `batch_output` / `batch_error` for results), oldest first. Only a job with
+    /// `batch.remote_cleanup: false` leaves them there once it has ended.
+    pub(crate) fn stored_files(&self, purpose: &str) -> Vec<String> {
+        let folder = self.state_dir.join("files");
+        let mut objects: Vec<serde_json::Value> = crate::files_with_extension(&folder, "json")
+            .iter()
+            .map(|path| serde_json::from_slice(&std::fs::read(path).expect("file object")).unwrap())
+            .filter(|object: &serde_json::Value| object["purpose"] == purpose)
+            .collect();
+        objects.sort_by_key(|object| object["id"].as_str().unwrap_or_default().to_string());
+        objects
+            .iter()
+            .map(|object| {
+                let id = object["id"].as_str().expect("file id");
+                std::fs::read_to_string(folder.join(format!("{id}.jsonl"))).unwrap_or_default()
+            })
+            .collect()
+    }
+
     /// The server's own counters.
     pub(crate) fn stats(&self) -> serde_json::Value {
         serde_json::from_str(&self.get("/v1/_batchlabel/stats")).expect("stats JSON")

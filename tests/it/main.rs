@@ -58,6 +58,19 @@ pub(crate) fn repository() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// Adds `remote_cleanup: false` to the `batch:` section of `job.yaml`, so the server keeps
+/// what it was sent and what it answered for the test to read.
+pub(crate) fn keep_remote_files(scratch: &Scratch) {
+    let path = scratch.path().join("job.yaml");
+    let spec = std::fs::read_to_string(&path).expect("spec");
+    let spec = if spec.contains("\nbatch:\n") {
+        spec.replacen("\nbatch:\n", "\nbatch:\n  remote_cleanup: false\n", 1)
+    } else {
+        format!("{spec}batch:\n  remote_cleanup: false\n")
+    };
+    std::fs::write(path, spec).expect("write spec");
+}
+
 /// The files in `folder` whose names end in `.extension`, sorted.
 pub(crate) fn files_with_extension(folder: &Path, extension: &str) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(folder)

@@ -176,6 +176,8 @@ fn a_request_builder_scrubs_pii_before_anything_is_written_or_sent() {
         "job.yaml",
         "name: scrubbed\ninput: {csv: rows.csv, id: id, text: text}\nprompt:\n  system: Label the sentiment.\n  user: \"Comment: {{ text }}\"\nlabels:\n  sentiment: {one_of: [POSITIVE, NEGATIVE, NEUTRAL]}\nmodel: {provider: openai, name: gpt-4o-mini}\nplugins:\n  request: {uses: pii.wasm}\n",
     );
+    // The server keeps what it was sent: the masks must be found there.
+    crate::keep_remote_files(&scratch);
     copy_plugin(&scratch, "pii_scrub", "pii.wasm");
     let server = LocalServer::start(scratch.path(), &[]);
     let outcome = run(&scratch, &server, &[]);

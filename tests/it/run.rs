@@ -149,11 +149,21 @@ fn a_changed_spec_is_refused_and_a_new_run_pays_only_for_new_requests() {
     assert_eq!(second["cached_requests"], 80, "{second:#}");
     assert_eq!(second["labeled_rows"], 120);
     assert_eq!(results(&scratch).len(), 120);
-    let sent: u64 = server.stats()["uploads"].as_u64().unwrap();
+    let stats = server.stats();
     assert_eq!(
-        sent,
-        2 + 1,
-        "80 rows in 2 shards, then only the 40 new rows"
+        stats["uploads"], 3,
+        "80 rows in 2 shards, then only the 40 new rows: {stats:#}"
+    );
+    // Remote cleanup: every input and result file is gone from the account once ingested,
+    // and nothing is left in the run directory but the ledger and the results.
+    assert_eq!(stats["files_held"], 0, "{stats:#}");
+    assert!(stats["files_deleted"].as_u64().unwrap() >= 6, "{stats:#}");
+    let job_dir = scratch.path().join(".batchlabel/test-job");
+    let downloads = std::fs::read_dir(job_dir.join("downloads")).map_or(0, Iterator::count);
+    assert_eq!(downloads, 0, "downloads are kept after ingest");
+    assert!(
+        !job_dir.join("runs/1").exists(),
+        "run 1's shard files are kept"
     );
 
     let spec = std::fs::read_to_string(scratch.path().join("job.yaml")).unwrap();
@@ -210,6 +220,7 @@ fn duplicate_rows_share_one_request_and_all_get_the_label() {
 fn model_failures_are_classified_and_invalid_outputs_are_asked_again_with_feedback() {
     let scratch = Scratch::new();
     job(&scratch, 40, 100, 2);
+    crate::keep_remote_files(&scratch);
     // Rows 1x: wrong label once; 2x: refusal; 3x: cut off; 4x: not JSON once; 5x: HTTP 400.
     scratch.write(
         "script.json",
@@ -244,11 +255,11 @@ fn model_failures_are_classified_and_invalid_outputs_are_asked_again_with_feedba
     );
     let refusal = errors.iter().find(|error| error["id"] == "t2").unwrap();
     assert_eq!(refusal["attempts"], 2);
-    // The retry asked again with the model's answer and the validation error.
-    let retry = std::fs::read_dir(scratch.path().join(".batchlabel/test-job/runs/1/attempt-2"))
-        .unwrap()
-        .map(|entry| std::fs::read_to_string(entry.unwrap().path()).unwrap())
-        .collect::<String>();
+    // The retry (the second input the server got: one shard per attempt) asked again with
+    // the model's answer and the validation error.
+    let inputs = server.stored_files("batch");
+    assert_eq!(inputs.len(), 2, "one shard per attempt");
+    let retry = &inputs[1];
     let t1 = retry
         .lines()
         .find(|line| line.contains("\"r-t1\""))

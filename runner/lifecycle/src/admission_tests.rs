@@ -39,6 +39,10 @@ fn shard(number: i64, tokens: u64, state: ShardState) -> ShardRecord {
         },
         reserved_at: None,
         actual: None,
+        result_files: Vec::new(),
+        remote_cleaned_at: None,
+        cleanup_note: None,
+        cleanup_failed_at: None,
     }
 }
 

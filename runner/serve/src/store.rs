@@ -22,6 +22,9 @@ pub(crate) struct Store {
 struct Inner {
     /// In creation order (ids sort the same way).
     files: Vec<FileObject>,
+    /// Deleted files, kept as tombstones (`files/<id>.deleted`) so the counters of what was
+    /// ever uploaded survive deletion and restarts.
+    deleted: Vec<FileObject>,
     batches: Vec<Batch>,
     /// Batches created through the Azure front end (`batches/<id>.azure` markers).
     azure: std::collections::HashSet<String>,
@@ -54,14 +57,16 @@ impl Store {
                 path: directory.to_path_buf(),
             });
         }
-        inner.files = load_all(&directory.join("files"))?;
-        inner.batches = load_all(&directory.join("batches"))?;
+        inner.files = load_all(&directory.join("files"), "json")?;
+        inner.deleted = load_all(&directory.join("files"), "deleted")?;
+        inner.batches = load_all(&directory.join("batches"), "json")?;
         inner.azure = markers(&directory.join("batches"), "azure")?;
         inner.files.sort_by(|a, b| a.id.cmp(&b.id));
         inner.batches.sort_by(|a, b| a.id.cmp(&b.id));
         inner.next_sequence = inner
             .files
             .iter()
+            .chain(&inner.deleted)
             .map(|file| &file.id)
             .chain(inner.batches.iter().map(|batch| &batch.id))
             .filter_map(|id| sequence_of(id))
@@ -120,11 +125,21 @@ impl Store {
         let Some(position) = inner.files.iter().position(|file| file.id == file_id) else {
             return Ok(false);
         };
-        inner.files.remove(position);
+        let file = inner.files.remove(position);
+        inner.deleted.push(file);
         drop(inner);
         let _ = std::fs::remove_file(self.content_path(file_id));
-        std::fs::remove_file(self.directory.join("files").join(format!("{file_id}.json")))?;
+        let folder = self.directory.join("files");
+        std::fs::rename(
+            folder.join(format!("{file_id}.json")),
+            folder.join(format!("{file_id}.deleted")),
+        )?;
         Ok(true)
+    }
+
+    /// The files deleted so far (their objects as they were).
+    pub(crate) fn deleted_files(&self) -> Vec<FileObject> {
+        self.lock().deleted.clone()
     }
 
     pub(crate) fn file(&self, file_id: &str) -> Option<FileObject> {
@@ -200,14 +215,12 @@ fn sequence_of(id: &str) -> Option<u64> {
     digits.parse().ok()
 }
 
-fn load_all<T: DeserializeOwned>(folder: &Path) -> Result<Vec<T>, ServeError> {
+/// Every `*.<extension>` file in `folder`, parsed as JSON.
+fn load_all<T: DeserializeOwned>(folder: &Path, extension: &str) -> Result<Vec<T>, ServeError> {
     let mut items = Vec::new();
     for entry in std::fs::read_dir(folder).map_err(state_error(folder))? {
         let path = entry.map_err(state_error(folder))?.path();
-        if path
-            .extension()
-            .is_some_and(|extension| extension == "json")
-        {
+        if path.extension().is_some_and(|found| found == extension) {
             let text = std::fs::read(&path).map_err(state_error(&path))?;
             let item = serde_json::from_slice(&text).map_err(|error| ServeError::State {
                 path: path.clone(),

@@ -210,11 +210,23 @@ pub enum OutputFormat {
     Sqlite,
 }
 
-/// How requests are queued (`batch.max_enqueued_tokens`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+/// How requests are queued and cleaned up (`batch.max_enqueued_tokens`,
+/// `batch.remote_cleanup`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Batching {
     /// The spec's cap on queued input tokens, if it sets one.
     pub max_enqueued_tokens: Option<u64>,
+    /// Delete remote inputs and results once ingested.
+    pub remote_cleanup: bool,
+}
+
+impl Default for Batching {
+    fn default() -> Self {
+        Self {
+            max_enqueued_tokens: None,
+            remote_cleanup: true,
+        }
+    }
 }
 
 /// Limits of one batch file and the retry policy.

@@ -313,6 +313,11 @@ pub struct BatchSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub max_enqueued_tokens: Option<u64>,
+    /// Delete each shard's uploaded input and result files at the provider once its results
+    /// are in the ledger (default true). Set false to keep them (they count against the
+    /// provider's file storage).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_cleanup: Option<bool>,
 }
 
 /// Spending limits.

@@ -201,12 +201,18 @@ pub(super) fn page<T: Clone + serde::Serialize>(
 pub(super) const ENDPOINTS: [&str; 1] = [batchlabel_protocol::CHAT_COMPLETIONS];
 
 /// The server's own counters, from its stored state (so they survive restarts); batches of
-/// both front ends count, `batches_by_front` tells them apart.
+/// both front ends count, `batches_by_front` tells them apart. `uploads` counts every batch
+/// input ever uploaded, deleted or not; `files_held` what is stored now.
 async fn stats(State(state): State<Arc<AppState>>) -> Response {
     let files = state.store.files();
+    let deleted = state.store.deleted_files();
     let batches = state.store.batches();
     let mut uploads_by_filename: BTreeMap<String, u64> = BTreeMap::new();
-    for file in files.iter().filter(|file| file.purpose == "batch") {
+    for file in files
+        .iter()
+        .chain(&deleted)
+        .filter(|file| file.purpose == "batch")
+    {
         *uploads_by_filename
             .entry(file.filename.clone())
             .or_default() += 1;
@@ -230,6 +236,8 @@ async fn stats(State(state): State<Arc<AppState>>) -> Response {
     let mut counters = json!({
         "uploads": uploads_by_filename.values().sum::<u64>(),
         "batches": batches.len(),
+        "files_held": files.len(),
+        "files_deleted": deleted.len(),
         "uploads_by_filename": uploads_by_filename,
         "batches_by_metadata": batches_by_metadata,
         "batches_by_status": batches_by_status,

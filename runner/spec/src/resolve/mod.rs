@@ -226,6 +226,7 @@ impl Resolver<'_> {
                 .as_ref()
                 .map(|batch| crate::job::Batching {
                     max_enqueued_tokens: batch.max_enqueued_tokens,
+                    remote_cleanup: batch.remote_cleanup.unwrap_or(true),
                 })
                 .unwrap_or_default(),
             budget_usd: spec.budget.as_ref().and_then(|budget| budget.max_usd),
@@ -248,8 +249,8 @@ impl Resolver<'_> {
 }
 
 /// sha256 over the spec (as JSON, key order kept) and the template texts it loads. The
-/// budget and the queue cap are left out: they limit spending or pace, they do not change a
-/// result, so changing them resumes the same run.
+/// budget, the queue cap and remote cleanup are left out: they limit spending, pace or
+/// housekeeping, they do not change a result, so changing them resumes the same run.
 fn fingerprint(value: &serde_json::Value, prompt: &Prompt) -> String {
     let mut hasher = Sha256::new();
     hasher.update(b"batchlabel-spec-v1\n");
@@ -261,6 +262,7 @@ fn fingerprint(value: &serde_json::Value, prompt: &Prompt) -> String {
             .and_then(|batch| batch.as_object_mut())
         {
             batch.remove("max_enqueued_tokens");
+            batch.remove("remote_cleanup");
             if batch.is_empty() {
                 object.remove("batch");
             }
