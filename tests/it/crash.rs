@@ -96,6 +96,31 @@ fn anthropic_runs_killed_at_random_resume_with_no_shard_sent_twice() {
     );
 }
 
+/// The crash test with packing (`batch.pack`): a packed shard is uploaded once and becomes
+/// one batch, and its items are labeled once, however the runs were killed.
+#[test]
+fn packed_runs_killed_at_random_resume_with_every_row_labeled_once() {
+    const PACKED_RUNS: u64 = 10;
+    let server_dir = tempfile::tempdir().unwrap();
+    let server = LocalServer::start(
+        server_dir.path(),
+        &["--step-delay-ms", "40", "--fault-drop-every", "7"],
+    );
+    let kills = killed_runs(PACKED_RUNS, &server.base_url(), &|spec| {
+        spec.replacen("\nbatch:\n", "\nbatch:\n  pack: 4\n", 1)
+    });
+    assert!(kills >= PACKED_RUNS, "only {kills} kills");
+    let stats = server.stats();
+    let uploads = stats["uploads_by_filename"].as_object().unwrap();
+    assert_eq!(uploads.len(), PACKED_RUNS as usize * SHARDS, "{stats:#}");
+    for (name, count) in uploads {
+        assert_eq!(count, 1, "{name} uploaded {count} times");
+    }
+    for (metadata, count) in stats["batches_by_metadata"].as_object().unwrap() {
+        assert_eq!(count, 1, "{metadata} became {count} batches");
+    }
+}
+
 /// `runs` jobs of [`ROWS`] rows in [`SHARDS`] shards, each `batchlabel run` killed with SIGKILL
 /// up to three times at random moments and then run to the end against `base_url`; every row
 /// labeled once. `adapt` rewrites the spec (its provider). Returns how many kills there were.

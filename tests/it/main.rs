@@ -11,6 +11,7 @@ mod input_hardening;
 mod ledger_upgrade;
 mod local;
 mod local_server;
+mod packing;
 mod pilot;
 mod plugins;
 mod providers;

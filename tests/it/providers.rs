@@ -11,11 +11,11 @@ use std::fmt::Write as _;
 use crate::local_server::LocalServer;
 use crate::{Outcome, Scratch};
 
-const ROWS: usize = 12;
+pub(crate) const ROWS: usize = 12;
 const SECRET: &str = "sk-provider-secret-7788";
 
 /// The job with `model` as its model block.
-fn job(scratch: &Scratch, model: &str) {
+pub(crate) fn job(scratch: &Scratch, model: &str) {
     let mut csv = String::from("id,text\n");
     for index in 0..ROWS {
         let _ = writeln!(csv, "t{index},comment number {index} about the product");
@@ -30,7 +30,7 @@ fn job(scratch: &Scratch, model: &str) {
 }
 
 /// `run` with every provider's key variable set to [`SECRET`].
-fn run(scratch: &Scratch) -> Outcome {
+pub(crate) fn run(scratch: &Scratch) -> Outcome {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_batchlabel"))
         .args([
             "run",

@@ -282,7 +282,7 @@ pub fn compile(job: &Job, options: &CompileOptions) -> Result<CompileReport, Com
         progress.finish();
     }
     outcome?;
-    let plan: Plan = planner
+    let mut plan: Plan = planner
         .finish()
         .map_err(|error| CompileError::io(staging.work_dir(), error))?;
     if plan.problem_count > 0 {
@@ -298,6 +298,14 @@ pub fn compile(job: &Job, options: &CompileOptions) -> Result<CompileReport, Com
         return Err(CompileError::NoRows {
             path: job.input.path.clone(),
         });
+    }
+    if let (Some(packer), Some(directory)) = (
+        crate::pack::Packer::for_job(job, options.count_tokens)?,
+        staging.shard_dir(),
+    ) {
+        for shard in &mut plan.shards {
+            shard.packed = Some(packer.pack_shard(directory, &shard.file)?);
+        }
     }
     let manifest = Manifest {
         batchlabel_version: env!("CARGO_PKG_VERSION"),

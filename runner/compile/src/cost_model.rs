@@ -61,6 +61,27 @@ impl CostModel {
         }
     }
 
+    /// The bound of one compiled shard: of its packed file when it is packed (whose token
+    /// count includes the schemas), else of its requests.
+    pub fn shard_bound(&self, shard: &crate::ShardSummary) -> CostBound {
+        let Some(packed) = &shard.packed else {
+            return self.bound(shard.requests, shard.input_tokens);
+        };
+        // Each item's share of a packed answer is far below one answer's bound: the bound
+        // stays an upper bound.
+        let output_tokens_max = self
+            .output_tokens_per_request_max
+            .map(|bound| bound * shard.requests);
+        CostBound {
+            input_tokens: packed.input_tokens,
+            output_tokens_max,
+            cost_usd_max: self
+                .price
+                .zip(output_tokens_max)
+                .map(|(price, output)| price.cost(packed.input_tokens, output)),
+        }
+    }
+
     /// Prompt tokens of one batch-file line's messages (schema not included), e.g. a retry
     /// line that carries feedback turns. A line that is not a request counts 0.
     pub fn request_line_tokens(&self, line: &str) -> u64 {

@@ -5,7 +5,9 @@
 use batchlabel_spec::Job;
 use serde::Serialize;
 
-use crate::cost_model::CostModel;
+use std::path::Path;
+
+use crate::cost_model::{CostBound, CostModel};
 use crate::{CompileError, CompileOptions, compile};
 
 /// The estimate of one batch file.
@@ -38,6 +40,8 @@ pub struct Estimate {
     pub rows: u64,
     /// Requests to send (after dedupe).
     pub requests: u64,
+    /// Requests as sent: with `batch.pack`, packs (and lines sent alone); else `requests`.
+    pub requests_sent: u64,
     /// Rows served by another row's identical request.
     pub duplicate_rows: u64,
     /// Prompt tokens in all (messages, chat overhead, and the output schema).
@@ -68,10 +72,16 @@ pub fn estimate(
     progress: Option<std::sync::Arc<dyn crate::Progress>>,
     request_hook: Option<std::sync::Arc<dyn crate::RequestHook>>,
 ) -> Result<Estimate, CompileError> {
+    // Packing reads the compiled lines: a packed job is compiled into a scratch folder.
+    let scratch = if job.batching.pack > 1 {
+        Some(tempfile::tempdir().map_err(|error| CompileError::io(Path::new("."), error))?)
+    } else {
+        None
+    };
     let report = compile(
         job,
         &CompileOptions {
-            out_dir: None,
+            out_dir: scratch.as_ref().map(|scratch| scratch.path().join("plan")),
             count_tokens: true,
             progress,
             labeled: None,
@@ -85,20 +95,30 @@ pub fn estimate(
         .shards
         .iter()
         .map(|shard| {
-            let bound = model.bound(shard.requests, shard.input_tokens);
+            let bound = model.shard_bound(shard);
             ShardEstimate {
-                file: shard.file.clone(),
+                file: shard.sent_file().to_string(),
                 requests: shard.requests,
-                bytes: shard.bytes,
+                bytes: shard.sent_bytes(),
                 input_tokens: bound.input_tokens,
                 output_tokens_max: bound.output_tokens_max,
                 cost_usd_max: bound.cost_usd_max,
             }
         })
         .collect();
-    let message_tokens: u64 = report.shards.iter().map(|shard| shard.input_tokens).sum();
-    let shard_requests: u64 = report.shards.iter().map(|shard| shard.requests).sum();
-    let total = model.bound(shard_requests, message_tokens);
+    let total = shards
+        .iter()
+        .fold(model.bound(0, 0), |total, shard| CostBound {
+            input_tokens: total.input_tokens + shard.input_tokens,
+            output_tokens_max: total
+                .output_tokens_max
+                .zip(shard.output_tokens_max)
+                .map(|(a, b)| a + b),
+            cost_usd_max: total
+                .cost_usd_max
+                .zip(shard.cost_usd_max)
+                .map(|(a, b)| a + b),
+        });
     let counter = model.counter();
     let price = model.price;
     let input_tokens = total.input_tokens;
@@ -108,6 +128,16 @@ pub fn estimate(
         encoding_assumed: counter.assumed,
         rows: report.rows,
         requests: report.requests,
+        requests_sent: report
+            .shards
+            .iter()
+            .map(|shard| {
+                shard
+                    .packed
+                    .as_ref()
+                    .map_or(shard.requests, |packed| packed.requests)
+            })
+            .sum(),
         duplicate_rows: report.duplicate_rows,
         input_tokens,
         schema_tokens_per_request: model.schema_tokens_per_request,

@@ -11,6 +11,7 @@ mod compiler;
 mod cost_model;
 mod custom_id;
 mod estimate;
+mod pack;
 mod planner;
 mod render_context;
 mod request_hook;
@@ -28,6 +29,7 @@ pub use compiler::{CompileOptions, CompileReport, Progress, compile, open_source
 pub use cost_model::{CostBound, CostModel, job_price};
 pub use custom_id::{CustomIdKind, CustomIds, custom_id, row_id_of};
 pub use estimate::{Estimate, ShardEstimate, estimate};
+pub use pack::{Packs, items_path, pack_fields};
 pub use planner::INDEX_FILE;
 pub use request_hook::{BuiltRequest, PluginFailure, RequestHook};
 pub use request_renderer::{RenderFailure, RenderedRequest, RequestRenderer};
@@ -41,11 +43,17 @@ pub use tokens::TokenCounter;
 /// with a body's message hash it gives the request fingerprint that the cross-run cache keys.
 /// Validators are not in it: they do not change a request, only which answers are accepted,
 /// so a run with other validators re-validates earlier answers instead of asking again (see
-/// the lifecycle's plan).
+/// the lifecycle's plan). Packing is: an answer given among N items is kept apart from one
+/// given alone, so comparing the two (`pilot --pack`) asks both.
 pub fn request_salt(job: &batchlabel_spec::Job) -> u128 {
     let shape = batchlabel_providers::RequestShape::of(job);
     let fixed = batchlabel_providers::codec_for(job).fixed_request_part(&shape);
-    let constant = serde_json::json!([job.model.name, job.model.parameters, fixed]);
+    let mut constant = serde_json::json!([job.model.name, job.model.parameters, fixed]);
+    if job.batching.pack > 1
+        && let Some(parts) = constant.as_array_mut()
+    {
+        parts.push(serde_json::json!({"pack": job.batching.pack}));
+    }
     xxhash_rust::xxh3::xxh3_128(constant.to_string().as_bytes())
 }
 

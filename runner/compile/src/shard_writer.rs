@@ -24,6 +24,25 @@ pub struct ShardSummary {
     /// Prompt tokens of its requests (estimates only).
     #[serde(skip)]
     pub input_tokens: u64,
+    /// With `batch.pack`, the packed file that is sent instead (these lines are its items).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub packed: Option<crate::pack::PackedShard>,
+}
+
+impl ShardSummary {
+    /// The file that is sent: the packed one when packed.
+    pub fn sent_file(&self) -> &str {
+        self.packed
+            .as_ref()
+            .map_or(&self.file, |packed| &packed.file)
+    }
+
+    /// The size of the file that is sent.
+    pub fn sent_bytes(&self) -> u64 {
+        self.packed
+            .as_ref()
+            .map_or(self.bytes, |packed| packed.bytes)
+    }
 }
 
 /// Writes lines into `shard-00001.jsonl`, `shard-00002.jsonl`, … (or counts them when dry).
@@ -86,6 +105,7 @@ impl ShardWriter {
             first_custom_id: String::new(),
             last_custom_id: String::new(),
             input_tokens: 0,
+            packed: None,
         });
         Ok(())
     }

@@ -16,6 +16,7 @@ use batchlabel_spec::Job;
 
 use crate::driver::RunObserver;
 use crate::record::{Recording, record_ingest};
+use crate::unpack::ItemResult;
 use crate::{LifecycleError, OutputChecks};
 
 /// What one shard's files said.
@@ -63,15 +64,24 @@ pub(crate) fn shard_custom_ids(
     Ok(ids)
 }
 
-/// Read a shard's downloaded result files and classify every request in it. `expected` is
-/// the shard's request count and id-set hash: when the files name exactly those ids, the
-/// shard file need not be read again; otherwise it is, to name the missing.
+/// The shard being ingested: its ledger path, its request count and id-set hash (over its
+/// items when packed), and the job's label fields for splitting packed answers.
+pub(crate) struct ShardToIngest<'a> {
+    pub(crate) path: &'a str,
+    pub(crate) expected: (u64, u64),
+    pub(crate) fields: &'a [batchlabel_protocol::pack::PackField<'a>],
+}
+
+/// Read a shard's downloaded result files and classify every request in it (every item of
+/// a pack on its own). When the files name exactly the expected ids, the shard file need not
+/// be read again; otherwise it is, to name the missing.
 pub(crate) fn ingest_shard(
-    shard_path: &Path,
+    shard: &ShardToIngest<'_>,
     files: &[&Path],
     checks: &OutputChecks,
-    expected: (u64, u64),
 ) -> Result<ShardIngest, LifecycleError> {
+    let expected = shard.expected;
+    let packs = batchlabel_compile::Packs::of_shard(shard.path)?;
     let mut ingest = ShardIngest {
         outcomes: Vec::with_capacity(expected.0 as usize),
         unreadable_lines: 0,
@@ -88,22 +98,43 @@ pub(crate) fn ingest_shard(
                 ingest.unreadable_lines += 1;
                 return Ok(());
             };
-            let hash = batchlabel_ledger::id_hash(&parsed.custom_id);
-            if !seen.insert(hash) {
-                ingest.stray_lines += 1;
-                return Ok(());
+            let items = packs
+                .as_ref()
+                .and_then(|packs| packs.items(&parsed.custom_id));
+            let results = match items {
+                Some(items) => items
+                    .iter()
+                    .cloned()
+                    .zip(crate::unpack::split_result(
+                        parsed.result,
+                        items.len(),
+                        shard.fields,
+                    ))
+                    .collect(),
+                None => vec![(parsed.custom_id, ItemResult::Judge(parsed.result))],
+            };
+            for (custom_id, result) in results {
+                let hash = batchlabel_ledger::id_hash(&custom_id);
+                if !seen.insert(hash) {
+                    ingest.stray_lines += 1;
+                    continue;
+                }
+                seen_hash = seen_hash.wrapping_add(hash);
+                let outcome = match result {
+                    ItemResult::Judge(result) => crate::judge::judge(result, checks, &custom_id),
+                    ItemResult::Decided(outcome) => outcome,
+                };
+                ingest.outcomes.push((custom_id, outcome));
             }
-            seen_hash = seen_hash.wrapping_add(hash);
-            let outcome = crate::judge::judge(parsed.result, checks, &parsed.custom_id);
-            ingest.outcomes.push((parsed.custom_id, outcome));
             Ok(())
         })?;
     }
     if seen.len() as u64 == expected.0 && seen_hash == expected.1 {
         return Ok(ingest);
     }
-    // Something is missing (or stray): settle it against the shard itself.
-    let expected_ids = shard_custom_ids(shard_path, checks.codec.as_ref())?;
+    // Something is missing (or stray): settle it against the shard's items.
+    let items_path = batchlabel_compile::items_path(shard.path);
+    let expected_ids = shard_custom_ids(&items_path, checks.codec.as_ref())?;
     let wanted: HashSet<&str> = expected_ids.iter().map(String::as_str).collect();
     let before = ingest.outcomes.len();
     ingest
@@ -154,6 +185,7 @@ pub(crate) fn ingest_downloaded(
     } = *context;
     // Workers parse shards while this thread records finished ones in the ledger; the
     // bounded channel keeps at most a few parsed shards in memory.
+    let fields = batchlabel_compile::pack_fields(job);
     let threads = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
     let next = std::sync::atomic::AtomicUsize::new(0);
     let (sender, receiver) =
@@ -162,6 +194,7 @@ pub(crate) fn ingest_downloaded(
         for _ in 0..threads.min(shards.len()) {
             let sender = sender.clone();
             let next = &next;
+            let fields = &fields;
             scope.spawn(move || {
                 loop {
                     let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -174,12 +207,12 @@ pub(crate) fn ingest_downloaded(
                         .map(PathBuf::from)
                         .collect();
                     let files: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
-                    let parsed = ingest_shard(
-                        Path::new(&shard.path),
-                        &files,
-                        validator,
-                        (shard.requests as u64, shard.id_set_hash),
-                    );
+                    let to_ingest = ShardToIngest {
+                        path: &shard.path,
+                        expected: (shard.requests as u64, shard.id_set_hash),
+                        fields,
+                    };
+                    let parsed = ingest_shard(&to_ingest, &files, validator);
                     if sender.send((index, parsed)).is_err() {
                         return;
                     }

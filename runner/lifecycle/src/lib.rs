@@ -27,6 +27,7 @@ mod settle;
 mod status;
 mod strict_json;
 mod submit;
+mod unpack;
 mod wave;
 
 pub(crate) use submit::submit as submit_shard;

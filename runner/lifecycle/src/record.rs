@@ -33,12 +33,13 @@ pub(crate) fn register_compile(
         }
     }
     for (index, shard) in report.shards.iter().enumerate() {
+        // A packed shard sends its packed file; its requests are still counted by item.
         let planned = PlannedShard {
-            path: compile_dir.join(&shard.file),
+            path: compile_dir.join(shard.sent_file()),
             requests: shard.requests,
-            bytes: shard.bytes,
+            bytes: shard.sent_bytes(),
             id_set_hash: id_set_hashes.get(index).copied().unwrap_or_default(),
-            estimate: cost.map(|cost| cost.bound(shard.requests, shard.input_tokens)),
+            estimate: cost.map(|cost| cost.shard_bound(shard)),
         };
         registry.add_shard(index as i64 + 1, &planned)?;
     }

@@ -36,13 +36,16 @@ pub(crate) fn plan_retry(
     let originals = ledger.first_attempt_paths(run_id)?;
     let mut writer = RetryWriter::new(directory, how.limits, how.cost);
     for path in &originals {
-        let file = std::fs::File::open(path)
-            .map_err(|source| LifecycleError::io(Path::new(path), source))?;
+        // Packed shards are retried from their items: a failed item is asked again alone.
+        let path = batchlabel_compile::items_path(path);
+        let file =
+            std::fs::File::open(&path).map_err(|source| LifecycleError::io(&path, source))?;
         for line in std::io::BufReader::with_capacity(1 << 20, file).lines() {
-            let line = line.map_err(|source| LifecycleError::io(Path::new(path), source))?;
+            let line = line.map_err(|source| LifecycleError::io(&path, source))?;
             let Some(custom_id) = how.codec.request_custom_id(line.as_bytes()) else {
                 return Err(LifecycleError::Internal(format!(
-                    "{path}: unreadable shard line"
+                    "{}: unreadable shard line",
+                    path.display()
                 )));
             };
             let Some(failure) = failures.get(&custom_id) else {

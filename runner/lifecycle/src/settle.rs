@@ -283,7 +283,7 @@ pub(crate) fn fail_whole_shard(
     codec: &dyn Codec,
     failure: &ShardFailure<'_>,
 ) -> Result<(), LifecycleError> {
-    let outcomes = shard_custom_ids(Path::new(&shard.path), codec)?
+    let outcomes = shard_custom_ids(&batchlabel_compile::items_path(&shard.path), codec)?
         .into_iter()
         .map(|custom_id| {
             let outcome = Outcome::failed(failure.reason, failure.detail.to_string());

@@ -298,6 +298,20 @@ enum Lookup {
     Wait,
 }
 
+/// The requests a shard's batch holds: its lines when packed (packs are fewer than items).
+fn sent_requests(shard: &ShardRecord) -> Result<u64, LifecycleError> {
+    let path = std::path::Path::new(&shard.path);
+    if batchlabel_compile::items_path(&shard.path) == path {
+        return Ok(u64::try_from(shard.requests).unwrap_or(0));
+    }
+    let bytes = std::fs::read(path).map_err(|source| LifecycleError::io(path, source))?;
+    let lines = bytes
+        .split(|byte| *byte == b'\n')
+        .filter(|line| !line.is_empty())
+        .count();
+    Ok(lines as u64)
+}
+
 /// [`find_created`]'s look: the outer error is the provider's, the inner one a decision.
 async fn lost_create(
     provider: &dyn BatchProvider,
@@ -315,12 +329,16 @@ async fn lost_create(
             .collect(),
         Err(error) => return Ok(Err(error.into())),
     };
+    let requests = match sent_requests(shard) {
+        Ok(requests) => requests,
+        Err(error) => return Ok(Err(error)),
+    };
     let lost = LostCreate {
         tags: metadata,
         input,
         since,
         shard: std::path::Path::new(&shard.path),
-        requests: u64::try_from(shard.requests).unwrap_or(0),
+        requests,
         known: &known,
     };
     Ok(match provider.find_created(&lost).await? {

@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 mod lenient;
+pub mod pack;
 
 pub use lenient::unix_seconds;
 

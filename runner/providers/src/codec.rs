@@ -139,6 +139,15 @@ pub enum LineResult {
     },
 }
 
+/// A request line's conversation as the job's templates rendered it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Conversation {
+    /// The system prompt, if any.
+    pub system: Option<String>,
+    /// The other messages, in order: role and text.
+    pub messages: Vec<(String, String)>,
+}
+
 /// One line of a result file.
 #[derive(Debug, Clone)]
 pub struct ResultLine {
@@ -170,6 +179,9 @@ pub trait Codec: Send + Sync {
     /// The request body of a request line, as the synchronous endpoint takes it.
     fn request_body(&self, line: &str) -> Result<Value, String>;
 
+    /// A request line's system prompt and messages (to pack rows into one request).
+    fn conversation(&self, line: &str) -> Result<Conversation, String>;
+
     /// The request line asked again: the rejected answer and the feedback appended to the
     /// conversation.
     fn add_feedback(&self, line: &str, previous: &str, feedback: &str) -> Result<String, String>;
@@ -200,4 +212,33 @@ pub trait Codec: Send + Sync {
                 .map(str::to_string),
         }
     }
+}
+
+/// The conversation of a chat body's `messages` (text contents only); a leading `system`
+/// message is the system prompt unless `system` is given apart.
+pub(crate) fn conversation_of(
+    system: Option<String>,
+    messages: &Value,
+) -> Result<Conversation, String> {
+    let mut conversation = Conversation {
+        system,
+        messages: Vec::new(),
+    };
+    let messages = messages
+        .as_array()
+        .ok_or("the request has no `messages` list")?;
+    for (index, message) in messages.iter().enumerate() {
+        let role = message["role"].as_str().unwrap_or_default();
+        let Some(content) = message["content"].as_str() else {
+            return Err(format!("message {index} has no text content"));
+        };
+        if index == 0 && role == "system" && conversation.system.is_none() {
+            conversation.system = Some(content.to_string());
+        } else {
+            conversation
+                .messages
+                .push((role.to_string(), content.to_string()));
+        }
+    }
+    Ok(conversation)
 }

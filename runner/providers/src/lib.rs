@@ -38,7 +38,7 @@ pub use batch::{
     ResultFiles, ResultKind, StagedInput, Tags, Tuning,
 };
 pub use check::{ProviderProblem, check};
-pub use codec::{Codec, LineResult, RequestEncoder, RequestShape, ResultLine};
+pub use codec::{Codec, Conversation, LineResult, RequestEncoder, RequestShape, ResultLine};
 pub use error::ProviderError;
 pub use factory::{OpenOptions, codec_for, open, price_for, prices_as_of};
 pub use openai::prices::{BatchPrice, PRICES_AS_OF};

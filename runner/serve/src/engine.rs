@@ -80,7 +80,7 @@ impl Script {
         Ok(Self::new(serde_json::from_str(text)?))
     }
 
-    fn matching(&self, last_message: &str) -> Option<&Rule> {
+    pub(crate) fn matching(&self, last_message: &str) -> Option<&Rule> {
         self.rules.iter().find_map(|(rule, uses)| {
             let matches = rule
                 .contains
@@ -264,7 +264,16 @@ fn scripted_answer(script: &Script, body: &str) -> Answer {
         .last()
         .and_then(|message| message.content.as_deref())
         .unwrap_or("");
-    let rule = script.matching(last);
+    let schema = schema_of(request.response_format);
+    // A packed request: its items are answered one by one (see `packed`).
+    let (rule, packed) = if batchlabel_protocol::pack::is_packed_schema(&schema) {
+        match crate::packed::answer(script, &schema, last) {
+            crate::packed::Packed::Whole(rule) => (Some(rule), None),
+            crate::packed::Packed::Content(content) => (None, Some(content)),
+        }
+    } else {
+        (script.matching(last), None)
+    };
     if let Some(status) = rule.and_then(|rule| rule.status)
         && status != 200
     {
@@ -277,6 +286,7 @@ fn scripted_answer(script: &Script, body: &str) -> Answer {
     let hash = xxhash_rust::xxh3::xxh3_64(last.as_bytes());
     let generated;
     let (content, refusal) = match rule {
+        _ if packed.is_some() => (packed.as_deref(), None),
         Some(Rule {
             refusal: Some(refusal),
             ..
@@ -286,7 +296,7 @@ fn scripted_answer(script: &Script, body: &str) -> Answer {
             ..
         }) => (Some(content.as_str()), None),
         _ => {
-            generated = answer_for_schema(&schema_of(request.response_format), hash).to_string();
+            generated = answer_for_schema(&schema, hash).to_string();
             (Some(generated.as_str()), None)
         }
     };

@@ -16,6 +16,7 @@ mod anthropic;
 mod engine;
 mod faults;
 mod file_check;
+mod packed;
 mod processor;
 mod queue;
 mod routes;

@@ -210,10 +210,12 @@ pub enum OutputFormat {
     Sqlite,
 }
 
-/// How requests are queued and cleaned up (`batch.max_enqueued_tokens`,
-/// `batch.remote_cleanup`).
+/// How requests are packed, queued and cleaned up (`batch.pack`,
+/// `batch.max_enqueued_tokens`, `batch.remote_cleanup`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Batching {
+    /// Rows per request (1: no packing).
+    pub pack: u32,
     /// The spec's cap on queued input tokens, if it sets one.
     pub max_enqueued_tokens: Option<u64>,
     /// Delete remote inputs and results once ingested.
@@ -223,6 +225,7 @@ pub struct Batching {
 impl Default for Batching {
     fn default() -> Self {
         Self {
+            pack: 1,
             max_enqueued_tokens: None,
             remote_cleanup: true,
         }

@@ -339,6 +339,16 @@ impl Codec for AnthropicCodec {
         }
     }
 
+    fn conversation(&self, line: &str) -> Result<crate::codec::Conversation, String> {
+        let params = self.request_body(line)?;
+        let system = match &params["system"] {
+            Value::Null => None,
+            Value::String(text) => Some(text.clone()),
+            _ => return Err("the system prompt is not text".into()),
+        };
+        crate::codec::conversation_of(system, &params["messages"])
+    }
+
     fn add_feedback(&self, line: &str, previous: &str, feedback: &str) -> Result<String, String> {
         let mut value: Value = serde_json::from_str(line).map_err(|error| error.to_string())?;
         let Some(messages) = value["params"]["messages"].as_array_mut() else {

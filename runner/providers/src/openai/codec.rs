@@ -293,6 +293,11 @@ impl Codec for OpenAiCodec {
         }
     }
 
+    fn conversation(&self, line: &str) -> Result<crate::codec::Conversation, String> {
+        let body = self.request_body(line)?;
+        crate::codec::conversation_of(None, &body["messages"])
+    }
+
     fn add_feedback(&self, line: &str, previous: &str, feedback: &str) -> Result<String, String> {
         let mut value: Value = serde_json::from_str(line).map_err(|error| error.to_string())?;
         let Some(messages) = value["body"]["messages"].as_array_mut() else {

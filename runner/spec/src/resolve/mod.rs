@@ -14,6 +14,7 @@ use crate::job_spec::{JobSpec, PromptSpec};
 use crate::yaml::SpanIndex;
 
 mod labels;
+mod packing;
 mod provider;
 mod sections;
 
@@ -183,6 +184,7 @@ impl Resolver<'_> {
         let model = self.model(&spec.model);
         let output = self.output(spec);
         let limits = self.limits(spec);
+        let pack = self.pack(spec, &labels, prompt.as_ref());
         let output_schema = crate::label_schema::validation_schema(&labels);
         let structured_output = crate::label_schema::structured_output(&spec.name, &labels);
         if !labels
@@ -221,14 +223,18 @@ impl Resolver<'_> {
             model: model?,
             output: output.ok()?,
             limits: limits?,
-            batching: spec
-                .batch
-                .as_ref()
-                .map(|batch| crate::job::Batching {
-                    max_enqueued_tokens: batch.max_enqueued_tokens,
-                    remote_cleanup: batch.remote_cleanup.unwrap_or(true),
-                })
-                .unwrap_or_default(),
+            batching: crate::job::Batching {
+                pack: pack?,
+                max_enqueued_tokens: spec
+                    .batch
+                    .as_ref()
+                    .and_then(|batch| batch.max_enqueued_tokens),
+                remote_cleanup: spec
+                    .batch
+                    .as_ref()
+                    .and_then(|batch| batch.remote_cleanup)
+                    .unwrap_or(true),
+            },
             budget_usd: spec.budget.as_ref().and_then(|budget| budget.max_usd),
             request_plugin,
             validator_plugins,

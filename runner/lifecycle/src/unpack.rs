@@ -1,0 +1,101 @@
+//! Unpacking: a packed request's answer split into one result per item (see
+//! `batchlabel_compile::pack`), so each item is judged, recorded and retried on its own.
+
+use batchlabel_core::{FailureReason, Outcome};
+use batchlabel_protocol::pack::{PackField, split_answer};
+use batchlabel_providers::codec::{Answer, Finish, LineResult, Usage};
+
+/// What one item of a pack got: a result to judge as if it had been asked alone, or an
+/// outcome already decided (the answer left it out).
+pub(crate) enum ItemResult {
+    Judge(LineResult),
+    Decided(Outcome),
+}
+
+/// Split a pack's result into its items' results, in item order. The pack's tokens are
+/// shared out evenly (the first items take the remainder), so totals stay exact.
+pub(crate) fn split_result(
+    result: LineResult,
+    items: usize,
+    fields: &[PackField<'_>],
+) -> Vec<ItemResult> {
+    let answer = match result {
+        LineResult::Answered(answer) => answer,
+        // The pack was not run, or not read: each item the same.
+        other => {
+            return (0..items)
+                .map(|_| ItemResult::Judge(other.clone()))
+                .collect();
+        }
+    };
+    let usages = share(answer.usage, items);
+    let whole_pack_failed = answer.refusal.is_some() || answer.finish != Finish::Complete;
+    let split = match (&answer.content, whole_pack_failed) {
+        (Some(content), false) => split_answer(fields, content, items),
+        // A refused, filtered or cut-off pack: each item fails the same way, without the
+        // pack's partial answer as its own.
+        _ => {
+            return usages
+                .into_iter()
+                .map(|usage| {
+                    ItemResult::Judge(LineResult::Answered(Answer {
+                        content: None,
+                        usage,
+                        ..answer.clone()
+                    }))
+                })
+                .collect();
+        }
+    };
+    let parts = match split {
+        Ok(parts) => parts,
+        Err(detail) => {
+            return usages
+                .into_iter()
+                .map(|usage| {
+                    ItemResult::Judge(LineResult::Malformed {
+                        detail: detail.clone(),
+                        usage,
+                    })
+                })
+                .collect();
+        }
+    };
+    parts
+        .into_iter()
+        .zip(usages)
+        .enumerate()
+        .map(|(index, (part, usage))| match part {
+            Some(value) => ItemResult::Judge(LineResult::Answered(Answer {
+                content: Some(value.to_string()),
+                usage,
+                ..answer.clone()
+            })),
+            None => ItemResult::Decided(Outcome::Failed {
+                reason: FailureReason::Missing,
+                detail: format!("the packed answer did not label item {}", index + 1),
+                output: None,
+                retryable: true,
+                input_tokens: usage.input_tokens,
+                output_tokens: usage.output_tokens,
+            }),
+        })
+        .collect()
+}
+
+/// `usage` shared among `parts` items.
+fn share(usage: Usage, parts: usize) -> Vec<Usage> {
+    let parts_u64 = parts.max(1) as u64;
+    let piece = |total: u64, index: u64| total / parts_u64 + u64::from(index < total % parts_u64);
+    (0..parts_u64)
+        .map(|index| Usage {
+            input_tokens: piece(usage.input_tokens, index),
+            output_tokens: piece(usage.output_tokens, index),
+            cached_input_tokens: piece(usage.cached_input_tokens, index),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+#[path = "unpack_tests.rs"]
+mod tests;

@@ -1,0 +1,233 @@
+//! Packed requests (`batch.pack`): several rows in one request as numbered items, answered
+//! per label with the numbers of the items it applies to —
+//! `{"sentiment": {"POSITIVE": [1, 4], "NEGATIVE": [2], "NEUTRAL": [3]}}` — the most compact
+//! answer a strict schema can hold (a number and a comma per item). The runner writes packed
+//! requests and splits their answers; `serve`'s scripted engine reads them back to answer.
+
+use std::fmt::Write as _;
+
+use serde_json::{Map, Value, json};
+
+/// One label field as a packed answer sees it.
+#[derive(Debug, Clone)]
+pub struct PackField<'a> {
+    /// The field's name in the output.
+    pub name: &'a str,
+    /// Its labels.
+    pub labels: Vec<&'a str>,
+    /// Whether an item takes several labels (`any_of`) or exactly one (`one_of`).
+    pub many: bool,
+}
+
+/// The strict schema of a packed answer: per field, per label, a list of item numbers.
+pub fn packed_schema(fields: &[PackField<'_>]) -> Value {
+    let mut properties = Map::new();
+    for field in fields {
+        let mut labels = Map::new();
+        for label in &field.labels {
+            labels.insert(
+                (*label).to_string(),
+                json!({"type": "array", "items": {"type": "integer"}}),
+            );
+        }
+        let rule = if field.many {
+            "under every label that applies to it (or none)"
+        } else {
+            "under exactly one label"
+        };
+        properties.insert(
+            field.name.to_string(),
+            json!({
+                "type": "object",
+                "description": format!("For each label, the numbers of the items it applies to; each item {rule}."),
+                "properties": labels,
+                "required": field.labels,
+                "additionalProperties": false,
+            }),
+        );
+    }
+    json!({
+        "type": "object",
+        "properties": properties,
+        "required": fields.iter().map(|field| field.name).collect::<Vec<_>>(),
+        "additionalProperties": false,
+    })
+}
+
+/// Whether `schema` is a packed answer's schema (every field an object of integer lists).
+pub fn is_packed_schema(schema: &Value) -> bool {
+    let Some(fields) = schema["properties"].as_object() else {
+        return false;
+    };
+    !fields.is_empty()
+        && fields.values().all(|field| {
+            field["properties"].as_object().is_some_and(|labels| {
+                !labels.is_empty()
+                    && labels.values().all(|label| {
+                        label["type"] == "array" && label["items"]["type"] == "integer"
+                    })
+            })
+        })
+}
+
+/// The user message of a pack: the instruction, then each item's own user message after its
+/// number, `[1] …`, on a line of its own.
+pub fn packed_prompt(items: &[&str]) -> String {
+    let mut text = format!(
+        "Label each of the {} numbered items below on its own, as if it were the only one. Answer with the item numbers under their labels; every item must be labeled.\n",
+        items.len()
+    );
+    for (index, item) in items.iter().enumerate() {
+        let _ = write!(text, "\n[{}] {item}", index + 1);
+    }
+    text
+}
+
+/// The items of a packed prompt, by number (the inverse of [`packed_prompt`]).
+pub fn packed_items(prompt: &str) -> Vec<(usize, &str)> {
+    let mut items: Vec<(usize, usize, usize)> = Vec::new(); // number, text start, marker start
+    let mut offset = 0;
+    for line in prompt.split_inclusive('\n') {
+        if let Some(rest) = line.strip_prefix('[')
+            && let Some((number, _)) = rest.split_once("] ")
+            && let Ok(number) = number.parse::<usize>()
+            && number == items.len() + 1
+        {
+            items.push((number, offset + number.to_string().len() + 3, offset));
+        }
+        offset += line.len();
+    }
+    let mut found = Vec::with_capacity(items.len());
+    for (index, (number, start, _)) in items.iter().enumerate() {
+        let end = items
+            .get(index + 1)
+            .map_or(prompt.len(), |next| next.2.saturating_sub(1));
+        found.push((*number, prompt.get(*start..end.max(*start)).unwrap_or("")));
+    }
+    found
+}
+
+/// Each item's answer from a packed answer, in item order: the object an unpacked request
+/// would have answered (`{"sentiment": "POSITIVE"}`), or `None` when the answer does not
+/// label the item at all. An item under two labels of a `one_of` field gets them as a list,
+/// which its own validation rejects. Numbers outside `1..=items` are ignored.
+pub fn split_answer(
+    fields: &[PackField<'_>],
+    content: &str,
+    items: usize,
+) -> Result<Vec<Option<Value>>, String> {
+    let answer: Value = serde_json::from_str(content)
+        .map_err(|error| format!("the packed answer is not JSON: {error}"))?;
+    let Some(answer) = answer.as_object() else {
+        return Err("the packed answer is not a JSON object".into());
+    };
+    let mut per_item: Vec<Map<String, Value>> = vec![Map::new(); items];
+    let mut mentioned = vec![false; items];
+    for field in fields {
+        let mut chosen: Vec<Vec<&str>> = vec![Vec::new(); items];
+        if let Some(labels) = answer.get(field.name).and_then(Value::as_object) {
+            for (label, numbers) in labels {
+                for number in numbers.as_array().into_iter().flatten() {
+                    let Some(index) = number.as_u64().and_then(|n| usize::try_from(n).ok()) else {
+                        continue;
+                    };
+                    if (1..=items).contains(&index) && !chosen[index - 1].contains(&label.as_str())
+                    {
+                        chosen[index - 1].push(label);
+                    }
+                }
+            }
+        }
+        for (index, labels) in chosen.into_iter().enumerate() {
+            // An item under two labels of a `one_of` field keeps both, as a list.
+            let value = match (field.many, labels.as_slice()) {
+                (false, []) => continue,
+                (false, [label]) => json!(label),
+                _ => json!(labels),
+            };
+            if !field.many || !labels.is_empty() {
+                mentioned[index] = true;
+            }
+            per_item[index].insert(field.name.to_string(), value);
+        }
+    }
+    // With only `any_of` fields an unlabeled item cannot be told from one with no labels.
+    let all_many = fields.iter().all(|field| field.many);
+    Ok(per_item
+        .into_iter()
+        .zip(mentioned)
+        .map(|(object, mentioned)| (mentioned || all_many).then_some(Value::Object(object)))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields() -> Vec<PackField<'static>> {
+        vec![
+            PackField {
+                name: "sentiment",
+                labels: vec!["POSITIVE", "NEGATIVE"],
+                many: false,
+            },
+            PackField {
+                name: "themes",
+                labels: vec!["price", "support"],
+                many: true,
+            },
+        ]
+    }
+
+    #[test]
+    fn the_prompt_numbers_items_and_reads_back() {
+        let prompt = packed_prompt(&["first\nline two", "[2] is not a marker here", "third"]);
+        let items = packed_items(&prompt);
+        assert_eq!(
+            items,
+            vec![
+                (1, "first\nline two"),
+                (2, "[2] is not a marker here"),
+                (3, "third")
+            ]
+        );
+    }
+
+    #[test]
+    fn answers_split_per_item() {
+        let content = r#"{"sentiment":{"POSITIVE":[1,3],"NEGATIVE":[3,9]},"themes":{"price":[1,2],"support":[]}}"#;
+        let items = split_answer(&fields(), content, 4).unwrap();
+        assert_eq!(
+            items[0],
+            Some(json!({"sentiment": "POSITIVE", "themes": ["price"]}))
+        );
+        // Item 2 has no sentiment: its own validation names the missing field.
+        assert_eq!(items[1], Some(json!({"themes": ["price"]})));
+        // Two labels of a one_of field: kept, so validation rejects them.
+        assert_eq!(
+            items[2],
+            Some(json!({"sentiment": ["POSITIVE", "NEGATIVE"], "themes": []}))
+        );
+        // Item 4 is nowhere (9 is out of range and ignored).
+        assert_eq!(items[3], None);
+    }
+
+    #[test]
+    fn a_broken_answer_is_an_error() {
+        assert!(split_answer(&fields(), "{\"sentiment\": {", 2).is_err());
+        assert!(split_answer(&fields(), "[1, 2]", 2).is_err());
+    }
+
+    #[test]
+    fn the_schema_is_recognised() {
+        let schema = packed_schema(&fields());
+        assert!(is_packed_schema(&schema));
+        assert_eq!(
+            schema["properties"]["sentiment"]["required"],
+            json!(["POSITIVE", "NEGATIVE"])
+        );
+        assert!(!is_packed_schema(
+            &json!({"type": "object", "properties": {"sentiment": {"type": "string"}}})
+        ));
+    }
+}
