@@ -63,11 +63,11 @@ fn a_packed_run_gives_the_same_labels_with_a_tenth_of_the_requests() {
     assert_eq!(messages[0]["content"], "Label the sentiment.");
     let prompt = messages[1]["content"].as_str().unwrap();
     assert!(
-        prompt.contains("\n[1] comment number 0 about the product"),
+        prompt.contains("\n1 comment number 0 about the product"),
         "{prompt}"
     );
     assert!(
-        prompt.contains("\n[10] comment number 9 about the product"),
+        prompt.contains("\n10 comment number 9 about the product"),
         "{prompt}"
     );
     let schema = &body["response_format"]["json_schema"]["schema"];

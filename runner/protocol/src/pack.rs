@@ -31,15 +31,15 @@ pub fn packed_schema(fields: &[PackField<'_>]) -> Value {
             );
         }
         let rule = if field.many {
-            "under every label that applies to it (or none)"
+            "any number of labels"
         } else {
-            "under exactly one label"
+            "exactly one label"
         };
         properties.insert(
             field.name.to_string(),
             json!({
                 "type": "object",
-                "description": format!("For each label, the numbers of the items it applies to; each item {rule}."),
+                "description": format!("Line numbers per label; each line takes {rule}."),
                 "properties": labels,
                 "required": field.labels,
                 "additionalProperties": false,
@@ -70,41 +70,39 @@ pub fn is_packed_schema(schema: &Value) -> bool {
         })
 }
 
-/// The user message of a pack: the instruction, then each item's own user message after its
-/// number, `[1] …`, on a line of its own.
+/// The user message of a pack: a short instruction, then each item's own user message on a
+/// line of its own after its number and a space (`12 …`: two tokens per item, where `[12] `
+/// takes four). Line breaks inside an item become spaces, so every item stays on its line.
 pub fn packed_prompt(items: &[&str]) -> String {
     let mut text = format!(
-        "Label each of the {} numbered items below on its own, as if it were the only one. Answer with the item numbers under their labels; every item must be labeled.\n",
+        "Label each of the {} numbered lines below on its own. Under each label, list the numbers of the lines it applies to; label every line.\n",
         items.len()
     );
     for (index, item) in items.iter().enumerate() {
-        let _ = write!(text, "\n[{}] {item}", index + 1);
+        let _ = write!(text, "\n{} ", index + 1);
+        let mut rest = *item;
+        while let Some(position) = rest.find(['\n', '\r']) {
+            text.push_str(&rest[..position]);
+            text.push(' ');
+            rest = &rest[position + 1..];
+        }
+        text.push_str(rest);
     }
     text
 }
 
 /// The items of a packed prompt, by number (the inverse of [`packed_prompt`]).
 pub fn packed_items(prompt: &str) -> Vec<(usize, &str)> {
-    let mut items: Vec<(usize, usize, usize)> = Vec::new(); // number, text start, marker start
-    let mut offset = 0;
-    for line in prompt.split_inclusive('\n') {
-        if let Some(rest) = line.strip_prefix('[')
-            && let Some((number, _)) = rest.split_once("] ")
-            && let Ok(number) = number.parse::<usize>()
-            && number == items.len() + 1
+    let mut items = Vec::new();
+    // The instruction is the first line; the items follow, one per line.
+    for line in prompt.lines().skip(1) {
+        if let Some((number, text)) = line.split_once(' ')
+            && number.parse::<usize>() == Ok(items.len() + 1)
         {
-            items.push((number, offset + number.to_string().len() + 3, offset));
+            items.push((items.len() + 1, text));
         }
-        offset += line.len();
     }
-    let mut found = Vec::with_capacity(items.len());
-    for (index, (number, start, _)) in items.iter().enumerate() {
-        let end = items
-            .get(index + 1)
-            .map_or(prompt.len(), |next| next.2.saturating_sub(1));
-        found.push((*number, prompt.get(*start..end.max(*start)).unwrap_or("")));
-    }
-    found
+    items
 }
 
 /// Each item's answer from a packed answer, in item order: the object an unpacked request
@@ -181,14 +179,15 @@ mod tests {
 
     #[test]
     fn the_prompt_numbers_items_and_reads_back() {
-        let prompt = packed_prompt(&["first\nline two", "[2] is not a marker here", "third"]);
+        let prompt = packed_prompt(&["first\n3 line two", "2 is part of the text", "third\r\n"]);
+        assert!(prompt.ends_with("\n1 first 3 line two\n2 2 is part of the text\n3 third  "));
         let items = packed_items(&prompt);
         assert_eq!(
             items,
             vec![
-                (1, "first\nline two"),
-                (2, "[2] is not a marker here"),
-                (3, "third")
+                (1, "first 3 line two"),
+                (2, "2 is part of the text"),
+                (3, "third  ")
             ]
         );
     }

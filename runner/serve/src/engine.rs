@@ -303,12 +303,13 @@ fn scripted_answer(script: &Script, body: &str) -> Answer {
     let finish_reason = rule
         .and_then(|rule| rule.finish_reason.as_deref())
         .unwrap_or("stop");
-    let prompt_tokens: u64 = request
+    let contents: Vec<&str> = request
         .messages
         .iter()
-        .map(|message| message.content.as_deref().map_or(0, str::len) as u64 / 4 + 4)
-        .sum();
-    let completion_tokens = content.map_or(1, |text| text.len() as u64 / 4 + 1);
+        .map(|message| message.content.as_deref().unwrap_or_default())
+        .collect();
+    let prompt_tokens = prompt_tokens(&contents, &schema);
+    let completion_tokens = content.map_or(1, count_tokens);
     let model = format!("{}-scripted", request.model.as_deref().unwrap_or("model"));
     let completion = Completion {
         id: format!("chatcmpl-{hash:016x}"),
@@ -338,6 +339,26 @@ fn scripted_answer(script: &Script, body: &str) -> Answer {
         completion_tokens,
         model: Some(model),
     }
+}
+
+/// Tokens of `text` with `o200k_base` (the gpt-4o family's tokenizer): the scripted engine
+/// reports the usage such a model would, so token counts can be checked against it.
+fn count_tokens(text: &str) -> u64 {
+    tiktoken_rs::o200k_base_singleton()
+        .encode_ordinary(text)
+        .len() as u64
+}
+
+/// A request's prompt tokens: each message's text and the chat format's 3 tokens per message
+/// and 3 to prime the reply (OpenAI's published figures), and the output schema's text.
+fn prompt_tokens(contents: &[&str], schema: &Value) -> u64 {
+    let messages: u64 = contents.iter().map(|text| count_tokens(text) + 3).sum();
+    let schema = if schema.is_null() {
+        0
+    } else {
+        count_tokens(&schema.to_string())
+    };
+    messages + 3 + schema
 }
 
 /// A value the schema accepts, chosen by `hash` among enum values (the scripted engine's

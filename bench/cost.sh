@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Dollars per million comments on the article's job (bench/compile.yaml: its system prompt,
+# gpt-4o-mini, one label per comment), side by side in one run:
+#   article    the article's script: one request per comment, its prompt, no schema;
+#   unpacked   batchlabel, one request per comment (strict schema);
+#   pack N     batchlabel with `batch.pack: N`;
+#   floor      the comment text's tokens plus one output token per comment.
+# Each batchlabel configuration is run end to end against `batchlabel serve` (scripted
+# engine), whose usage counts the tokens of what it was sent and answered with the
+# o200k_base tokenizer (gpt-4o-mini's); the run's own `status` reports that usage, and
+# `estimate` (same tokenizer) is printed beside it as a cross-check. The article's requests
+# carry the same messages as the unpacked ones without the schema, so its input is the
+# unpacked usage less the schema's tokens, and its answers are the same JSON. The article
+# pays for every comment; batchlabel sends identical comments once. Dollars at the dated batch
+# price of gpt-4o-mini (input $0.075, output $0.30 per 1M tokens).
+#
+# usage: bench/cost.sh [ROWS]    (default 20000; PACKS="10 25 50 100")
+#   BIN=path/to/batchlabel uses that binary instead of building target/release/batchlabel.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+[ -z "${BIN:-}" ] || BIN=$(resolve_bin "$BIN")
+cd "$(dirname "$0")/.."
+TOOLS=${TOOLS:-bench/tools}
+ROWS=${1:-20000}
+read -r -a PACKS <<<"${PACKS:-10 25 50 100}"
+if [ -z "${BIN:-}" ]; then
+  cargo build --release --quiet
+  BIN=$PWD/target/release/batchlabel
+fi
+OUT=$PWD/bench/out/cost
+rm -rf "$OUT" && mkdir -p bench/data "$OUT"
+data=$PWD/bench/data/comments-$ROWS.csv
+[ -f "$data" ] || python3 "$TOOLS/gen_comments.py" "$ROWS" "$data"
+
+server=
+trap '[ -z "$server" ] || kill "$server" 2>/dev/null || true' EXIT
+"$BIN" serve --port 0 --state-dir "$OUT/serve" --address-file "$OUT/address" 2>"$OUT/serve.log" &
+server=$!
+for _ in $(seq 100); do [ -s "$OUT/address" ] && break; sleep 0.1; done
+base_url="http://$(cat "$OUT/address")/v1"
+
+one() { # name, pack → $OUT/<name>/{estimate,run,status}.json
+  local name=$1 pack=$2 dir=$OUT/$1
+  mkdir -p "$dir"
+  sed "s|csv: data/comments.csv|csv: $data|; s|^name: .*|name: cost-$name|" bench/compile.yaml >"$dir/job.yaml"
+  printf 'output:\n  csv: %s/results.csv\n' "$dir" >>"$dir/job.yaml"
+  ((pack <= 1)) || printf 'batch:\n  pack: %s\n' "$pack" >>"$dir/job.yaml"
+  "$BIN" estimate "$dir/job.yaml" --json >"$dir/estimate.json"
+  "$BIN" run "$dir/job.yaml" --json --base-url "$base_url" --poll-interval 0.05 >"$dir/run.json"
+  "$BIN" status "$dir/job.yaml" --json >"$dir/status.json"
+}
+one unpacked 1
+# The floor's text tokens: the estimate of the same job with no system prompt.
+mkdir -p "$OUT/floor"
+python3 - "$OUT/unpacked/job.yaml" >"$OUT/floor/job.yaml" <<'PY'
+import sys
+lines, skipping = open(sys.argv[1]).read().splitlines(), False
+for line in lines:
+    if line.startswith("  system:"):
+        skipping = True
+        continue
+    if skipping and line.startswith("    "):
+        continue
+    skipping = False
+    print(line)
+PY
+"$BIN" estimate "$OUT/floor/job.yaml" --json >"$OUT/floor/estimate.json"
+for pack in "${PACKS[@]}"; do one "pack-$pack" "$pack"; done
+
+python3 - "$OUT" "$ROWS" "${PACKS[@]}" <<'PY'
+import json, pathlib, sys
+out, rows, packs = pathlib.Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3:]
+IN, OUTP = 0.075, 0.30
+
+def load(name, file):
+    value = json.loads((out / name / file).read_text())
+    return value.get("status", value.get("estimate", value)) if isinstance(value, dict) else value
+
+def run_of(name):
+    status, estimate = load(name, "status.json"), load(name, "estimate.json")
+    summary = json.loads((out / name / "run.json").read_text())["summary"]
+    assert summary["labeled_rows"] == rows, f"{name}: {summary}"
+    cost = status["cost"]
+    return dict(inp=cost["actual_input_tokens"], outp=cost["actual_output_tokens"],
+                estimated=estimate["input_tokens"], requests=estimate["requests_sent"],
+                unique=estimate["requests"], schema=estimate["schema_tokens_per_request"])
+
+def per_million(inp, outp):
+    return (inp * IN + outp * OUTP) / rows  # $ per comment × 1M tokens/M → $ per 1M comments
+
+unpacked = run_of("unpacked")
+article_in = (unpacked["inp"] - unpacked["unique"] * unpacked["schema"]) / unpacked["unique"] * rows
+article_out = unpacked["outp"] / unpacked["unique"] * rows
+article = per_million(article_in, article_out)
+# Text tokens: the job without its system prompt, less the schema and the chat format (6 per
+# request: 3 for the message, 3 to prime the reply); one output token per comment.
+floor = load("floor", "estimate.json")
+text = floor["input_tokens"] - floor["requests"] * (floor["schema_tokens_per_request"] + 6)
+rows_out = []
+def line(name, inp, outp, requests, estimated=None):
+    dollars = per_million(inp, outp)
+    check = "" if estimated is None else f"{estimated / inp:9.3f}"
+    rows_out.append(f"{name:>10} {requests:>9} {inp / rows:10.1f} {outp / rows:9.2f} {dollars:10.2f} {dollars / article:9.2f}x {check}")
+print(f"{rows} comments ({unpacked['unique']} unique), gpt-4o-mini batch prices")
+print(f"{'':>10} {'requests':>9} {'in/comment':>10} {'out/comm.':>9} {'$/M comm.':>10} {'vs article':>10} {'est/actual':>9}")
+line("article", article_in, article_out, rows)
+line("unpacked", unpacked["inp"], unpacked["outp"], unpacked["requests"], unpacked["estimated"])
+for pack in packs:
+    run = run_of(f"pack-{pack}")
+    line(f"pack {pack}", run["inp"], run["outp"], run["requests"], run["estimated"])
+line("floor", text, floor["requests"], floor["requests"])
+print("\n".join(rows_out))
+PY
