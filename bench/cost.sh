@@ -3,7 +3,8 @@
 # gpt-4o-mini, one label per comment), side by side in one run:
 #   article    the article's script: one request per comment, its prompt, no schema;
 #   unpacked   batchlabel, one request per comment (strict schema);
-#   pack N     batchlabel with `batch.pack: N`;
+#   pack N     batchlabel with `batch.pack: N` (answers as label → row-number lists);
+#   codes N    the same with `pack_answer: codes` (one character per row);
 #   floor      the comment text's tokens plus one output token per comment.
 # Each batchlabel configuration is run end to end against `batchlabel serve` (scripted
 # engine), whose usage counts the tokens of what it was sent and answered with the
@@ -39,15 +40,16 @@ server=$!
 for _ in $(seq 100); do [ -s "$OUT/address" ] && break; sleep 0.1; done
 base_url="http://$(cat "$OUT/address")/v1"
 
-one() { # name, pack → $OUT/<name>/{estimate,run,status}.json
-  local name=$1 pack=$2 dir=$OUT/$1
+one() { # name, pack, answer → $OUT/<name>/{estimate,run,status}.json
+  local name=$1 pack=$2 answer=${3:-lists} dir=$OUT/$1
   mkdir -p "$dir"
   sed "s|csv: data/comments.csv|csv: $data|; s|^name: .*|name: cost-$name|" bench/compile.yaml >"$dir/job.yaml"
   printf 'output:\n  csv: %s/results.csv\n' "$dir" >>"$dir/job.yaml"
-  ((pack <= 1)) || printf 'batch:\n  pack: %s\n' "$pack" >>"$dir/job.yaml"
+  ((pack <= 1)) || printf 'batch:\n  pack: %s\n  pack_answer: %s\n' "$pack" "$answer" >>"$dir/job.yaml"
   "$BIN" estimate "$dir/job.yaml" --json >"$dir/estimate.json"
-  "$BIN" run "$dir/job.yaml" --json --base-url "$base_url" --poll-interval 0.05 >"$dir/run.json"
-  "$BIN" status "$dir/job.yaml" --json >"$dir/status.json"
+  "$BIN" run "$dir/job.yaml" --json --state-dir "$dir/state" --base-url "$base_url" \
+    --poll-interval 0.05 >"$dir/run.json"
+  "$BIN" status "$dir/job.yaml" --json --state-dir "$dir/state" >"$dir/status.json"
 }
 one unpacked 1
 # The floor's text tokens: the estimate of the same job with no system prompt.
@@ -65,7 +67,10 @@ for line in lines:
     print(line)
 PY
 "$BIN" estimate "$OUT/floor/job.yaml" --json >"$OUT/floor/estimate.json"
-for pack in "${PACKS[@]}"; do one "pack-$pack" "$pack"; done
+for pack in "${PACKS[@]}"; do
+  one "pack-$pack" "$pack" lists
+  one "codes-$pack" "$pack" codes
+done
 
 python3 - "$OUT" "$ROWS" "${PACKS[@]}" <<'PY'
 import json, pathlib, sys
@@ -105,9 +110,10 @@ print(f"{rows} comments ({unpacked['unique']} unique), gpt-4o-mini batch prices"
 print(f"{'':>10} {'requests':>9} {'in/comment':>10} {'out/comm.':>9} {'$/M comm.':>10} {'vs article':>10} {'est/actual':>9}")
 line("article", article_in, article_out, rows)
 line("unpacked", unpacked["inp"], unpacked["outp"], unpacked["requests"], unpacked["estimated"])
-for pack in packs:
-    run = run_of(f"pack-{pack}")
-    line(f"pack {pack}", run["inp"], run["outp"], run["requests"], run["estimated"])
+for kind in ("pack", "codes"):
+    for pack in packs:
+        run = run_of(f"{kind}-{pack}")
+        line(f"{kind} {pack}", run["inp"], run["outp"], run["requests"], run["estimated"])
 line("floor", text, floor["requests"], floor["requests"])
 print("\n".join(rows_out))
 PY

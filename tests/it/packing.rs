@@ -95,6 +95,58 @@ fn a_packed_run_gives_the_same_labels_with_a_tenth_of_the_requests() {
         &status
     };
     assert_eq!(status["cost"]["actual_input_tokens"], usage, "{status:#}");
+
+    // The codes form: the same labels again, one character per row.
+    let codes = Scratch::new();
+    job(&codes, 40, 100, 2);
+    packed(&codes, 10);
+    let spec = std::fs::read_to_string(codes.path().join("job.yaml")).unwrap();
+    codes.write(
+        "job.yaml",
+        spec.replace("  pack: 10\n", "  pack: 10\n  pack_answer: codes\n"),
+    );
+    let outcome = run(&codes, &server, &[]);
+    assert_eq!(outcome.code, 0, "{outcome:?}");
+    assert_eq!(results(&codes), results(&unpacked));
+}
+
+#[test]
+fn a_code_string_that_does_not_line_up_is_asked_again_row_by_row() {
+    let scratch = Scratch::new();
+    job(&scratch, 20, 100, 3);
+    packed(&scratch, 10);
+    let spec = std::fs::read_to_string(scratch.path().join("job.yaml")).unwrap();
+    scratch.write(
+        "job.yaml",
+        spec.replace("  pack: 10\n", "  pack: 10\n  pack_answer: codes\n"),
+    );
+    crate::keep_remote_files(&scratch);
+    // Row 3 gets a label with no code once (`?`): only it is asked again. Row 14 is skipped
+    // once: its pack's code string comes out short, so all of that pack goes again.
+    scratch.write(
+        "script.json",
+        r#"[
+          {"contains": "number 3 ", "content": "{\"sentiment\": \"joyful\"}", "times": 1},
+          {"contains": "number 14 ", "content": "", "times": 1}
+        ]"#,
+    );
+    let server = LocalServer::start(scratch.path(), &["--script", "script.json"]);
+    let outcome = run(&scratch, &server, &[]);
+    assert_eq!(outcome.code, 0, "{outcome:?}");
+    assert_eq!(summary(&outcome)["labeled_rows"], 20);
+    let inputs = sent_lines(&server);
+    assert_eq!(inputs[0].len(), 2, "two packs");
+    let mut retried: Vec<String> = inputs[1]
+        .iter()
+        .map(|line| line["custom_id"].as_str().unwrap().to_string())
+        .collect();
+    retried.sort_unstable();
+    let mut expected: Vec<String> = std::iter::once(3)
+        .chain(10..20)
+        .map(|row| format!("r-t{row}"))
+        .collect();
+    expected.sort_unstable();
+    assert_eq!(retried, expected);
 }
 
 #[test]

@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use batchlabel_protocol::pack::{PackField, packed_prompt, packed_schema};
 use batchlabel_providers::{Codec, RequestEncoder, RequestShape};
-use batchlabel_spec::{Job, LabelKind};
+use batchlabel_spec::{Job, LabelKind, PackAnswer};
 
 use crate::CompileError;
 use crate::tokens::TokenCounter;
@@ -40,6 +40,7 @@ pub fn pack_fields(job: &Job) -> Vec<PackField<'_>> {
             name: &field.name,
             labels: labels.iter().map(|label| label.name.as_str()).collect(),
             many,
+            codes: job.batching.pack_answer == PackAnswer::Codes,
         })
         .collect()
 }

@@ -12,6 +12,7 @@ fn fields() -> Vec<PackField<'static>> {
         name: "sentiment",
         labels: vec!["POSITIVE", "NEGATIVE"],
         many: false,
+        codes: false,
     }]
 }
 

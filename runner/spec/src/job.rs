@@ -216,6 +216,8 @@ pub enum OutputFormat {
 pub struct Batching {
     /// Rows per request (1: no packing).
     pub pack: u32,
+    /// How a packed answer gives `one_of` labels.
+    pub pack_answer: crate::job_spec::PackAnswer,
     /// The spec's cap on queued input tokens, if it sets one.
     pub max_enqueued_tokens: Option<u64>,
     /// Delete remote inputs and results once ingested.
@@ -226,6 +228,7 @@ impl Default for Batching {
     fn default() -> Self {
         Self {
             pack: 1,
+            pack_answer: crate::job_spec::PackAnswer::Lists,
             max_enqueued_tokens: None,
             remote_cleanup: true,
         }

@@ -317,6 +317,14 @@ pub struct BatchSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 100))]
     pub pack: Option<u32>,
+    /// How a packed request's answer gives `one_of` labels (with `pack` above 1): `lists`
+    /// (default) — per label, the numbers of its rows, about two output tokens per row, and a
+    /// row the model skips is seen and asked again; `codes` — one character per row, in row
+    /// order, about a third of a token per row, but the model must keep the rows' order (an
+    /// answer of the wrong length is asked again row by row). `any_of` fields always use
+    /// lists. Compare their accuracy with `pilot`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pack_answer: Option<PackAnswer>,
     /// Most input tokens this job keeps queued at the provider at once (default: the
     /// provider's documented queue, see the README). Shards are submitted in waves that stay
     /// under it; a refusal for a full queue lowers it and waits for running batches.
@@ -328,6 +336,17 @@ pub struct BatchSpec {
     /// provider's file storage).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remote_cleanup: Option<bool>,
+}
+
+/// How a packed answer gives `one_of` labels.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PackAnswer {
+    /// Per label, the numbers of the rows it applies to.
+    #[default]
+    Lists,
+    /// One character per row, in row order.
+    Codes,
 }
 
 /// Spending limits.

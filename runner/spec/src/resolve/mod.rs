@@ -225,6 +225,11 @@ impl Resolver<'_> {
             limits: limits?,
             batching: crate::job::Batching {
                 pack: pack?,
+                pack_answer: spec
+                    .batch
+                    .as_ref()
+                    .and_then(|batch| batch.pack_answer)
+                    .unwrap_or_default(),
                 max_enqueued_tokens: spec
                     .batch
                     .as_ref()

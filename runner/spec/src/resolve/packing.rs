@@ -3,7 +3,10 @@
 //! a provider that is billed per request.
 
 use crate::job::{LabelField, LabelKind, Prompt};
-use crate::job_spec::{JobSpec, ProviderKind};
+use crate::job_spec::{JobSpec, PackAnswer, ProviderKind};
+
+/// One-character codes a `codes` answer has (`0-9a-zA-Z`).
+const CODES: usize = 62;
 
 use super::Resolver;
 
@@ -35,7 +38,29 @@ impl Resolver<'_> {
             );
             ok = false;
         }
+        let codes = spec
+            .batch
+            .as_ref()
+            .and_then(|batch| batch.pack_answer)
+            .is_some_and(|answer| answer == PackAnswer::Codes);
         for field in labels {
+            if let LabelKind::OneOf { labels } = &field.kind
+                && codes
+                && labels.len() > CODES
+            {
+                let span = self.spans.value("/batch/pack_answer");
+                self.error(
+                    "pack-unsupported",
+                    format!(
+                        "`pack_answer: codes` has {CODES} one-character codes; `{}` has {} labels",
+                        field.name,
+                        labels.len()
+                    ),
+                    span,
+                    "use `pack_answer: lists`",
+                );
+                ok = false;
+            }
             if matches!(field.kind, LabelKind::Schema { .. }) {
                 let span = self.spans.value("/batch/pack");
                 self.error(

@@ -1,12 +1,23 @@
-//! Packed requests (`batch.pack`): several rows in one request as numbered items, answered
-//! per label with the numbers of the items it applies to —
-//! `{"sentiment": {"POSITIVE": [1, 4], "NEGATIVE": [2], "NEUTRAL": [3]}}` — the most compact
-//! answer a strict schema can hold (a number and a comma per item). The runner writes packed
-//! requests and splits their answers; `serve`'s scripted engine reads them back to answer.
+//! Packed requests (`batch.pack`): several rows in one request as numbered lines. Each field
+//! is answered in one of two forms:
+//! - lists (the default, and always for `any_of` fields): per label, the numbers of the lines
+//!   it applies to — `{"sentiment": {"POSITIVE": [1, 4], "NEGATIVE": [2], "NEUTRAL": [3]}}` —
+//!   about two output tokens per line (a number and a comma), and a line left out is seen;
+//! - codes (`one_of` fields with `batch.pack_answer: codes`): one character per line, in line
+//!   order — `{"sentiment": "0120"}` — about a third of a token per line (digits go three to a
+//!   token), but the model must keep the lines' order; a string of the wrong length is
+//!   rejected whole.
+//!
+//! The runner writes packed requests and splits their answers; `serve`'s scripted engine
+//! reads them back to answer.
 
 use std::fmt::Write as _;
 
 use serde_json::{Map, Value, json};
+
+mod codes;
+
+pub use codes::{CODE_ALPHABET, code_labels};
 
 /// One label field as a packed answer sees it.
 #[derive(Debug, Clone)]
@@ -17,12 +28,18 @@ pub struct PackField<'a> {
     pub labels: Vec<&'a str>,
     /// Whether an item takes several labels (`any_of`) or exactly one (`one_of`).
     pub many: bool,
+    /// Answered as a code string (one character per line) instead of lists.
+    pub codes: bool,
 }
 
 /// The strict schema of a packed answer: per field, per label, a list of item numbers.
 pub fn packed_schema(fields: &[PackField<'_>]) -> Value {
     let mut properties = Map::new();
     for field in fields {
+        if field.codes && !field.many {
+            properties.insert(field.name.to_string(), codes::schema(&field.labels));
+            continue;
+        }
         let mut labels = Map::new();
         for label in &field.labels {
             labels.insert(
@@ -54,19 +71,21 @@ pub fn packed_schema(fields: &[PackField<'_>]) -> Value {
     })
 }
 
-/// Whether `schema` is a packed answer's schema (every field an object of integer lists).
+/// Whether `schema` is a packed answer's schema (every field an object of integer lists or
+/// a code string).
 pub fn is_packed_schema(schema: &Value) -> bool {
     let Some(fields) = schema["properties"].as_object() else {
         return false;
     };
     !fields.is_empty()
         && fields.values().all(|field| {
-            field["properties"].as_object().is_some_and(|labels| {
-                !labels.is_empty()
-                    && labels.values().all(|label| {
-                        label["type"] == "array" && label["items"]["type"] == "integer"
-                    })
-            })
+            !code_labels(field).is_empty()
+                || field["properties"].as_object().is_some_and(|labels| {
+                    !labels.is_empty()
+                        && labels.values().all(|label| {
+                            label["type"] == "array" && label["items"]["type"] == "integer"
+                        })
+                })
         })
 }
 
@@ -75,7 +94,7 @@ pub fn is_packed_schema(schema: &Value) -> bool {
 /// takes four). Line breaks inside an item become spaces, so every item stays on its line.
 pub fn packed_prompt(items: &[&str]) -> String {
     let mut text = format!(
-        "Label each of the {} numbered lines below on its own. Under each label, list the numbers of the lines it applies to; label every line.\n",
+        "Label each of the {} numbered lines below on its own, every line, in the form each field's description gives.\n",
         items.len()
     );
     for (index, item) in items.iter().enumerate() {
@@ -122,6 +141,14 @@ pub fn split_answer(
     let mut per_item: Vec<Map<String, Value>> = vec![Map::new(); items];
     let mut mentioned = vec![false; items];
     for field in fields {
+        if field.codes && !field.many {
+            let labels = codes::split(field, answer.get(field.name), items)?;
+            for (index, label) in labels.into_iter().enumerate() {
+                mentioned[index] = true;
+                per_item[index].insert(field.name.to_string(), Value::String(label));
+            }
+            continue;
+        }
         let mut chosen: Vec<Vec<&str>> = vec![Vec::new(); items];
         if let Some(labels) = answer.get(field.name).and_then(Value::as_object) {
             for (label, numbers) in labels {
@@ -159,74 +186,4 @@ pub fn split_answer(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn fields() -> Vec<PackField<'static>> {
-        vec![
-            PackField {
-                name: "sentiment",
-                labels: vec!["POSITIVE", "NEGATIVE"],
-                many: false,
-            },
-            PackField {
-                name: "themes",
-                labels: vec!["price", "support"],
-                many: true,
-            },
-        ]
-    }
-
-    #[test]
-    fn the_prompt_numbers_items_and_reads_back() {
-        let prompt = packed_prompt(&["first\n3 line two", "2 is part of the text", "third\r\n"]);
-        assert!(prompt.ends_with("\n1 first 3 line two\n2 2 is part of the text\n3 third  "));
-        let items = packed_items(&prompt);
-        assert_eq!(
-            items,
-            vec![
-                (1, "first 3 line two"),
-                (2, "2 is part of the text"),
-                (3, "third  ")
-            ]
-        );
-    }
-
-    #[test]
-    fn answers_split_per_item() {
-        let content = r#"{"sentiment":{"POSITIVE":[1,3],"NEGATIVE":[3,9]},"themes":{"price":[1,2],"support":[]}}"#;
-        let items = split_answer(&fields(), content, 4).unwrap();
-        assert_eq!(
-            items[0],
-            Some(json!({"sentiment": "POSITIVE", "themes": ["price"]}))
-        );
-        // Item 2 has no sentiment: its own validation names the missing field.
-        assert_eq!(items[1], Some(json!({"themes": ["price"]})));
-        // Two labels of a one_of field: kept, so validation rejects them.
-        assert_eq!(
-            items[2],
-            Some(json!({"sentiment": ["POSITIVE", "NEGATIVE"], "themes": []}))
-        );
-        // Item 4 is nowhere (9 is out of range and ignored).
-        assert_eq!(items[3], None);
-    }
-
-    #[test]
-    fn a_broken_answer_is_an_error() {
-        assert!(split_answer(&fields(), "{\"sentiment\": {", 2).is_err());
-        assert!(split_answer(&fields(), "[1, 2]", 2).is_err());
-    }
-
-    #[test]
-    fn the_schema_is_recognised() {
-        let schema = packed_schema(&fields());
-        assert!(is_packed_schema(&schema));
-        assert_eq!(
-            schema["properties"]["sentiment"]["required"],
-            json!(["POSITIVE", "NEGATIVE"])
-        );
-        assert!(!is_packed_schema(
-            &json!({"type": "object", "properties": {"sentiment": {"type": "string"}}})
-        ));
-    }
-}
+mod tests;
