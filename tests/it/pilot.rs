@@ -225,3 +225,52 @@ fn a_pilot_runs_on_each_providers_synchronous_endpoint_through_rate_limits() {
         );
     }
 }
+
+#[test]
+fn compare_pack_sends_the_same_rows_packed_and_compares_their_labels() {
+    let scratch = Scratch::new();
+    let server = LocalServer::start(scratch.path(), &[]);
+    let spec = example("tweet-sentiment.yaml");
+    let base_url = server.base_url();
+    let args = [
+        "--rows",
+        "40",
+        "--base-url",
+        &base_url,
+        "--compare-pack",
+        "10",
+    ];
+    let outcome = pilot(&scratch, &spec, &[&args[..], &["--json"]].concat());
+    assert_eq!(outcome.code, 0, "{outcome:?}");
+    let value: Value = serde_json::from_str(&outcome.stdout).unwrap();
+    assert_eq!(value["pilot"]["requests"], 40);
+    let compare = &value["compare"];
+    assert_eq!(compare["pack"], 10);
+    assert_eq!(compare["pilot"]["requests"], 4, "{compare:#}");
+    assert_eq!(compare["pilot"]["labeled"], 40, "{compare:#}");
+    assert_eq!(compare["rows_compared"], 40);
+    // The scripted engine labels a row the same alone or packed.
+    assert_eq!(compare["same_labels"], 40, "{compare:#}");
+    assert_eq!(compare["agreement"], 1.0);
+    // Packed, a row costs fewer input tokens (the prompt and schema are shared).
+    let per_row = |report: &Value| {
+        report["input_tokens"].as_f64().unwrap() / report["rows"].as_f64().unwrap()
+    };
+    assert!(per_row(&compare["pilot"]) < per_row(&value["pilot"]) / 2.0);
+    let text = pilot(&scratch, &spec, &args);
+    assert!(
+        text.stdout
+            .contains("packed vs as the spec says: 40 of 40 row(s) labeled on both sides have the same labels (100.0%)"),
+        "{}",
+        text.stdout
+    );
+
+    // A job that cannot be packed is refused before anything is sent.
+    let local = example("tweet-sentiment-local.yaml");
+    let refused = pilot(&scratch, &local, &["--pack", "5"]);
+    assert_eq!(refused.code, 2, "{refused:?}");
+    assert!(
+        refused.stderr.contains("labels one row at a time"),
+        "{refused:?}"
+    );
+}

@@ -109,9 +109,31 @@ pub struct PilotArgs {
     /// CPU threads for `provider: local` [default: all cores].
     #[arg(long, value_parser = threads)]
     pub threads: Option<u32>,
+    /// Send the rows packed N per request (1: one per request), whatever the spec's
+    /// `batch.pack` says.
+    #[arg(long, value_name = "N", value_parser = |text: &str| number(text, 1..=100_u32, "a pack size"))]
+    pub pack: Option<u32>,
+    /// Send the same rows twice — as the spec says, then packed N per request — and compare
+    /// the labels row by row, with the tokens and projected cost of each.
+    #[arg(long, value_name = "N", conflicts_with = "pack", value_parser = |text: &str| number(text, 1..=100_u32, "a pack size"))]
+    pub compare_pack: Option<u32>,
+    /// How packed answers give `one_of` labels with `--pack` / `--compare-pack`: `lists` or
+    /// `codes` [default: the spec's `batch.pack_answer`].
+    #[arg(long, value_name = "FORM", value_parser = pack_answer)]
+    pub pack_answer: Option<batchlabel_spec::PackAnswer>,
     /// Machine-readable report on stdout.
     #[arg(long)]
     pub json: bool,
+}
+
+fn pack_answer(text: &str) -> Result<batchlabel_spec::PackAnswer, String> {
+    match text {
+        "lists" => Ok(batchlabel_spec::PackAnswer::Lists),
+        "codes" => Ok(batchlabel_spec::PackAnswer::Codes),
+        _ => Err(format!(
+            "`{text}` is not a packed answer form: use `lists` or `codes`"
+        )),
+    }
 }
 
 /// Which run to evaluate and against what.

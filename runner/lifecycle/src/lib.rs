@@ -19,6 +19,7 @@ mod ingest;
 mod judge;
 mod pilot;
 mod plan;
+mod projection;
 mod record;
 mod retry;
 mod row_results;

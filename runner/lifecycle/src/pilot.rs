@@ -8,7 +8,7 @@ use std::io::BufRead;
 use std::path::Path;
 use std::time::Instant;
 
-use batchlabel_compile::{BatchPrice, CompileOptions, Estimate};
+use batchlabel_compile::{BatchPrice, CompileOptions};
 use batchlabel_providers::{BatchProvider, Codec};
 use batchlabel_spec::Job;
 use futures_util::StreamExt;
@@ -134,8 +134,11 @@ struct PilotRequest {
     custom_id: String,
     /// The request line, as the codec wrote it.
     line: String,
+    /// The custom_ids of its items, when it is a pack.
+    items: Option<Vec<String>>,
 }
 
+/// The requests as a batch run would send them: packed when the job packs.
 fn read_requests(
     directory: &Path,
     report: &batchlabel_compile::CompileReport,
@@ -143,7 +146,8 @@ fn read_requests(
 ) -> Result<Vec<PilotRequest>, LifecycleError> {
     let mut requests = Vec::new();
     for shard in &report.shards {
-        let file = directory.join(&shard.file);
+        let file = directory.join(shard.sent_file());
+        let packs = batchlabel_compile::Packs::of_shard(&file.to_string_lossy())?;
         let reader = std::io::BufReader::new(
             std::fs::File::open(&file).map_err(|source| LifecycleError::io(&file, source))?,
         );
@@ -152,7 +156,15 @@ fn read_requests(
             let custom_id = codec.request_custom_id(line.as_bytes()).ok_or_else(|| {
                 LifecycleError::Internal(format!("{}: unreadable request line", file.display()))
             })?;
-            requests.push(PilotRequest { custom_id, line });
+            let items = packs
+                .as_ref()
+                .and_then(|packs| packs.items(&custom_id))
+                .map(<[String]>::to_vec);
+            requests.push(PilotRequest {
+                custom_id,
+                line,
+                items,
+            });
         }
     }
     Ok(requests)
@@ -210,39 +222,71 @@ pub async fn pilot(
         provider.describe()
     ));
     let total = requests.len() as u64;
+    let fields = batchlabel_compile::pack_fields(job);
     let mut sent = futures_util::stream::iter(requests.into_iter().enumerate().map(
         |(index, request)| async move {
             let start = Instant::now();
             let answer = provider.answer_now(&request.line).await;
-            (index, request.custom_id, answer, start.elapsed())
+            (index, request, answer, start.elapsed())
         },
     ))
     .buffer_unordered(options.concurrency.max(1));
     let mut answers = Vec::new();
-    while let Some((index, custom_id, answer, elapsed)) = sent.next().await {
-        let outcome = match answer {
-            Ok(result) => crate::judge::judge(result, &validator, &custom_id),
-            Err(error) => {
-                return Err(LifecycleError::Provider(ProviderFailure {
-                    context: "pilot".into(),
-                    error,
-                }));
-            }
-        };
-        answers.push((index, custom_id, outcome, elapsed));
-        observer.progress(answers.len() as u64, total);
+    let mut done = 0;
+    while let Some((index, request, answer, elapsed)) = sent.next().await {
+        let result = answer.map_err(|error| {
+            LifecycleError::Provider(ProviderFailure {
+                context: "pilot".into(),
+                error,
+            })
+        })?;
+        let judged = judge_request(request, result, &fields, &validator);
+        for (item, (custom_id, outcome)) in judged.into_iter().enumerate() {
+            answers.push(((index, item), custom_id, outcome, elapsed));
+        }
+        done += 1;
+        observer.progress(done, total);
     }
     drop(sent);
     answers.sort_by_key(|(index, ..)| *index);
     let mut pilot = summarize(job, &answers, &shared);
     add_plugin_failures(&mut pilot, &directory)?;
     pilot.retries = provider.retries_made();
-    pilot.projection = project(job, &pilot, options.plugins.request.clone())?;
+    pilot.projection = crate::projection::project(job, &pilot, options.plugins.request.clone())?;
     pilot.seconds = started.elapsed().as_secs_f64();
     Ok(pilot)
 }
 
-type Answer = (usize, String, Outcome, std::time::Duration);
+/// A request's answer judged: each item of a pack alone (the answer split as ingest splits
+/// it), else the request's one row.
+fn judge_request(
+    request: PilotRequest,
+    result: batchlabel_providers::LineResult,
+    fields: &[batchlabel_protocol::pack::PackField<'_>],
+    checks: &crate::OutputChecks,
+) -> Vec<(String, Outcome)> {
+    let Some(items) = request.items else {
+        let outcome = crate::judge::judge(result, checks, &request.custom_id);
+        return vec![(request.custom_id, outcome)];
+    };
+    let split = crate::unpack::split_result(result, items.len(), fields);
+    items
+        .into_iter()
+        .zip(split)
+        .map(|(custom_id, item)| {
+            let outcome = match item {
+                crate::unpack::ItemResult::Judge(result) => {
+                    crate::judge::judge(result, checks, &custom_id)
+                }
+                crate::unpack::ItemResult::Decided(outcome) => outcome,
+            };
+            (custom_id, outcome)
+        })
+        .collect()
+}
+
+/// (request, item) order, custom_id, outcome, request time.
+type Answer = ((usize, usize), String, Outcome, std::time::Duration);
 
 fn summarize(job: &Job, answers: &[Answer], shared: &HashMap<String, Vec<String>>) -> PilotReport {
     // Calibrate scored answers over the pilot's own rows, as a batch run does over its job.
@@ -254,9 +298,14 @@ fn summarize(job: &Job, answers: &[Answer], shared: &HashMap<String, Vec<String>
         })
         .collect();
     let calibrated = crate::calibrate_outputs(job, &raw);
+    let requests = answers
+        .iter()
+        .map(|((request, _), ..)| *request)
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
     let mut pilot = PilotReport {
         rows: 0,
-        requests: answers.len() as u64,
+        requests: requests as u64,
         labeled: 0,
         failed: 0,
         failures: BTreeMap::new(),
@@ -266,7 +315,7 @@ fn summarize(job: &Job, answers: &[Answer], shared: &HashMap<String, Vec<String>
         calibrated_changes: 0,
         seconds: 0.0,
         results: Vec::new(),
-        projection: empty_projection(),
+        projection: crate::projection::empty_projection(),
     };
     for (((_, custom_id, outcome, elapsed), (raw_output, _)), output) in
         answers.iter().zip(&raw).zip(calibrated)
@@ -313,20 +362,6 @@ fn summarize(job: &Job, answers: &[Answer], shared: &HashMap<String, Vec<String>
     pilot
 }
 
-fn empty_projection() -> Projection {
-    Projection {
-        rows: 0,
-        requests: 0,
-        input_tokens: 0,
-        input_tokens_observed: None,
-        output_tokens_per_request: None,
-        output_tokens: None,
-        cost_usd: None,
-        cost_usd_max: None,
-        price: None,
-    }
-}
-
 /// Rows the request plugin failed on never became requests: they are failed pilot rows.
 fn add_plugin_failures(pilot: &mut PilotReport, directory: &Path) -> Result<(), LifecycleError> {
     for failure in batchlabel_compile::failed_rows(directory).map_err(LifecycleError::Internal)? {
@@ -346,45 +381,4 @@ fn add_plugin_failures(pilot: &mut PilotReport, directory: &Path) -> Result<(), 
         });
     }
     Ok(())
-}
-
-fn project(
-    job: &Job,
-    pilot: &PilotReport,
-    request_hook: Option<std::sync::Arc<dyn batchlabel_compile::RequestHook>>,
-) -> Result<Projection, LifecycleError> {
-    let estimate: Estimate = batchlabel_compile::estimate(job, None, request_hook)?;
-    let price = batchlabel_compile::job_price(job);
-    let answered: Vec<&PilotRow> = pilot
-        .results
-        .iter()
-        .filter(|row| row.output_tokens > 0 || row.labels.is_some())
-        .collect();
-    let per_request = |pick: fn(&PilotRow) -> u64| {
-        (!answered.is_empty()).then(|| {
-            answered.iter().map(|row| pick(row)).sum::<u64>() as f64 / answered.len() as f64
-        })
-    };
-    let output_per_request = per_request(|row| row.output_tokens);
-    let input_per_request = per_request(|row| row.input_tokens);
-    let output_tokens =
-        output_per_request.map(|average| (average * estimate.requests as f64).round() as u64);
-    Ok(Projection {
-        rows: estimate.rows,
-        requests: estimate.requests,
-        input_tokens: estimate.input_tokens,
-        input_tokens_observed: input_per_request
-            .map(|average| (average * estimate.requests as f64).round() as u64),
-        output_tokens_per_request: output_per_request,
-        output_tokens,
-        cost_usd: price
-            .zip(output_tokens)
-            .map(|(price, output)| price.cost(estimate.input_tokens, output)),
-        cost_usd_max: estimate.cost_usd_max.or_else(|| {
-            price
-                .zip(estimate.output_tokens_max)
-                .map(|(price, output)| price.cost(estimate.input_tokens, output))
-        }),
-        price,
-    })
 }

@@ -7,6 +7,7 @@ pub(crate) mod compile;
 pub(crate) mod estimate;
 pub(crate) mod eval;
 pub(crate) mod pilot;
+pub(crate) mod pilot_compare;
 pub(crate) mod report;
 pub(crate) mod run;
 pub(crate) mod serve;

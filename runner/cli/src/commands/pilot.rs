@@ -1,5 +1,7 @@
 //! `batchlabel pilot SPEC --rows N`: a table of row → labels or failure, the failure
-//! breakdown, tokens, and the projected tokens and cost of the full batch run.
+//! breakdown, tokens, and the projected tokens and cost of the full batch run. `--pack N`
+//! sends the rows packed; `--compare-pack N` sends them as the spec says and packed, and
+//! compares the labels row by row.
 
 use std::fmt::Write as _;
 
@@ -14,7 +16,21 @@ pub(crate) fn pilot(args: &PilotArgs, printer: Printer) -> ExitStatus {
     let Some(loaded) = super::load_job_with_plugins(&args.spec, args.json, printer) else {
         return ExitStatus::Error;
     };
-    let job = loaded.job;
+    let mut job = loaded.job;
+    let answer = args.pack_answer.unwrap_or(job.batching.pack_answer);
+    if let Some(pack) = args.pack {
+        job = match job.with_packing(pack, answer) {
+            Ok(job) => job,
+            Err(problems) => return packing_refused(&problems, args.json, printer),
+        };
+    }
+    let compared = match args.compare_pack {
+        Some(pack) => match job.clone().with_packing(pack, answer) {
+            Ok(packed) => Some(packed),
+            Err(problems) => return packing_refused(&problems, args.json, printer),
+        },
+        None => None,
+    };
     let Some(runtime) = super::reported(super::run::runtime(), printer) else {
         return ExitStatus::Error;
     };
@@ -37,29 +53,54 @@ pub(crate) fn pilot(args: &PilotArgs, printer: Printer) -> ExitStatus {
         plugins: loaded.plugins,
     };
     let progress = RunProgress::new(printer.quiet || args.json);
-    let outcome = runtime.block_on(batchlabel_lifecycle::pilot(
-        &job,
-        &options,
-        provider.as_ref(),
-        &progress,
-    ));
+    let outcome = runtime.block_on(async {
+        let report =
+            batchlabel_lifecycle::pilot(&job, &options, provider.as_ref(), &progress).await?;
+        let other = match &compared {
+            Some(packed) => Some(
+                batchlabel_lifecycle::pilot(packed, &options, provider.as_ref(), &progress).await?,
+            ),
+            None => None,
+        };
+        Ok::<_, batchlabel_lifecycle::LifecycleError>((report, other))
+    });
     progress.finish();
-    match outcome {
-        Ok(report) => {
-            if args.json {
-                let value = serde_json::json!({"ok": true, "pilot": report});
-                printer.data(&format!("{value:#}\n"));
-            } else {
-                printer.data(&render(&job.name, &report));
-            }
-            if report.failed > 0 {
-                ExitStatus::RowsFailed
-            } else {
-                ExitStatus::Success
-            }
+    let (report, other) = match outcome {
+        Ok(reports) => reports,
+        Err(error) => return super::run::report_run_error(&job, &error, args.json, printer),
+    };
+    let comparison = compared
+        .as_ref()
+        .zip(other.as_ref())
+        .map(|(packed, other)| super::pilot_compare::compare(&report, packed, other));
+    if args.json {
+        let value = serde_json::json!({"ok": true, "pilot": report, "compare": comparison});
+        printer.data(&format!("{value:#}\n"));
+    } else {
+        printer.data(&render(&job.name, &report));
+        if let (Some(comparison), Some(other)) = (&comparison, &other) {
+            printer.data(&super::pilot_compare::render(&job.name, other, comparison));
         }
-        Err(error) => super::run::report_run_error(&job, &error, args.json, printer),
     }
+    let failed = report.failed + other.as_ref().map_or(0, |other| other.failed);
+    if failed > 0 {
+        ExitStatus::RowsFailed
+    } else {
+        ExitStatus::Success
+    }
+}
+
+/// `--pack` / `--compare-pack` asked for a packing this job cannot have.
+fn packing_refused(problems: &[String], json: bool, printer: Printer) -> ExitStatus {
+    if json {
+        let value = serde_json::json!({"ok": false, "error": problems.join("\n")});
+        printer.data(&format!("{value:#}\n"));
+    } else {
+        for problem in problems {
+            printer.message(&format!("error: {problem}\n"));
+        }
+    }
+    ExitStatus::Error
 }
 
 fn labels_text(labels: &serde_json::Value) -> String {
@@ -87,7 +128,7 @@ fn labels_text(labels: &serde_json::Value) -> String {
     }
 }
 
-fn render(name: &str, report: &PilotReport) -> String {
+pub(super) fn render(name: &str, report: &PilotReport) -> String {
     let mut text = String::new();
     let width = report
         .results
