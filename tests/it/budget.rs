@@ -144,3 +144,50 @@ fn a_budget_without_a_price_is_refused_before_anything_runs() {
     );
     assert_eq!(server.stats()["uploads"], 0);
 }
+
+#[test]
+fn cached_prompt_tokens_are_priced_at_the_cached_rate_and_shown() {
+    let scratch = Scratch::new();
+    job(&scratch, 30, 100, 1);
+    // A system prompt over 1024 tokens: after the first request, serve (like OpenAI)
+    // serves it from the prompt cache and reports those tokens as cached.
+    let long = "Label the sentiment of the comment, weighing its tone, its irony and its context. "
+        .repeat(70);
+    let spec = std::fs::read_to_string(scratch.path().join("job.yaml")).unwrap();
+    scratch.write(
+        "job.yaml",
+        spec.replace(
+            "  system: Label the sentiment.",
+            &format!("  system: \"{long}\""),
+        ),
+    );
+    let server = LocalServer::start(scratch.path(), &[]);
+    let outcome = run(&scratch, &server, &[]);
+    assert_eq!(outcome.code, 0, "{outcome:?}");
+    let status = scratch.run(&["status", "job.yaml", "--json"]);
+    let status: Value = serde_json::from_str(&status.stdout).expect("status JSON");
+    let status = if status["status"].is_object() {
+        &status["status"]
+    } else {
+        &status
+    };
+    let cost = &status["cost"];
+    let input = cost["actual_input_tokens"].as_u64().unwrap();
+    let cached = cost["actual_cached_tokens"].as_u64().unwrap();
+    let output = cost["actual_output_tokens"].as_u64().unwrap();
+    // Every request but the first had its prefix cached, in steps of 128 tokens.
+    assert!(cached > 0 && cached % 128 == 0, "{cost:#}");
+    assert_eq!(cached % 29, 0, "29 of 30 requests cached: {cost:#}");
+    assert!(cached / 29 >= 1024, "{cost:#}");
+    // Cached input at half of gpt-4o-mini's batch input price.
+    let expected =
+        ((input - cached) as f64 * 0.075 + cached as f64 * 0.0375 + output as f64 * 0.30) / 1e6;
+    let actual = cost["actual_usd"].as_f64().unwrap();
+    assert!((actual - expected).abs() < 1e-9, "{actual} vs {expected}");
+    let text = scratch.run(&["status", "job.yaml"]);
+    assert!(
+        text.stdout.contains(&format!("of which {cached} cached")),
+        "{}",
+        text.stdout
+    );
+}

@@ -93,6 +93,8 @@ pub enum Outcome {
         model_snapshot: Option<String>,
         /// Prompt tokens.
         input_tokens: u64,
+        /// Of these, prompt tokens served from the provider's cache (priced lower).
+        cached_input_tokens: u64,
         /// Completion tokens.
         output_tokens: u64,
     },
@@ -108,12 +110,28 @@ pub enum Outcome {
         retryable: bool,
         /// Prompt tokens.
         input_tokens: u64,
+        /// Of these, prompt tokens served from the provider's cache (priced lower).
+        cached_input_tokens: u64,
         /// Completion tokens.
         output_tokens: u64,
     },
 }
 
 impl Outcome {
+    /// Prompt tokens served from the provider's prompt cache.
+    pub fn cached_tokens(&self) -> u64 {
+        match self {
+            Self::Labeled {
+                cached_input_tokens,
+                ..
+            }
+            | Self::Failed {
+                cached_input_tokens,
+                ..
+            } => *cached_input_tokens,
+        }
+    }
+
     /// Prompt and completion tokens the provider reported for this answer.
     pub fn tokens(&self) -> (u64, u64) {
         match self {
@@ -137,6 +155,7 @@ impl Outcome {
             output: None,
             retryable: true,
             input_tokens: 0,
+            cached_input_tokens: 0,
             output_tokens: 0,
         }
     }

@@ -6,8 +6,8 @@ use rusqlite::{Statement, Transaction, params};
 
 use crate::{Ledger, LedgerError, ResultState, ShardRecord, ShardState, now};
 
-/// Prices tokens (input, output) in dollars.
-pub type Pricing<'a> = &'a dyn Fn(u64, u64) -> f64;
+/// Prices tokens in dollars: input (all of it), of which cached, and output.
+pub type Pricing<'a> = &'a dyn Fn(u64, u64, u64) -> f64;
 
 impl Ledger {
     /// Record one shard's ingest and mark it `ingested`, in one transaction. `cost` prices
@@ -78,6 +78,7 @@ impl IngestWriter<'_> {
                 scores,
                 model_snapshot,
                 input_tokens,
+                cached_input_tokens,
                 output_tokens,
             } => {
                 self.result.execute(params![
@@ -92,7 +93,7 @@ impl IngestWriter<'_> {
                     model_snapshot,
                     *input_tokens as i64,
                     *output_tokens as i64,
-                    cost(*input_tokens, *output_tokens),
+                    cost(*input_tokens, *cached_input_tokens, *output_tokens),
                     self.finished_at,
                     scores
                 ])?;
@@ -103,6 +104,7 @@ impl IngestWriter<'_> {
                 output,
                 retryable,
                 input_tokens,
+                cached_input_tokens,
                 output_tokens,
             } => {
                 self.attempt.execute(params![
@@ -115,7 +117,7 @@ impl IngestWriter<'_> {
                     output,
                     *input_tokens as i64,
                     *output_tokens as i64,
-                    cost(*input_tokens, *output_tokens)
+                    cost(*input_tokens, *cached_input_tokens, *output_tokens)
                 ])?;
                 // Retryable failures wait for the next attempt; the rest end here.
                 if !*retryable || shard.attempt >= max_attempts {
@@ -150,23 +152,24 @@ fn shard_usage(
     outcomes: &[(String, Outcome)],
     cost: Pricing<'_>,
 ) -> rusqlite::Result<()> {
-    let (input_tokens, output_tokens) =
-        outcomes
-            .iter()
-            .fold((0u64, 0u64), |(input, output), (_, outcome)| {
-                let (line_input, line_output) = outcome.tokens();
-                (input + line_input, output + line_output)
-            });
+    let (mut input_tokens, mut cached_tokens, mut output_tokens) = (0u64, 0u64, 0u64);
+    for (_, outcome) in outcomes {
+        let (line_input, line_output) = outcome.tokens();
+        input_tokens += line_input;
+        cached_tokens += outcome.cached_tokens();
+        output_tokens += line_output;
+    }
     transaction.execute(
         "UPDATE shards SET state = ?6, updated_at = ?2, actual_input_tokens = ?3,
-             actual_output_tokens = ?4, actual_usd = ?5 WHERE id = ?1",
+             actual_output_tokens = ?4, actual_usd = ?5, actual_cached_tokens = ?7 WHERE id = ?1",
         params![
             shard.id,
             now(),
             input_tokens as i64,
             output_tokens as i64,
-            cost(input_tokens, output_tokens),
-            ShardState::Ingested.as_str()
+            cost(input_tokens, cached_tokens, output_tokens),
+            ShardState::Ingested.as_str(),
+            cached_tokens as i64
         ],
     )?;
     Ok(())

@@ -15,6 +15,8 @@ pub struct ActualUsage {
     pub input_tokens: u64,
     /// Completion tokens, summed.
     pub output_tokens: u64,
+    /// Of the prompt tokens, those served from the provider's cache.
+    pub cached_input_tokens: u64,
     /// At the batch price (0 when the model's price is unknown).
     pub cost_usd: f64,
 }

@@ -56,7 +56,7 @@ const UNVERSIONED_COLUMNS: &[(&str, &str, &str)] = &[
 type Migration = fn(&Connection) -> rusqlite::Result<()>;
 
 /// Every migration, oldest first.
-const MIGRATIONS: &[Migration] = &[version_1, version_2];
+const MIGRATIONS: &[Migration] = &[version_1, version_2, version_3];
 
 /// The schema version this build writes.
 pub const CURRENT_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -89,6 +89,11 @@ fn version_2(connection: &Connection) -> rusqlite::Result<()> {
          ALTER TABLE shards ADD COLUMN cleanup_note TEXT;
          ALTER TABLE shards ADD COLUMN cleanup_failed_at INTEGER;",
     )
+}
+
+/// Version 3: each shard's prompt tokens served from the provider's cache (priced lower).
+fn version_3(connection: &Connection) -> rusqlite::Result<()> {
+    connection.execute_batch("ALTER TABLE shards ADD COLUMN actual_cached_tokens INTEGER;")
 }
 
 /// Bring the ledger at `path` to [`CURRENT_VERSION`], each migration in its own transaction.

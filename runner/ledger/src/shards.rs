@@ -102,7 +102,7 @@ const SHARD_COLUMNS: &str =
     output_path, error_path, note, id_set_hash, estimate_input_tokens,
     estimate_output_tokens, estimate_usd, reserved_at, actual_input_tokens,
     actual_output_tokens, actual_usd, result_files, remote_cleaned_at, cleanup_note,
-    cleanup_failed_at";
+    cleanup_failed_at, actual_cached_tokens";
 
 fn shard_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<ShardRecord> {
     Ok(ShardRecord {
@@ -137,6 +137,7 @@ fn shard_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<ShardRecord> {
                 input_tokens: input_tokens as u64,
                 output_tokens: row.get::<_, Option<i64>>(25)?.unwrap_or_default() as u64,
                 cost_usd: row.get::<_, Option<f64>>(26)?.unwrap_or_default(),
+                cached_input_tokens: row.get::<_, Option<i64>>(31)?.unwrap_or_default() as u64,
             }),
             None => None,
         },

@@ -20,6 +20,7 @@ pub(crate) fn judge(result: LineResult, checks: &OutputChecks, custom_id: &str) 
             output: None,
             retryable: matches!(status, 408 | 409 | 429) || status >= 500,
             input_tokens: 0,
+            cached_input_tokens: 0,
             output_tokens: 0,
         },
         LineResult::NotRun { reason, detail } => {
@@ -45,6 +46,7 @@ fn failed(usage: Usage, reason: FailureReason, detail: String, output: Option<St
         output,
         retryable: true,
         input_tokens: usage.input_tokens,
+        cached_input_tokens: usage.cached_input_tokens,
         output_tokens: usage.output_tokens,
     }
 }
@@ -109,6 +111,7 @@ fn judge_answer(answer: Answer, checks: &OutputChecks, custom_id: &str) -> Outco
         scores: answer.scores,
         model_snapshot: answer.model_snapshot,
         input_tokens: usage.input_tokens,
+        cached_input_tokens: usage.cached_input_tokens,
         output_tokens: usage.output_tokens,
     }
 }

@@ -129,7 +129,9 @@ pub(crate) fn record_ingest(
     recording: Recording,
 ) -> Result<(), LifecycleError> {
     let price = recording.price;
-    let cost = |input: u64, output: u64| price.map_or(0.0, |price| price.cost(input, output));
+    let cost = |input: u64, cached: u64, output: u64| {
+        price.map_or(0.0, |price| price.cost_with_cache(input, cached, output))
+    };
     ledger.record_ingest(
         run_id,
         shard,

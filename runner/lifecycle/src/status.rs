@@ -99,6 +99,8 @@ pub struct CostAccount {
     pub reported_shards: u64,
     /// Prompt tokens the output files reported.
     pub actual_input_tokens: u64,
+    /// Of the prompt tokens, those served from the provider's cache (priced lower).
+    pub actual_cached_tokens: u64,
     /// Completion tokens the output files reported.
     pub actual_output_tokens: u64,
     /// Their dollars.
@@ -125,6 +127,7 @@ impl CostAccount {
             if let Some(actual) = &shard.actual {
                 account.reported_shards += 1;
                 account.actual_input_tokens += actual.input_tokens;
+                account.actual_cached_tokens += actual.cached_input_tokens;
                 account.actual_output_tokens += actual.output_tokens;
                 account.actual_usd += actual.cost_usd;
             }

@@ -77,6 +77,7 @@ pub(crate) fn split_result(
                 output: None,
                 retryable: true,
                 input_tokens: usage.input_tokens,
+                cached_input_tokens: usage.cached_input_tokens,
                 output_tokens: usage.output_tokens,
             }),
         })

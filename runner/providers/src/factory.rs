@@ -62,6 +62,7 @@ pub fn price_for(job: &Job) -> Option<BatchPrice> {
             model: "local",
             input_per_million: 0.0,
             output_per_million: 0.0,
+            cached_input_per_million: 0.0,
         }),
     }
 }

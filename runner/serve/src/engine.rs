@@ -249,6 +249,12 @@ struct Usage {
     prompt_tokens: u64,
     completion_tokens: u64,
     total_tokens: u64,
+    prompt_tokens_details: PromptDetails,
+}
+
+#[derive(Serialize)]
+struct PromptDetails {
+    cached_tokens: u64,
 }
 
 fn scripted_answer(script: &Script, body: &str) -> Answer {
@@ -330,6 +336,9 @@ fn scripted_answer(script: &Script, body: &str) -> Answer {
             prompt_tokens,
             completion_tokens,
             total_tokens: prompt_tokens + completion_tokens,
+            prompt_tokens_details: PromptDetails {
+                cached_tokens: cached_prefix(contents.first().copied(), &schema),
+            },
         },
     };
     Answer {
@@ -347,6 +356,31 @@ fn count_tokens(text: &str) -> u64 {
     tiktoken_rs::o200k_base_singleton()
         .encode_ordinary(text)
         .len() as u64
+}
+
+/// Prompt caching as OpenAI does it: a request's prefix (here its system message and output
+/// schema) of at least 1024 tokens that an earlier request already sent is served from the
+/// cache, in steps of 128 tokens. The scripted engine reports those tokens as cached, so the
+/// runner's pricing of cached input is tested over the wire.
+fn cached_prefix(system: Option<&str>, schema: &Value) -> u64 {
+    static SEEN: std::sync::Mutex<Vec<u64>> = std::sync::Mutex::new(Vec::new());
+    let Some(system) = system else {
+        return 0;
+    };
+    let tokens = count_tokens(system) + 3 + count_tokens(&schema.to_string());
+    if tokens < 1024 {
+        return 0;
+    }
+    let key = xxhash_rust::xxh3::xxh3_64(format!("{system}\u{0}{schema}").as_bytes());
+    let mut seen = SEEN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if seen.contains(&key) {
+        tokens / 128 * 128
+    } else {
+        seen.push(key);
+        0
+    }
 }
 
 /// A request's prompt tokens: each message's text and the chat format's 3 tokens per message

@@ -99,9 +99,14 @@ fn render(name: &str, status: &RunStatus) -> String {
         let _ = writeln!(text, "  cost      {estimated}");
         let _ = writeln!(
             text,
-            "            actual ${:.4} ({} in / {} out tokens, {} of {} shards reported){}",
+            "            actual ${:.4} ({} in{} / {} out tokens, {} of {} shards reported){}",
             cost.actual_usd,
             cost.actual_input_tokens,
+            if cost.actual_cached_tokens > 0 {
+                format!(" of which {} cached", cost.actual_cached_tokens)
+            } else {
+                String::new()
+            },
             cost.actual_output_tokens,
             cost.reported_shards,
             cost.shards,

@@ -1,6 +1,7 @@
 //! Anthropic's Message Batches prices (US dollars per 1M tokens): 50% of the standard price
 //! for input and output. Standard prices as listed on claude.com/pricing (read through
-//! public price tables, checked against protocols.md §6 for claude-haiku-4-5).
+//! public price tables, checked against protocols.md §6 for claude-haiku-4-5). Cache reads
+//! cost a tenth of the input price, in batches too.
 
 use crate::BatchPrice;
 
@@ -37,6 +38,7 @@ pub fn batch_price(model: &str) -> Option<BatchPrice> {
             model: name,
             input_per_million: *input,
             output_per_million: *output,
+            cached_input_per_million: input * 0.1,
         })
 }
 

@@ -238,6 +238,10 @@ pub(crate) fn to_message(
         }
     };
     let usage = &parsed["usage"];
+    // Anthropic counts cache reads apart from `input_tokens`.
+    let cached = usage["prompt_tokens_details"]["cached_tokens"]
+        .as_u64()
+        .unwrap_or(0);
     Ok(json!({
         "id": format!("msg_{}", short_hash(seed)),
         "type": "message",
@@ -247,10 +251,10 @@ pub(crate) fn to_message(
         "stop_reason": stop_reason,
         "stop_sequence": null,
         "usage": {
-            "input_tokens": usage["prompt_tokens"].as_u64().unwrap_or(0),
+            "input_tokens": usage["prompt_tokens"].as_u64().unwrap_or(0).saturating_sub(cached),
             "output_tokens": usage["completion_tokens"].as_u64().unwrap_or(0),
             "cache_creation_input_tokens": 0,
-            "cache_read_input_tokens": 0,
+            "cache_read_input_tokens": cached,
             "cache_creation": {"ephemeral_1h_input_tokens": 0, "ephemeral_5m_input_tokens": 0},
             "server_tool_use": null,
             "service_tier": tier,
