@@ -244,7 +244,6 @@ struct ChoiceMessage<'a> {
 }
 
 #[derive(Serialize)]
-#[expect(clippy::struct_field_names, reason = "OpenAI's field names")]
 struct Usage {
     prompt_tokens: u64,
     completion_tokens: u64,
