@@ -7,8 +7,8 @@
 #   codes N    the same with `pack_answer: codes` (one character per row);
 #   floor      the comment text's tokens plus one output token per comment.
 # Each batchlabel configuration is run end to end against `batchlabel serve` (scripted
-# engine), whose usage counts the tokens of what it was sent and answered with the
-# o200k_base tokenizer (gpt-4o-mini's); the run's own `status` reports that usage, and
+# engine, `--exact-usage`), whose usage counts the tokens of what it was sent and answered with
+# the o200k_base tokenizer (gpt-4o-mini's); the run's own `status` reports that usage, and
 # `estimate` (same tokenizer) is printed beside it as a cross-check. The article's requests
 # carry the same messages as the unpacked ones without the schema, so its input is the
 # unpacked usage less the schema's tokens, and its answers are the same JSON. The article
@@ -35,7 +35,8 @@ data=$PWD/bench/data/comments-$ROWS.csv
 
 server=
 trap '[ -z "$server" ] || kill "$server" 2>/dev/null || true' EXIT
-"$BIN" serve --port 0 --state-dir "$OUT/serve" --address-file "$OUT/address" 2>"$OUT/serve.log" &
+"$BIN" serve --port 0 --exact-usage --state-dir "$OUT/serve" --address-file "$OUT/address" \
+  2>"$OUT/serve.log" &
 server=$!
 for _ in $(seq 100); do [ -s "$OUT/address" ] && break; sleep 0.1; done
 base_url="http://$(cat "$OUT/address")/v1"

@@ -292,6 +292,10 @@ pub struct ServeArgs {
     /// Scripted engine rules: a JSON array of `{contains, content, refusal, finish_reason, status, times}`.
     #[arg(long)]
     pub script: Option<PathBuf>,
+    /// Scripted engine: report usage counted with `o200k_base` (gpt-4o-mini's tokenizer)
+    /// instead of characters / 4 (slower; for checking token counts and costs).
+    #[arg(long)]
+    pub exact_usage: bool,
     /// Upstream chat-completions base URL, e.g. `http://127.0.0.1:8080/v1`.
     #[arg(long)]
     pub upstream_url: Option<String>,

@@ -21,6 +21,25 @@ pub(crate) fn split_result(
 ) -> Vec<ItemResult> {
     let answer = match result {
         LineResult::Answered(answer) => answer,
+        // A request the provider refused may be refused for being a pack (too long, say):
+        // each item is asked again alone, even where the status says it would fail again.
+        LineResult::Rejected { status, message } => {
+            return (0..items)
+                .map(|_| {
+                    ItemResult::Decided(Outcome::Failed {
+                        reason: FailureReason::HttpError,
+                        detail: format!(
+                            "HTTP {status}: {message} (the whole pack; asked again alone)"
+                        ),
+                        output: None,
+                        retryable: true,
+                        input_tokens: 0,
+                        cached_input_tokens: 0,
+                        output_tokens: 0,
+                    })
+                })
+                .collect();
+        }
         // The pack was not run, or not read: each item the same.
         other => {
             return (0..items)

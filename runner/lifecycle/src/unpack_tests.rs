@@ -122,3 +122,23 @@ fn an_unreadable_or_unrun_pack_fails_every_item() {
         })
     )));
 }
+
+#[test]
+fn a_rejected_pack_asks_every_item_again_alone() {
+    let rejected = LineResult::Rejected {
+        status: 400,
+        message: "context_length_exceeded".into(),
+    };
+    let items = split_result(rejected, 2, &fields());
+    for item in &items {
+        match item {
+            ItemResult::Decided(Outcome::Failed {
+                reason, retryable, ..
+            }) => {
+                assert_eq!(*reason, FailureReason::HttpError);
+                assert!(*retryable, "a 400 for a pack is worth asking alone");
+            }
+            _ => panic!("expected a retryable failure"),
+        }
+    }
+}

@@ -38,6 +38,8 @@ pub trait Responder: Send + Sync + std::fmt::Debug {
 #[derive(Debug, Default)]
 pub struct Script {
     rules: Vec<(Rule, AtomicU64)>,
+    /// Count usage with the o200k_base tokenizer instead of characters / 4 (slower).
+    exact_usage: bool,
 }
 
 /// One rule: when the last message contains `contains`, answer this way.
@@ -72,7 +74,16 @@ impl Script {
                 .into_iter()
                 .map(|rule| (rule, AtomicU64::new(0)))
                 .collect(),
+            exact_usage: false,
         }
+    }
+
+    /// Report usage counted with `o200k_base` (gpt-4o-mini's tokenizer), as the provider
+    /// would, instead of the quick characters / 4: for checking token counts and costs.
+    #[must_use]
+    pub fn with_exact_usage(mut self, exact: bool) -> Self {
+        self.exact_usage = exact;
+        self
     }
 
     /// Parse a rules file's text.
@@ -313,8 +324,13 @@ fn scripted_answer(script: &Script, body: &str) -> Answer {
         .iter()
         .map(|message| message.content.as_deref().unwrap_or_default())
         .collect();
-    let prompt_tokens = prompt_tokens(&contents, &schema);
-    let completion_tokens = content.map_or(1, count_tokens);
+    let count = if script.exact_usage {
+        count_tokens
+    } else {
+        approximate_tokens
+    };
+    let prompt_tokens = prompt_tokens(&contents, &schema, count);
+    let completion_tokens = content.map_or(1, count);
     let model = format!("{}-scripted", request.model.as_deref().unwrap_or("model"));
     let completion = Completion {
         id: format!("chatcmpl-{hash:016x}"),
@@ -336,7 +352,7 @@ fn scripted_answer(script: &Script, body: &str) -> Answer {
             completion_tokens,
             total_tokens: prompt_tokens + completion_tokens,
             prompt_tokens_details: PromptDetails {
-                cached_tokens: cached_prefix(contents.first().copied(), &schema),
+                cached_tokens: cached_prefix(contents.first().copied(), &schema, count),
             },
         },
     };
@@ -349,8 +365,14 @@ fn scripted_answer(script: &Script, body: &str) -> Answer {
     }
 }
 
-/// Tokens of `text` with `o200k_base` (the gpt-4o family's tokenizer): the scripted engine
-/// reports the usage such a model would, so token counts can be checked against it.
+/// Tokens of `text`, roughly: a quarter of its bytes, plus one.
+fn approximate_tokens(text: &str) -> u64 {
+    text.len() as u64 / 4 + 1
+}
+
+/// Tokens of `text` with `o200k_base` (the gpt-4o family's tokenizer): with `--exact-usage`
+/// the scripted engine reports the usage such a model would, so token counts can be checked
+/// against it.
 fn count_tokens(text: &str) -> u64 {
     tiktoken_rs::o200k_base_singleton()
         .encode_ordinary(text)
@@ -361,12 +383,12 @@ fn count_tokens(text: &str) -> u64 {
 /// schema) of at least 1024 tokens that an earlier request already sent is served from the
 /// cache, in steps of 128 tokens. The scripted engine reports those tokens as cached, so the
 /// runner's pricing of cached input is tested over the wire.
-fn cached_prefix(system: Option<&str>, schema: &Value) -> u64 {
+fn cached_prefix(system: Option<&str>, schema: &Value, count: fn(&str) -> u64) -> u64 {
     static SEEN: std::sync::Mutex<Vec<u64>> = std::sync::Mutex::new(Vec::new());
     let Some(system) = system else {
         return 0;
     };
-    let tokens = count_tokens(system) + 3 + count_tokens(&schema.to_string());
+    let tokens = count(system) + 3 + count(&schema.to_string());
     if tokens < 1024 {
         return 0;
     }
@@ -384,12 +406,12 @@ fn cached_prefix(system: Option<&str>, schema: &Value) -> u64 {
 
 /// A request's prompt tokens: each message's text and the chat format's 3 tokens per message
 /// and 3 to prime the reply (OpenAI's published figures), and the output schema's text.
-fn prompt_tokens(contents: &[&str], schema: &Value) -> u64 {
-    let messages: u64 = contents.iter().map(|text| count_tokens(text) + 3).sum();
+fn prompt_tokens(contents: &[&str], schema: &Value, count: fn(&str) -> u64) -> u64 {
+    let messages: u64 = contents.iter().map(|text| count(text) + 3).sum();
     let schema = if schema.is_null() {
         0
     } else {
-        count_tokens(&schema.to_string())
+        count(&schema.to_string())
     };
     messages + 3 + schema
 }

@@ -64,7 +64,9 @@ fn options(args: &ServeArgs) -> Result<ServeOptions, String> {
                 }
                 None => Script::default(),
             };
-            Engine::Scripted(std::sync::Arc::new(script))
+            Engine::Scripted(std::sync::Arc::new(
+                script.with_exact_usage(args.exact_usage),
+            ))
         }
         EngineKind::Local => batchlabel_providers::local::local_engine(
             &args.model,
