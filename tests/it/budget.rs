@@ -71,14 +71,7 @@ fn a_run_within_budget_records_the_usage_its_output_files_report() {
     let server = LocalServer::start(scratch.path(), &["--fault-malformed-every", "9"]);
     let outcome = run(&scratch, &server, &[]);
     assert_eq!(outcome.code, 0, "{outcome:?}");
-    let status = scratch.run(&["status", "job.yaml", "--json"]);
-    assert_eq!(status.code, 0, "{status:?}");
-    let status: Value = serde_json::from_str(&status.stdout).expect("status JSON");
-    let status = if status["status"].is_object() {
-        &status["status"]
-    } else {
-        &status
-    };
+    let status = crate::run::status(&scratch);
     let cost = &status["cost"];
     let shards = status["shards"].as_array().expect("shards");
     assert!(
@@ -164,20 +157,17 @@ fn cached_prompt_tokens_are_priced_at_the_cached_rate_and_shown() {
     let server = LocalServer::start(scratch.path(), &[]);
     let outcome = run(&scratch, &server, &[]);
     assert_eq!(outcome.code, 0, "{outcome:?}");
-    let status = scratch.run(&["status", "job.yaml", "--json"]);
-    let status: Value = serde_json::from_str(&status.stdout).expect("status JSON");
-    let status = if status["status"].is_object() {
-        &status["status"]
-    } else {
-        &status
-    };
+    let status = crate::run::status(&scratch);
     let cost = &status["cost"];
     let input = cost["actual_input_tokens"].as_u64().unwrap();
     let cached = cost["actual_cached_tokens"].as_u64().unwrap();
     let output = cost["actual_output_tokens"].as_u64().unwrap();
     // Every request but the first had its prefix cached, in steps of 128 tokens.
-    assert!(cached > 0 && cached % 128 == 0, "{cost:#}");
-    assert_eq!(cached % 29, 0, "29 of 30 requests cached: {cost:#}");
+    assert!(cached > 0 && cached.is_multiple_of(128), "{cost:#}");
+    assert!(
+        cached.is_multiple_of(29),
+        "29 of 30 requests cached: {cost:#}"
+    );
     assert!(cached / 29 >= 1024, "{cost:#}");
     // Cached input at half of gpt-4o-mini's batch input price.
     let expected =

@@ -87,13 +87,7 @@ fn a_packed_run_gives_the_same_labels_with_a_tenth_of_the_requests() {
                 .unwrap_or(0)
         })
         .sum();
-    let status = scratch.run(&["status", "job.yaml", "--json"]);
-    let status: Value = serde_json::from_str(&status.stdout).expect("status JSON");
-    let status = if status["status"].is_object() {
-        &status["status"]
-    } else {
-        &status
-    };
+    let status = crate::run::status(&scratch);
     assert_eq!(status["cost"]["actual_input_tokens"], usage, "{status:#}");
 
     // The codes form: the same labels again, one character per row.

@@ -54,6 +54,18 @@ pub(crate) fn summary(outcome: &Outcome) -> Value {
     value["summary"].clone()
 }
 
+/// `batchlabel status job.yaml --json`: the run's status object.
+pub(crate) fn status(scratch: &Scratch) -> Value {
+    let outcome = scratch.run(&["status", "job.yaml", "--json"]);
+    assert_eq!(outcome.code, 0, "{outcome:?}");
+    let value: Value = serde_json::from_str(&outcome.stdout).expect("status JSON");
+    if value["status"].is_object() {
+        value["status"].clone()
+    } else {
+        value
+    }
+}
+
 /// The results CSV as (id → sentiment).
 pub(crate) fn results(scratch: &Scratch) -> std::collections::BTreeMap<String, String> {
     let mut reader =

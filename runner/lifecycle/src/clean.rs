@@ -139,17 +139,7 @@ mod tests {
     #[test]
     fn a_folder_without_a_ledger_is_no_run_and_bad_days_are_refused() {
         let scratch = tempfile::tempdir().expect("temp dir");
-        let settings = RunSettings {
-            state_dir: scratch.path().to_path_buf(),
-            limit: None,
-            no_wait: false,
-            new_run: false,
-            poll_interval: std::time::Duration::from_secs(1),
-            max_poll_interval: std::time::Duration::from_secs(1),
-            concurrency: 1,
-            max_usd: None,
-            plugins: crate::Plugins::default(),
-        };
+        let settings = RunSettings::reading(scratch.path());
         let error = clean(&settings, "job", &CleanOptions::default()).expect_err("no run");
         assert!(matches!(error, LifecycleError::NoRun { .. }), "{error}");
         Ledger::open(&settings.run_dir("job")).expect("a ledger");

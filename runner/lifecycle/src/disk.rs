@@ -49,7 +49,7 @@ impl Freed {
 }
 
 /// `12.3 MB`.
-pub(crate) fn human_bytes(bytes: u64) -> String {
+pub fn human_bytes(bytes: u64) -> String {
     const UNITS: [&str; 4] = ["B", "kB", "MB", "GB"];
     let mut value = bytes as f64;
     let mut unit = 0;

@@ -43,6 +43,7 @@ pub use batchlabel_sink::{SinkCounts, partial_path, rfc3339};
 pub use calibrate::{Calibration, calibrate_outputs};
 pub use checks::{OutputCheck, OutputChecks, Plugins};
 pub use clean::{CleanOptions, CleanReport, CleanedRun, clean};
+pub use disk::human_bytes;
 pub use driver::{RunObserver, RunSummary, Timings, run};
 pub use pilot::{PilotOptions, PilotReport, PilotRow, Projection, pilot};
 pub use row_results::latest_row_results;
@@ -72,6 +73,22 @@ pub struct RunSettings {
 }
 
 impl RunSettings {
+    /// Settings that only read the runs under `state_dir` (status, eval, clean): no limits,
+    /// no plugins, one request at a time.
+    pub fn reading(state_dir: &std::path::Path) -> Self {
+        Self {
+            state_dir: state_dir.to_path_buf(),
+            limit: None,
+            no_wait: false,
+            new_run: false,
+            poll_interval: std::time::Duration::from_secs(1),
+            max_poll_interval: std::time::Duration::from_secs(1),
+            concurrency: 1,
+            max_usd: None,
+            plugins: Plugins::default(),
+        }
+    }
+
     /// The run directory of a job.
     pub fn run_dir(&self, job_name: &str) -> PathBuf {
         self.state_dir.join(job_name)

@@ -3,91 +3,29 @@
 //! with `batch.remote_cleanup: false`), an ended run keeps no shard files or downloads, and
 //! `clean` removes an old run's leftovers and nothing else.
 
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::time::Duration;
 
-use batchlabel_lifecycle::{
-    CleanOptions, Ledger, LifecycleError, Plugins, RunObserver, RunSettings, RunSummary,
-    ShardRecord,
-};
+use batchlabel_lifecycle::{CleanOptions, Ledger, ShardRecord};
 use batchlabel_test_support::{BatchFate, Call, FakeProvider, Fault};
 
-struct Setup {
-    _scratch: tempfile::TempDir,
-    job: batchlabel_spec::Job,
-    settings: RunSettings,
-}
+mod common;
+
+use common::{Events, Setup};
 
 /// `rows` rows in shards of `per_shard`, up to `max_attempts`, `remote_cleanup` as given.
 fn job(rows: usize, per_shard: u64, max_attempts: u32, remote_cleanup: bool) -> Setup {
-    let scratch = tempfile::tempdir().expect("temp dir");
-    let mut csv = String::from("id,text\n");
-    for index in 0..rows {
-        let _ = writeln!(csv, "t{index},comment number {index} about the product");
-    }
-    std::fs::write(scratch.path().join("rows.csv"), csv).expect("write rows");
-    let spec = format!(
-        "name: cleanup-job\ninput:\n  csv: rows.csv\n  id: id\n  text: text\nprompt:\n  system: Label the sentiment.\n  user: \"{{{{ text }}}}\"\nlabels:\n  sentiment:\n    one_of: {{POSITIVE: good, NEGATIVE: bad, NEUTRAL: neither}}\nmodel:\n  provider: openai\n  name: gpt-4o-mini\n  temperature: 0\nbatch:\n  max_requests_per_file: {per_shard}\n  max_attempts: {max_attempts}\n  remote_cleanup: {remote_cleanup}\n"
+    let setup = common::job(
+        "cleanup-job",
+        rows,
+        per_shard,
+        max_attempts,
+        &format!("  remote_cleanup: {remote_cleanup}\n"),
     );
-    let spec_path = scratch.path().join("job.yaml");
-    std::fs::write(&spec_path, spec).expect("write spec");
-    let job = batchlabel_spec::load(&spec_path)
-        .unwrap_or_else(|diagnostics| panic!("{diagnostics:?}"))
-        .job;
-    assert_eq!(job.batching.remote_cleanup, remote_cleanup);
-    let settings = RunSettings {
-        state_dir: scratch.path().join("state"),
-        limit: None,
-        no_wait: false,
-        new_run: false,
-        poll_interval: Duration::from_millis(1),
-        max_poll_interval: Duration::from_millis(5),
-        concurrency: 4,
-        max_usd: None,
-        plugins: Plugins::default(),
-    };
-    Setup {
-        _scratch: scratch,
-        job,
-        settings,
-    }
-}
-
-#[derive(Default)]
-struct Events(Mutex<Vec<String>>);
-
-impl RunObserver for Events {
-    fn event(&self, message: &str) {
-        self.0.lock().expect("events").push(message.to_string());
-    }
-
-    fn progress(&self, _finished: u64, _total: u64) {}
-}
-
-impl Events {
-    fn count(&self, needle: &str) -> usize {
-        let events = self.0.lock().expect("events");
-        events.iter().filter(|event| event.contains(needle)).count()
-    }
+    assert_eq!(setup.job.batching.remote_cleanup, remote_cleanup);
+    setup
 }
 
 impl Setup {
-    async fn run(
-        &self,
-        fake: &FakeProvider,
-        events: &Events,
-    ) -> Result<RunSummary, LifecycleError> {
-        batchlabel_lifecycle::run(&self.job, &self.settings, fake, events).await
-    }
-
-    async fn finish(&self, fake: &FakeProvider) -> RunSummary {
-        let summary = self.run(fake, &Events::default()).await.expect("run");
-        assert!(!summary.submitted_only);
-        summary
-    }
-
     fn run_dir(&self) -> PathBuf {
         self.settings.run_dir(&self.job.name)
     }
@@ -176,7 +114,10 @@ async fn a_failing_delete_is_recorded_and_tried_again_without_failing_the_run() 
     let job = job(4, 2, 3, true);
     let fake = FakeProvider::new().fault(Call::Delete, Fault::Api(500), 1);
     let events = Events::default();
-    let summary = job.run(&fake, &events).await.expect("the run finishes");
+    let summary = job
+        .run_with(&fake, &events)
+        .await
+        .expect("the run finishes");
     assert_eq!(summary.counts.labeled_rows, 4);
     assert_eq!(events.count("could not delete its files"), 1);
     // Tried again before the run ended: every shard is clean.
@@ -194,7 +135,10 @@ async fn a_delete_that_keeps_failing_is_left_for_the_next_run_of_the_spec() {
     let job = job(4, 2, 3, true);
     let fake = FakeProvider::new().fault(Call::DeleteResults, Fault::Api(403), 100);
     let events = Events::default();
-    let summary = job.run(&fake, &events).await.expect("the run finishes");
+    let summary = job
+        .run_with(&fake, &events)
+        .await
+        .expect("the run finishes");
     assert_eq!(summary.counts.labeled_rows, 4);
     assert_eq!(summary.counts.failed_rows, 0);
     assert_eq!(
@@ -309,7 +253,7 @@ async fn clean_leaves_the_latest_run_that_may_resume() {
     let mut job = job(4, 2, 3, true);
     let fake = FakeProvider::new();
     job.settings.no_wait = true;
-    let submitted = job.run(&fake, &Events::default()).await.expect("--no-wait");
+    let submitted = job.run(&fake).await.expect("--no-wait");
     assert!(submitted.submitted_only);
     let before = files_under(&job.run_dir());
     let report =

@@ -3,88 +3,17 @@
 //! results in the ledger. No network, no sleeps: each test takes milliseconds.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write as _;
-use std::sync::Mutex;
-use std::time::Duration;
 
-use batchlabel_lifecycle::{
-    Ledger, LifecycleError, Plugins, RowResult, RunObserver, RunSettings, RunSummary,
-};
+use batchlabel_lifecycle::{Ledger, LifecycleError, RowResult, RunSummary};
 use batchlabel_providers::ProviderError;
 use batchlabel_test_support::{BatchFate, Call, FakeProvider, Fault, HeldBatch, LineFate};
 
-/// A job in a scratch folder: `rows` rows `t0`, `t1`, … in shards of `per_shard`.
-struct Setup {
-    _scratch: tempfile::TempDir,
-    job: batchlabel_spec::Job,
-    settings: RunSettings,
-}
+mod common;
+
+use common::{Events, Setup};
 
 fn job(rows: usize, per_shard: u64, max_attempts: u32) -> Setup {
-    let scratch = tempfile::tempdir().expect("temp dir");
-    let mut csv = String::from("id,text\n");
-    for index in 0..rows {
-        let _ = writeln!(csv, "t{index},comment number {index} about the product");
-    }
-    std::fs::write(scratch.path().join("rows.csv"), csv).expect("write rows");
-    let spec = "name: fates-job\ninput:\n  csv: rows.csv\n  id: id\n  text: text\nprompt:\n  system: Label the sentiment.\n  user: \"{{ text }}\"\nlabels:\n  sentiment:\n    one_of: {POSITIVE: good, NEGATIVE: bad, NEUTRAL: neither}\nmodel:\n  provider: openai\n  name: gpt-4o-mini\n  temperature: 0\nbatch:\n  max_requests_per_file: PER_SHARD\n  max_attempts: MAX_ATTEMPTS\n"
-        .replace("PER_SHARD", &per_shard.to_string())
-        .replace("MAX_ATTEMPTS", &max_attempts.to_string());
-    let spec_path = scratch.path().join("job.yaml");
-    std::fs::write(&spec_path, spec).expect("write spec");
-    let job = batchlabel_spec::load(&spec_path)
-        .unwrap_or_else(|diagnostics| panic!("{diagnostics:?}"))
-        .job;
-    let settings = RunSettings {
-        state_dir: scratch.path().join("state"),
-        limit: None,
-        no_wait: false,
-        new_run: false,
-        poll_interval: Duration::from_millis(1),
-        max_poll_interval: Duration::from_millis(5),
-        concurrency: 4,
-        max_usd: None,
-        plugins: Plugins::default(),
-    };
-    Setup {
-        _scratch: scratch,
-        job,
-        settings,
-    }
-}
-
-/// Records what the run says.
-#[derive(Default)]
-struct Events(Mutex<Vec<String>>);
-
-impl RunObserver for Events {
-    fn event(&self, message: &str) {
-        self.0.lock().expect("events").push(message.to_string());
-    }
-
-    fn progress(&self, _finished: u64, _total: u64) {}
-}
-
-impl Events {
-    fn any(&self, needle: &str) -> bool {
-        self.0
-            .lock()
-            .expect("events")
-            .iter()
-            .any(|event| event.contains(needle))
-    }
-}
-
-impl Setup {
-    async fn run(&self, fake: &FakeProvider) -> Result<RunSummary, LifecycleError> {
-        batchlabel_lifecycle::run(&self.job, &self.settings, fake, &Events::default()).await
-    }
-
-    async fn finish(&self, fake: &FakeProvider) -> RunSummary {
-        let summary = self.run(fake).await.expect("run");
-        assert!(!summary.submitted_only);
-        summary
-    }
+    common::job("fates-job", rows, per_shard, max_attempts, "")
 }
 
 /// Every row's result, by row id.

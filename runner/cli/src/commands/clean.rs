@@ -48,22 +48,6 @@ pub(crate) fn clean(args: &CleanArgs, printer: Printer) -> ExitStatus {
     }
 }
 
-/// `12.3 MB`.
-fn bytes(bytes: u64) -> String {
-    const UNITS: [&str; 4] = ["B", "kB", "MB", "GB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1000.0 && unit + 1 < UNITS.len() {
-        value /= 1000.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
-}
-
 fn render(name: &str, report: &CleanReport) -> String {
     let mut text = String::new();
     let verb = if report.dry_run {
@@ -83,7 +67,7 @@ fn render(name: &str, report: &CleanReport) -> String {
                     run.run,
                     run.state,
                     run.files,
-                    bytes(run.bytes)
+                    batchlabel_lifecycle::human_bytes(run.bytes)
                 );
             }
         }
@@ -96,7 +80,7 @@ fn render(name: &str, report: &CleanReport) -> String {
         "{}: {verb} {} file(s), {}; the ledger and the results are kept",
         field(name),
         report.files,
-        bytes(report.bytes)
+        batchlabel_lifecycle::human_bytes(report.bytes)
     );
     text
 }

@@ -9,17 +9,7 @@ use crate::args::{CancelArgs, StatusArgs};
 use crate::printer::{Printer, field};
 
 pub(crate) fn settings(state_dir: &std::path::Path) -> RunSettings {
-    RunSettings {
-        state_dir: state_dir.to_path_buf(),
-        limit: None,
-        no_wait: false,
-        new_run: false,
-        poll_interval: std::time::Duration::from_secs(1),
-        max_poll_interval: std::time::Duration::from_secs(1),
-        concurrency: 1,
-        max_usd: None,
-        plugins: batchlabel_lifecycle::Plugins::default(),
-    }
+    RunSettings::reading(state_dir)
 }
 
 /// The job name: from the spec when it is a file, else the argument itself.
