@@ -24,14 +24,9 @@ cd "$(dirname "$0")/.."
 TOOLS=${TOOLS:-bench/tools}
 ROWS=${1:-20000}
 read -r -a PACKS <<<"${PACKS:-10 25 50 100}"
-if [ -z "${BIN:-}" ]; then
-  cargo build --release --quiet
-  BIN=$PWD/target/release/batchlabel
-fi
+release_bin_and_data "$ROWS"
 OUT=$PWD/bench/out/cost
-rm -rf "$OUT" && mkdir -p bench/data "$OUT"
-data=$PWD/bench/data/comments-$ROWS.csv
-[ -f "$data" ] || python3 "$TOOLS/gen_comments.py" "$ROWS" "$data"
+rm -rf "$OUT" && mkdir -p "$OUT"
 
 server=
 trap '[ -z "$server" ] || kill "$server" 2>/dev/null || true' EXIT

@@ -17,14 +17,9 @@ cd "$(dirname "$0")/.."
 TOOLS=${TOOLS:-bench/tools}
 ROWS=${1:-1000000}
 LIMIT_GB_PER_M=${LIMIT_GB_PER_M:-0.25}
-if [ -z "${BIN:-}" ]; then
-  cargo build --release --quiet
-  BIN=$PWD/target/release/batchlabel
-fi
+release_bin_and_data "$ROWS"
 OUT=$PWD/bench/out/disk
-mkdir -p bench/data "$OUT"
-data=$PWD/bench/data/comments-$ROWS.csv
-[ -f "$data" ] || python3 "$TOOLS/gen_comments.py" "$ROWS" "$data"
+mkdir -p "$OUT"
 
 rm -rf "$OUT/state" "$OUT/serve" "$OUT/address"
 sed "s|csv: data/comments.csv|csv: $data|" bench/compile.yaml >"$OUT/job.yaml"

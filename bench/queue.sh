@@ -19,14 +19,9 @@ cd "$(dirname "$0")/.."
 TOOLS=${TOOLS:-bench/tools}
 ROWS=${1:-1000000}
 FRACTION=${FRACTION:-5}
-if [ -z "${BIN:-}" ]; then
-  cargo build --release --quiet
-  BIN=$PWD/target/release/batchlabel
-fi
+release_bin_and_data "$ROWS"
 OUT=$PWD/bench/out/queue
-mkdir -p bench/data "$OUT"
-data=$PWD/bench/data/comments-$ROWS.csv
-[ -f "$data" ] || python3 "$TOOLS/gen_comments.py" "$ROWS" "$data"
+mkdir -p "$OUT"
 
 # The job's tokens as the server counts them, from its compiled shards.
 sed "s|csv: data/comments.csv|csv: $data|" bench/compile.yaml >"$OUT/job.yaml"

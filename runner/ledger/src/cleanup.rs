@@ -119,20 +119,11 @@ impl Ledger {
 
 #[cfg(test)]
 mod tests {
-    use crate::{InputIdentity, Ledger, PlannedShard};
+    use crate::PlannedShard;
 
     #[test]
     fn result_files_accumulate_and_the_cleanup_is_journaled() {
-        let directory = tempfile::tempdir().expect("temp dir");
-        let ledger = Ledger::open(directory.path()).expect("open");
-        let identity = InputIdentity {
-            location: "data.csv".into(),
-            size: 1,
-            version: 1,
-        };
-        let run = ledger
-            .create_run("job", "f00d", &identity, None)
-            .expect("run");
+        let (directory, ledger, run) = crate::ledger_with_run();
         let planned = PlannedShard {
             path: directory.path().join("shard-00001.jsonl"),
             requests: 1,

@@ -18,6 +18,22 @@ mod runs;
 pub mod schema;
 mod shards;
 
+/// A fresh ledger in a temporary folder with one run of job `job` (for unit tests).
+#[cfg(test)]
+pub(crate) fn ledger_with_run() -> (tempfile::TempDir, Ledger, RunRecord) {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let ledger = Ledger::open(directory.path()).expect("open");
+    let identity = InputIdentity {
+        location: "data.csv".into(),
+        size: 1,
+        version: 1,
+    };
+    let run = ledger
+        .create_run("job", "f00d", &identity, None)
+        .expect("run");
+    (directory, ledger, run)
+}
+
 use std::path::{Path, PathBuf};
 
 use rusqlite::Connection;

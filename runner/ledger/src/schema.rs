@@ -197,16 +197,7 @@ mod tests {
 
     #[test]
     fn an_unknown_state_is_an_error_not_a_guess() {
-        let directory = tempfile::tempdir().expect("temp dir");
-        let ledger = Ledger::open(directory.path()).expect("open");
-        let identity = InputIdentity {
-            location: "data.csv".into(),
-            size: 1,
-            version: 1,
-        };
-        let run = ledger
-            .create_run("job", "f00d", &identity, None)
-            .expect("run");
+        let (_directory, ledger, run) = crate::ledger_with_run();
         ledger
             .connection
             .execute("UPDATE runs SET state = 'paused' WHERE id = ?1", [run.id])
