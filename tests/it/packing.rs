@@ -53,6 +53,18 @@ fn a_packed_run_gives_the_same_labels_with_a_tenth_of_the_requests() {
     let summary = summary(&outcome);
     assert_eq!(summary["labeled_rows"], 40, "{summary:#}");
     assert_eq!(results(&scratch), results(&unpacked));
+    // Provenance names the row's own request (custom_id) and the pack and item it was in.
+    let mut reader = csv::Reader::from_path(scratch.path().join("out/results.csv")).unwrap();
+    let headers = reader.headers().unwrap().clone();
+    let column = |name: &str| headers.iter().position(|header| header == name).unwrap();
+    let (custom_id, packed_in) = (column("custom_id"), column("packed_in"));
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let t12 = rows.iter().find(|row| &row[0] == "t12").unwrap();
+    assert_eq!(&t12[custom_id], "r-t12");
+    assert!(
+        t12[packed_in].starts_with("pk-") && t12[packed_in].ends_with("#3"),
+        "{t12:?}"
+    );
     // One upload of 4 packs, each with one system prompt and ten numbered items.
     let inputs = sent_lines(&server);
     let packs = inputs.last().unwrap();

@@ -122,7 +122,7 @@ fn run_labels_every_row_then_resumes_as_a_no_op() {
     let header = text.lines().next().unwrap();
     assert_eq!(
         header,
-        "id,sentiment,model,model_snapshot,spec_fingerprint,batch_id,custom_id,attempt,input_tokens,output_tokens,cost_usd,labeled_at,source,run"
+        "id,sentiment,model,model_snapshot,spec_fingerprint,batch_id,custom_id,attempt,input_tokens,output_tokens,cost_usd,labeled_at,source,run,packed_in"
     );
     assert!(
         text.lines()

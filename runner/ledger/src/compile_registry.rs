@@ -111,9 +111,10 @@ impl CompileRegistry<'_> {
         self.transaction
             .execute(
                 "INSERT OR IGNORE INTO results(run_id, custom_id, state, output, attempt, shard_id,
-                     model_snapshot, finished_at, cached_from_run)
+                     model_snapshot, finished_at, cached_from_run, packed_in)
                  SELECT ?1, new.custom_id, ?3, old_result.output, old_result.attempt,
-                        old_result.shard_id, old_result.model_snapshot, ?2, old_result.run_id
+                        old_result.shard_id, old_result.model_snapshot, ?2, old_result.run_id,
+                        old_result.packed_in
                  FROM requests new
                  JOIN requests old ON old.fingerprint = new.fingerprint AND old.run_id <> new.run_id
                  JOIN results old_result ON old_result.run_id = old.run_id

@@ -9,6 +9,9 @@ use crate::{Ledger, LedgerError, ResultState, ShardRecord, ShardState, now};
 /// Prices tokens in dollars: input (all of it), of which cached, and output.
 pub type Pricing<'a> = &'a dyn Fn(u64, u64, u64) -> f64;
 
+/// For requests answered in a packed request: custom_id → `<pack custom_id>#<item>`.
+pub type PackedIn = std::collections::HashMap<String, String>;
+
 impl Ledger {
     /// Record one shard's ingest and mark it `ingested`, in one transaction. `cost` prices
     /// tokens at the batch rate; a retryable failure waits for the next attempt unless this
@@ -19,6 +22,7 @@ impl Ledger {
         shard: &ShardRecord,
         outcomes: &[(String, Outcome)],
         (max_attempts, cost): (i64, Pricing<'_>),
+        packed_in: &PackedIn,
     ) -> Result<(), LedgerError> {
         let error = self.error();
         let transaction = self.connection.transaction().map_err(&error)?;
@@ -31,6 +35,7 @@ impl Ledger {
                 shard,
                 finished_at: now(),
                 cost,
+                packed_in,
             };
             // In key order, so the B-tree inserts stay local.
             let mut ordered: Vec<&(String, Outcome)> = outcomes.iter().collect();
@@ -53,11 +58,12 @@ struct IngestWriter<'a> {
     shard: &'a ShardRecord,
     finished_at: i64,
     cost: Pricing<'a>,
+    packed_in: &'a PackedIn,
 }
 
 const INSERT_RESULT: &str = "INSERT OR REPLACE INTO results(run_id, custom_id, state, output, reason, detail, attempt, shard_id,
-     model_snapshot, input_tokens, output_tokens, cost, finished_at, scores)
- VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
+     model_snapshot, input_tokens, output_tokens, cost, finished_at, scores, packed_in)
+ VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
 
 const INSERT_ATTEMPT: &str =
     "INSERT OR REPLACE INTO attempts(run_id, custom_id, attempt, shard_id, reason, detail, output,
@@ -72,6 +78,7 @@ impl IngestWriter<'_> {
         max_attempts: i64,
     ) -> rusqlite::Result<()> {
         let (shard, run_id, cost) = (self.shard, self.run_id, self.cost);
+        let packed_in = self.packed_in.get(custom_id);
         match outcome {
             Outcome::Labeled {
                 output,
@@ -95,7 +102,8 @@ impl IngestWriter<'_> {
                     *output_tokens as i64,
                     cost(*input_tokens, *cached_input_tokens, *output_tokens),
                     self.finished_at,
-                    scores
+                    scores,
+                    packed_in
                 ])?;
             }
             Outcome::Failed {
@@ -135,7 +143,8 @@ impl IngestWriter<'_> {
                         0,
                         0.0,
                         self.finished_at,
-                        None::<String>
+                        None::<String>,
+                        packed_in
                     ])?;
                 }
             }

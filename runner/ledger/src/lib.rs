@@ -44,7 +44,7 @@ pub use compile_registry::{
     CachedReuse, CompileRegistry, CompileTotals, RequestWriter, RowLinkWriter,
 };
 pub use error::LedgerError;
-pub use ingest::Pricing;
+pub use ingest::{PackedIn, Pricing};
 pub use results::{
     ActualUsage, PendingFailure, ResultRow, RowCountGroup, ScoredResult, UsageTotals,
 };

@@ -52,6 +52,8 @@ pub struct ResultRow {
     pub cached_from_run: Option<i64>,
     /// Per-label scores (local model), as JSON text.
     pub scores: Option<String>,
+    /// The packed request that answered it and its item (`pk-…#3`), when packed.
+    pub packed_in: Option<String>,
 }
 
 /// A failed attempt still waiting for its retry.
@@ -114,6 +116,7 @@ fn result_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ResultRow> {
         finished_at: row.get(11)?,
         cached_from_run: row.get(12)?,
         scores: row.get(13)?,
+        packed_in: row.get(14)?,
     })
 }
 
@@ -291,7 +294,8 @@ impl Ledger {
             .connection
             .prepare(
                 "SELECT custom_id, state, output, reason, detail, attempt, shard_id, model_snapshot,
-                        input_tokens, output_tokens, cost, finished_at, cached_from_run, scores
+                        input_tokens, output_tokens, cost, finished_at, cached_from_run, scores,
+                        packed_in
                  FROM results WHERE run_id = ?1",
             )
             .map_err(self.error())?;

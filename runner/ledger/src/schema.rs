@@ -91,9 +91,13 @@ fn version_2(connection: &Connection) -> rusqlite::Result<()> {
     )
 }
 
-/// Version 3: each shard's prompt tokens served from the provider's cache (priced lower).
+/// Version 3: each shard's prompt tokens served from the provider's cache (priced lower), and
+/// for a result answered in a packed request, that request and the item (`pk-…#3`).
 fn version_3(connection: &Connection) -> rusqlite::Result<()> {
-    connection.execute_batch("ALTER TABLE shards ADD COLUMN actual_cached_tokens INTEGER;")
+    connection.execute_batch(
+        "ALTER TABLE shards ADD COLUMN actual_cached_tokens INTEGER;
+         ALTER TABLE results ADD COLUMN packed_in TEXT;",
+    )
 }
 
 /// Bring the ledger at `path` to [`CURRENT_VERSION`], each migration in its own transaction.

@@ -26,6 +26,8 @@ pub(crate) struct ShardIngest {
     pub(crate) unreadable_lines: u64,
     /// Lines naming a custom_id that is not in the shard, or naming one twice.
     pub(crate) stray_lines: u64,
+    /// Requests answered in a pack: which pack and item.
+    pub(crate) packed_in: batchlabel_ledger::PackedIn,
 }
 
 /// Call `each` with every line of `path` (newline included), reading in 1 MiB blocks.
@@ -86,6 +88,7 @@ pub(crate) fn ingest_shard(
         outcomes: Vec::with_capacity(expected.0 as usize),
         unreadable_lines: 0,
         stray_lines: 0,
+        packed_in: batchlabel_ledger::PackedIn::new(),
     };
     let mut seen: HashSet<u64> = HashSet::with_capacity(expected.0 as usize);
     let mut seen_hash = 0u64;
@@ -102,15 +105,15 @@ pub(crate) fn ingest_shard(
                 .as_ref()
                 .and_then(|packs| packs.items(&parsed.custom_id));
             let results = match items {
-                Some(items) => items
-                    .iter()
-                    .cloned()
-                    .zip(crate::unpack::split_result(
-                        parsed.result,
-                        items.len(),
-                        shard.fields,
-                    ))
-                    .collect(),
+                Some(items) => {
+                    for (index, item) in items.iter().enumerate() {
+                        let pack = format!("{}#{}", parsed.custom_id, index + 1);
+                        ingest.packed_in.insert(item.clone(), pack);
+                    }
+                    let split =
+                        crate::unpack::split_result(parsed.result, items.len(), shard.fields);
+                    items.iter().cloned().zip(split).collect()
+                }
                 None => vec![(parsed.custom_id, ItemResult::Judge(parsed.result))],
             };
             for (custom_id, result) in results {

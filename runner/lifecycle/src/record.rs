@@ -137,6 +137,7 @@ pub(crate) fn record_ingest(
         shard,
         &ingest.outcomes,
         (recording.max_attempts, &cost),
+        &ingest.packed_in,
     )?;
     Ok(())
 }

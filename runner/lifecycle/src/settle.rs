@@ -294,6 +294,7 @@ pub(crate) fn fail_whole_shard(
         outcomes,
         unreadable_lines: 0,
         stray_lines: 0,
+        packed_in: batchlabel_ledger::PackedIn::new(),
     };
     let recording = crate::record::Recording {
         max_attempts: failure.max_attempts,

@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 
 /// The provenance column names, in the order every sink writes them.
-pub const PROVENANCE: [&str; 12] = [
+pub const PROVENANCE: [&str; 13] = [
     "model",
     "model_snapshot",
     "spec_fingerprint",
@@ -17,6 +17,7 @@ pub const PROVENANCE: [&str; 12] = [
     "labeled_at",
     "source",
     "run",
+    "packed_in",
 ];
 
 /// Where one labeled row came from; its fields are the [`PROVENANCE`] columns, in order (the
@@ -47,6 +48,9 @@ pub struct Provenance<'a> {
     pub source: &'a str,
     /// The run that paid for the result.
     pub run: i64,
+    /// With `batch.pack`: the packed request that answered it and the row's item in it
+    /// (`pk-…#3`).
+    pub packed_in: Option<&'a str>,
 }
 
 /// One provenance value, typed.
@@ -98,6 +102,7 @@ impl Provenance<'_> {
             Text(Some(self.labeled_at)),
             Text(Some(self.source)),
             Integer(self.run),
+            Text(self.packed_in),
         ]
     }
 }
@@ -147,6 +152,7 @@ mod tests {
             labeled_at: "2026-11-24T00:00:00Z",
             source: "batch",
             run: 3,
+            packed_in: None,
         }
     }
 

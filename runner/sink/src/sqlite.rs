@@ -36,6 +36,34 @@ impl SqliteSink {
     }
 }
 
+impl SqliteSink {
+    /// A table an earlier release or spec made may lack a label field or a provenance column
+    /// added since: they are added (existing rows keep NULL there).
+    fn add_missing_columns(&self, fields: &[&str]) -> Result<(), SinkError> {
+        let error = |error| SinkError::sqlite(&self.path, error);
+        let existing: Vec<String> = self
+            .connection
+            .prepare("SELECT name FROM pragma_table_info('results')")
+            .and_then(|mut statement| {
+                statement
+                    .query_map([], |row| row.get::<_, String>(0))?
+                    .collect::<Result<_, _>>()
+            })
+            .map_err(error)?;
+        let wanted = fields
+            .iter()
+            .copied()
+            .chain(std::iter::once("labels"))
+            .chain(PROVENANCE);
+        for column in wanted {
+            if !existing.iter().any(|name| name == column) {
+                self.execute(&format!("ALTER TABLE results ADD COLUMN {}", quote(column)))?;
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Sink for SqliteSink {
     fn begin(&mut self, header: &SinkHeader<'_>) -> Result<(), SinkError> {
         self.fields = crate::owned_fields(header);
@@ -54,6 +82,7 @@ impl Sink for SqliteSink {
                 [],
             )
             .map_err(|error| SinkError::sqlite(&self.path, error))?;
+        self.add_missing_columns(header.fields)?;
         self.upsert = upsert_sql(header.fields);
         self.execute("BEGIN")
     }

@@ -24,6 +24,7 @@ fn provenance() -> Provenance<'static> {
         labeled_at: "2026-11-24T00:00:00Z",
         source: "batch",
         run: 3,
+        packed_in: Some("pk-0123#2"),
     }
 }
 
@@ -79,9 +80,9 @@ fn csv_sink_writes_and_commits() {
     assert_eq!(
         read(&output.path),
         "id,sentiment,topics,model,model_snapshot,spec_fingerprint,batch_id,custom_id,attempt,\
-         input_tokens,output_tokens,cost_usd,labeled_at,source,run\n\
+         input_tokens,output_tokens,cost_usd,labeled_at,source,run,packed_in\n\
          7,positive,\"[\"\"a\"\",\"\"b\"\"]\",gpt-4o-mini,gpt-4o-mini-2024-07-18,f00d,batch_1,\
-         r-7,1,31,5,0.25,2026-11-24T00:00:00Z,batch,3\n"
+         r-7,1,31,5,0.25,2026-11-24T00:00:00Z,batch,3,pk-0123#2\n"
     );
     assert_committed(&output);
 }
@@ -97,7 +98,8 @@ fn jsonl_sink_writes_and_commits() {
          \"provenance\":{\"model\":\"gpt-4o-mini\",\"model_snapshot\":\"gpt-4o-mini-2024-07-18\",\
          \"spec_fingerprint\":\"f00d\",\"batch_id\":\"batch_1\",\"custom_id\":\"r-7\",\
          \"attempt\":1,\"input_tokens\":31,\"output_tokens\":5,\"cost_usd\":0.25,\
-         \"labeled_at\":\"2026-11-24T00:00:00Z\",\"source\":\"batch\",\"run\":3}}\n"
+         \"labeled_at\":\"2026-11-24T00:00:00Z\",\"source\":\"batch\",\"run\":3,\
+         \"packed_in\":\"pk-0123#2\"}}\n"
     );
     assert_committed(&output);
 }
@@ -132,6 +134,43 @@ fn sqlite_sink_upserts_and_commits() {
         (row.0, &*row.1, &*row.2, &*row.3, &*row.4, row.5, row.6),
         expected
     );
+}
+
+#[test]
+fn an_sqlite_table_from_before_gets_the_columns_added_since() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let output = output(directory.path(), "results.sqlite", OutputFormat::Sqlite);
+    {
+        let connection = rusqlite::Connection::open(&output.path).expect("database opens");
+        // An earlier release's table: no `topics` field yet and no `packed_in` column.
+        connection
+            .execute_batch(
+                "CREATE TABLE results(id TEXT PRIMARY KEY, sentiment TEXT, labels TEXT, model,
+                 model_snapshot, spec_fingerprint, batch_id, custom_id, attempt, input_tokens,
+                 output_tokens, cost_usd, labeled_at, source, run);
+                 INSERT INTO results(id, sentiment) VALUES ('1', 'negative');",
+            )
+            .expect("old table");
+    }
+    write_one_of_each(&output);
+    let connection = rusqlite::Connection::open(&output.path).expect("database opens");
+    let (packed_in, topics): (String, String) = connection
+        .query_row(
+            "SELECT packed_in, topics FROM results WHERE id = '7'",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .expect("new row");
+    assert_eq!(
+        (packed_in.as_str(), topics.as_str()),
+        ("pk-0123#2", r#"["a","b"]"#)
+    );
+    let kept: String = connection
+        .query_row("SELECT sentiment FROM results WHERE id = '1'", [], |row| {
+            row.get(0)
+        })
+        .expect("old row kept");
+    assert_eq!(kept, "negative");
 }
 
 #[test]

@@ -102,6 +102,7 @@ impl RunWriter<'_> {
             labeled_at: &self.last_time.1,
             source,
             run: row.cached_from_run.unwrap_or(self.run_id),
+            packed_in: row.packed_in.as_deref(),
         };
         let output_json = row.output.as_deref().unwrap_or("null");
         self.sink.labeled(row_id, output_json, &provenance)
