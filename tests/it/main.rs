@@ -16,6 +16,7 @@ mod pilot;
 mod plugins;
 mod providers;
 mod run;
+mod runs;
 mod safety;
 mod spec_hardening;
 

@@ -53,6 +53,16 @@ pub enum Command {
         after_help = "Examples:\n  batchlabel status job.yaml\n  batchlabel status job.yaml --json"
     )]
     Status(StatusArgs),
+    /// List a job's runs: number, start, state, rows labeled and failed, cost.
+    #[command(
+        after_help = "Examples:\n  batchlabel runs job.yaml\n  batchlabel status job.yaml --run 2\n  batchlabel eval job.yaml --gold label --run 1"
+    )]
+    Runs(RunsArgs),
+    /// Print a shell completion script for bash, zsh or fish.
+    #[command(
+        after_help = "Examples:\n  batchlabel completions bash > ~/.local/share/bash-completion/completions/batchlabel\n  batchlabel completions zsh > ~/.zfunc/_batchlabel\n  batchlabel completions fish > ~/.config/fish/completions/batchlabel.fish"
+    )]
+    Completions(CompletionsArgs),
     /// Cancel the live batches of a spec's latest run.
     #[command(
         after_help = "Examples:\n  batchlabel cancel job.yaml\n  batchlabel run job.yaml                  (collects what finished)"
@@ -72,7 +82,7 @@ pub enum Command {
     /// Send a few rows through the synchronous endpoint (same rendering and validation as a
     /// run) and project the full batch run's tokens and cost.
     #[command(
-        after_help = "Examples:\n  batchlabel pilot job.yaml --rows 20\n  batchlabel pilot job.yaml --rows 50 --seed 7 --json"
+        after_help = "Examples:\n  batchlabel pilot job.yaml --rows 20\n  batchlabel pilot job.yaml --rows 200 --compare-pack 50   (labels packed vs not, row by row)"
     )]
     Pilot(PilotArgs),
     /// Evaluate a spec's latest run against gold labels, or compare it with another run.
@@ -150,6 +160,9 @@ pub struct EvaluateArgs {
     /// The label field to evaluate (needed when the spec has several).
     #[arg(long)]
     pub field: Option<String>,
+    /// Evaluate run N instead of the latest (`batchlabel runs SPEC` lists them).
+    #[arg(long, value_name = "N", value_parser = |text: &str| number(text, 1..=i64::MAX, "a run number"))]
+    pub run: Option<i64>,
 }
 
 /// `batchlabel eval`.
@@ -242,9 +255,43 @@ pub struct StatusArgs {
     pub spec: PathBuf,
     #[command(flatten)]
     pub state: StateArgs,
+    /// Show run N instead of the latest (`batchlabel runs SPEC` lists them).
+    #[arg(long, value_name = "N", value_parser = |text: &str| number(text, 1..=i64::MAX, "a run number"))]
+    pub run: Option<i64>,
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `batchlabel runs`.
+#[derive(Debug, Args)]
+pub struct RunsArgs {
+    /// The job spec (YAML), or a job name.
+    pub spec: PathBuf,
+    #[command(flatten)]
+    pub state: StateArgs,
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `batchlabel completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: Shell,
+}
+
+/// Shells with completion scripts.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Shell {
+    /// GNU bash.
+    Bash,
+    /// Z shell.
+    Zsh,
+    /// fish.
+    Fish,
 }
 
 /// `batchlabel cancel`.

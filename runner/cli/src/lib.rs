@@ -29,6 +29,8 @@ pub fn main() -> ExitCode {
         args::Command::Run(args) => commands::run::run(&args, printer),
         args::Command::Status(args) => commands::status::status(&args, printer),
         args::Command::Cancel(args) => commands::cancel::cancel(&args, printer),
+        args::Command::Runs(args) => commands::runs::runs(&args, printer),
+        args::Command::Completions(args) => commands::runs::completions(&args, printer),
         args::Command::Clean(args) => commands::clean::clean(&args, printer),
         args::Command::Serve(args) => commands::serve::serve(&args, printer),
         args::Command::Pilot(args) => commands::pilot::pilot(&args, printer),

@@ -67,38 +67,55 @@ pub(crate) fn state_column<T>(
     })
 }
 
+/// The columns [`run_record`] reads, in its order.
+const RUN_COLUMNS: &str = "id, token, spec_fingerprint, input_path, input_bytes, input_modified, created_at, state,
+    coalesce(rows, 0), coalesce(requests, 0), coalesce(cached_requests, 0), adopt_since, adopt_token";
+
+fn run_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
+    Ok(RunRecord {
+        id: row.get(0)?,
+        token: row.get(1)?,
+        spec_fingerprint: row.get(2)?,
+        input: InputIdentity {
+            location: row.get(3)?,
+            size: row.get(4)?,
+            version: row.get(5)?,
+        },
+        created_at: row.get(6)?,
+        state: state_column(row, 7, RunState::parse)?,
+        rows: row.get(8)?,
+        requests: row.get(9)?,
+        cached_requests: row.get(10)?,
+        adopt_since: row.get(11)?,
+        adopt_token: row.get(12)?,
+    })
+}
+
 impl Ledger {
     /// The newest run, if any.
     pub fn latest_run(&self) -> Result<Option<RunRecord>, LedgerError> {
         self.connection
             .query_row(
-                "SELECT id, token, spec_fingerprint, input_path, input_bytes, input_modified, created_at, state,
-                        coalesce(rows, 0), coalesce(requests, 0), coalesce(cached_requests, 0), adopt_since,
-                        adopt_token
-                 FROM runs ORDER BY id DESC LIMIT 1",
+                &format!("SELECT {RUN_COLUMNS} FROM runs ORDER BY id DESC LIMIT 1"),
                 [],
-                |row| {
-                    Ok(RunRecord {
-                        id: row.get(0)?,
-                        token: row.get(1)?,
-                        spec_fingerprint: row.get(2)?,
-                        input: InputIdentity {
-                            location: row.get(3)?,
-                            size: row.get(4)?,
-                            version: row.get(5)?,
-                        },
-                        created_at: row.get(6)?,
-                        state: state_column(row, 7, RunState::parse)?,
-                        rows: row.get(8)?,
-                        requests: row.get(9)?,
-                        cached_requests: row.get(10)?,
-                        adopt_since: row.get(11)?,
-                        adopt_token: row.get(12)?,
-                    })
-                },
+                run_record,
             )
             .optional()
             .map_err(self.error())
+    }
+
+    /// Every run, oldest first.
+    pub fn runs(&self) -> Result<Vec<RunRecord>, LedgerError> {
+        let mut statement = self
+            .connection
+            .prepare(&format!("SELECT {RUN_COLUMNS} FROM runs ORDER BY id"))
+            .map_err(self.error())?;
+        let runs = statement
+            .query_map([], run_record)
+            .map_err(self.error())?
+            .collect::<Result<_, _>>()
+            .map_err(self.error())?;
+        Ok(runs)
     }
 
     /// Start a new run (state `compiling`); `adopt` names a lost run (token, earliest batch

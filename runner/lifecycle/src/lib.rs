@@ -24,6 +24,7 @@ mod record;
 mod retry;
 mod row_results;
 mod run_choice;
+mod runs;
 mod settle;
 mod status;
 mod strict_json;
@@ -46,8 +47,9 @@ pub use clean::{CleanOptions, CleanReport, CleanedRun, clean};
 pub use disk::human_bytes;
 pub use driver::{RunObserver, RunSummary, Timings, run};
 pub use pilot::{PilotOptions, PilotReport, PilotRow, Projection, pilot};
-pub use row_results::latest_row_results;
-pub use status::{CostAccount, QueueAccount, RunCounts, RunStatus, cancel, status};
+pub use row_results::{latest_row_results, row_results};
+pub use runs::{RunOverview, runs};
+pub use status::{CostAccount, QueueAccount, RunCounts, RunStatus, cancel, status, status_of};
 
 /// How this run behaves (the spec says what the job is).
 #[derive(Debug, Clone)]
@@ -125,6 +127,16 @@ pub enum LifecycleError {
     NoRun {
         /// The run directory.
         path: PathBuf,
+    },
+    /// `--run N` names a run the job does not have.
+    #[error("`{job}` has no run {run} (its runs: {runs}); `batchlabel runs {job}` lists them")]
+    NoSuchRun {
+        /// The job.
+        job: String,
+        /// The run asked for.
+        run: i64,
+        /// The runs there are, e.g. `1–4`.
+        runs: String,
     },
     /// The ledger could not be read or written (or another process holds it).
     #[error(transparent)]

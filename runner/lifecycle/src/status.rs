@@ -264,9 +264,46 @@ pub(crate) fn latest(
     Ok((ledger, run))
 }
 
+/// Run `run` of `job_name` (the latest when `None`) and its ledger.
+pub(crate) fn chosen(
+    settings: &RunSettings,
+    job_name: &str,
+    run: Option<i64>,
+) -> Result<(Ledger, crate::RunRecord), LifecycleError> {
+    let Some(wanted) = run else {
+        return latest(settings, job_name);
+    };
+    let (ledger, latest) = latest(settings, job_name)?;
+    let found = ledger
+        .runs()?
+        .into_iter()
+        .find(|record| record.id == wanted);
+    match found {
+        Some(record) => Ok((ledger, record)),
+        None => Err(LifecycleError::NoSuchRun {
+            job: job_name.to_string(),
+            run: wanted,
+            runs: if latest.id > 1 {
+                format!("1–{}", latest.id)
+            } else {
+                "1".into()
+            },
+        }),
+    }
+}
+
 /// The latest run of `job_name` in the state folder.
 pub fn status(settings: &RunSettings, job_name: &str) -> Result<RunStatus, LifecycleError> {
-    let (ledger, run) = latest(settings, job_name)?;
+    status_of(settings, job_name, None)
+}
+
+/// Run `run` of `job_name` (the latest when `None`).
+pub fn status_of(
+    settings: &RunSettings,
+    job_name: &str,
+    run: Option<i64>,
+) -> Result<RunStatus, LifecycleError> {
+    let (ledger, run) = chosen(settings, job_name, run)?;
     run_status(&ledger, run.id, None)
 }
 

@@ -22,10 +22,11 @@ pub(crate) struct LoadedRun {
     pub(crate) evaluation: Option<Evaluation>,
 }
 
-/// Load `spec`'s latest run and evaluate it against `gold` when given.
+/// Load `spec`'s run `run` (the latest when `None`) and evaluate it against `gold` when
+/// given.
 pub(crate) fn load_run(
     spec: &std::path::Path,
-    args: &EvaluateArgs,
+    (args, run): (&EvaluateArgs, Option<i64>),
     json: bool,
     printer: Printer,
 ) -> Option<LoadedRun> {
@@ -33,7 +34,7 @@ pub(crate) fn load_run(
     let loaded = (|| -> Result<LoadedRun, EvalError> {
         let field = batchlabel_eval::choose_field(&job, args.field.as_deref())?.clone();
         let settings = super::status::settings(&args.state.state_dir);
-        let (status, results) = batchlabel_lifecycle::latest_row_results(&settings, &job.name)
+        let (status, results) = batchlabel_lifecycle::row_results(&settings, &job.name, run)
             .map_err(|error| match error {
                 batchlabel_lifecycle::LifecycleError::NoRun { path } => EvalError::NoRun { path },
                 other => EvalError::Run(Box::new(other)),
@@ -100,13 +101,19 @@ pub(crate) fn eval(args: &EvalArgs, printer: Printer) -> ExitStatus {
         );
         return ExitStatus::Error;
     }
-    let Some(first) = load_run(&args.run.spec, &args.run, args.json, printer) else {
+    let Some(first) = load_run(
+        &args.run.spec,
+        (&args.run, args.run.run),
+        args.json,
+        printer,
+    ) else {
         return ExitStatus::Error;
     };
     let mut second = None;
     let mut comparison = None;
     if let Some(other) = &args.compare {
-        let Some(other_run) = load_run(other, &args.run, args.json, printer) else {
+        // The other spec's latest run: `--run` picks this spec's.
+        let Some(other_run) = load_run(other, (&args.run, None), args.json, printer) else {
             return ExitStatus::Error;
         };
         comparison = Some(batchlabel_eval::compare(

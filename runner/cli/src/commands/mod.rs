@@ -10,6 +10,7 @@ pub(crate) mod pilot;
 pub(crate) mod pilot_compare;
 pub(crate) mod report;
 pub(crate) mod run;
+pub(crate) mod runs;
 pub(crate) mod serve;
 pub(crate) mod status;
 

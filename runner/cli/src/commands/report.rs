@@ -11,7 +11,9 @@ use crate::commands::eval::LoadedRun;
 use crate::printer::Printer;
 
 pub(crate) fn report(args: &ReportArgs, printer: Printer) -> ExitStatus {
-    let Some(loaded) = super::eval::load_run(&args.run.spec, &args.run, false, printer) else {
+    let Some(loaded) =
+        super::eval::load_run(&args.run.spec, (&args.run, args.run.run), false, printer)
+    else {
         return ExitStatus::Error;
     };
     // The page must not replace anything the job reads or wrote (its results included).

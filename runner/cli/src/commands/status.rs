@@ -24,7 +24,7 @@ pub(crate) fn status(args: &StatusArgs, printer: Printer) -> ExitStatus {
     let Some(name) = job_name(&args.spec, printer) else {
         return ExitStatus::Error;
     };
-    match batchlabel_lifecycle::status(&settings(&args.state.state_dir), &name) {
+    match batchlabel_lifecycle::status_of(&settings(&args.state.state_dir), &name, args.run) {
         Ok(status) => {
             if args.json {
                 let value = serde_json::json!({"ok": true, "status": status});
