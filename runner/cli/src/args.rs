@@ -53,6 +53,12 @@ pub enum Command {
         after_help = "Examples:\n  batchlabel status job.yaml\n  batchlabel status job.yaml --json"
     )]
     Status(StatusArgs),
+    /// Write a starter spec; with `--from DATA`, one that reads that file (its id and text
+    /// columns guessed, and why). Never over an existing file.
+    #[command(
+        after_help = "Examples:\n  batchlabel init job.yaml --from comments.csv\n  batchlabel init specs/intent.yaml --from data/utterances.jsonl\n  batchlabel init job.yaml                  (a template to fill in)"
+    )]
+    Init(InitArgs),
     /// List a job's runs: number, start, state, rows labeled and failed, cost.
     #[command(
         after_help = "Examples:\n  batchlabel runs job.yaml\n  batchlabel status job.yaml --run 2\n  batchlabel eval job.yaml --gold label --run 1"
@@ -261,6 +267,17 @@ pub struct StatusArgs {
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `batchlabel init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The spec file to write (it must not exist).
+    pub spec: PathBuf,
+    /// A data file (CSV, TSV or JSONL) the spec reads: its columns are detected and its id
+    /// and text columns guessed.
+    #[arg(long, value_name = "DATA")]
+    pub from: Option<PathBuf>,
 }
 
 /// `batchlabel runs`.

@@ -30,6 +30,7 @@ pub fn main() -> ExitCode {
         args::Command::Status(args) => commands::status::status(&args, printer),
         args::Command::Cancel(args) => commands::cancel::cancel(&args, printer),
         args::Command::Runs(args) => commands::runs::runs(&args, printer),
+        args::Command::Init(args) => commands::init::init(&args, printer),
         args::Command::Completions(args) => commands::runs::completions(&args, printer),
         args::Command::Clean(args) => commands::clean::clean(&args, printer),
         args::Command::Serve(args) => commands::serve::serve(&args, printer),

@@ -4,8 +4,10 @@
 pub(crate) mod check;
 pub(crate) mod clean;
 pub(crate) mod compile;
+pub(crate) mod data_profile;
 pub(crate) mod estimate;
 pub(crate) mod eval;
+pub(crate) mod init;
 pub(crate) mod pilot;
 pub(crate) mod pilot_compare;
 pub(crate) mod report;

@@ -1,0 +1,250 @@
+//! `batchlabel init SPEC [--from DATA]`: write a starter spec — with `--from`, one reading that
+//! file, its id and text columns guessed (and why), its first rows shown — whose labels are a
+//! marked template to fill in; never over an existing file. Then the next commands.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use super::data_profile::{DataFormat, Profile, profile};
+use crate::ExitStatus;
+use crate::args::InitArgs;
+use crate::printer::{Printer, field};
+
+/// The JSON Schema editors validate specs against (the schema's `$id`).
+const SCHEMA_URL: &str = "https://batchlabel.dev/schemas/job-spec.schema.json";
+
+pub(crate) fn init(args: &InitArgs, printer: Printer) -> ExitStatus {
+    match write_spec(args) {
+        Ok(report) => {
+            printer.data(&report);
+            ExitStatus::Success
+        }
+        Err(message) => {
+            printer.message(&format!("error: {message}\n"));
+            ExitStatus::Error
+        }
+    }
+}
+
+fn write_spec(args: &InitArgs) -> Result<String, String> {
+    if args.spec.exists() || args.spec.is_symlink() {
+        return Err(format!(
+            "`{}` exists; refusing to overwrite it\nhint: name a new file, e.g. `batchlabel init job-2.yaml`",
+            args.spec.display()
+        ));
+    }
+    let directory = args
+        .spec
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let profile = args.from.as_deref().map(profile).transpose()?;
+    let name = job_name(&args.spec);
+    let input = args
+        .from
+        .as_deref()
+        .map(|from| relative_to(from, directory));
+    let text = spec_text(&name, input.as_deref(), profile.as_ref());
+    // `create_new`: a file that appeared since the check is not overwritten either.
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&args.spec)
+        .map_err(|error| format!("cannot write `{}`: {error}", args.spec.display()))?;
+    std::io::Write::write_all(&mut file, text.as_bytes())
+        .map_err(|error| format!("cannot write `{}`: {error}", args.spec.display()))?;
+    Ok(report(&args.spec, profile.as_ref()))
+}
+
+/// The job name: the spec file's stem, in the characters a job name may have.
+fn job_name(spec: &Path) -> String {
+    let stem = spec
+        .file_stem()
+        .map_or_else(|| "job".into(), |stem| stem.to_string_lossy().into_owned());
+    let name: String = stem
+        .chars()
+        .map(|character| {
+            if character.is_ascii_alphanumeric() || character == '-' || character == '_' {
+                character
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    if name.is_empty() { "job".into() } else { name }
+}
+
+/// `path` as the spec (in `directory`) should name it: relative when both are relative.
+fn relative_to(path: &Path, directory: &Path) -> String {
+    let absolute = |path: &Path| std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let (path, directory) = (absolute(path), absolute(directory));
+    let mut up = PathBuf::new();
+    let mut base = directory.as_path();
+    loop {
+        if let Ok(rest) = path.strip_prefix(base) {
+            return up.join(rest).to_string_lossy().into_owned();
+        }
+        match base.parent() {
+            Some(parent) => {
+                up.push("..");
+                base = parent;
+            }
+            None => return path.to_string_lossy().into_owned(),
+        }
+    }
+}
+
+/// A YAML scalar for a column name: quoted when plain YAML would read it otherwise.
+fn yaml_string(text: &str) -> String {
+    serde_json::Value::String(text.to_string()).to_string()
+}
+
+fn spec_text(name: &str, input: Option<&str>, profile: Option<&Profile>) -> String {
+    let mut text = format!("# yaml-language-server: $schema={SCHEMA_URL}\nname: {name}\n");
+    let id = profile.and_then(|profile| profile.id.as_ref());
+    let text_column = profile.and_then(|profile| profile.text.as_ref());
+    let kind = match profile.map(|profile| profile.format) {
+        Some(DataFormat::Jsonl) => "jsonl",
+        _ => "csv",
+    };
+    let _ = writeln!(text, "input:");
+    let _ = writeln!(
+        text,
+        "  {kind}: {}{}",
+        yaml_string(input.unwrap_or("data.csv")),
+        if input.is_none() {
+            "   # TODO: your data file (CSV or JSONL)"
+        } else {
+            ""
+        }
+    );
+    if let Some(DataFormat::Csv { delimiter: b'\t' }) = profile.map(|profile| profile.format) {
+        let _ = writeln!(text, "  delimiter: \"\\t\"");
+    }
+    let _ = writeln!(
+        text,
+        "  id: {}{}",
+        yaml_string(id.map_or("id", |id| id.column.as_str())),
+        if id.is_none() {
+            "   # TODO: the column with a unique id per row"
+        } else {
+            ""
+        }
+    );
+    let _ = writeln!(
+        text,
+        "  text: {}{}",
+        yaml_string(text_column.map_or("text", |text| text.column.as_str())),
+        if text_column.is_none() {
+            "   # TODO: the column with the text to label"
+        } else {
+            ""
+        }
+    );
+    text.push_str(concat!(
+        "prompt:\n",
+        "  # TODO: say what to label and how (labels.<field> lists a field's labels and their\n",
+        "  # definitions for a template loop; see specs/ for examples).\n",
+        "  system: Label the text.\n",
+        "  user: \"{{ text }}\"\n",
+        "# TODO: fill in the labels: a field name, then its labels with a definition each\n",
+        "# (`one_of` for one label per row, `any_of` for several; see the README).\n",
+        "labels:\n",
+        "  label:\n",
+        "    one_of:\n",
+        "      FIRST: TODO what this label means\n",
+        "      SECOND: TODO what this label means\n",
+        "model:\n",
+        "  provider: openai          # or azure_openai, anthropic, local (the embedded model, offline)\n",
+        "  name: gpt-4o-mini\n",
+        "  temperature: 0\n",
+    ));
+    let _ = writeln!(text, "output:\n  csv: out/{name}.csv");
+    text.push_str("batch:\n  max_attempts: 3\n");
+    text
+}
+
+fn report(spec: &Path, profile: Option<&Profile>) -> String {
+    let mut text = format!("wrote {}\n", field(&spec.display().to_string()));
+    if let Some(profile) = profile {
+        let _ = writeln!(
+            text,
+            "\ncolumns: {}",
+            profile
+                .columns
+                .iter()
+                .map(|column| field(column).into_owned())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        for (what, choice) in [("id", &profile.id), ("text", &profile.text)] {
+            match choice {
+                Some(choice) => {
+                    let _ = writeln!(
+                        text,
+                        "  {what:<5} {}: {}",
+                        field(&choice.column),
+                        choice.why
+                    );
+                }
+                None => {
+                    let _ = writeln!(
+                        text,
+                        "  {what:<5} not found: fill in `input.{what}` (marked TODO)"
+                    );
+                }
+            }
+        }
+        if let Some(gold) = &profile.gold {
+            let _ = writeln!(
+                text,
+                "  gold  {} looks like human labels: `batchlabel eval SPEC --gold {}` scores a run against it",
+                field(gold),
+                field(gold)
+            );
+        }
+        let _ = writeln!(text, "\nfirst rows:");
+        for row in profile.rows.iter().take(3) {
+            let cells: Vec<String> = profile
+                .columns
+                .iter()
+                .zip(row)
+                .map(|(column, value)| {
+                    let short: String = value.chars().take(60).collect();
+                    let more = if value.chars().count() > 60 {
+                        "…"
+                    } else {
+                        ""
+                    };
+                    format!("{}={}{more}", field(column), field(&short))
+                })
+                .collect();
+            let _ = writeln!(text, "  {}", cells.join("  "));
+        }
+    }
+    let spec = spec.display();
+    let _ = write!(
+        text,
+        "\nthe labels are a template: fill in `labels:` and the prompt (marked TODO), then\n  batchlabel check {spec}\n  batchlabel pilot {spec} --rows 20\n  batchlabel run {spec}\n"
+    );
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_paths() {
+        assert_eq!(job_name(Path::new("dir/My Job.v2.yaml")), "My-Job-v2");
+        assert_eq!(
+            relative_to(Path::new("data/x.csv"), Path::new(".")),
+            "data/x.csv"
+        );
+        assert_eq!(
+            relative_to(Path::new("data/x.csv"), Path::new("specs")),
+            "../data/x.csv"
+        );
+        assert_eq!(yaml_string("a: b"), "\"a: b\"");
+    }
+}
