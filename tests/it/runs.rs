@@ -123,3 +123,16 @@ fn a_mistyped_subcommand_or_flag_gets_the_nearest_one() {
         "{flag:?}"
     );
 }
+
+#[test]
+fn color_is_off_unless_asked_for() {
+    let scratch = Scratch::new();
+    let always = scratch.run(&["--color", "always", "rnus"]);
+    assert!(always.stderr.contains('\u{1b}'), "{always:?}");
+    // Not a terminal: no colour by default, nor with `never`.
+    for flags in [&["rnus"][..], &["--color=never", "rnus"][..]] {
+        let plain = scratch.run(flags);
+        assert_eq!(plain.code, 2);
+        assert!(!plain.stderr.contains('\u{1b}'), "{plain:?}");
+    }
+}

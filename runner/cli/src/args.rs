@@ -24,6 +24,42 @@ pub struct Cli {
     /// Print nothing but results and errors (no progress).
     #[arg(long, short, global = true)]
     pub quiet: bool,
+    /// Colour in help and usage errors: `auto` (on a terminal, unless `NO_COLOR` is set),
+    /// `always` or `never`. batchlabel's own output is never coloured.
+    #[arg(long, global = true, value_name = "WHEN", default_value = "auto")]
+    pub color: clap::ColorChoice,
+}
+
+impl Cli {
+    /// Parse the process's arguments, with `--color` applied to clap's own output (help,
+    /// usage errors), which is rendered before the parsed value could be read.
+    pub fn parse_with_color() -> Self {
+        let arguments: Vec<std::ffi::OsString> = std::env::args_os().collect();
+        let choice = color_choice(&arguments);
+        let command = <Self as clap::CommandFactory>::command().color(choice);
+        let matches = command.get_matches_from(arguments);
+        <Self as clap::FromArgMatches>::from_arg_matches(&matches)
+            .unwrap_or_else(|error| error.exit())
+    }
+}
+
+/// The `--color` value among raw arguments (the last wins), else `auto`.
+fn color_choice(arguments: &[std::ffi::OsString]) -> clap::ColorChoice {
+    let mut choice = clap::ColorChoice::Auto;
+    let mut arguments = arguments.iter().filter_map(|argument| argument.to_str());
+    while let Some(argument) = arguments.next() {
+        let value = match argument.strip_prefix("--color") {
+            Some("") => arguments.next(),
+            Some(rest) => rest.strip_prefix('='),
+            None => continue,
+        };
+        choice = match value {
+            Some("always") => clap::ColorChoice::Always,
+            Some("never") => clap::ColorChoice::Never,
+            _ => clap::ColorChoice::Auto,
+        };
+    }
+    choice
 }
 
 /// The subcommands.
@@ -537,40 +573,5 @@ fn parse_usd(text: &str) -> Result<f64, String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn numeric_flags_are_finite_and_in_range() {
-        for bad in ["inf", "1e300", "-1", "NaN", "0", "x", ""] {
-            assert_eq!(
-                seconds(bad).unwrap_err(),
-                format!("`{bad}` is not a number of seconds from 0.01 to 86400")
-            );
-        }
-        assert_eq!(seconds("2.5"), Ok(2.5));
-        assert!(parse_usd("NaN").is_err() && parse_usd("$-1").is_err());
-        assert_eq!(parse_usd("$0.50"), Ok(0.5));
-        assert_eq!(
-            every("0").unwrap_err(),
-            "`0` is not a period N (every Nth) from 1 to 18446744073709551615"
-        );
-        assert_eq!(
-            threads("0").unwrap_err(),
-            "`0` is not a thread count from 1 to 4096"
-        );
-    }
-
-    #[test]
-    fn the_cli_rejects_bad_numbers_with_the_range() {
-        use clap::Parser as _;
-        let error =
-            Cli::try_parse_from(["batchlabel", "run", "spec.yaml", "--poll-interval", "inf"])
-                .unwrap_err()
-                .to_string();
-        assert!(
-            error.contains("`inf` is not a number of seconds from 0.01 to 86400"),
-            "{error}"
-        );
-    }
-}
+#[path = "args_tests.rs"]
+mod tests;

@@ -14,13 +14,11 @@ mod write_guard;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 pub use exit_status::ExitStatus;
 
 /// Run the command line and return the process exit code.
 pub fn main() -> ExitCode {
-    let cli = args::Cli::parse();
+    let cli = args::Cli::parse_with_color();
     let printer = printer::Printer { quiet: cli.quiet };
     let status = match cli.command {
         args::Command::Check(args) => commands::check::check(&args, printer),
