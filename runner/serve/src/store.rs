@@ -202,10 +202,13 @@ impl Store {
         };
         let answer = change(batch);
         let snapshot = batch.clone();
-        drop(inner);
         if persist {
+            // Written under the lock: two threads changing one batch at once (a cancel
+            // arriving while its worker moves it on) must not share the temporary file, nor
+            // leave the older state on disk.
             write_json(&self.directory.join("batches"), batch_id, &snapshot)?;
         }
+        drop(inner);
         Ok(Some((answer, snapshot)))
     }
 }
