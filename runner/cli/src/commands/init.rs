@@ -56,11 +56,12 @@ fn write_spec(args: &InitArgs) -> Result<String, String> {
     Ok(report(&args.spec, profile.as_ref()))
 }
 
-/// The job name: the spec file's stem, in the characters a job name may have.
+/// The job name: the spec file's stem, in the characters a job name may have (it starts
+/// with a letter or digit and has at most 64).
 fn job_name(spec: &Path) -> String {
     let stem = spec
         .file_stem()
-        .map_or_else(|| "job".into(), |stem| stem.to_string_lossy().into_owned());
+        .map_or_else(String::new, |stem| stem.to_string_lossy().into_owned());
     let name: String = stem
         .chars()
         .map(|character| {
@@ -70,6 +71,8 @@ fn job_name(spec: &Path) -> String {
                 '-'
             }
         })
+        .skip_while(|character| !character.is_ascii_alphanumeric())
+        .take(64)
         .collect();
     if name.is_empty() { "job".into() } else { name }
 }
@@ -237,6 +240,13 @@ mod tests {
     #[test]
     fn names_and_paths() {
         assert_eq!(job_name(Path::new("dir/My Job.v2.yaml")), "My-Job-v2");
+        // Spec names start with a letter or digit and have at most 64 characters.
+        assert_eq!(job_name(Path::new("_draft.yaml")), "draft");
+        assert_eq!(job_name(Path::new("--.yaml")), "job");
+        assert_eq!(
+            job_name(Path::new(&format!("{}.yaml", "a".repeat(80)))).len(),
+            64
+        );
         assert_eq!(
             relative_to(Path::new("data/x.csv"), Path::new(".")),
             "data/x.csv"
