@@ -48,9 +48,14 @@ impl CostModel {
     /// The bound of `requests` requests whose messages count `message_tokens` in all.
     pub fn bound(&self, requests: u64, message_tokens: u64) -> CostBound {
         let input_tokens = message_tokens + self.schema_tokens_per_request * requests;
+        self.priced(input_tokens, requests)
+    }
+
+    /// `input_tokens` of prompt and at most `answers` answers as long as allowed, priced.
+    fn priced(&self, input_tokens: u64, answers: u64) -> CostBound {
         let output_tokens_max = self
             .output_tokens_per_request_max
-            .map(|bound| bound * requests);
+            .map(|bound| bound * answers);
         CostBound {
             input_tokens,
             output_tokens_max,
@@ -69,17 +74,7 @@ impl CostModel {
         };
         // Each item's share of a packed answer is far below one answer's bound: the bound
         // stays an upper bound.
-        let output_tokens_max = self
-            .output_tokens_per_request_max
-            .map(|bound| bound * shard.requests);
-        CostBound {
-            input_tokens: packed.input_tokens,
-            output_tokens_max,
-            cost_usd_max: self
-                .price
-                .zip(output_tokens_max)
-                .map(|(price, output)| price.cost(packed.input_tokens, output)),
-        }
+        self.priced(packed.input_tokens, shard.requests)
     }
 
     /// Prompt tokens of one batch-file line's messages (schema not included), e.g. a retry

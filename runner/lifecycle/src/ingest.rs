@@ -16,7 +16,6 @@ use batchlabel_spec::Job;
 
 use crate::driver::RunObserver;
 use crate::record::{Recording, record_ingest};
-use crate::unpack::ItemResult;
 use crate::{LifecycleError, OutputChecks};
 
 /// What one shard's files said.
@@ -104,29 +103,24 @@ pub(crate) fn ingest_shard(
             let items = packs
                 .as_ref()
                 .and_then(|packs| packs.items(&parsed.custom_id));
-            let results = match items {
-                Some(items) => {
-                    for (index, item) in items.iter().enumerate() {
-                        let pack = format!("{}#{}", parsed.custom_id, index + 1);
-                        ingest.packed_in.insert(item.clone(), pack);
-                    }
-                    let split =
-                        crate::unpack::split_result(parsed.result, items.len(), shard.fields);
-                    items.iter().cloned().zip(split).collect()
-                }
-                None => vec![(parsed.custom_id, ItemResult::Judge(parsed.result))],
-            };
-            for (custom_id, result) in results {
+            for (index, item) in items.into_iter().flatten().enumerate() {
+                let pack = format!("{}#{}", parsed.custom_id, index + 1);
+                ingest.packed_in.insert(item.clone(), pack);
+            }
+            let outcomes = crate::unpack::judge_line(
+                parsed.custom_id,
+                items,
+                parsed.result,
+                shard.fields,
+                checks,
+            );
+            for (custom_id, outcome) in outcomes {
                 let hash = batchlabel_ledger::id_hash(&custom_id);
                 if !seen.insert(hash) {
                     ingest.stray_lines += 1;
                     continue;
                 }
                 seen_hash = seen_hash.wrapping_add(hash);
-                let outcome = match result {
-                    ItemResult::Judge(result) => crate::judge::judge(result, checks, &custom_id),
-                    ItemResult::Decided(outcome) => outcome,
-                };
                 ingest.outcomes.push((custom_id, outcome));
             }
             Ok(())

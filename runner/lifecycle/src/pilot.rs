@@ -240,7 +240,13 @@ pub async fn pilot(
                 error,
             })
         })?;
-        let judged = judge_request(request, result, &fields, &validator);
+        let judged = crate::unpack::judge_line(
+            request.custom_id,
+            request.items.as_deref(),
+            result,
+            &fields,
+            &validator,
+        );
         for (item, (custom_id, outcome)) in judged.into_iter().enumerate() {
             answers.push(((index, item), custom_id, outcome, elapsed));
         }
@@ -255,34 +261,6 @@ pub async fn pilot(
     pilot.projection = crate::projection::project(job, &pilot, options.plugins.request.clone())?;
     pilot.seconds = started.elapsed().as_secs_f64();
     Ok(pilot)
-}
-
-/// A request's answer judged: each item of a pack alone (the answer split as ingest splits
-/// it), else the request's one row.
-fn judge_request(
-    request: PilotRequest,
-    result: batchlabel_providers::LineResult,
-    fields: &[batchlabel_protocol::pack::PackField<'_>],
-    checks: &crate::OutputChecks,
-) -> Vec<(String, Outcome)> {
-    let Some(items) = request.items else {
-        let outcome = crate::judge::judge(result, checks, &request.custom_id);
-        return vec![(request.custom_id, outcome)];
-    };
-    let split = crate::unpack::split_result(result, items.len(), fields);
-    items
-        .into_iter()
-        .zip(split)
-        .map(|(custom_id, item)| {
-            let outcome = match item {
-                crate::unpack::ItemResult::Judge(result) => {
-                    crate::judge::judge(result, checks, &custom_id)
-                }
-                crate::unpack::ItemResult::Decided(outcome) => outcome,
-            };
-            (custom_id, outcome)
-        })
-        .collect()
 }
 
 /// (request, item) order, custom_id, outcome, request time.

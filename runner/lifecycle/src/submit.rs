@@ -299,17 +299,16 @@ enum Lookup {
 }
 
 /// The requests a shard's batch holds: its lines when packed (packs are fewer than items).
-fn sent_requests(shard: &ShardRecord) -> Result<u64, LifecycleError> {
+fn sent_requests(
+    shard: &ShardRecord,
+    codec: &dyn batchlabel_providers::Codec,
+) -> Result<u64, LifecycleError> {
     let path = std::path::Path::new(&shard.path);
     if batchlabel_compile::items_path(&shard.path) == path {
         return Ok(u64::try_from(shard.requests).unwrap_or(0));
     }
-    let bytes = std::fs::read(path).map_err(|source| LifecycleError::io(path, source))?;
-    let lines = bytes
-        .split(|byte| *byte == b'\n')
-        .filter(|line| !line.is_empty())
-        .count();
-    Ok(lines as u64)
+    // Streamed, line by line, as ingest reads shards.
+    Ok(crate::ingest::shard_custom_ids(path, codec)?.len() as u64)
 }
 
 /// [`find_created`]'s look: the outer error is the provider's, the inner one a decision.
@@ -329,7 +328,7 @@ async fn lost_create(
             .collect(),
         Err(error) => return Ok(Err(error.into())),
     };
-    let requests = match sent_requests(shard) {
+    let requests = match sent_requests(shard, provider.codec().as_ref()) {
         Ok(requests) => requests,
         Err(error) => return Ok(Err(error)),
     };

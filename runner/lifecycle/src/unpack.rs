@@ -5,6 +5,33 @@ use batchlabel_core::{FailureReason, Outcome};
 use batchlabel_protocol::pack::{PackField, split_answer};
 use batchlabel_providers::codec::{Answer, Finish, LineResult, Usage};
 
+/// The outcomes of one result line: for a pack (`items`), its answer split and each item
+/// judged as if it had been asked alone; else the request's own. Ingest and pilot both judge
+/// through it.
+pub(crate) fn judge_line(
+    custom_id: String,
+    items: Option<&[String]>,
+    result: LineResult,
+    fields: &[PackField<'_>],
+    checks: &crate::OutputChecks,
+) -> Vec<(String, Outcome)> {
+    let Some(items) = items else {
+        let outcome = crate::judge::judge(result, checks, &custom_id);
+        return vec![(custom_id, outcome)];
+    };
+    items
+        .iter()
+        .zip(split_result(result, items.len(), fields))
+        .map(|(custom_id, item)| {
+            let outcome = match item {
+                ItemResult::Judge(result) => crate::judge::judge(result, checks, custom_id),
+                ItemResult::Decided(outcome) => outcome,
+            };
+            (custom_id.clone(), outcome)
+        })
+        .collect()
+}
+
 /// What one item of a pack got: a result to judge as if it had been asked alone, or an
 /// outcome already decided (the answer left it out).
 pub(crate) enum ItemResult {

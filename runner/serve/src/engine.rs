@@ -206,26 +206,46 @@ struct MessageView<'a> {
     content: Option<Cow<'a, str>>,
 }
 
-thread_local! {
-    /// The last response format seen and its schema: every line of a job shares one.
-    static SCHEMA: std::cell::RefCell<Option<(String, Value)>> = const { std::cell::RefCell::new(None) };
+/// A response format's schema, and the schema's own JSON text (what a model's prompt
+/// carries of it; empty when there is none).
+#[derive(Clone)]
+struct ParsedSchema {
+    schema: Value,
+    text: std::rc::Rc<str>,
 }
 
-fn schema_of(response_format: Option<&RawValue>) -> Value {
+thread_local! {
+    /// The last response format seen and its schema: every line of a job shares one.
+    static SCHEMA: std::cell::RefCell<Option<(String, ParsedSchema)>> = const { std::cell::RefCell::new(None) };
+}
+
+fn schema_of(response_format: Option<&RawValue>) -> ParsedSchema {
     let Some(raw) = response_format else {
-        return Value::Null;
+        return ParsedSchema {
+            schema: Value::Null,
+            text: "".into(),
+        };
     };
     SCHEMA.with(|cell| {
         let mut cached = cell.borrow_mut();
-        if let Some((text, schema)) = cached.as_ref()
+        if let Some((text, parsed)) = cached.as_ref()
             && text == raw.get()
         {
-            return schema.clone();
+            return parsed.clone();
         }
         let format: Value = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
         let schema = format["json_schema"]["schema"].clone();
-        *cached = Some((raw.get().to_string(), schema.clone()));
-        schema
+        let text = if schema.is_null() {
+            String::new()
+        } else {
+            schema.to_string()
+        };
+        let parsed = ParsedSchema {
+            schema,
+            text: text.into(),
+        };
+        *cached = Some((raw.get().to_string(), parsed.clone()));
+        parsed
     })
 }
 
@@ -280,7 +300,10 @@ fn scripted_answer(script: &Script, body: &str) -> Answer {
         .last()
         .and_then(|message| message.content.as_deref())
         .unwrap_or("");
-    let schema = schema_of(request.response_format);
+    let ParsedSchema {
+        schema,
+        text: schema_text,
+    } = schema_of(request.response_format);
     // A packed request: its items are answered one by one (see `packed`).
     let (rule, packed) = if batchlabel_protocol::pack::is_packed_schema(&schema) {
         match crate::packed::answer(script, &schema, last) {
@@ -329,7 +352,20 @@ fn scripted_answer(script: &Script, body: &str) -> Answer {
     } else {
         approximate_tokens
     };
-    let prompt_tokens = prompt_tokens(&contents, &schema, count);
+    // Prompt tokens: each message's text with the chat format's 3 tokens per message and 3
+    // to prime the reply (OpenAI's published figures), and the schema's text. Each part is
+    // counted once: the system message and the schema are also the cacheable prefix.
+    let message_tokens: Vec<u64> = contents.iter().map(|text| count(text)).collect();
+    let schema_tokens = if schema_text.is_empty() {
+        0
+    } else {
+        count(&schema_text)
+    };
+    let prompt_tokens =
+        message_tokens.iter().map(|tokens| tokens + 3).sum::<u64>() + 3 + schema_tokens;
+    let cached_tokens = message_tokens.first().map_or(0, |system| {
+        cached_prefix(contents[0], &schema_text, system + 3 + schema_tokens)
+    });
     let completion_tokens = content.map_or(1, count);
     let model = format!("{}-scripted", request.model.as_deref().unwrap_or("model"));
     let completion = Completion {
@@ -351,9 +387,7 @@ fn scripted_answer(script: &Script, body: &str) -> Answer {
             prompt_tokens,
             completion_tokens,
             total_tokens: prompt_tokens + completion_tokens,
-            prompt_tokens_details: PromptDetails {
-                cached_tokens: cached_prefix(contents.first().copied(), &schema, count),
-            },
+            prompt_tokens_details: PromptDetails { cached_tokens },
         },
     };
     Answer {
@@ -382,13 +416,9 @@ fn count_tokens(text: &str) -> u64 {
 /// Prompt caching as OpenAI does it: a request's prefix (here its system message and output
 /// schema) of at least 1024 tokens that an earlier request already sent is served from the
 /// cache, in steps of 128 tokens. The scripted engine reports those tokens as cached, so the
-/// runner's pricing of cached input is tested over the wire.
-fn cached_prefix(system: Option<&str>, schema: &Value, count: fn(&str) -> u64) -> u64 {
+/// runner's pricing of cached input is tested over the wire. `tokens` is the prefix's count.
+fn cached_prefix(system: &str, schema: &str, tokens: u64) -> u64 {
     static SEEN: std::sync::Mutex<Vec<u64>> = std::sync::Mutex::new(Vec::new());
-    let Some(system) = system else {
-        return 0;
-    };
-    let tokens = count(system) + 3 + count(&schema.to_string());
     if tokens < 1024 {
         return 0;
     }
@@ -402,18 +432,6 @@ fn cached_prefix(system: Option<&str>, schema: &Value, count: fn(&str) -> u64) -
         seen.push(key);
         0
     }
-}
-
-/// A request's prompt tokens: each message's text and the chat format's 3 tokens per message
-/// and 3 to prime the reply (OpenAI's published figures), and the output schema's text.
-fn prompt_tokens(contents: &[&str], schema: &Value, count: fn(&str) -> u64) -> u64 {
-    let messages: u64 = contents.iter().map(|text| count(text) + 3).sum();
-    let schema = if schema.is_null() {
-        0
-    } else {
-        count(&schema.to_string())
-    };
-    messages + 3 + schema
 }
 
 /// A value the schema accepts, chosen by `hash` among enum values (the scripted engine's
