@@ -96,6 +96,66 @@ fn anthropic_runs_killed_at_random_resume_with_no_shard_sent_twice() {
     );
 }
 
+/// The crash test on the Gemini API's batch mode (resumable uploads, batches found again by
+/// their display names): every shard one upload and one batch.
+#[test]
+fn gemini_runs_killed_at_random_resume_with_no_shard_sent_twice() {
+    const GEMINI_RUNS: u64 = 8;
+    let server_dir = tempfile::tempdir().unwrap();
+    let server = LocalServer::start(
+        server_dir.path(),
+        &["--step-delay-ms", "40", "--fault-drop-every", "7"],
+    );
+    let origin = format!("http://{}", server.address);
+    let kills = killed_runs(GEMINI_RUNS, &origin, &|spec| {
+        spec.replace(
+            "  provider: openai\n  name: gpt-4o-mini\n",
+            "  provider: gemini\n  name: gemini-2.5-flash\n",
+        )
+    });
+    assert!(kills >= GEMINI_RUNS, "only {kills} kills");
+    let stats = server.stats();
+    assert_eq!(
+        stats["gemini_batches"],
+        GEMINI_RUNS * SHARDS as u64,
+        "one batch per shard: {stats:#}"
+    );
+    for (name, count) in stats["gemini_batches_by_display_name"].as_object().unwrap() {
+        assert_eq!(count, 1, "{name} became {count} batches");
+    }
+}
+
+/// The crash test on Mistral's batch jobs (uploads found by name, jobs by metadata).
+#[test]
+fn mistral_runs_killed_at_random_resume_with_no_shard_sent_twice() {
+    const MISTRAL_RUNS: u64 = 8;
+    let server_dir = tempfile::tempdir().unwrap();
+    let server = LocalServer::start(
+        server_dir.path(),
+        &["--step-delay-ms", "40", "--fault-drop-every", "7"],
+    );
+    let origin = format!("http://{}", server.address);
+    let kills = killed_runs(MISTRAL_RUNS, &origin, &|spec| {
+        spec.replace(
+            "  provider: openai\n  name: gpt-4o-mini\n",
+            "  provider: mistral\n  name: mistral-small-latest\n",
+        )
+    });
+    assert!(kills >= MISTRAL_RUNS, "only {kills} kills");
+    let stats = server.stats();
+    assert_eq!(
+        stats["mistral_jobs"],
+        MISTRAL_RUNS * SHARDS as u64,
+        "one job per shard: {stats:#}"
+    );
+    for (name, count) in stats["uploads_by_filename"].as_object().unwrap() {
+        assert_eq!(count, 1, "{name} uploaded {count} times");
+    }
+    for (metadata, count) in stats["batches_by_metadata"].as_object().unwrap() {
+        assert_eq!(count, 1, "{metadata} became {count} batches");
+    }
+}
+
 /// The crash test with packing (`batch.pack`): a packed shard is uploaded once and becomes
 /// one batch, and its items are labeled once, however the runs were killed.
 #[test]

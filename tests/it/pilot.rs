@@ -212,6 +212,18 @@ fn a_pilot_runs_on_each_providers_synchronous_endpoint_through_rate_limits() {
                 "  provider: azure_openai\n  name: gpt-4o-mini\n  temperature: 0\n  azure: {{endpoint: \"{origin}\", deployment: labels, api_version: 2024-10-21}}\n"
             ),
         ),
+        (
+            "gemini",
+            format!(
+                "  provider: gemini\n  name: gemini-2.5-flash\n  temperature: 0\n  base_url: {origin}\n"
+            ),
+        ),
+        (
+            "mistral",
+            format!(
+                "  provider: mistral\n  name: mistral-small-latest\n  temperature: 0\n  base_url: {origin}\n"
+            ),
+        ),
     ] {
         let spec = example_on(&scratch, &model);
         let outcome = pilot(&scratch, &spec, &["--rows", "20", "--json"]);

@@ -1,6 +1,6 @@
 //! One spec, every provider (issue 13): the same job, differing only in its `model:` block,
-//! runs to completion on `openai`, `azure_openai` (the v1 and the dated API) and `anthropic`
-//! (both structured-output forms) against one `batchlabel serve`, which speaks each protocol
+//! runs to completion on `openai`, `azure_openai` (the v1 and the dated API), `anthropic`
+//! (both structured-output forms), `gemini` and `mistral` against one `batchlabel serve`, which speaks each protocol
 //! under its own paths, and gives the same labels from the scripted engine; on `local` (the
 //! embedded model) it labels every row. Each key reaches the server in its provider's header
 //! and nowhere else; provider-specific spec problems are reported with line and column.
@@ -46,6 +46,11 @@ pub(crate) fn run(scratch: &Scratch) -> Outcome {
         .env("OPENAI_API_KEY", SECRET)
         .env("AZURE_OPENAI_API_KEY", SECRET)
         .env("ANTHROPIC_API_KEY", SECRET)
+        .env("GEMINI_API_KEY", SECRET)
+        .env("MISTRAL_API_KEY", SECRET)
+        .env_remove("GOOGLE_API_KEY")
+        .env_remove("GEMINI_BASE_URL")
+        .env_remove("MISTRAL_BASE_URL")
         .env_remove("AZURE_OPENAI_ENDPOINT")
         .env_remove("ANTHROPIC_BASE_URL")
         .env_remove("OPENAI_BASE_URL")
@@ -98,6 +103,18 @@ fn one_spec_runs_on_every_provider_with_the_same_labels() {
                 "  provider: anthropic\n  name: claude-haiku-4-5\n  temperature: 0\n  base_url: {origin}\n  anthropic: {{structured_output: tool}}\n"
             ),
         ),
+        (
+            "gemini",
+            format!(
+                "  provider: gemini\n  name: gemini-2.5-flash\n  temperature: 0\n  base_url: {origin}\n"
+            ),
+        ),
+        (
+            "mistral",
+            format!(
+                "  provider: mistral\n  name: mistral-small-latest\n  temperature: 0\n  base_url: {origin}\n"
+            ),
+        ),
     ];
     let mut labels: Vec<(&str, BTreeMap<String, String>)> = Vec::new();
     for (name, block) in &blocks {
@@ -120,6 +137,8 @@ fn one_spec_runs_on_every_provider_with_the_same_labels() {
     // 12 rows in shards of 5: 3 batches per run.
     assert_eq!(stats["batches_by_front"]["azure"], 6, "{stats:#}");
     assert_eq!(stats["anthropic_batches"], 6, "{stats:#}");
+    assert_eq!(stats["gemini_batches"], 3, "{stats:#}");
+    assert_eq!(stats["mistral_jobs"], 3, "{stats:#}");
 }
 
 #[test]
@@ -209,6 +228,52 @@ fn provider_problems_are_reported_at_their_line() {
         outcome
             .stderr
             .contains("`anthropic` accepts at most 100000 requests per file"),
+        "{outcome:?}"
+    );
+}
+
+/// What Gemini's `responseSchema` cannot express in a raw `schema:` field is a `check` error at
+/// the keyword's line; what it can (a `const`, a nullable type) passes, as do Gemini and
+/// Mistral's parameter rules.
+#[test]
+fn gemini_schema_and_parameter_problems_are_reported_at_their_line() {
+    let scratch = Scratch::new();
+    job(&scratch, "  provider: gemini\n  name: gemini-2.5-flash\n");
+    let spec = std::fs::read_to_string(scratch.path().join("job.yaml")).unwrap();
+    let raw = "    one_of: {POSITIVE: good, NEGATIVE: bad, NEUTRAL: neither}\n  stars:\n    schema:\n      type: integer\n      enum: [1, 2, 3]\n  note:\n    schema: {type: [string, \"null\"]}\n";
+    scratch.write(
+        "job.yaml",
+        spec.replace(
+            "    one_of: {POSITIVE: good, NEGATIVE: bad, NEUTRAL: neither}\n",
+            raw,
+        ),
+    );
+    let outcome = scratch.run(&["check", "job.yaml"]);
+    assert_eq!(outcome.code, 2, "{outcome:?}");
+    assert!(
+        outcome
+            .stderr
+            .contains("Gemini's responseSchema takes string enums only"),
+        "{outcome:?}"
+    );
+    assert!(outcome.stderr.contains("job.yaml:15:"), "{outcome:?}");
+    assert!(!outcome.stderr.contains("note"), "{outcome:?}");
+    job(
+        &scratch,
+        "  provider: mistral\n  name: mistral-small-latest\n  reasoning_effort: low\n  dialect: together\n",
+    );
+    let outcome = scratch.run(&["check", "job.yaml"]);
+    assert_eq!(outcome.code, 2, "{outcome:?}");
+    assert!(
+        outcome
+            .stderr
+            .contains("`mistral` has no `reasoning_effort`"),
+        "{outcome:?}"
+    );
+    assert!(
+        outcome
+            .stderr
+            .contains("`model.dialect` only applies to `provider: openai`"),
         "{outcome:?}"
     );
 }

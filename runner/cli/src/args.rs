@@ -116,7 +116,8 @@ pub enum Command {
         after_help = "Examples:\n  batchlabel clean job.yaml --dry-run\n  batchlabel clean my-job --older-than 7   (a job name: runs over for a week)"
     )]
     Clean(CleanArgs),
-    /// Serve the OpenAI Files + Batches protocol on this machine.
+    /// Serve the OpenAI Files + Batches protocol (and Azure OpenAI's, Anthropic's Message
+    /// Batches, the Gemini API's batch mode and Mistral's batch jobs) on this machine.
     #[command(
         after_help = "Examples:\n  batchlabel serve --port 8089\n  batchlabel serve --engine local --model smollm2-135m-instruct"
     )]
@@ -423,7 +424,7 @@ pub struct ServeArgs {
     pub step_delay_ms: u64,
     /// Most input tokens queued at once (characters/4 of the batches not yet ended), as
     /// providers cap them: a batch over it fails with `token_limit_exceeded` (a 429 at create
-    /// on the Anthropic front end) [default: no cap].
+    /// on the Anthropic, Gemini and Mistral front ends) [default: no cap].
     #[arg(long, value_name = "N", value_parser = |text: &str| number(text, 1..=u64::MAX, "a token count"))]
     pub max_enqueued_tokens: Option<u64>,
     /// Fault: answer every Nth API call with an HTTP status, as `STATUS:N` (e.g. `429:3`).

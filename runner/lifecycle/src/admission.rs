@@ -27,6 +27,9 @@ pub(crate) const OPENAI_DEFAULT_TOKENS: u64 = 2_000_000;
 /// Azure: below its default Global Batch quotas (gpt-4o 200M, gpt-4o-mini 1B), so it holds
 /// for the common models.
 pub(crate) const AZURE_DEFAULT_TOKENS: u64 = 100_000_000;
+/// Gemini's batch enqueued-token limit for gemini-2.5-flash at tier 1, the lowest paid tier
+/// (higher tiers set `batch.max_enqueued_tokens`).
+pub(crate) const GEMINI_DEFAULT_TOKENS: u64 = 3_000_000;
 /// Anthropic queues by requests: at most a full batch's worth (100,000) in flight.
 pub(crate) const ANTHROPIC_DEFAULT_REQUESTS: u64 = 100_000;
 
@@ -50,8 +53,8 @@ impl Cap {
         }
     }
 
-    /// The provider's default: OpenAI 2M tokens, Azure 100M tokens, Anthropic 100,000
-    /// requests, the local model none.
+    /// The provider's default: OpenAI 2M tokens, Azure 100M tokens, Gemini 3M tokens,
+    /// Anthropic 100,000 requests, Mistral and the local model none.
     pub(crate) fn default_for(provider: ProviderKind) -> Self {
         match provider {
             ProviderKind::Openai => Self::tokens(OPENAI_DEFAULT_TOKENS),
@@ -60,7 +63,10 @@ impl Cap {
                 tokens: None,
                 requests: Some(ANTHROPIC_DEFAULT_REQUESTS),
             },
-            ProviderKind::Local => Self::NONE,
+            ProviderKind::Gemini => Self::tokens(GEMINI_DEFAULT_TOKENS),
+            // Mistral documents no queue cap (up to 1M requests per job); a 429 at create
+            // still lowers ours.
+            ProviderKind::Mistral | ProviderKind::Local => Self::NONE,
         }
     }
 

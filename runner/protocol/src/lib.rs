@@ -180,13 +180,16 @@ pub struct OutputTokensDetails {
 pub struct Batch {
     /// `batch_…`.
     pub id: String,
-    /// Always `batch`.
+    /// Always `batch` (some compatible hosts leave it out).
+    #[serde(default)]
     pub object: String,
     /// E.g. `/v1/chat/completions`.
+    #[serde(default)]
     pub endpoint: String,
     /// The input file.
     pub input_file_id: String,
-    /// Always `24h`.
+    /// Always `24h` (some compatible hosts leave it out).
+    #[serde(default)]
     pub completion_window: String,
     /// Where it is.
     pub status: BatchStatus,

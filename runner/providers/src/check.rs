@@ -48,7 +48,42 @@ pub fn check(job: &Job) -> Vec<ProviderProblem> {
             help: "add `anthropic: {structured_output: tool}` to `model` (a forced tool call carries the schema), or use claude-haiku-4-5 or later".into(),
         });
     }
+    if provider == ProviderKind::Gemini {
+        problems.extend(gemini_schema_problems(job));
+    }
     problems
+}
+
+/// What the label schema says that Gemini's `responseSchema` cannot: only a raw `schema:`
+/// field can (`one_of` and `any_of` are string enums), so each problem points into the field's
+/// `schema`, at the keyword.
+fn gemini_schema_problems(job: &Job) -> Vec<ProviderProblem> {
+    let Err(found) = crate::gemini::schema::response_schema(&job.structured_output.schema) else {
+        return Vec::new();
+    };
+    found
+        .into_iter()
+        .map(|problem| {
+            let pointer = problem.pointer.strip_prefix("/properties/").map_or_else(
+                || "/labels".to_string(),
+                |rest| {
+                    let (field, inside) = rest.split_once('/').unwrap_or((rest, ""));
+                    // A recursive `$ref` is reported deep in its unrolling: point at the field.
+                    if inside.is_empty() || inside.len() > 200 {
+                        format!("/labels/{field}/schema")
+                    } else {
+                        format!("/labels/{field}/schema/{inside}")
+                    }
+                },
+            );
+            ProviderProblem {
+                pointer,
+                code: "unsupported-by-provider",
+                message: problem.message,
+                help: "give the field string labels (`one_of` / `any_of`), or simplify its `schema`; answers are still validated against the full schema".into(),
+            }
+        })
+        .collect()
 }
 
 /// Whether an Anthropic model takes `output_config.format`: the 4.5 generation and later, and

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use batchlabel_spec::{Job, ProviderKind};
 
 use crate::{
-    AnthropicClient, AnthropicCodec, BatchPrice, BatchProvider, Codec, OpenAiClient, OpenAiCodec,
-    RetryPolicy,
+    AnthropicClient, AnthropicCodec, BatchPrice, BatchProvider, Codec, GeminiClient, GeminiCodec,
+    MistralClient, MistralCodec, OpenAiClient, OpenAiCodec, RetryPolicy,
 };
 
 /// OpenAI's own API.
@@ -29,10 +29,11 @@ pub struct OpenOptions {
 /// The wire format of `job`'s provider (for compile, check and estimate: nothing is opened).
 pub fn codec_for(job: &Job) -> Arc<dyn Codec> {
     match job.model.provider {
-        ProviderKind::Openai | ProviderKind::AzureOpenai | ProviderKind::Local => {
-            Arc::new(OpenAiCodec)
-        }
+        ProviderKind::Openai => crate::openai::dialect_codec(job.model.dialect),
+        ProviderKind::AzureOpenai | ProviderKind::Local => Arc::new(OpenAiCodec),
         ProviderKind::Anthropic => Arc::new(anthropic_codec(job)),
+        ProviderKind::Gemini => Arc::new(GeminiCodec),
+        ProviderKind::Mistral => Arc::new(MistralCodec),
     }
 }
 
@@ -48,6 +49,8 @@ pub fn prices_as_of(provider: ProviderKind) -> &'static str {
         ProviderKind::Openai | ProviderKind::Local => crate::openai::prices::PRICES_AS_OF,
         ProviderKind::AzureOpenai => crate::azure::prices::PRICES_AS_OF,
         ProviderKind::Anthropic => crate::anthropic::prices::PRICES_AS_OF,
+        ProviderKind::Gemini => crate::gemini::prices::PRICES_AS_OF,
+        ProviderKind::Mistral => crate::mistral::prices::PRICES_AS_OF,
     }
 }
 
@@ -58,6 +61,8 @@ pub fn price_for(job: &Job) -> Option<BatchPrice> {
         ProviderKind::Openai => crate::openai::prices::batch_price(&job.model.name),
         ProviderKind::AzureOpenai => crate::azure::prices::batch_price(&job.model.name),
         ProviderKind::Anthropic => crate::anthropic::prices::batch_price(&job.model.name),
+        ProviderKind::Gemini => crate::gemini::prices::batch_price(&job.model.name),
+        ProviderKind::Mistral => crate::mistral::prices::batch_price(&job.model.name),
         ProviderKind::Local => Some(BatchPrice {
             model: "local",
             input_per_million: 0.0,
@@ -77,6 +82,8 @@ pub async fn open(job: &Job, options: &OpenOptions) -> Result<Box<dyn BatchProvi
             options.base_url.as_deref(),
         )?)),
         ProviderKind::Anthropic => Ok(Box::new(open_anthropic(job, options)?)),
+        ProviderKind::Gemini => Ok(Box::new(open_gemini(job, options)?)),
+        ProviderKind::Mistral => Ok(Box::new(open_mistral(job, options)?)),
         ProviderKind::Local => open_local(job, options).await,
     }
 }
@@ -96,11 +103,13 @@ fn open_openai(job: &Job, options: &OpenOptions) -> Result<OpenAiClient, String>
         .unwrap_or_else(|| OPENAI_BASE_URL.to_string());
     let api_key =
         crate::api_key::require(&base_url).map_err(|error| format!("error: {error}\n"))?;
-    Ok(OpenAiClient::new(
-        &base_url,
-        api_key,
-        RetryPolicy::default(),
-    ))
+    // A dialect the spec leaves open follows the URL actually used (the flag may change it).
+    let dialect = if job.model.dialect == batchlabel_spec::OpenaiDialect::Openai {
+        batchlabel_spec::OpenaiDialect::of_url(&base_url)
+    } else {
+        job.model.dialect
+    };
+    Ok(OpenAiClient::new(&base_url, api_key, RetryPolicy::default()).with_dialect(dialect))
 }
 
 /// The base URL from the flag, the spec, `$ANTHROPIC_BASE_URL`, or Anthropic's; the key from
@@ -123,6 +132,50 @@ fn open_anthropic(job: &Job, options: &OpenOptions) -> Result<AnthropicClient, S
         api_key,
         RetryPolicy::default(),
         anthropic_codec(job),
+    ))
+}
+
+/// The base URL from the flag, the spec, `$<env>`, or `default`.
+fn base_url_of(job: &Job, options: &OpenOptions, env: &str, default: &str) -> String {
+    options
+        .base_url
+        .clone()
+        .or_else(|| job.model.base_url.clone())
+        .or_else(|| std::env::var(env).ok().filter(|url| !url.trim().is_empty()))
+        .unwrap_or_else(|| default.to_string())
+}
+
+/// The key from `$GEMINI_API_KEY`, else `$GOOGLE_API_KEY` (as Google's SDK reads them), required
+/// unless the API is on this machine.
+fn open_gemini(job: &Job, options: &OpenOptions) -> Result<GeminiClient, String> {
+    let base_url = base_url_of(job, options, "GEMINI_BASE_URL", crate::GEMINI_BASE_URL);
+    let variable = if std::env::var("GEMINI_API_KEY").is_ok_and(|key| !key.trim().is_empty()) {
+        "GEMINI_API_KEY"
+    } else if std::env::var("GOOGLE_API_KEY").is_ok_and(|key| !key.trim().is_empty()) {
+        "GOOGLE_API_KEY"
+    } else {
+        "GEMINI_API_KEY"
+    };
+    let api_key = crate::api_key::require_from(variable, &base_url)
+        .map_err(|error| format!("error: {error}\n"))?;
+    Ok(GeminiClient::new(
+        &base_url,
+        api_key,
+        RetryPolicy::default(),
+        &job.model.name,
+    ))
+}
+
+/// The key from `$MISTRAL_API_KEY`, required unless the API is on this machine.
+fn open_mistral(job: &Job, options: &OpenOptions) -> Result<MistralClient, String> {
+    let base_url = base_url_of(job, options, "MISTRAL_BASE_URL", crate::MISTRAL_BASE_URL);
+    let api_key = crate::api_key::require_from("MISTRAL_API_KEY", &base_url)
+        .map_err(|error| format!("error: {error}\n"))?;
+    Ok(MistralClient::new(
+        &base_url,
+        api_key,
+        RetryPolicy::default(),
+        &job.model.name,
     ))
 }
 

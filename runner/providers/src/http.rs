@@ -44,6 +44,8 @@ pub(crate) struct Answer {
     pub(crate) body: Vec<u8>,
     /// The server's clock when it answered (its `Date` header), as Unix seconds.
     pub(crate) date: Option<i64>,
+    /// Its headers (Gemini's upload URL comes in one).
+    pub(crate) headers: HeaderMap,
 }
 
 /// A base URL, its credentials and its retry policy.
@@ -229,7 +231,12 @@ impl Transport {
                     .get("date")
                     .and_then(|value| value.to_str().ok())
                     .and_then(http_date);
-                return Ok(Answer { status, body, date });
+                return Ok(Answer {
+                    status,
+                    body,
+                    date,
+                    headers,
+                });
             }
             let text = String::from_utf8_lossy(&body).into_owned();
             let retryable = RetryPolicy::should_retry(status, &headers, &text);

@@ -4,8 +4,9 @@
 //! for pilots), a [`Codec`] per provider that owns its wire format, and one factory
 //! ([`open`]) from the spec's `model` block. One folder per provider: `openai/` (also
 //! anything speaking the OpenAI Files + Batches protocol: `batchlabel serve`, vLLM, litellm),
-//! `azure/` (OpenAI's protocol under an Azure resource), `anthropic/` (Message Batches) and
-//! `local/` (the embedded model behind an in-process batch service). `http` is the transport
+//! `azure/` (OpenAI's protocol under an Azure resource), `anthropic/` (Message Batches),
+//! `gemini/` (the Gemini API's batch mode), `mistral/` (Mistral's batch jobs) and `local/`
+//! (the embedded model behind an in-process batch service). `http` is the transport
 //! the hosted ones share.
 //!
 //! It owns HTTP, retries and secrets; it does not know about ledgers or rows.
@@ -18,9 +19,11 @@ mod check;
 pub mod codec;
 mod error;
 mod factory;
+pub mod gemini;
 mod http;
 #[cfg(feature = "local")]
 pub mod local;
+mod mistral;
 mod openai;
 mod redact;
 mod retry;
@@ -41,8 +44,10 @@ pub use check::{ProviderProblem, check};
 pub use codec::{Codec, Conversation, LineResult, RequestEncoder, RequestShape, ResultLine};
 pub use error::ProviderError;
 pub use factory::{OpenOptions, codec_for, open, price_for, prices_as_of};
+pub use gemini::{GEMINI_BASE_URL, GeminiClient, GeminiCodec};
+pub use mistral::{MISTRAL_BASE_URL, MistralClient, MistralCodec};
 pub use openai::prices::{BatchPrice, PRICES_AS_OF};
-pub use openai::{OpenAiClient, OpenAiCodec};
+pub use openai::{OpenAiClient, OpenAiCodec, TogetherCodec};
 pub use redact::{REDACTED, Secrets, redact, redact_userinfo};
 pub use retry::RetryPolicy;
 

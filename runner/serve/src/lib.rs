@@ -1,10 +1,13 @@
-//! batchlabel-serve: `batchlabel serve`, an HTTP server on loopback that speaks three batch
+//! batchlabel-serve: `batchlabel serve`, an HTTP server on loopback that speaks five batch
 //! protocols over one batch service, chosen by path: OpenAI's Files + Batches (+ chat
 //! completions) (protocols.md §1–§4: statuses and their transitions, `request_counts`, output
 //! and error files, whole-file validation, cancel, paginated lists and metadata); Azure
-//! OpenAI's dialect of it under `/openai/` (§7); and Anthropic's Message Batches (+ Messages)
-//! under `/v1/messages` (§7), translated onto the same batches. State lives on disk, so a
-//! restart keeps every file and batch.
+//! OpenAI's dialect of it under `/openai/` (§7); Anthropic's Message Batches (+ Messages)
+//! under `/v1/messages` (§7); and Mistral's batch jobs under `/v1/batch/jobs` over the same
+//! `/v1/files` (§7); the last two translated onto the same batches. State lives on disk, so a
+//! restart keeps every file, batch and job. Google's Gemini API batch mode (files, batches,
+//! generateContent) is served under `/v1beta/`, `/upload/v1beta/` and `/download/v1beta/`,
+//! translated the same way.
 //!
 //! Answers come from an [`Engine`]: `scripted` (deterministic, driven by a rules file, for
 //! tests and benchmarks) or `upstream` (any OpenAI-compatible chat-completions URL). Faults
@@ -16,6 +19,8 @@ mod anthropic;
 mod engine;
 mod faults;
 mod file_check;
+mod gemini;
+mod mistral;
 mod packed;
 mod processor;
 mod queue;
@@ -110,6 +115,8 @@ impl Server {
             })?;
         let state = Arc::new(routes::AppState::new(store, options));
         state.anthropic.load()?;
+        state.gemini.load()?;
+        state.mistral.load()?;
         processor::resume_unfinished(&state);
         Ok(Self { listener, state })
     }

@@ -89,11 +89,11 @@ fn process(state: &Arc<AppState>, batch_id: &str, ticket: u64) -> std::io::Resul
         Ok(content) => check_file(
             &content,
             &batch.endpoint,
-            // The Anthropic front end checked its own cap at create.
-            if batch.endpoint == crate::anthropic::INTERNAL_ENDPOINT {
-                u64::MAX
-            } else {
-                state.options.max_requests_per_file
+            // The Anthropic front end checked its own cap at create; Mistral's cap is its own.
+            match batch.endpoint.as_str() {
+                crate::anthropic::INTERNAL_ENDPOINT => u64::MAX,
+                crate::mistral::INTERNAL_ENDPOINT => crate::mistral::MAX_REQUESTS,
+                _ => state.options.max_requests_per_file,
             },
             front,
         )
@@ -105,7 +105,12 @@ fn process(state: &Arc<AppState>, batch_id: &str, ticket: u64) -> std::io::Resul
             line: None,
         }]),
     };
-    let fate = crate::anthropic::batch_fate(&state.options.faults, &batch);
+    // The Mistral front end drew its job's fate at create, as the Anthropic one does.
+    let fate = if batch.endpoint == crate::mistral::INTERNAL_ENDPOINT {
+        crate::mistral::batch_fate(state, batch_id)
+    } else {
+        crate::anthropic::batch_fate(&state.options.faults, &batch)
+    };
     let checked = match (checked, fate) {
         (Ok(_), Some(BatchFate::Failed)) => Err(vec![queue_full()]),
         (checked, _) => checked,

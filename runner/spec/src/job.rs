@@ -172,6 +172,8 @@ pub struct Model {
     pub max_completion_tokens: Option<u32>,
     /// Base URL of the API, if the spec names one.
     pub base_url: Option<String>,
+    /// The OpenAI-compatible host's dialect (`provider: openai` only).
+    pub dialect: crate::job_spec::OpenaiDialect,
     /// Azure OpenAI settings (`provider: azure_openai` only).
     pub azure: crate::job_spec::AzureSpec,
     /// Anthropic settings (`provider: anthropic` only).
@@ -270,6 +272,19 @@ impl ProviderKind {
                 max_bytes_per_file: 256_000_000,
                 max_attempts: 3,
             },
+            // protocols.md §7: a Gemini input file ≤ 2 GB (requests per batch are not
+            // capped; 100,000 keeps a shard's retry and download small); Mistral ≤ 1M
+            // requests per job, files ≤ 512 MB.
+            ProviderKind::Gemini => BatchLimits {
+                max_requests_per_file: 100_000,
+                max_bytes_per_file: 2_000_000_000,
+                max_attempts: 3,
+            },
+            ProviderKind::Mistral => BatchLimits {
+                max_requests_per_file: 1_000_000,
+                max_bytes_per_file: 512_000_000,
+                max_attempts: 3,
+            },
             ProviderKind::Local => BatchLimits {
                 max_requests_per_file: 200,
                 max_bytes_per_file: 200_000_000,
@@ -284,6 +299,8 @@ impl ProviderKind {
             ProviderKind::Openai => "openai",
             ProviderKind::AzureOpenai => "azure_openai",
             ProviderKind::Anthropic => "anthropic",
+            ProviderKind::Gemini => "gemini",
+            ProviderKind::Mistral => "mistral",
             ProviderKind::Local => "local",
         }
     }

@@ -165,10 +165,43 @@ pub enum ProviderKind {
     AzureOpenai,
     /// Anthropic's Message Batches API. Key from `$ANTHROPIC_API_KEY`; see `model.anthropic`.
     Anthropic,
+    /// Google's Gemini API batch mode. Key from `$GEMINI_API_KEY` (or `$GOOGLE_API_KEY`).
+    Gemini,
+    /// Mistral's batch API. Key from `$MISTRAL_API_KEY`.
+    Mistral,
     /// The embedded local model (llama.cpp, CPU): offline, no key. `name` is
     /// `smollm2-135m-instruct` (fetched by `scripts/fetch-model.sh`) or a path to a `.gguf`
     /// file, relative to the spec.
     Local,
+}
+
+/// How an OpenAI-compatible host differs from OpenAI's own batch API (with `provider: openai`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OpenaiDialect {
+    /// OpenAI's own protocol; also Groq (`https://api.groq.com/openai/v1`), vLLM, litellm and
+    /// `batchlabel serve`.
+    #[default]
+    Openai,
+    /// Together AI (`https://api.together.xyz/v1`): lines `{custom_id, body}`, uploads with
+    /// `purpose=batch-api`, batches without metadata (a lost create is found by its input
+    /// file). Chosen by default when `base_url` is on `together.xyz` or `together.ai`.
+    Together,
+}
+
+impl OpenaiDialect {
+    /// The dialect of the host at `url`: `together` on Together AI's hosts, else `openai`.
+    pub fn of_url(url: &str) -> Self {
+        let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+        let host = rest.split(['/', '?', ':']).next().unwrap_or_default();
+        let host = host.rsplit_once('@').map_or(host, |(_, host)| host);
+        let on = |domain: &str| host == domain || host.ends_with(&format!(".{domain}"));
+        if on("together.xyz") || on("together.ai") {
+            Self::Together
+        } else {
+            Self::Openai
+        }
+    }
 }
 
 /// Azure OpenAI settings (with `provider: azure_openai`).
@@ -260,9 +293,15 @@ pub struct ModelSpec {
     /// `batchlabel serve` (default `$OPENAI_BASE_URL`, else `https://api.openai.com/v1`);
     /// `azure_openai`: the resource endpoint (overrides `azure.endpoint`); `anthropic`: e.g.
     /// `http://127.0.0.1:8089` (default `$ANTHROPIC_BASE_URL`, else
-    /// `https://api.anthropic.com`). The `--base-url` flag overrides it for one run.
+    /// `https://api.anthropic.com`); `gemini`: default `$GEMINI_BASE_URL`, else
+    /// `https://generativelanguage.googleapis.com`; `mistral`: default `$MISTRAL_BASE_URL`,
+    /// else `https://api.mistral.ai`. The `--base-url` flag overrides it for one run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base_url: Option<String>,
+    /// The OpenAI-compatible host's dialect (only with `provider: openai`). Default: from
+    /// `base_url` (`together` on Together AI's hosts), else `openai`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dialect: Option<OpenaiDialect>,
     /// Azure OpenAI settings (only with `provider: azure_openai`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub azure: Option<AzureSpec>,

@@ -27,8 +27,8 @@ pub use job::{
 };
 pub use job_spec::{
     AnthropicOutput, AnthropicSpec, AzureSpec, BatchSpec, BudgetSpec, InputSpec, JobSpec,
-    LabelFieldSpec, LabelSetSpec, ModelSpec, OutputSpec, PackAnswer, PluginUseSpec, PluginsSpec,
-    PromptSpec, ProviderKind, ReasoningEffort,
+    LabelFieldSpec, LabelSetSpec, ModelSpec, OpenaiDialect, OutputSpec, PackAnswer, PluginUseSpec,
+    PluginsSpec, PromptSpec, ProviderKind, ReasoningEffort,
 };
 pub use resolve::{LoadedSpec, diagnostic_at, load, resolve_text};
 pub use schema_check::job_spec_schema;

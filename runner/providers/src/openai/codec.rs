@@ -30,28 +30,53 @@ pub fn response_format(name: &str, schema: &Value) -> Value {
 struct OpenAiEncoder {
     head: Vec<u8>,
     tail: Vec<u8>,
+    after_custom_id: &'static [u8],
 }
+
+/// What follows the custom_id in OpenAI's lines (the method and URL, then the body).
+const OPENAI_AFTER_CUSTOM_ID: &[u8] =
+    b"\",\"method\":\"POST\",\"url\":\"/v1/chat/completions\",\"body\":";
+
+/// What follows the custom_id in `{"custom_id", "body"}` lines (Mistral, Together).
+pub(crate) const BODY_ONLY_AFTER_CUSTOM_ID: &[u8] = b"\",\"body\":";
 
 fn to_bytes(value: &impl serde::Serialize) -> Result<Vec<u8>, String> {
     serde_json::to_vec(value).map_err(|error| error.to_string())
 }
 
-impl OpenAiCodec {
-    fn prepare(shape: &RequestShape<'_>) -> Result<OpenAiEncoder, String> {
-        let mut head = b"{\"model\":".to_vec();
-        head.extend(to_bytes(&shape.model)?);
-        head.extend_from_slice(b",\"messages\":[");
-        let mut tail = b"]".to_vec();
-        for (key, value) in shape.parameters {
-            tail.push(b',');
-            tail.extend(to_bytes(key)?);
-            tail.push(b':');
-            tail.extend(to_bytes(value)?);
+/// An encoder of chat-completions lines: `after_custom_id` says what stands between the
+/// custom_id and the body, `rename` gives a parameter's name in this API (`None`: as is).
+pub(crate) fn chat_encoder(
+    shape: &RequestShape<'_>,
+    after_custom_id: &'static [u8],
+    rename: fn(&str) -> Option<&'static str>,
+) -> Result<Box<dyn RequestEncoder>, String> {
+    let mut head = b"{\"model\":".to_vec();
+    head.extend(to_bytes(&shape.model)?);
+    head.extend_from_slice(b",\"messages\":[");
+    let mut tail = b"]".to_vec();
+    for (key, value) in shape.parameters {
+        tail.push(b',');
+        match rename(key) {
+            Some(renamed) => tail.extend(to_bytes(&renamed)?),
+            None => tail.extend(to_bytes(key)?),
         }
-        tail.extend_from_slice(b",\"response_format\":");
-        tail.extend(to_bytes(&response_format(shape.schema_name, shape.schema))?);
-        tail.push(b'}');
-        Ok(OpenAiEncoder { head, tail })
+        tail.push(b':');
+        tail.extend(to_bytes(value)?);
+    }
+    tail.extend_from_slice(b",\"response_format\":");
+    tail.extend(to_bytes(&response_format(shape.schema_name, shape.schema))?);
+    tail.push(b'}');
+    Ok(Box::new(OpenAiEncoder {
+        head,
+        tail,
+        after_custom_id,
+    }))
+}
+
+impl OpenAiCodec {
+    fn prepare(shape: &RequestShape<'_>) -> Result<Box<dyn RequestEncoder>, String> {
+        chat_encoder(shape, OPENAI_AFTER_CUSTOM_ID, |_| None)
     }
 }
 
@@ -81,7 +106,7 @@ impl RequestEncoder for OpenAiEncoder {
     }
 
     fn after_custom_id(&self) -> &[u8] {
-        b"\",\"method\":\"POST\",\"url\":\"/v1/chat/completions\",\"body\":"
+        self.after_custom_id
     }
 
     fn body_head(&self) -> &[u8] {
@@ -127,15 +152,32 @@ struct Line<'a> {
 
 #[derive(Deserialize)]
 struct LineResponse<'a> {
+    /// Mistral-style lines may leave it out: a body alone is an answer.
+    #[serde(default = "ok_status")]
     status_code: u16,
     #[serde(borrow)]
     body: &'a RawValue,
 }
 
+fn ok_status() -> u16 {
+    200
+}
+
 #[derive(Deserialize)]
 struct LineError {
+    #[serde(default, deserialize_with = "code_text")]
     code: String,
+    #[serde(default)]
     message: String,
+}
+
+/// An error code as text: hosts send strings, numbers or null.
+fn code_text<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    Ok(match Value::deserialize(deserializer)? {
+        Value::String(text) => text,
+        Value::Null => String::new(),
+        other => other.to_string(),
+    })
 }
 
 #[derive(Deserialize)]
@@ -221,7 +263,8 @@ fn decode_completion(body: &str) -> LineResult {
         };
     };
     let finish = match choice.finish_reason.as_deref() {
-        Some("length") => Finish::Truncated,
+        // `model_length`: Mistral's cut at the context window.
+        Some("length" | "model_length") => Finish::Truncated,
         Some("content_filter") => Finish::Filtered,
         _ => Finish::Complete,
     };
@@ -247,7 +290,7 @@ impl Codec for OpenAiCodec {
     }
 
     fn encoder(&self, shape: &RequestShape<'_>) -> Result<Box<dyn RequestEncoder>, String> {
-        Ok(Box::new(Self::prepare(shape)?))
+        Self::prepare(shape)
     }
 
     fn decode_result_line(&self, line: &[u8]) -> Option<ResultLine> {

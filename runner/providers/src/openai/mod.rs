@@ -14,11 +14,16 @@ use crate::http::{Auth, Effect, Transport};
 use crate::{ApiKey, ProviderError, RetryPolicy};
 
 mod codec;
+mod dialect;
 pub(crate) mod prices;
 mod provider;
 
 pub use codec::OpenAiCodec;
-pub(crate) use codec::write_chat_message;
+pub(crate) use codec::{
+    BODY_ONLY_AFTER_CUSTOM_ID, CHAT_COMPLETIONS_URL, chat_encoder, write_chat_message,
+};
+pub use dialect::TogetherCodec;
+pub(crate) use dialect::codec as dialect_codec;
 #[cfg(test)]
 mod tests;
 
@@ -31,6 +36,8 @@ pub struct OpenAiClient {
     chat_path: String,
     /// The `endpoint` a batch is created for (Azure documents it without `/v1`).
     batch_endpoint: &'static str,
+    /// How the host differs from OpenAI (see `dialect.rs`).
+    dialect: batchlabel_spec::OpenaiDialect,
 }
 
 impl OpenAiClient {
@@ -46,7 +53,20 @@ impl OpenAiClient {
             transport,
             chat_path: chat_path.to_string(),
             batch_endpoint: batchlabel_protocol::CHAT_COMPLETIONS,
+            dialect: batchlabel_spec::OpenaiDialect::Openai,
         }
+    }
+
+    /// A client for a host in `dialect`.
+    #[must_use]
+    pub fn with_dialect(mut self, dialect: batchlabel_spec::OpenaiDialect) -> Self {
+        self.dialect = dialect;
+        self
+    }
+
+    /// Its dialect.
+    pub(crate) fn dialect(&self) -> batchlabel_spec::OpenaiDialect {
+        self.dialect
     }
 
     /// Batches are created for `endpoint` instead of `/v1/chat/completions`.
@@ -69,6 +89,11 @@ impl OpenAiClient {
         self.transport.url(path)
     }
 
+    /// Its transport (for providers that share OpenAI's file routes).
+    pub(crate) fn transport(&self) -> &Transport {
+        &self.transport
+    }
+
     fn http(&self) -> &reqwest::Client {
         &self.transport.http
     }
@@ -80,7 +105,13 @@ impl OpenAiClient {
         effect: Effect,
         build: impl Fn() -> Result<reqwest::RequestBuilder, ProviderError> + Sync,
     ) -> Result<Batch, ProviderError> {
-        let batch = self.transport.json(operation, effect, build).await?;
+        let value: serde_json::Value = self.transport.json(operation, effect, build).await?;
+        let batch = serde_json::from_value(dialect::unwrap_batch(value)).map_err(|error| {
+            self.transport.redact(ProviderError::Protocol {
+                operation: operation.into(),
+                message: format!("the answer is not a batch: {error}"),
+            })
+        })?;
         Ok(crate::redact::redact_batch(batch, self.transport.secrets()))
     }
 
@@ -194,7 +225,7 @@ impl OpenAiClient {
                     message: error.to_string(),
                 })?;
                 let form = reqwest::multipart::Form::new()
-                    .text("purpose", "batch")
+                    .text("purpose", dialect::upload_purpose(self.dialect))
                     .part("file", part);
                 Ok(self.http().post(&url).multipart(form))
             })
@@ -211,8 +242,10 @@ impl OpenAiClient {
             let page: ListPage<FileObject> = self
                 .transport
                 .json("list files", Effect::Idempotent, || {
-                    let mut query =
-                        vec![("purpose", "batch".to_string()), ("limit", "10000".into())];
+                    let mut query = vec![
+                        ("purpose", dialect::upload_purpose(self.dialect).to_string()),
+                        ("limit", "10000".into()),
+                    ];
                     if let Some(after) = &after {
                         query.push(("after", after.clone()));
                     }
@@ -239,7 +272,7 @@ impl OpenAiClient {
             input_file_id: input_file_id.into(),
             endpoint: self.batch_endpoint.into(),
             completion_window: "24h".into(),
-            metadata: Some(metadata),
+            metadata: dialect::keeps_metadata(self.dialect).then_some(metadata),
         };
         self.batch_json("create batch", Effect::CreatesSomething, || {
             Ok(self.http().post(&url).json(&body))

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use batchlabel_protocol::{Batch, BatchStatus};
 
-use super::{OpenAiClient, OpenAiCodec};
+use super::OpenAiClient;
 use crate::codec::Codec;
 use crate::{
     BatchFailure, BatchProvider, BatchState, BoxFuture, LineResult, ProviderError, RemoteBatch,
@@ -115,13 +115,14 @@ impl OpenAiClient {
     }
 
     async fn answer(&self, line: &str) -> Result<LineResult, ProviderError> {
-        let body = OpenAiCodec
+        let codec = super::dialect::codec(self.dialect());
+        let body = codec
             .request_body(line)
             .map_err(|message| ProviderError::Protocol {
                 operation: "chat completion".into(),
                 message,
             })?;
-        crate::error::answered_now(self.chat(&body).await, &OpenAiCodec)
+        crate::error::answered_now(self.chat(&body).await, codec.as_ref())
     }
 }
 
@@ -131,7 +132,33 @@ impl BatchProvider for OpenAiClient {
     }
 
     fn codec(&self) -> Arc<dyn Codec> {
-        Arc::new(OpenAiCodec)
+        super::dialect::codec(self.dialect())
+    }
+
+    fn find_created<'a>(
+        &'a self,
+        lost: &'a crate::LostCreate<'a>,
+    ) -> BoxFuture<'a, Result<crate::Found, ProviderError>> {
+        Box::pin(async move {
+            // Without metadata, the input file (uploaded for this shard and attempt only)
+            // is what names the batch.
+            let keeps = super::dialect::keeps_metadata(self.dialect());
+            let wanted = if keeps {
+                metadata(lost.tags)
+            } else {
+                serde_json::Map::default()
+            };
+            let found = self
+                .scan_batches(&wanted, lost.since)
+                .await?
+                .into_iter()
+                .map(remote)
+                .find(|batch| {
+                    batch.input_id.as_deref() == Some(lost.input.id.as_str())
+                        && !lost.known.contains(&batch.id)
+                });
+            Ok(found.map_or(crate::Found::Nothing, crate::Found::Batch))
+        })
     }
 
     fn stage_input<'a>(

@@ -115,6 +115,16 @@ fn checked(body: &[u8], deployment: Option<&str>) -> Result<String, Box<Response
         .model
         .as_deref()
         .is_some_and(|model| !model.is_empty());
+    // Mistral's `random_seed` is OpenAI's `seed`, for engines that forward the body upstream.
+    if text.contains("\"random_seed\"") {
+        let mut object: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(text).map_err(|_| Box::new(bad_request(UNPARSEABLE_JSON)))?;
+        if object.contains_key("random_seed") {
+            crate::mistral::rename_mistral_fields(&mut object);
+            let renamed = serde_json::Value::Object(object).to_string();
+            return checked(renamed.as_bytes(), deployment);
+        }
+    }
     match deployment {
         _ if has_model => Ok(text.to_string()),
         None => Err(Box::new(bad_param(
@@ -153,6 +163,21 @@ mod tests {
         ] {
             assert_eq!(status_of(bad, None), Err(400), "{bad}");
         }
+    }
+
+    #[test]
+    fn mistral_fields_are_accepted() {
+        let body = status_of(
+            r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":5,"random_seed":3}"#,
+            None,
+        )
+        .unwrap();
+        let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(
+            (body["seed"].as_u64(), body["max_tokens"].as_u64()),
+            (Some(3), Some(5))
+        );
+        assert!(body.get("random_seed").is_none());
     }
 
     #[test]

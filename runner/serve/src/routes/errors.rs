@@ -171,7 +171,7 @@ pub(crate) async fn fallback(method: Method, uri: Uri) -> Response {
     error(
         StatusCode::NOT_FOUND,
         &format!(
-            "Invalid URL ({method} {path}): this server supports only /v1/files, /v1/batches and /v1/chat/completions (OpenAI), /openai/… (Azure OpenAI) and /v1/messages/batches and /v1/messages (Anthropic)."
+            "Invalid URL ({method} {path}): this server supports only /v1/files, /v1/batches and /v1/chat/completions (OpenAI), /openai/… (Azure OpenAI), /v1/messages/batches and /v1/messages (Anthropic) and /v1/batch/jobs (Mistral)."
         ),
         "invalid_request_error",
         None,

@@ -1,4 +1,5 @@
-//! The Files routes: upload (multipart), list, retrieve, content, delete.
+//! The Files routes: upload (multipart), list (OpenAI's cursor or Mistral's page numbers),
+//! retrieve, content, delete.
 
 use std::sync::Arc;
 
@@ -143,6 +144,9 @@ pub(super) struct FileQuery {
     limit: Option<usize>,
     order: Option<String>,
     after: Option<String>,
+    /// Mistral's paging (0-based page number); with it the answer is Mistral's list.
+    page: Option<usize>,
+    page_size: Option<usize>,
 }
 
 pub(super) async fn list_files(
@@ -163,8 +167,35 @@ pub(super) async fn list_files(
     if query.order.as_deref() != Some("asc") {
         files.reverse();
     }
+    if query.page.is_some() || query.page_size.is_some() {
+        return mistral_page(&files, query.page.unwrap_or(0), query.page_size);
+    }
     let limit = query.limit.unwrap_or(10_000).clamp(1, 10_000);
     Json(page(&files, |file| &file.id, query.after.as_deref(), limit)).into_response()
+}
+
+/// A page of files as Mistral lists them (`{"data", "object": "list", "total"}`), each with
+/// Mistral's `sample_type` and `source` beside OpenAI's fields.
+fn mistral_page(files: &[FileObject], page: usize, page_size: Option<usize>) -> Response {
+    let page_size = page_size.unwrap_or(100).clamp(1, 10_000);
+    let data: Vec<serde_json::Value> = files
+        .iter()
+        .skip(page.saturating_mul(page_size))
+        .take(page_size)
+        .map(|file| {
+            let (sample_type, source) = match file.purpose.as_str() {
+                "batch_output" => ("batch_result", "mistral"),
+                _ => ("batch_request", "upload"),
+            };
+            let mut value = json!(file);
+            if let Some(object) = value.as_object_mut() {
+                object.insert("sample_type".into(), json!(sample_type));
+                object.insert("source".into(), json!(source));
+            }
+            value
+        })
+        .collect();
+    Json(json!({"data": data, "object": "list", "total": files.len()})).into_response()
 }
 
 pub(super) async fn get_file(

@@ -38,6 +38,10 @@ pub(crate) struct AppState {
     pub(crate) workers: crate::processor::WorkerSlots,
     /// The Anthropic front end's message batches.
     pub(crate) anthropic: crate::anthropic::Records,
+    /// The Mistral front end's batch jobs.
+    pub(crate) mistral: crate::mistral::Records,
+    /// The Gemini front end's files and batches.
+    pub(crate) gemini: crate::gemini::Records,
     /// Input tokens queued (`ServeOptions::max_enqueued_tokens`).
     pub(crate) queue: crate::queue::Queue,
 }
@@ -52,6 +56,8 @@ impl AppState {
         Self {
             store,
             anthropic: crate::anthropic::Records::new(&options.state_dir),
+            mistral: crate::mistral::Records::new(&options.state_dir),
+            gemini: crate::gemini::Records::new(&options.state_dir),
             queue: crate::queue::Queue::new(options.max_enqueued_tokens),
             options,
             workers: crate::processor::WorkerSlots::new(slots),
@@ -148,6 +154,8 @@ pub(crate) fn router(state: Arc<AppState>) -> axum::Router {
         .merge(api)
         .merge(own)
         .merge(crate::anthropic::router(Arc::clone(&state)))
+        .merge(crate::gemini::router(Arc::clone(&state)))
+        .merge(crate::mistral::router(Arc::clone(&state)))
         .route("/health", get(|| async { "ok" }))
         .fallback(errors::fallback)
         .layer(axum::middleware::from_fn(errors::envelope))
@@ -233,6 +241,14 @@ async fn stats(State(state): State<Arc<AppState>>) -> Response {
         .iter()
         .filter(|batch| state.store.is_azure(&batch.id))
         .count();
+    let mistral = batches
+        .iter()
+        .filter(|batch| batch.endpoint == crate::mistral::INTERNAL_ENDPOINT)
+        .count();
+    let gemini = batches
+        .iter()
+        .filter(|batch| batch.endpoint == crate::gemini::INTERNAL_ENDPOINT)
+        .count();
     let mut counters = json!({
         "uploads": uploads_by_filename.values().sum::<u64>(),
         "batches": batches.len(),
@@ -241,13 +257,23 @@ async fn stats(State(state): State<Arc<AppState>>) -> Response {
         "uploads_by_filename": uploads_by_filename,
         "batches_by_metadata": batches_by_metadata,
         "batches_by_status": batches_by_status,
-        "batches_by_front": {"openai": batches.len() - azure, "azure": azure},
+        "batches_by_front": {"openai": batches.len() - azure - mistral - gemini, "azure": azure, "mistral": mistral, "gemini": gemini},
         "queue": state.queue.stats(),
     });
     if let (Some(counters), Value::Object(anthropic)) =
         (counters.as_object_mut(), crate::anthropic::stats(&state))
     {
         counters.extend(anthropic);
+    }
+    if let (Some(counters), Value::Object(mistral)) =
+        (counters.as_object_mut(), crate::mistral::stats(&state))
+    {
+        counters.extend(mistral);
+    }
+    if let (Some(counters), Value::Object(gemini)) =
+        (counters.as_object_mut(), crate::gemini::stats(&state))
+    {
+        counters.extend(gemini);
     }
     Json(counters).into_response()
 }

@@ -149,7 +149,12 @@ fn the_azure_workflow_runs_end_to_end() {
             .send()
             .expect("stats"),
     );
-    assert_eq!(stats["batches_by_front"], json!({"openai": 0, "azure": 1}));
+    // Other fronts (Mistral, Gemini) have their own keys; this batch is Azure's.
+    let fronts = &stats["batches_by_front"];
+    assert_eq!(
+        (&fronts["openai"], &fronts["azure"]),
+        (&json!(0), &json!(1))
+    );
 }
 
 #[test]

@@ -17,6 +17,18 @@ const ANTHROPIC_RESERVED: &[&str] = &[
     "output_format",
 ];
 
+/// Request fields batchlabel writes for Gemini (a `GenerateContentRequest`).
+const GEMINI_RESERVED: &[&str] = &[
+    "contents",
+    "systemInstruction",
+    "system_instruction",
+    "generationConfig",
+    "generation_config",
+];
+
+/// Request-body fields batchlabel writes for Mistral under other names.
+const MISTRAL_RESERVED: &[&str] = &["max_tokens", "random_seed"];
+
 impl Resolver<'_> {
     /// Check the provider-specific parts of `spec`; false when there is an error.
     pub(super) fn provider_settings(&mut self, spec: &ModelSpec) -> bool {
@@ -46,10 +58,72 @@ impl Resolver<'_> {
                 ok = false;
             }
         }
+        if spec.dialect.is_some() && provider != ProviderKind::Openai {
+            let span = self.spans.key("/model/dialect");
+            self.error(
+                "conflicting-fields",
+                format!(
+                    "`model.dialect` only applies to `provider: openai`, not `{}`",
+                    provider.as_str()
+                ),
+                span,
+                "remove it, or change `model.provider`",
+            );
+            ok = false;
+        }
         match provider {
             ProviderKind::Anthropic => ok &= self.anthropic_settings(spec),
             ProviderKind::AzureOpenai => ok &= self.azure_settings(spec),
+            ProviderKind::Gemini => {
+                ok &= self.unsupported(spec, "gemini", &["reasoning_effort"], GEMINI_RESERVED);
+            }
+            ProviderKind::Mistral => {
+                ok &= self.unsupported(spec, "mistral", &["reasoning_effort"], MISTRAL_RESERVED);
+            }
             ProviderKind::Openai | ProviderKind::Local => {}
+        }
+        ok
+    }
+
+    /// Parameters `provider` has no equivalent for, and `extra_body` fields it reserves.
+    fn unsupported(
+        &mut self,
+        spec: &ModelSpec,
+        provider: &str,
+        parameters: &[&str],
+        reserved: &[&str],
+    ) -> bool {
+        let mut ok = true;
+        for key in parameters {
+            let given = match *key {
+                "seed" => spec.seed.is_some(),
+                "reasoning_effort" => spec.reasoning_effort.is_some(),
+                _ => false,
+            };
+            if given {
+                let span = self.spans.key(&format!("/model/{key}"));
+                self.error(
+                    "unsupported-by-provider",
+                    format!("`{provider}` has no `{key}`"),
+                    span,
+                    "remove it (the provider's API does not take it)",
+                );
+                ok = false;
+            }
+        }
+        for key in spec.extra_body.iter().flat_map(|extra| extra.keys()) {
+            if reserved.contains(&key.as_str()) {
+                let span = self
+                    .spans
+                    .key(&format!("/model/extra_body/{}", pointer_segment(key)));
+                self.error(
+                    "reserved-field",
+                    format!("`extra_body.{key}` would override a field batchlabel sets for `{provider}`"),
+                    span,
+                    "sampling parameters have their own `model` fields; the prompt and the output schema come from the spec",
+                );
+                ok = false;
+            }
         }
         ok
     }

@@ -239,6 +239,9 @@ impl Resolver<'_> {
             parameters,
             max_completion_tokens: spec.max_completion_tokens,
             base_url: spec.base_url.clone(),
+            dialect: spec.dialect.unwrap_or_else(|| {
+                crate::job_spec::OpenaiDialect::of_url(spec.base_url.as_deref().unwrap_or(""))
+            }),
             azure: spec.azure.clone().unwrap_or_default(),
             anthropic: spec.anthropic.clone().unwrap_or_default(),
         })

@@ -1,0 +1,114 @@
+//! Mistral's batch line format (protocols.md §7): request lines `{"custom_id", "body"}` whose
+//! body is a chat-completions request with Mistral's names for two parameters (`max_tokens`,
+//! `random_seed`) and a strict `json_schema` response format; result lines are OpenAI's
+//! (`{"custom_id", "response": {"status_code", "body"}, "error"}`), read by the same code.
+
+use serde_json::Value;
+
+use crate::codec::{Codec, Conversation, LineResult, RequestEncoder, RequestShape, ResultLine};
+use crate::openai::{BODY_ONLY_AFTER_CUSTOM_ID, OpenAiCodec, chat_encoder};
+
+/// The Mistral batch format.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MistralCodec;
+
+/// A neutral parameter's name in Mistral's chat API.
+fn mistral_name(key: &str) -> Option<&'static str> {
+    match key {
+        "max_completion_tokens" => Some("max_tokens"),
+        "seed" => Some("random_seed"),
+        _ => None,
+    }
+}
+
+impl Codec for MistralCodec {
+    fn endpoint(&self) -> &'static str {
+        crate::openai::CHAT_COMPLETIONS_URL
+    }
+
+    fn fixed_request_part(&self, shape: &RequestShape<'_>) -> Value {
+        OpenAiCodec.fixed_request_part(shape)
+    }
+
+    fn encoder(&self, shape: &RequestShape<'_>) -> Result<Box<dyn RequestEncoder>, String> {
+        chat_encoder(shape, BODY_ONLY_AFTER_CUSTOM_ID, mistral_name)
+    }
+
+    fn decode_result_line(&self, line: &[u8]) -> Option<ResultLine> {
+        OpenAiCodec.decode_result_line(line)
+    }
+
+    fn decode_answer(&self, status: u16, body: &str) -> LineResult {
+        OpenAiCodec.decode_answer(status, body)
+    }
+
+    fn request_body(&self, line: &str) -> Result<Value, String> {
+        OpenAiCodec.request_body(line)
+    }
+
+    fn conversation(&self, line: &str) -> Result<Conversation, String> {
+        OpenAiCodec.conversation(line)
+    }
+
+    fn add_feedback(&self, line: &str, previous: &str, feedback: &str) -> Result<String, String> {
+        OpenAiCodec.add_feedback(line, previous, feedback)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_carry_only_custom_id_and_body_with_mistral_names() {
+        let parameters = serde_json::Map::from_iter([
+            ("temperature".to_string(), Value::from(0)),
+            ("max_completion_tokens".to_string(), Value::from(20)),
+            ("seed".to_string(), Value::from(7)),
+        ]);
+        let schema = serde_json::json!({"type": "object"});
+        let shape = RequestShape {
+            model: "mistral-small-latest",
+            parameters: &parameters,
+            schema_name: "labels",
+            schema: &schema,
+        };
+        let encoder = MistralCodec.encoder(&shape).expect("encoder");
+        let mut line = encoder.line_start().to_vec();
+        line.extend_from_slice(b"r-1");
+        line.extend_from_slice(encoder.after_custom_id());
+        line.extend_from_slice(encoder.body_head());
+        line.extend(encoder.system_prefix("Label it."));
+        encoder.write_message(&mut line, "user", "fine");
+        line.extend_from_slice(encoder.body_tail());
+        line.extend_from_slice(encoder.line_end());
+        let value: Value = serde_json::from_slice(&line).expect("valid JSON");
+        let keys: Vec<&String> = value.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["custom_id", "body"]);
+        assert_eq!(value["body"]["max_tokens"], 20);
+        assert_eq!(value["body"]["random_seed"], 7);
+        assert!(value["body"].get("max_completion_tokens").is_none());
+        assert_eq!(
+            MistralCodec.request_custom_id(&line).as_deref(),
+            Some("r-1")
+        );
+        let text = std::str::from_utf8(&line).unwrap();
+        assert_eq!(MistralCodec.conversation(text).unwrap().messages.len(), 1);
+    }
+
+    #[test]
+    fn result_lines_without_a_status_code_are_answers() {
+        let line = br#"{"id":"x","custom_id":"r-1","response":{"body":{"choices":[{"message":{"content":"{}"},"finish_reason":"model_length"}],"usage":{"prompt_tokens":3,"completion_tokens":1}}},"error":null}"#;
+        let decoded = MistralCodec.decode_result_line(line).expect("readable");
+        let LineResult::Answered(answer) = decoded.result else {
+            panic!("{decoded:?}")
+        };
+        assert_eq!(answer.finish, crate::codec::Finish::Truncated);
+        let failed =
+            br#"{"custom_id":"r-2","response":null,"error":{"message":"bad","code":3001}}"#;
+        let decoded = MistralCodec.decode_result_line(failed).expect("readable");
+        assert!(
+            matches!(decoded.result, LineResult::NotRun { ref detail, .. } if detail == "3001: bad")
+        );
+    }
+}

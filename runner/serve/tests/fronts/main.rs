@@ -1,0 +1,5 @@
+//! The translated front ends over HTTP, against an in-process server.
+
+mod common;
+mod gemini;
+mod mistral;
