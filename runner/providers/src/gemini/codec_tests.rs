@@ -3,7 +3,7 @@ use serde_json::{Value, json};
 use super::GeminiCodec;
 use crate::codec::{Codec, Finish, LineResult, RequestShape};
 
-fn line(codec: &GeminiCodec, parameters: &serde_json::Map<String, Value>) -> Vec<u8> {
+fn line(codec: GeminiCodec, parameters: &serde_json::Map<String, Value>) -> Vec<u8> {
     let schema = json!({"type": "object", "additionalProperties": false, "required": ["s"],
         "properties": {"s": {"type": "string", "enum": ["A", "B"]}}});
     let shape = RequestShape {
@@ -33,7 +33,7 @@ fn a_line_is_a_keyed_generate_content_request() {
         ("max_completion_tokens".to_string(), Value::from(20)),
         ("safetySettings".to_string(), json!([])),
     ]);
-    let line = line(&GeminiCodec, &parameters);
+    let line = line(GeminiCodec, &parameters);
     let value: Value = serde_json::from_slice(&line).expect("valid JSON");
     assert_eq!(value["key"], "r-1");
     let request = &value["request"];

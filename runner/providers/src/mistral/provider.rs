@@ -8,6 +8,7 @@ use std::sync::Arc;
 use super::types::{BatchJob, JobStatus};
 use super::{MistralClient, MistralCodec};
 use crate::codec::Codec;
+use crate::openai::metadata;
 use crate::{
     BatchFailure, BatchProvider, BatchState, BoxFuture, LineResult, ProviderError, RemoteBatch,
     RequestCounts, ResultFiles, ResultKind, StagedInput, Tags,
@@ -27,17 +28,7 @@ fn state(status: JobStatus) -> BatchState {
 
 /// The neutral form of a job.
 fn remote(job: BatchJob) -> RemoteBatch {
-    let tags = job
-        .metadata
-        .iter()
-        .flatten()
-        .map(|(key, value)| {
-            let text = value
-                .as_str()
-                .map_or_else(|| value.to_string(), str::to_string);
-            (key.clone(), text)
-        })
-        .collect();
+    let tags = crate::openai::tags_of(job.metadata.as_ref());
     let failure = (job.status == JobStatus::Failed).then(|| BatchFailure {
         note: job
             .errors
@@ -73,12 +64,6 @@ fn remote(job: BatchJob) -> RemoteBatch {
     }
 }
 
-fn metadata(tags: &Tags) -> serde_json::Map<String, serde_json::Value> {
-    tags.iter()
-        .map(|(key, value)| (key.clone(), serde_json::Value::String(value.clone())))
-        .collect()
-}
-
 impl MistralClient {
     async fn create_remote(
         &self,
@@ -97,24 +82,6 @@ impl MistralClient {
             }) => Err(ProviderError::QueueFull { operation, message }),
             Err(error) => Err(error),
         }
-    }
-
-    async fn fetch(
-        &self,
-        batch: &RemoteBatch,
-        directory: &Path,
-    ) -> Result<ResultFiles, ProviderError> {
-        let mut files = ResultFiles::default();
-        for (kind, file_id) in &batch.results {
-            let (name, slot) = match kind {
-                ResultKind::Answers => ("output", &mut files.output),
-                ResultKind::Errors => ("errors", &mut files.errors),
-            };
-            let destination = directory.join(format!("{}-{name}.jsonl", batch.id));
-            self.files().download(file_id, &destination).await?;
-            *slot = Some(destination);
-        }
-        Ok(files)
     }
 
     async fn answer(&self, line: &str) -> Result<LineResult, ProviderError> {
@@ -198,7 +165,8 @@ impl BatchProvider for MistralClient {
         batch: &'a RemoteBatch,
         directory: &'a Path,
     ) -> BoxFuture<'a, Result<ResultFiles, ProviderError>> {
-        Box::pin(self.fetch(batch, directory))
+        // Output and error files are files like OpenAI's, under the same routes.
+        Box::pin(self.files().fetch(batch, directory))
     }
 
     fn delete_input<'a>(&'a self, input_id: &'a str) -> BoxFuture<'a, Result<(), ProviderError>> {

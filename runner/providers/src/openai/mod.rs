@@ -24,6 +24,7 @@ pub(crate) use codec::{
 };
 pub use dialect::TogetherCodec;
 pub(crate) use dialect::codec as dialect_codec;
+pub(crate) use provider::{metadata, tags_of};
 #[cfg(test)]
 mod tests;
 

@@ -54,17 +54,7 @@ fn failure(batch: &Batch) -> Option<BatchFailure> {
 
 /// The neutral form of an OpenAI batch.
 pub(crate) fn remote(batch: Batch) -> RemoteBatch {
-    let tags = batch
-        .metadata
-        .iter()
-        .flatten()
-        .map(|(key, value)| {
-            let text = value
-                .as_str()
-                .map_or_else(|| value.to_string(), str::to_string);
-            (key.clone(), text)
-        })
-        .collect();
+    let tags = tags_of(batch.metadata.as_ref());
     let counts = batch.request_counts.unwrap_or_default();
     let mut results = Vec::new();
     if let Some(file) = &batch.output_file_id {
@@ -89,14 +79,30 @@ pub(crate) fn remote(batch: Batch) -> RemoteBatch {
     }
 }
 
-fn metadata(tags: &Tags) -> serde_json::Map<String, serde_json::Value> {
+/// The tags a batch's metadata holds (values that are not text as JSON).
+pub(crate) fn tags_of(metadata: Option<&serde_json::Map<String, serde_json::Value>>) -> Tags {
+    metadata
+        .into_iter()
+        .flatten()
+        .map(|(key, value)| {
+            let text = value
+                .as_str()
+                .map_or_else(|| value.to_string(), str::to_string);
+            (key.clone(), text)
+        })
+        .collect()
+}
+
+/// Tags as batch metadata.
+pub(crate) fn metadata(tags: &Tags) -> serde_json::Map<String, serde_json::Value> {
     tags.iter()
         .map(|(key, value)| (key.clone(), serde_json::Value::String(value.clone())))
         .collect()
 }
 
 impl OpenAiClient {
-    async fn fetch(
+    /// Download a batch's output and error files into `directory`.
+    pub(crate) async fn fetch(
         &self,
         batch: &RemoteBatch,
         directory: &Path,
