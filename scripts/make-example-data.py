@@ -31,6 +31,12 @@ def tweeteval():
     golds = (base / "test_labels.txt").read_text().split()
     rows = [(f"tt-{i + 1}", t.strip(), names[g].strip().upper()) for i, (t, g) in enumerate(zip(texts, golds))]
     write_csv("tweeteval-sentiment.csv", ["id", "text", "gold"], rows[:ROWS])
+    # A labeled pool for few-shot examples (`examples:`), from the validation split: never
+    # the test rows it is used on.
+    texts = (base / "val_text.txt").read_text(encoding="utf-8").splitlines()
+    golds = (base / "val_labels.txt").read_text().split()
+    pool = [(f"val-{i}", t.strip(), names[g].strip().upper()) for i, (t, g) in enumerate(zip(texts, golds))]
+    write_csv("tweeteval-sentiment-pool.csv", ["id", "text", "sentiment"], pool[:600])
 
 
 def clinc150():

@@ -7,6 +7,7 @@ mod crash;
 mod diagnostics;
 mod estimate;
 mod eval;
+mod examples;
 mod init;
 mod input_hardening;
 mod ledger_upgrade;

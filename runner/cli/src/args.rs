@@ -487,9 +487,13 @@ pub struct CheckArgs {
     /// How many input rows to render as a test.
     #[arg(long, default_value_t = 5, value_parser = |text: &str| number(text, 0..=1_000_000_usize, "a row count"))]
     pub rows: usize,
-    /// Print the first rendered request.
+    /// Print the first rendered request (or `--row`'s).
     #[arg(long)]
     pub show_request: bool,
+    /// With `--show-request`: the row (by id) whose request to print, e.g. to see the
+    /// examples chosen for it.
+    #[arg(long, value_name = "ID", requires = "show_request")]
+    pub row: Option<String>,
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,

@@ -11,6 +11,7 @@ mod compiler;
 mod cost_model;
 mod custom_id;
 mod estimate;
+pub mod examples;
 mod pack;
 mod planner;
 mod render_context;

@@ -102,6 +102,8 @@ pub struct RequestRenderer {
     hook: Option<Arc<dyn crate::RequestHook>>,
     /// The system message's text when it is the same for every row (a plugin gets it).
     static_system_text: Option<String>,
+    /// Few-shot examples, written as turns before the row's.
+    examples: Option<Arc<crate::examples::ExampleSet>>,
 }
 
 impl RequestRenderer {
@@ -153,6 +155,28 @@ impl RequestRenderer {
             Some(column) => Part::Column(columns.key(column)),
             None => Part::Template("user"),
         };
+        let examples = if job.examples.is_some() {
+            let pool = crate::examples::pool_of(job).map_err(|error| error.to_string())?;
+            let user_is_column = matches!(user, Part::Column(_));
+            let users = pool
+                .iter()
+                .map(|example| {
+                    crate::examples::user_turn(
+                        &environment,
+                        user_is_column,
+                        job,
+                        &labels,
+                        &job_value,
+                        example,
+                    )
+                })
+                .collect::<Result<Vec<_>, String>>()?;
+            crate::examples::ExampleSet::new(job, &pool, users, |text| {
+                tokens.as_ref().map_or(0, |counter| counter.message(text))
+            })
+        } else {
+            None
+        };
         Ok(Self {
             environment,
             encoder,
@@ -169,6 +193,7 @@ impl RequestRenderer {
             static_system_tokens,
             hook: None,
             static_system_text,
+            examples,
         })
     }
 
@@ -294,6 +319,12 @@ impl RequestRenderer {
             if let Some(system) = system {
                 messages.push(("system".to_string(), system));
             }
+            if let Some(examples) = &self.examples {
+                for shot in examples.pick(&row.id, &user) {
+                    messages.push(("user".to_string(), shot.user.clone()));
+                    messages.push(("assistant".to_string(), shot.answer.clone()));
+                }
+            }
             messages.push(("user".to_string(), user));
             let built = crate::request_hook::call(
                 hook.as_ref(),
@@ -323,6 +354,15 @@ impl RequestRenderer {
             let user = self
                 .text_of(&self.user, row, context)
                 .map_err(LineError::Template)?;
+            if let Some(examples) = &self.examples {
+                for shot in examples.pick(&row.id, &user) {
+                    encoder.write_message(out, "user", &shot.user);
+                    out.extend_from_slice(encoder.message_separator());
+                    encoder.write_message(out, "assistant", &shot.answer);
+                    out.extend_from_slice(encoder.message_separator());
+                    input_tokens += shot.tokens;
+                }
+            }
             input_tokens += self.count_message(&user);
             encoder.write_message(out, "user", &user);
         }

@@ -40,6 +40,8 @@ pub struct Job {
     pub output_schema: serde_json::Value,
     /// The strict structured output each request asks for.
     pub structured_output: StructuredOutput,
+    /// Few-shot examples, if the spec gives them.
+    pub examples: Option<crate::examples::Examples>,
     /// sha256 (hex) of everything that determines the requests: spec and template texts.
     pub fingerprint: String,
 }

@@ -44,6 +44,66 @@ pub struct JobSpec {
     /// Swap a plugin by pointing at another `.wasm`; no rebuild of batchlabel is needed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plugins: Option<PluginsSpec>,
+    /// Labeled examples shown to the model before each row, as earlier turns of the
+    /// conversation (few-shot): written here or read from a labeled file, `k` per row, chosen
+    /// `fixed`, `random` or `similar`. A row never gets itself as an example.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub examples: Option<ExamplesSpec>,
+}
+
+/// How each row's examples are chosen from the pool.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ExampleSelect {
+    /// The same `k` examples for every row (drawn once with `seed`): one shared prompt prefix,
+    /// which the provider's prompt cache (and the local model) reuse.
+    #[default]
+    Fixed,
+    /// `k` examples drawn per row, reproducibly (from `seed` and the row's id).
+    Random,
+    /// The `k` examples most similar to the row (BM25 over lower-cased words), the most
+    /// similar last, next to the row.
+    Similar,
+}
+
+/// Few-shot examples: give exactly one of `inline` and `file`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExamplesSpec {
+    /// Examples written in the spec: each a mapping with `text`, a value for every label
+    /// field (e.g. `sentiment: POSITIVE`, `themes: [price]`) and optionally `id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inline: Option<Vec<IndexMap<String, serde_json::Value>>>,
+    /// A labeled file, CSV or JSON Lines (by its extension), relative to the spec file. Its
+    /// hash is part of the spec fingerprint: a changed pool starts a new run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// The file's id column (default `id`, if the file has one): an example with a row's id
+    /// is never shown to that row.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// The file's text column (default `text`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// Label field → the file's column that holds it (default: the column named like the
+    /// field). `any_of` values are JSON lists or labels separated by `;` or `|`; raw `schema`
+    /// values are JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub columns: Option<IndexMap<String, String>>,
+    /// Examples per row, 1 to 32 (default 4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 32))]
+    pub k: Option<u32>,
+    /// How examples are chosen: `fixed` (default), `random` or `similar`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub select: Option<ExampleSelect>,
+    /// Seed of `fixed` and `random` draws (default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    /// Show at least one example of each label of the first `one_of` field that the pool has,
+    /// when `k` allows (default true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub balance: Option<bool>,
 }
 
 /// The job's plugins.

@@ -7,6 +7,7 @@
 //! file exists.
 
 mod diagnostic;
+pub mod examples;
 mod files;
 mod job;
 mod job_spec;
@@ -26,9 +27,9 @@ pub use job::{
     OutputFormat, PluginUse, Prompt, StructuredOutput, Template,
 };
 pub use job_spec::{
-    AnthropicOutput, AnthropicSpec, AzureSpec, BatchSpec, BudgetSpec, InputSpec, JobSpec,
-    LabelFieldSpec, LabelSetSpec, ModelSpec, OpenaiDialect, OutputSpec, PackAnswer, PluginUseSpec,
-    PluginsSpec, PromptSpec, ProviderKind, ReasoningEffort,
+    AnthropicOutput, AnthropicSpec, AzureSpec, BatchSpec, BudgetSpec, ExampleSelect, ExamplesSpec,
+    InputSpec, JobSpec, LabelFieldSpec, LabelSetSpec, ModelSpec, OpenaiDialect, OutputSpec,
+    PackAnswer, PluginUseSpec, PluginsSpec, PromptSpec, ProviderKind, ReasoningEffort,
 };
 pub use resolve::{LoadedSpec, diagnostic_at, load, resolve_text};
 pub use schema_check::job_spec_schema;

@@ -25,7 +25,15 @@ pub(crate) fn check(args: &CheckArgs, printer: Printer) -> ExitStatus {
     if !super::report_unsafe_writes(checked, args.json, printer) {
         return ExitStatus::Error;
     }
-    let outcome = match render_first_rows(job, args.rows, loaded.plugins.request.clone()) {
+    let outcome = match render_first_rows(job, args.rows, loaded.plugins.request.clone()).and_then(
+        |mut outcome| {
+            if let Some(id) = &args.row {
+                outcome.first_request =
+                    Some(request_of_row(job, id, loaded.plugins.request.clone())?);
+            }
+            Ok(outcome)
+        },
+    ) {
         Ok(outcome) => outcome,
         Err(error) => {
             report_compile_error(job, &error, args.json, printer);
@@ -43,6 +51,7 @@ pub(crate) fn check(args: &CheckArgs, printer: Printer) -> ExitStatus {
             "rendered_rows": outcome.rendered,
             "plugins": loaded.summaries,
             "plugin_failures": outcome.plugin_failures,
+            "example_overlap": outcome.overlap,
             "first_request": outcome.first_request,
             "warnings": diagnostics.to_json(),
         });
@@ -106,6 +115,13 @@ pub(crate) fn check(args: &CheckArgs, printer: Printer) -> ExitStatus {
         "  render  first {} rows rendered without error",
         outcome.rendered
     );
+    if outcome.overlap > 0 {
+        let _ = writeln!(
+            text,
+            "  warning: {} input row(s) are also in the examples pool (same id or text): a row never sees itself, but an eval of them is no longer a clean test",
+            outcome.overlap
+        );
+    }
     for failure in &outcome.plugin_failures {
         let _ = writeln!(
             text,
@@ -122,6 +138,8 @@ pub(crate) fn check(args: &CheckArgs, printer: Printer) -> ExitStatus {
 }
 
 struct CheckOutcome {
+    /// Input rows that are also pool examples.
+    overlap: u64,
     columns: Vec<String>,
     rendered: usize,
     first_request: Option<serde_json::Value>,
@@ -171,9 +189,89 @@ fn render_first_rows(
         return Err(CompileError::Rows { problems, total });
     }
     Ok(CheckOutcome {
+        overlap: pool_overlap(job)?,
         columns,
         rendered,
         first_request,
         plugin_failures,
     })
+}
+
+/// The request of the input row with id `id` (the input is read until it is found).
+fn request_of_row(
+    job: &Job,
+    id: &str,
+    hook: Option<std::sync::Arc<dyn batchlabel_compile::RequestHook>>,
+) -> Result<serde_json::Value, CompileError> {
+    let mut source = batchlabel_compile::open_source(job)?;
+    let renderer = RequestRenderer::new(job, source.columns().clone(), false)
+        .map_err(CompileError::Setup)?
+        .with_hook(hook);
+    let mut chunk = Vec::new();
+    loop {
+        chunk.clear();
+        source.next_chunk(4096, &mut chunk)?;
+        if chunk.is_empty() {
+            return Err(CompileError::Setup(format!(
+                "no row has the id `{id}` in `{}`",
+                job.input.path.display()
+            )));
+        }
+        for row in chunk.drain(..).flatten() {
+            if row.id == id {
+                let line = renderer
+                    .render(row)
+                    .map_err(|failure| CompileError::Setup(failure.message))?;
+                return serde_json::from_slice(&line)
+                    .map_err(|error| CompileError::Setup(error.to_string()));
+            }
+        }
+    }
+}
+
+/// How many input rows share an id or a text with an example of the pool (the whole input is
+/// read; only when the job has examples).
+fn pool_overlap(job: &Job) -> Result<u64, CompileError> {
+    if job.examples.is_none() {
+        return Ok(0);
+    }
+    let pool = batchlabel_compile::examples::pool_of(job)
+        .map_err(|error| CompileError::Setup(error.to_string()))?;
+    let normalize = |text: &str| {
+        text.split_whitespace()
+            .map(str::to_lowercase)
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let ids: std::collections::HashSet<&str> = pool
+        .iter()
+        .filter_map(|example| example.id.as_deref())
+        .collect();
+    let texts: std::collections::HashSet<String> = pool
+        .iter()
+        .map(|example| normalize(&example.text))
+        .collect();
+    let mut source = batchlabel_compile::open_source(job)?;
+    let columns = source.columns().clone();
+    let mut chunk = Vec::new();
+    let mut overlap = 0;
+    loop {
+        chunk.clear();
+        source.next_chunk(4096, &mut chunk)?;
+        if chunk.is_empty() {
+            return Ok(overlap);
+        }
+        for row in chunk.iter().flatten() {
+            let text = job
+                .input
+                .text_column
+                .as_deref()
+                .and_then(|column| row.value(&columns, column))
+                .and_then(batchlabel_source::Value::as_str)
+                .map(normalize);
+            if ids.contains(row.id.as_str()) || text.is_some_and(|text| texts.contains(&text)) {
+                overlap += 1;
+            }
+        }
+    }
 }

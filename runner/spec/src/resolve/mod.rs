@@ -13,6 +13,7 @@ use crate::job::{Job, LabelField, LabelKind, Prompt};
 use crate::job_spec::{JobSpec, PromptSpec};
 use crate::yaml::SpanIndex;
 
+mod examples;
 mod labels;
 mod packing;
 mod provider;
@@ -200,8 +201,17 @@ impl Resolver<'_> {
             }
         }
         let (request_plugin, validator_plugins) = self.plugins(spec);
+        let examples = self.examples(spec, &labels, input.as_ref());
         let prompt = prompt?;
         let mut fingerprint = fingerprint(value, &prompt);
+        if let Some((_, Some(pool_digest))) = &examples {
+            // A changed pool changes the examples shown: a new run.
+            let mut hasher = Sha256::new();
+            hasher.update(fingerprint.as_bytes());
+            hasher.update(b"\n--examples--\n");
+            hasher.update(pool_digest.as_bytes());
+            fingerprint = hex(&hasher.finalize());
+        }
         if request_plugin.is_some() || !validator_plugins.is_empty() {
             // The plugins' bytes decide the requests and outputs as much as the spec does.
             let mut hasher = Sha256::new();
@@ -245,6 +255,10 @@ impl Resolver<'_> {
             validator_plugins,
             output_schema,
             structured_output,
+            examples: match examples {
+                Some((examples, _)) => Some(examples?),
+                None => None,
+            },
             fingerprint,
         })
     }
