@@ -46,6 +46,15 @@ def clinc150():
     rng.shuffle(rows)
     write_csv("clinc150-intent.csv", ["id", "utterance", "gold"],
               [(f"c{i + 1:04d}", text, intent) for i, (text, intent) in enumerate(rows)])
+    # A few-shot pool from the train split: 3 utterances per intent and 30 out of scope.
+    by_intent = {}
+    for text, intent in data["train"]:
+        by_intent.setdefault(intent, []).append(text)
+    pool = [(text, intent) for intent in sorted(by_intent) for text in rng.sample(by_intent[intent], 3)]
+    pool += [(text, intent) for text, intent in rng.sample(data["oos_train"], 30)]
+    rng.shuffle(pool)
+    write_csv("clinc150-intent-pool.csv", ["id", "utterance", "intent"],
+              [(f"train-{i + 1:04d}", text, intent) for i, (text, intent) in enumerate(pool)])
     domains = json.loads((SRC / "clinc150" / "domains.json").read_text())
     # The label list for the spec: intent -> "domain: …" definition.
     lines = []
@@ -71,6 +80,11 @@ def goemotions():
     with open(base / "test.tsv", encoding="utf-8") as f:
         rows = [line.rstrip("\n").split("\t") for line in f][:ROWS]
     write_csv("goemotions.csv", ["comment_id", "body", "gold"],
+              [(cid, text, ";".join(labels[int(i)] for i in ids.split(","))) for text, ids, cid in rows])
+    # A few-shot pool: the first 600 comments of the train split.
+    with open(base / "train.tsv", encoding="utf-8") as f:
+        rows = [line.rstrip("\n").split("\t") for line in f][:600]
+    write_csv("goemotions-pool.csv", ["comment_id", "body", "emotions"],
               [(cid, text, ";".join(labels[int(i)] for i in ids.split(","))) for text, ids, cid in rows])
 
 
