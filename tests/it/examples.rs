@@ -153,6 +153,18 @@ fn an_invalid_example_is_refused_at_its_file_and_line() {
         outcome.stderr.contains("`sentiment` is `AWFUL`"),
         "{outcome:?}"
     );
+    // Packing cannot carry each row's examples.
+    job(&scratch, "fixed", OPENAI);
+    let spec = std::fs::read_to_string(scratch.path().join("job.yaml")).unwrap();
+    scratch.write("job.yaml", format!("{spec}batch:\n  pack: 5\n"));
+    let outcome = scratch.run(&["check", "job.yaml"]);
+    assert_eq!(outcome.code, 2, "{outcome:?}");
+    assert!(
+        outcome
+            .stderr
+            .contains("cannot also hold each row's own `examples`"),
+        "{outcome:?}"
+    );
 }
 
 #[test]

@@ -24,8 +24,16 @@ fn problems(
     labels: &[LabelField],
     system: Option<&str>,
     answer: PackAnswer,
+    examples: bool,
 ) -> Vec<PackProblem> {
     let mut found = Vec::new();
+    if examples {
+        found.push(PackProblem {
+            key: "/batch/pack",
+            message: "`batch.pack` puts several rows in one conversation, which cannot also hold each row's own `examples`".into(),
+            help: "remove `batch.pack` or `examples` (compare both with `pilot --compare-pack` and `eval`)",
+        });
+    }
     if provider == ProviderKind::Local {
         found.push(PackProblem {
             key: "/batch/pack",
@@ -81,7 +89,13 @@ impl Job {
                 .system
                 .as_ref()
                 .map(|system| system.text.as_str());
-            let found = problems(self.model.provider, &self.labels, system, answer);
+            let found = problems(
+                self.model.provider,
+                &self.labels,
+                system,
+                answer,
+                self.examples.is_some(),
+            );
             if !found.is_empty() {
                 return Err(found
                     .into_iter()
@@ -114,7 +128,13 @@ impl Resolver<'_> {
         let system = prompt
             .and_then(|prompt| prompt.system.as_ref())
             .map(|system| system.text.as_str());
-        let found = problems(spec.model.provider, labels, system, answer);
+        let found = problems(
+            spec.model.provider,
+            labels,
+            system,
+            answer,
+            spec.examples.is_some(),
+        );
         let ok = found.is_empty();
         for problem in found {
             let span = self.spans.value(problem.key);
