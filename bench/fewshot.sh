@@ -4,7 +4,8 @@
 # its pool (specs/data/*-pool.csv: train or validation splits, never the rows scored); macro-F1
 # from `batchlabel eval`, comments/s from the run's own timings (labeling only).
 #
-# usage: bench/fewshot.sh [N]    N rows of each set (default 300: all of specs/data's)
+# usage: bench/fewshot.sh [N]    N rows of each set (default 300: all of specs/data's; TweetEval
+#                                 takes up to 12,284 from bench/fixtures' test split)
 #   DATASETS="tweeteval clinc150 goemotions"  MODES="zero fixed random similar"  K=4  THREADS=2
 #   BIN=path/to/batchlabel runs that binary instead of building target/release/batchlabel.
 set -euo pipefail
@@ -32,11 +33,19 @@ for set in $DATASETS; do
     goemotions) spec=goemotions.yaml; input=goemotions.csv; pool=goemotions-pool.csv; id=comment_id; text=body ;;
     *) echo "error: unknown set $set (tweeteval, clinc150, goemotions)" >&2; exit 2 ;;
   esac
-  # The first N rows (a CSV parser: texts may hold line breaks).
-  python3 - "$ROOT/specs/data/$input" "$N" "$OUT/$set.csv" <<'PY'
+  # The first N rows (a CSV parser: texts may hold line breaks). TweetEval beyond the 300 of
+  # specs/data comes from the whole test split in bench/fixtures (the same first rows).
+  python3 - "$ROOT/specs/data/$input" "$N" "$OUT/$set.csv" "$set" "$ROOT/bench/fixtures/tweeteval-sentiment" <<'PY'
 import csv, sys
-source, n, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+source, n, out, name, fixtures = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
 rows = list(csv.reader(open(source, encoding="utf-8", newline="")))
+if name == "tweeteval" and n > len(rows) - 1:
+    names = {"0": "NEGATIVE", "1": "NEUTRAL", "2": "POSITIVE"}
+    texts = open(f"{fixtures}/test_text.txt", encoding="utf-8").read().splitlines()
+    labels = open(f"{fixtures}/test_labels.txt").read().split()
+    rows = [["id", "text", "gold"]] + [[f"tt-{i + 1}", t.strip(), names[g]] for i, (t, g) in enumerate(zip(texts, labels))]
+if n > len(rows) - 1:
+    sys.exit(f"error: N={n} but {name} has {len(rows) - 1} rows here")
 csv.writer(open(out, "w", encoding="utf-8", newline="")).writerows(rows[: n + 1])
 PY
   for mode in $MODES; do

@@ -113,6 +113,28 @@ fn fixed_and_random_draws_are_reproducible_and_enter_the_fingerprint() {
         assert_eq!(outcome.code, 0, "{outcome:?}");
         outcome.stdout.split("fingerprint ").nth(1).unwrap()[..12].to_string()
     };
+    // `estimate` counts the examples' tokens: every row pays for its two examples' turns.
+    let input_tokens = |scratch: &Scratch| -> u64 {
+        let outcome = scratch.run(&["estimate", "job.yaml"]);
+        assert_eq!(outcome.code, 0, "{outcome:?}");
+        let total = outcome
+            .stdout
+            .lines()
+            .find(|line| line.starts_with("total"))
+            .unwrap();
+        total.split_whitespace().nth(2).unwrap().parse().unwrap()
+    };
+    let with_examples = input_tokens(&scratch);
+    let spec = std::fs::read_to_string(scratch.path().join("job.yaml")).unwrap();
+    let examples_block = spec.find("examples:").unwrap()..spec.find("model:").unwrap();
+    let mut without = spec.clone();
+    without.replace_range(examples_block, "");
+    scratch.write("job.yaml", &without);
+    assert!(
+        input_tokens(&scratch) + 4 * 2 * 5 < with_examples,
+        "{with_examples}"
+    );
+    scratch.write("job.yaml", spec);
     let before = fingerprint(&scratch);
     scratch.write(
         "pool.csv",

@@ -104,11 +104,12 @@ pub(crate) struct Selector {
     balance: bool,
     classes: usize,
     candidates: Vec<Candidate>,
-    /// The pool in the seeded order `fixed` draws from.
-    shuffled: Vec<usize>,
-    /// What `similar` falls back on after its matches: the first of the seeded order, and the
-    /// first two of each class in it (so balancing always finds one).
+    /// What `fixed` draws from and `similar` falls back on after its matches: the start of
+    /// the seeded order, and the first two of each class in it (so balancing always finds
+    /// one, and a leaking example has a stand-in).
     fallback: Vec<usize>,
+    /// The examples of each class.
+    by_class: Vec<Vec<usize>>,
     index: Option<Index>,
 }
 
@@ -130,7 +131,13 @@ impl Selector {
         let index = (examples.select == ExampleSelect::Similar).then(|| Index::new(&candidates));
         let order = shuffled(candidates.len(), examples.seed);
         let k = examples.k.min(candidates.len());
-        let mut fallback: Vec<usize> = order.iter().take(k * 2).copied().collect();
+        let mut fallback: Vec<usize> = order.iter().take(k * 2 + 8).copied().collect();
+        let mut by_class = vec![Vec::new(); classes];
+        for (index, candidate) in candidates.iter().enumerate() {
+            if let Some(class) = candidate.class.filter(|class| *class < classes) {
+                by_class[class].push(index);
+            }
+        }
         for class in 0..classes {
             let of_class = order
                 .iter()
@@ -144,8 +151,8 @@ impl Selector {
             seed: examples.seed,
             balance: examples.balance,
             classes,
-            shuffled: order,
             fallback,
+            by_class,
             candidates,
             index,
         }
@@ -160,13 +167,11 @@ impl Selector {
     /// are shown.
     pub(crate) fn pick(&self, row_id: &str, row_text: &str) -> Vec<usize> {
         let text = normalized(row_text);
+        // Every list is bounded by k, the classes and the row's matches, never the pool: a
+        // row costs the same against a pool of 100 or of 200,000.
         let ranked: Vec<usize> = match self.select {
-            ExampleSelect::Fixed => self.shuffled.clone(),
-            ExampleSelect::Random => {
-                let mut bytes = self.seed.to_le_bytes().to_vec();
-                bytes.extend_from_slice(row_id.as_bytes());
-                shuffled(self.candidates.len(), xxhash_rust::xxh3::xxh3_64(&bytes))
-            }
+            ExampleSelect::Fixed => self.fallback.clone(),
+            ExampleSelect::Random => self.drawn_for(row_id),
             ExampleSelect::Similar => self.by_similarity(row_text),
         };
         let allowed = ranked
@@ -180,11 +185,37 @@ impl Selector {
         chosen
     }
 
+    /// A reproducible draw for the row `row_id`: distinct examples from hashes of the seed,
+    /// the id and a counter, then one of each class (for balancing).
+    fn drawn_for(&self, row_id: &str) -> Vec<usize> {
+        let count = self.candidates.len() as u64;
+        let hash = |salt: u64| {
+            let mut bytes = self.seed.to_le_bytes().to_vec();
+            bytes.extend_from_slice(&salt.to_le_bytes());
+            bytes.extend_from_slice(row_id.as_bytes());
+            xxhash_rust::xxh3::xxh3_64(&bytes)
+        };
+        let mut drawn: Vec<usize> = Vec::with_capacity(self.k * 3 + 8 + self.classes);
+        for salt in 0..(self.k as u64 * 3 + 8) {
+            let index = (hash(salt) % count) as usize;
+            if !drawn.contains(&index) {
+                drawn.push(index);
+            }
+        }
+        for (class, members) in self.by_class.iter().enumerate() {
+            if !members.is_empty() {
+                let pick = hash(u64::MAX - class as u64) % members.len() as u64;
+                drawn.push(members[pick as usize]);
+            }
+        }
+        drawn
+    }
+
     /// The pool by BM25 score against `text`, best first; unmatched examples after, in the
     /// seeded order.
     fn by_similarity(&self, text: &str) -> Vec<usize> {
         let Some(index) = &self.index else {
-            return self.shuffled.clone();
+            return self.fallback.clone();
         };
         let scores = index.scores(&words(text));
         let mut matched: Vec<(u32, f32)> = scores.into_iter().collect();
