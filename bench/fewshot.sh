@@ -54,7 +54,9 @@ PY
     sed -e "s|csv: data/$input|csv: $OUT/$set.csv|" -e "s|^name: .*|name: $name|" \
         -e "s|provider: [a-z_]*|provider: local|" -e "s|  name: [a-z0-9.-]*$|  name: smollm2-135m-instruct|" \
         -e "/max_completion_tokens/d" -e "/^budget:/,/^[a-z]/{/^budget:/d;/^  /d}" \
-        -e "s|csv: ../out/.*|csv: $OUT/$name.csv|" "specs/$spec" >"$OUT/$name.yaml"
+        -e "s|_file: prompts/|_file: $ROOT/specs/prompts/|" \
+        -e "s|csv: ../out/.*|csv: $OUT/$name.csv|" -e "s|jsonl: ../out/.*|jsonl: $OUT/$name.jsonl|" \
+        "specs/$spec" >"$OUT/$name.yaml"
     if [ "$mode" != zero ]; then
       printf 'examples:\n  file: %s\n  id: %s\n  text: %s\n  k: %s\n  select: %s\n' \
         "$ROOT/specs/data/$pool" "$id" "$text" "$K" "$mode" >>"$OUT/$name.yaml"
