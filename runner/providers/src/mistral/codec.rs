@@ -3,11 +3,6 @@
 //! `random_seed`) and a strict `json_schema` response format; result lines are OpenAI's
 //! (`{"custom_id", "response": {"status_code", "body"}, "error"}`), read by the same code.
 
-use serde_json::Value;
-
-use crate::codec::{Codec, Conversation, LineResult, RequestEncoder, RequestShape, ResultLine};
-use crate::openai::{BODY_ONLY_AFTER_CUSTOM_ID, OpenAiCodec, chat_encoder};
-
 /// The Mistral batch format.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct MistralCodec;
@@ -21,43 +16,13 @@ fn mistral_name(key: &str) -> Option<&'static str> {
     }
 }
 
-impl Codec for MistralCodec {
-    fn endpoint(&self) -> &'static str {
-        crate::openai::CHAT_COMPLETIONS_URL
-    }
-
-    fn fixed_request_part(&self, shape: &RequestShape<'_>) -> Value {
-        OpenAiCodec.fixed_request_part(shape)
-    }
-
-    fn encoder(&self, shape: &RequestShape<'_>) -> Result<Box<dyn RequestEncoder>, String> {
-        chat_encoder(shape, BODY_ONLY_AFTER_CUSTOM_ID, mistral_name)
-    }
-
-    fn decode_result_line(&self, line: &[u8]) -> Option<ResultLine> {
-        OpenAiCodec.decode_result_line(line)
-    }
-
-    fn decode_answer(&self, status: u16, body: &str) -> LineResult {
-        OpenAiCodec.decode_answer(status, body)
-    }
-
-    fn request_body(&self, line: &str) -> Result<Value, String> {
-        OpenAiCodec.request_body(line)
-    }
-
-    fn conversation(&self, line: &str) -> Result<Conversation, String> {
-        OpenAiCodec.conversation(line)
-    }
-
-    fn add_feedback(&self, line: &str, previous: &str, feedback: &str) -> Result<String, String> {
-        OpenAiCodec.add_feedback(line, previous, feedback)
-    }
-}
+crate::openai::body_only_codec!(MistralCodec, mistral_name);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codec::{Codec, LineResult, RequestShape};
+    use serde_json::Value;
 
     #[test]
     fn lines_carry_only_custom_id_and_body_with_mistral_names() {

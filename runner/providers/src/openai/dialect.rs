@@ -8,8 +8,8 @@
 use batchlabel_spec::OpenaiDialect;
 use serde_json::Value;
 
-use super::codec::{BODY_ONLY_AFTER_CUSTOM_ID, OpenAiCodec, chat_encoder};
-use crate::codec::{Codec, Conversation, LineResult, RequestEncoder, RequestShape, ResultLine};
+use super::codec::OpenAiCodec;
+use crate::codec::Codec;
 
 /// The upload `purpose` of batch input files.
 pub(crate) fn upload_purpose(dialect: OpenaiDialect) -> &'static str {
@@ -50,39 +50,63 @@ fn together_name(key: &str) -> Option<&'static str> {
     (key == "max_completion_tokens").then_some("max_tokens")
 }
 
-impl Codec for TogetherCodec {
-    fn endpoint(&self) -> &'static str {
-        super::CHAT_COMPLETIONS_URL
-    }
+/// `impl Codec` for a chat-completions codec whose lines are `{custom_id, body}`: its encoder
+/// renames parameters with `$rename`; reading results, bodies and conversations is OpenAI's.
+macro_rules! body_only_codec {
+    ($codec:ty, $rename:expr) => {
+        impl $crate::codec::Codec for $codec {
+            fn endpoint(&self) -> &'static str {
+                $crate::openai::CHAT_COMPLETIONS_URL
+            }
 
-    fn fixed_request_part(&self, shape: &RequestShape<'_>) -> Value {
-        OpenAiCodec.fixed_request_part(shape)
-    }
+            fn fixed_request_part(
+                &self,
+                shape: &$crate::codec::RequestShape<'_>,
+            ) -> serde_json::Value {
+                $crate::OpenAiCodec.fixed_request_part(shape)
+            }
 
-    fn encoder(&self, shape: &RequestShape<'_>) -> Result<Box<dyn RequestEncoder>, String> {
-        chat_encoder(shape, BODY_ONLY_AFTER_CUSTOM_ID, together_name)
-    }
+            fn encoder(
+                &self,
+                shape: &$crate::codec::RequestShape<'_>,
+            ) -> Result<Box<dyn $crate::codec::RequestEncoder>, String> {
+                $crate::openai::chat_encoder(
+                    shape,
+                    $crate::openai::BODY_ONLY_AFTER_CUSTOM_ID,
+                    $rename,
+                )
+            }
 
-    fn decode_result_line(&self, line: &[u8]) -> Option<ResultLine> {
-        OpenAiCodec.decode_result_line(line)
-    }
+            fn decode_result_line(&self, line: &[u8]) -> Option<$crate::codec::ResultLine> {
+                $crate::OpenAiCodec.decode_result_line(line)
+            }
 
-    fn decode_answer(&self, status: u16, body: &str) -> LineResult {
-        OpenAiCodec.decode_answer(status, body)
-    }
+            fn decode_answer(&self, status: u16, body: &str) -> $crate::codec::LineResult {
+                $crate::OpenAiCodec.decode_answer(status, body)
+            }
 
-    fn request_body(&self, line: &str) -> Result<Value, String> {
-        OpenAiCodec.request_body(line)
-    }
+            fn request_body(&self, line: &str) -> Result<serde_json::Value, String> {
+                $crate::OpenAiCodec.request_body(line)
+            }
 
-    fn conversation(&self, line: &str) -> Result<Conversation, String> {
-        OpenAiCodec.conversation(line)
-    }
+            fn conversation(&self, line: &str) -> Result<$crate::codec::Conversation, String> {
+                $crate::OpenAiCodec.conversation(line)
+            }
 
-    fn add_feedback(&self, line: &str, previous: &str, feedback: &str) -> Result<String, String> {
-        OpenAiCodec.add_feedback(line, previous, feedback)
-    }
+            fn add_feedback(
+                &self,
+                line: &str,
+                previous: &str,
+                feedback: &str,
+            ) -> Result<String, String> {
+                $crate::OpenAiCodec.add_feedback(line, previous, feedback)
+            }
+        }
+    };
 }
+pub(crate) use body_only_codec;
+
+body_only_codec!(TogetherCodec, together_name);
 
 #[cfg(test)]
 mod tests {

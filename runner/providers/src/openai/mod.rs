@@ -23,6 +23,7 @@ pub(crate) use codec::{
     BODY_ONLY_AFTER_CUSTOM_ID, CHAT_COMPLETIONS_URL, chat_encoder, write_chat_message,
 };
 pub use dialect::TogetherCodec;
+pub(crate) use dialect::body_only_codec;
 pub(crate) use dialect::codec as dialect_codec;
 pub(crate) use provider::{metadata, tags_of};
 #[cfg(test)]
