@@ -190,6 +190,25 @@ fn an_invalid_example_is_refused_at_its_file_and_line() {
 }
 
 #[test]
+fn an_output_over_the_examples_file_is_refused() {
+    let scratch = Scratch::new();
+    job(&scratch, "fixed", OPENAI);
+    let spec = std::fs::read_to_string(scratch.path().join("job.yaml")).unwrap();
+    scratch.write(
+        "job.yaml",
+        spec.replace("csv: out/results.csv", "csv: pool.csv"),
+    );
+    let outcome = scratch.run(&["check", "job.yaml"]);
+    assert_eq!(outcome.code, 2, "{outcome:?}");
+    assert!(outcome.stderr.contains("the examples file"), "{outcome:?}");
+    assert_eq!(
+        std::fs::read_to_string(scratch.path().join("pool.csv")).unwrap(),
+        POOL,
+        "the pool is untouched"
+    );
+}
+
+#[test]
 fn a_local_run_with_similar_examples_labels_every_row() {
     let scratch = Scratch::new();
     job(

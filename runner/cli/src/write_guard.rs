@@ -110,6 +110,16 @@ pub(crate) fn job_reads(job: &Job) -> Vec<Read> {
             path: plugin.path.clone(),
         });
     }
+    if let Some(file) = job
+        .examples
+        .as_ref()
+        .and_then(|examples| examples.file.as_ref())
+    {
+        reads.push(Read {
+            what: "the examples file".into(),
+            path: file.path.clone(),
+        });
+    }
     reads
 }
 
