@@ -137,19 +137,22 @@ pub fn field_value(field: &LabelField, given: &Value) -> Result<Value, String> {
             Ok(Value::Array(chosen))
         }
         LabelKind::Schema { schema } => {
+            let validator = jsonschema::validator_for(schema)
+                .map_err(|error| format!("`{}`: {error}", field.name))?;
+            // A CSV cell is text: valid as it is (a string field), or as the JSON it holds.
+            if validator.is_valid(given) {
+                return Ok(given.clone());
+            }
             let value = match given {
                 Value::String(text) => serde_json::from_str(text).unwrap_or_else(|_| given.clone()),
                 other => other.clone(),
             };
-            match jsonschema::validator_for(schema) {
-                Ok(validator) => match validator.validate(&value) {
-                    Ok(()) => Ok(value),
-                    Err(error) => Err(format!(
-                        "`{}` is not valid under its schema: {error}",
-                        field.name
-                    )),
-                },
-                Err(error) => Err(format!("`{}`: {error}", field.name)),
+            match validator.validate(&value) {
+                Ok(()) => Ok(value),
+                Err(error) => Err(format!(
+                    "`{}` is not valid under its schema: {error}",
+                    field.name
+                )),
             }
         }
     }

@@ -51,7 +51,8 @@ impl Index {
         for (document, candidate) in candidates.iter().enumerate() {
             let mut counts: HashMap<&str, u16> = HashMap::new();
             for word in &candidate.words {
-                *counts.entry(word).or_default() += 1;
+                let count = counts.entry(word).or_default();
+                *count = count.saturating_add(1);
             }
             for (word, count) in counts {
                 postings
@@ -189,6 +190,9 @@ impl Selector {
     /// the id and a counter, then one of each class (for balancing).
     fn drawn_for(&self, row_id: &str) -> Vec<usize> {
         let count = self.candidates.len() as u64;
+        if count == 0 {
+            return Vec::new();
+        }
         let hash = |salt: u64| {
             let mut bytes = self.seed.to_le_bytes().to_vec();
             bytes.extend_from_slice(&salt.to_le_bytes());

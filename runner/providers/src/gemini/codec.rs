@@ -281,6 +281,26 @@ fn decode_response(body: &str) -> LineResult {
     })
 }
 
+/// The HTTP status of a status object's code: an HTTP code as it is, a `google.rpc.Code`
+/// (what a Status carries) as the status Google maps it to.
+fn http_status(code: i64) -> Option<u16> {
+    Some(match code {
+        400..=599 => code as u16,
+        3 | 9 | 11 => 400,
+        16 => 401,
+        7 => 403,
+        5 => 404,
+        6 | 10 => 409,
+        8 => 429,
+        1 => 499,
+        2 | 13 | 15 => 500,
+        12 => 501,
+        14 => 503,
+        4 => 504,
+        _ => return None,
+    })
+}
+
 fn status_text(status: &Status) -> String {
     match &status.name {
         Some(name) => format!("{} ({name})", status.message),
@@ -316,9 +336,9 @@ impl Codec for GeminiCodec {
         let parsed: Line = serde_json::from_slice(line).ok()?;
         let result = match (&parsed.response, &parsed.error) {
             (Some(response), _) => decode_response(&response.to_string()),
-            (None, Some(error)) => match error.code {
-                Some(code @ 400..=599) => LineResult::Rejected {
-                    status: code as u16,
+            (None, Some(error)) => match error.code.and_then(http_status) {
+                Some(status) => LineResult::Rejected {
+                    status,
                     message: status_text(error),
                 },
                 _ => LineResult::NotRun {

@@ -109,23 +109,25 @@ impl GeminiClient {
         let after = since - 300;
         let mut found = Vec::new();
         let mut token: Option<String> = None;
+        // Every page: Google does not document the list's order, so stopping at the first
+        // older batch could miss the one looked for (and create it twice).
         loop {
             let page = self.list(token.as_deref()).await?;
-            let mut older = false;
             for operation in page.operations {
-                let batch = remote(operation)?;
+                // Another tool's batch in a state this one does not know is not ours.
+                let Ok(batch) = remote(operation) else {
+                    continue;
+                };
                 let matches = wanted
                     .iter()
                     .all(|(key, value)| batch.tags.get(key) == Some(value));
-                // Newest first: once past `since` (with slack for clock skew), stop.
-                older |= batch.created_at < after;
-                if matches && batch.created_at >= after {
+                if matches && (batch.created_at == 0 || batch.created_at >= after) {
                     found.push(batch);
                 }
             }
             match page.next_page_token.filter(|next| !next.is_empty()) {
-                Some(next) if !older => token = Some(next),
-                _ => return Ok(found),
+                Some(next) => token = Some(next),
+                None => return Ok(found),
             }
         }
     }

@@ -94,18 +94,7 @@ impl Converter<'_> {
                 "items" => {
                     out.insert("items".into(), self.convert(value, &here, depth));
                 }
-                "anyOf" | "oneOf" => {
-                    let variants = value.as_array().map_or_else(Vec::new, |variants| {
-                        variants
-                            .iter()
-                            .enumerate()
-                            .map(|(index, variant)| {
-                                self.convert(variant, &format!("{here}/{index}"), depth)
-                            })
-                            .collect()
-                    });
-                    out.insert("anyOf".into(), Value::Array(variants));
-                }
+                "anyOf" | "oneOf" => self.variants(value, &here, depth, &mut out),
                 "format" => match value.as_str() {
                     Some(format) if FORMATS.contains(&format) => {
                         out.insert("format".into(), value.clone());
@@ -159,6 +148,39 @@ impl Converter<'_> {
         }
     }
 
+    /// `anyOf` / `oneOf`: a `{"type": "null"}` variant becomes `nullable` (Gemini needs a
+    /// `type` on every schema), and a single variant left stands for the whole.
+    fn variants(
+        &mut self,
+        value: &Value,
+        pointer: &str,
+        depth: usize,
+        out: &mut Map<String, Value>,
+    ) {
+        let Some(variants) = value.as_array() else {
+            return;
+        };
+        let is_null = |variant: &Value| variant.get("type").and_then(Value::as_str) == Some("null");
+        let mut converted: Vec<Value> = variants
+            .iter()
+            .enumerate()
+            .filter(|(_, variant)| !is_null(variant))
+            .map(|(index, variant)| self.convert(variant, &format!("{pointer}/{index}"), depth))
+            .collect();
+        if converted.len() < variants.len() {
+            out.insert("nullable".into(), Value::Bool(true));
+        }
+        if converted.len() == 1 {
+            if let Some(Value::Object(single)) = converted.pop() {
+                for (key, value) in single {
+                    out.entry(key).or_insert(value);
+                }
+            }
+        } else {
+            out.insert("anyOf".into(), Value::Array(converted));
+        }
+    }
+
     /// `enum` and `const`: string values only.
     fn values(&mut self, object: &Map<String, Value>, pointer: &str, out: &mut Map<String, Value>) {
         let (key, values) = match (object.get("enum"), object.get("const")) {
@@ -171,7 +193,12 @@ impl Converter<'_> {
             .filter(|value| !value.is_null())
             .cloned()
             .collect();
-        if strings.iter().all(Value::is_string) {
+        if strings.is_empty() {
+            self.problem(
+                &format!("{pointer}/{key}"),
+                format!("`{key}` allows no value: Gemini's responseSchema needs at least one"),
+            );
+        } else if strings.iter().all(Value::is_string) {
             out.insert("type".into(), Value::String("STRING".into()));
             out.insert("format".into(), Value::String("enum".into()));
             out.insert("enum".into(), Value::Array(strings));
@@ -284,6 +311,12 @@ mod tests {
             json!({"type": "STRING", "nullable": true})
         );
         assert_eq!(converted["properties"]["kind"]["enum"], json!(["x"]));
+        let optional = json!({"anyOf": [{"type": "string"}, {"type": "null"}]});
+        assert_eq!(
+            response_schema(&optional).unwrap(),
+            json!({"type": "STRING", "nullable": true})
+        );
+        assert!(response_schema(&json!({"type": "string", "enum": []})).is_err());
     }
 
     #[test]

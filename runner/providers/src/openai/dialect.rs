@@ -123,5 +123,11 @@ mod tests {
         assert_eq!(batch.created_at, 1_795_773_600);
         let plain = serde_json::json!({"id": "b-2", "job": "x"});
         assert_eq!(unwrap_batch(plain.clone()), plain);
+        // Together lists batches as a bare array.
+        let listed = serde_json::json!([{"id": "b-3", "status": "COMPLETED", "input_file_id": "f",
+            "created_at": "2026-11-27T10:00:00Z"}]);
+        let page = super::super::list_page(listed).expect("a page");
+        assert_eq!(page.data[0].id, "b-3");
+        assert!(!page.has_more);
     }
 }

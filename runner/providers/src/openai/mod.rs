@@ -124,7 +124,7 @@ impl OpenAiClient {
         limit: u32,
     ) -> Result<ListPage<Batch>, ProviderError> {
         let url = self.url("/batches");
-        let mut page: ListPage<Batch> = self
+        let listed: serde_json::Value = self
             .transport
             .json("list batches", Effect::Idempotent, || {
                 let mut query = vec![("limit", limit.to_string())];
@@ -134,6 +134,12 @@ impl OpenAiClient {
                 Ok(self.http().get(&url).query(&query))
             })
             .await?;
+        let mut page = list_page(listed).map_err(|message| {
+            self.transport.redact(ProviderError::Protocol {
+                operation: "list batches".into(),
+                message,
+            })
+        })?;
         page.data = std::mem::take(&mut page.data)
             .into_iter()
             .map(|batch| crate::redact::redact_batch(batch, self.transport.secrets()))
@@ -180,11 +186,13 @@ impl OpenAiClient {
             let page = self.list_batches(after.as_deref(), 100).await?;
             let mut older = false;
             for batch in &page.data {
-                let matches = batch.metadata.as_ref().is_some_and(|present| {
-                    metadata
-                        .iter()
-                        .all(|(key, value)| present.get(key) == Some(value))
-                });
+                // An empty filter matches every batch (hosts whose batches keep no metadata).
+                let matches = metadata.is_empty()
+                    || batch.metadata.as_ref().is_some_and(|present| {
+                        metadata
+                            .iter()
+                            .all(|(key, value)| present.get(key) == Some(value))
+                    });
                 if matches && batch.created_at >= since - 300 {
                     found.push(batch.clone());
                 }
@@ -306,4 +314,27 @@ impl OpenAiClient {
         let url = self.url(&format!("/files/{file_id}/content"));
         self.transport.download(&url, destination).await
     }
+}
+
+/// A page of batches: OpenAI's `{"object": "list", "data": [...]}`, or the bare array some
+/// compatible hosts (Together) answer with (one page, nothing after it).
+fn list_page(listed: serde_json::Value) -> Result<ListPage<Batch>, String> {
+    let listed = match listed {
+        serde_json::Value::Array(items) => serde_json::json!({"object": "list", "data": items}),
+        other => other,
+    };
+    let mut page: ListPage<serde_json::Value> = serde_json::from_value(listed)
+        .map_err(|error| format!("not a list of batches: {error}"))?;
+    let data = std::mem::take(&mut page.data)
+        .into_iter()
+        .map(|item| serde_json::from_value(dialect::unwrap_batch(item)))
+        .collect::<Result<Vec<Batch>, _>>()
+        .map_err(|error| format!("a listed batch is not a batch: {error}"))?;
+    Ok(ListPage {
+        object: page.object,
+        data,
+        first_id: page.first_id,
+        last_id: page.last_id,
+        has_more: page.has_more,
+    })
 }

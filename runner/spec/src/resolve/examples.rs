@@ -59,6 +59,16 @@ impl Resolver<'_> {
         inline: &[indexmap::IndexMap<String, Value>],
         labels: &[LabelField],
     ) -> Option<Vec<Example>> {
+        if inline.is_empty() {
+            let span = self.spans.value("/examples/inline");
+            self.error(
+                "invalid-example",
+                "`examples.inline` is empty".into(),
+                span,
+                "give at least one example, or remove `examples`",
+            );
+            return None;
+        }
         if inline.len() > MAX_INLINE {
             let span = self.spans.key("/examples/inline");
             self.error(
