@@ -68,6 +68,22 @@ pub enum ProviderError {
 }
 
 impl ProviderError {
+    /// A create refused with 429 (after waiting as long as the API asked) is a full batch
+    /// queue, as Anthropic, Gemini (`RESOURCE_EXHAUSTED`) and Mistral report it: the shard
+    /// waits for running batches instead of failing its rows.
+    #[must_use]
+    pub(crate) fn queue_full_at_create(self) -> Self {
+        match self {
+            Self::Api {
+                status: 429,
+                message,
+                operation,
+                ..
+            } => Self::QueueFull { operation, message },
+            other => other,
+        }
+    }
+
     /// The same error with secrets removed from every text that came from outside.
     #[must_use]
     pub fn redacted(self, secrets: &Secrets) -> Self {

@@ -156,20 +156,12 @@ impl AnthropicClient {
 
     async fn create_remote(&self, input: &StagedInput) -> Result<RemoteBatch, ProviderError> {
         let mut created = self.created.lock().await;
-        match self.create_batch(Path::new(&input.id)).await {
-            Ok(batch) => {
-                created.insert(batch.id.clone());
-                Ok(remote(batch))
-            }
-            // The batch queue is full (after waiting as long as the API asked): not a failure.
-            Err(ProviderError::Api {
-                status: 429,
-                message,
-                operation,
-                ..
-            }) => Err(ProviderError::QueueFull { operation, message }),
-            Err(error) => Err(error),
-        }
+        let batch = self
+            .create_batch(Path::new(&input.id))
+            .await
+            .map_err(ProviderError::queue_full_at_create)?;
+        created.insert(batch.id.clone());
+        Ok(remote(batch))
     }
 
     async fn fetch(

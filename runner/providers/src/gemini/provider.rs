@@ -88,21 +88,11 @@ impl GeminiClient {
         tags: &Tags,
     ) -> Result<RemoteBatch, ProviderError> {
         let file_name = format!("files/{}", input.id);
-        match self
+        let operation = self
             .create_batch(&file_name, &tags::display_name(tags))
             .await
-        {
-            Ok(operation) => remote(operation),
-            // The batch queue is full (`RESOURCE_EXHAUSTED`, after waiting as long as the
-            // API asked): the shard waits for running batches instead of failing its rows.
-            Err(ProviderError::Api {
-                status: 429,
-                message,
-                operation,
-                ..
-            }) => Err(ProviderError::QueueFull { operation, message }),
-            Err(error) => Err(error),
-        }
+            .map_err(ProviderError::queue_full_at_create)?;
+        remote(operation)
     }
 
     async fn scan(&self, wanted: &Tags, since: i64) -> Result<Vec<RemoteBatch>, ProviderError> {

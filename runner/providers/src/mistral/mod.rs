@@ -6,8 +6,6 @@
 //! Jobs carry metadata, so a lost upload or create is found by looking, as with OpenAI
 //! (`BatchIdentity::Tagged`): by file name, then by the tags of jobs created since.
 
-use std::path::Path;
-
 use crate::http::{Effect, Transport};
 use crate::{ApiKey, OpenAiClient, ProviderError, RetryPolicy};
 use types::{BatchJob, FileEntry, Page};
@@ -169,15 +167,6 @@ impl MistralClient {
             }
         }
         Ok(found)
-    }
-
-    /// Upload a shard (`purpose=batch`).
-    pub(crate) async fn upload(
-        &self,
-        path: &Path,
-        name: &str,
-    ) -> Result<batchlabel_protocol::FileObject, ProviderError> {
-        self.files.upload(path, name).await
     }
 
     pub(crate) fn files(&self) -> &OpenAiClient {

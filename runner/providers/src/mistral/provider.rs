@@ -70,18 +70,11 @@ impl MistralClient {
         input: &StagedInput,
         tags: &Tags,
     ) -> Result<RemoteBatch, ProviderError> {
-        match self.create_job(&input.id, metadata(tags)).await {
-            Ok(job) => Ok(remote(job)),
-            // Too many jobs or tokens queued (after waiting as long as the API asked): the
-            // shard waits for running jobs instead of failing.
-            Err(ProviderError::Api {
-                status: 429,
-                message,
-                operation,
-                ..
-            }) => Err(ProviderError::QueueFull { operation, message }),
-            Err(error) => Err(error),
-        }
+        let job = self
+            .create_job(&input.id, metadata(tags))
+            .await
+            .map_err(ProviderError::queue_full_at_create)?;
+        Ok(remote(job))
     }
 
     async fn answer(&self, line: &str) -> Result<LineResult, ProviderError> {
@@ -104,18 +97,13 @@ impl BatchProvider for MistralClient {
         Arc::new(MistralCodec)
     }
 
+    // Uploads, downloads and deletes are OpenAI's `/v1/files` routes: the wrapped client's.
     fn stage_input<'a>(
         &'a self,
         path: &'a Path,
         name: &'a str,
     ) -> BoxFuture<'a, Result<StagedInput, ProviderError>> {
-        Box::pin(async move {
-            let file = self.upload(path, name).await?;
-            Ok(StagedInput {
-                id: file.id,
-                bytes: Some(file.bytes),
-            })
-        })
+        self.files().stage_input(path, name)
     }
 
     fn find_staged_input<'a>(
@@ -165,24 +153,18 @@ impl BatchProvider for MistralClient {
         batch: &'a RemoteBatch,
         directory: &'a Path,
     ) -> BoxFuture<'a, Result<ResultFiles, ProviderError>> {
-        // Output and error files are files like OpenAI's, under the same routes.
-        Box::pin(self.files().fetch(batch, directory))
+        self.files().fetch_results(batch, directory)
     }
 
     fn delete_input<'a>(&'a self, input_id: &'a str) -> BoxFuture<'a, Result<(), ProviderError>> {
-        Box::pin(self.files().delete_file(input_id))
+        self.files().delete_input(input_id)
     }
 
     fn delete_results<'a>(
         &'a self,
         handles: &'a [String],
     ) -> BoxFuture<'a, Result<(), ProviderError>> {
-        Box::pin(async move {
-            for handle in handles {
-                self.files().delete_file(handle).await?;
-            }
-            Ok(())
-        })
+        self.files().delete_results(handles)
     }
 
     fn answer_now<'a>(&'a self, line: &'a str) -> BoxFuture<'a, Result<LineResult, ProviderError>> {

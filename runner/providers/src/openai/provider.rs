@@ -102,7 +102,7 @@ pub(crate) fn metadata(tags: &Tags) -> serde_json::Map<String, serde_json::Value
 
 impl OpenAiClient {
     /// Download a batch's output and error files into `directory`.
-    pub(crate) async fn fetch(
+    async fn fetch(
         &self,
         batch: &RemoteBatch,
         directory: &Path,
