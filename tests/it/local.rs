@@ -91,7 +91,7 @@ fn a_local_run_labels_every_row_with_schema_valid_outputs_deterministically() {
 #[test]
 fn a_killed_local_run_resumes_and_labels_every_row_once() {
     let scratch = Scratch::new();
-    local_job(&scratch, 30, 5);
+    local_job(&scratch, 60, 5);
     // One attempt: a batch the in-process server dropped on restart would show as failed rows
     // instead of being hidden by a retry.
     let spec = std::fs::read_to_string(scratch.path().join("job.yaml")).unwrap();
@@ -111,15 +111,23 @@ fn a_killed_local_run_resumes_and_labels_every_row_once() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    // Kill it once some, but not all, shards are in.
+    // Kill it once some, but not all, shards are in; on a loaded machine, where `status` itself
+    // is slow, once batches have been running for a while.
     let started = Instant::now();
+    let mut first_submitted = None;
     loop {
         let status = scratch.run(&["status", "job.yaml", "--json", "--state-dir", "state"]);
-        let labeled = serde_json::from_str::<Value>(&status.stdout)
-            .ok()
-            .and_then(|value| value["status"]["labeled_rows"].as_u64())
-            .unwrap_or(0);
-        if labeled >= 5 {
+        let status = serde_json::from_str::<Value>(&status.stdout).unwrap_or_default();
+        let labeled = status["status"]["labeled_rows"].as_u64().unwrap_or(0);
+        let submitted = status["status"]["shards"]
+            .as_array()
+            .is_some_and(|shards| shards.iter().any(|shard| shard["submits"].as_i64() > Some(0)));
+        if submitted && first_submitted.is_none() {
+            first_submitted = Some(Instant::now());
+        }
+        let running_a_while =
+            first_submitted.is_some_and(|at| at.elapsed() > Duration::from_millis(1500));
+        if labeled >= 5 || running_a_while {
             break;
         }
         assert!(
@@ -130,21 +138,22 @@ fn a_killed_local_run_resumes_and_labels_every_row_once() {
             started.elapsed() < Duration::from_mins(2),
             "no shard finished in time"
         );
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(Duration::from_millis(50));
     }
     // Into the next batch, so the kill lands mid-batch.
     std::thread::sleep(Duration::from_millis(250));
     child.kill().unwrap();
-    child.wait().unwrap();
+    let killed = child.wait().unwrap();
+    assert!(!killed.success(), "the run finished before the kill: {killed:?}");
     let outcome = run_local(&scratch, "state");
     assert_eq!(outcome.code, 0, "{outcome:?}");
     let summary: Value = serde_json::from_str(&outcome.stdout).unwrap();
-    assert_eq!(summary["summary"]["labeled_rows"], 30, "{outcome:?}");
+    assert_eq!(summary["summary"]["labeled_rows"], 60, "{outcome:?}");
     assert_eq!(summary["summary"]["failed_rows"], 0, "{outcome:?}");
     assert_eq!(summary["summary"]["run"], 1, "the same run, resumed");
     let ids: std::collections::HashSet<String> =
         labels(&scratch).into_iter().map(|(id, _)| id).collect();
-    assert_eq!(ids.len(), 30);
+    assert_eq!(ids.len(), 60);
 }
 
 #[test]
