@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # What building and testing batchlabel needs beyond cargo, installed when missing: the
 # llama.cpp build (cmake, clang, libclang for bindgen), python3 with pip and venv (the model
-# download, the SDK tests), the wasm32-wasip2 target the plugin tests build for, rustfmt and
-# clippy. Used by scripts/quickstart.sh, scripts/test.sh and
-# .ci/run. Pass --with-browser to add Chromium (the HTML report test).
+# download, the SDK tests), PostgreSQL (the database source/sink tests start throwaway
+# servers; Debian's default cluster is not created), the wasm32-wasip2 target the plugin tests
+# build for, rustfmt and clippy. Used by scripts/quickstart.sh, scripts/test.sh and .ci/run.
+# Pass --with-browser to add Chromium (the HTML report test).
 # Where it cannot install (no root and no sudo), it names what is missing and the command.
 set -euo pipefail
 packages=()
@@ -14,6 +15,9 @@ dpkg -s libclang-dev >/dev/null 2>&1 || ls /usr/lib/llvm-*/lib/libclang.so* >/de
 # python3 with pip fetches the model; venv holds the official SDKs the protocol tests drive.
 command -v python3 >/dev/null || packages+=(python3 python3-pip)
 python3 -c 'import ensurepip' 2>/dev/null || packages+=(python3-venv)
+# The database tests run initdb and pg_ctl themselves; Debian keeps them out of PATH.
+command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
+  || packages+=(postgresql)
 if [ "${1:-}" = "--with-browser" ]; then
   command -v chromium >/dev/null || packages+=(chromium)
 fi
@@ -29,8 +33,13 @@ if [ ${#packages[@]} -gt 0 ]; then
   fi
   if ! command -v apt-get >/dev/null; then
     echo "error: missing system packages: ${packages[*]}, and apt-get is not here to install them" >&2
-    echo "hint: install cmake, clang and libclang with your system's package manager" >&2
+    echo "hint: install them (Debian names) with your system's package manager" >&2
     exit 2
+  fi
+  # Debian's postgresql package would otherwise create and start a cluster nobody uses.
+  if [[ " ${packages[*]} " == *" postgresql "* ]] && [ ! -e /etc/postgresql-common/createcluster.conf ]; then
+    "${SUDO[@]}" mkdir -p /etc/postgresql-common
+    echo "create_main_cluster = false" | "${SUDO[@]}" tee /etc/postgresql-common/createcluster.conf >/dev/null
   fi
   echo "installing ${packages[*]} (apt-get)…" >&2
   "${SUDO[@]}" apt-get update -qq

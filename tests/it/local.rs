@@ -119,9 +119,11 @@ fn a_killed_local_run_resumes_and_labels_every_row_once() {
         let status = scratch.run(&["status", "job.yaml", "--json", "--state-dir", "state"]);
         let status = serde_json::from_str::<Value>(&status.stdout).unwrap_or_default();
         let labeled = status["status"]["labeled_rows"].as_u64().unwrap_or(0);
-        let submitted = status["status"]["shards"]
-            .as_array()
-            .is_some_and(|shards| shards.iter().any(|shard| shard["submits"].as_i64() > Some(0)));
+        let submitted = status["status"]["shards"].as_array().is_some_and(|shards| {
+            shards
+                .iter()
+                .any(|shard| shard["submits"].as_i64() > Some(0))
+        });
         if submitted && first_submitted.is_none() {
             first_submitted = Some(Instant::now());
         }
@@ -144,7 +146,10 @@ fn a_killed_local_run_resumes_and_labels_every_row_once() {
     std::thread::sleep(Duration::from_millis(250));
     child.kill().unwrap();
     let killed = child.wait().unwrap();
-    assert!(!killed.success(), "the run finished before the kill: {killed:?}");
+    assert!(
+        !killed.success(),
+        "the run finished before the kill: {killed:?}"
+    );
     let outcome = run_local(&scratch, "state");
     assert_eq!(outcome.code, 0, "{outcome:?}");
     let summary: Value = serde_json::from_str(&outcome.stdout).unwrap();

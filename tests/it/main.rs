@@ -4,6 +4,8 @@ mod budget;
 mod check;
 mod compile;
 mod crash;
+mod databases;
+mod databases_postgres;
 mod diagnostics;
 mod estimate;
 mod eval;
@@ -44,10 +46,20 @@ impl std::fmt::Debug for Outcome {
 
 /// Run `batchlabel` with `args` in `directory`.
 pub(crate) fn batchlabel(directory: &Path, args: &[&str]) -> Outcome {
+    batchlabel_with_env(directory, args, &[])
+}
+
+/// Run `batchlabel` with `args` in `directory`, with extra environment variables.
+pub(crate) fn batchlabel_with_env(
+    directory: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Outcome {
     let output = Command::new(env!("CARGO_BIN_EXE_batchlabel"))
         .args(args)
         .current_dir(directory)
         .env("NO_COLOR", "1")
+        .envs(env.iter().copied())
         .output()
         .expect("run batchlabel");
     Outcome {
@@ -139,6 +151,10 @@ impl Scratch {
 
     pub(crate) fn run(&self, args: &[&str]) -> Outcome {
         batchlabel(self.path(), args)
+    }
+
+    pub(crate) fn run_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Outcome {
+        batchlabel_with_env(self.path(), args, env)
     }
 }
 

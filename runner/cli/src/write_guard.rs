@@ -83,16 +83,20 @@ impl Write {
 
 /// What `job` reads: its spec, input, template files and plugins.
 pub(crate) fn job_reads(job: &Job) -> Vec<Read> {
-    let mut reads = vec![
-        Read {
-            what: "the spec".into(),
-            path: job.spec_path.clone(),
-        },
-        Read {
+    let mut reads = vec![Read {
+        what: "the spec".into(),
+        path: job.spec_path.clone(),
+    }];
+    // A PostgreSQL input has no file to protect.
+    if !matches!(
+        job.input.format,
+        batchlabel_spec::InputFormat::Postgres { .. }
+    ) {
+        reads.push(Read {
             what: "the input".into(),
             path: job.input.path.clone(),
-        },
-    ];
+        });
+    }
     for template in [job.prompt.system.as_ref(), Some(&job.prompt.user)]
         .into_iter()
         .flatten()
@@ -128,11 +132,13 @@ pub(crate) fn job_reads(job: &Job) -> Vec<Read> {
 pub(crate) fn run_writes(job: &Job, run_dir: &Path) -> Vec<Write> {
     let mut writes = Vec::new();
     if let Some(output) = &job.output {
-        writes.push(Write::file("the results file (`output`)", &output.path));
-        writes.push(Write::file(
-            "the results file's temporary file",
-            &batchlabel_lifecycle::partial_path(&output.path),
-        ));
+        if output.writes_file() {
+            writes.push(Write::file("the results file (`output`)", &output.path));
+            writes.push(Write::file(
+                "the results file's temporary file",
+                &batchlabel_lifecycle::partial_path(&output.path),
+            ));
+        }
         writes.push(Write::file(
             "the errors file (`output.errors`)",
             &output.errors_path,

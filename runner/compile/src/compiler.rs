@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use batchlabel_source::{Format, Row, RowError, Source};
+use batchlabel_source::{Format, InputIdentity, Row, RowError, Source};
 use batchlabel_spec::{InputFormat, Job};
 use serde::Serialize;
 
@@ -70,6 +70,8 @@ pub struct CompileReport {
     pub failed_rows: u64,
     /// The output folder, when written.
     pub out_dir: Option<PathBuf>,
+    /// A query input's identity, from the rows this compile read (a file's is known before).
+    pub query_identity: Option<batchlabel_source::InputIdentity>,
 }
 
 /// `manifest.json`: what is in an output folder, enough to join results back to rows.
@@ -161,7 +163,7 @@ pub fn compile(job: &Job, options: &CompileOptions) -> Result<CompileReport, Com
         progress.start(std::fs::metadata(&job.input.path).map_or(0, |metadata| metadata.len()));
     }
     let bytes_read = AtomicU64::new(0);
-    let outcome = std::thread::scope(|scope| -> Result<(), CompileError> {
+    let outcome = std::thread::scope(|scope| -> Result<Option<InputIdentity>, CompileError> {
         let workers = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
         let (chunk_sender, chunk_receiver) = crossbeam_channel::bounded::<(
             u64,
@@ -179,11 +181,12 @@ pub fn compile(job: &Job, options: &CompileOptions) -> Result<CompileReport, Com
         }
         let row_limit = options.row_limit.unwrap_or(u64::MAX);
         let row_filter = options.row_filter.as_deref();
-        let reader = scope.spawn(move || -> Result<(), CompileError> {
+        let is_query = job.input.format.is_query();
+        let reader = scope.spawn(move || -> Result<Option<InputIdentity>, CompileError> {
             let mut rows_read = 0u64;
             for sequence in 0.. {
                 if credit_receiver.recv().is_err() {
-                    return Ok(()); // the planner stopped; its error is reported
+                    return Ok(None); // the planner stopped; its error is reported
                 }
                 let mut chunk = Vec::with_capacity(CHUNK_ROWS);
                 let wanted = (row_limit - rows_read).min(CHUNK_ROWS as u64) as usize;
@@ -200,13 +203,17 @@ pub fn compile(job: &Job, options: &CompileOptions) -> Result<CompileReport, Com
                 bytes_read.store(source.bytes_read(), Ordering::Relaxed);
                 // Sequence numbers stay contiguous: a chunk the filter emptied is sent too.
                 if read_any && chunk_sender.send((sequence, chunk)).is_err() {
-                    return Ok(()); // the planner stopped; its error is reported
+                    return Ok(None); // the planner stopped; its error is reported
                 }
                 if !more {
                     break;
                 }
             }
-            Ok(())
+            Ok(if is_query {
+                Some(source.identity()?)
+            } else {
+                None
+            })
         });
         // Plain threads on a channel rather than a work-stealing pool: idle workers block
         // instead of spinning, leaving the cores to the reader and the planner.
@@ -281,7 +288,7 @@ pub fn compile(job: &Job, options: &CompileOptions) -> Result<CompileReport, Com
     if let Some(progress) = &options.progress {
         progress.finish();
     }
-    outcome?;
+    let query_identity = outcome?;
     let mut plan: Plan = planner
         .finish()
         .map_err(|error| CompileError::io(staging.work_dir(), error))?;
@@ -339,6 +346,7 @@ pub fn compile(job: &Job, options: &CompileOptions) -> Result<CompileReport, Com
         row_map_entries: plan.row_map_entries,
         cached_requests: plan.cached_requests,
         out_dir,
+        query_identity,
     })
 }
 
@@ -421,11 +429,25 @@ impl FailedRows {
 /// Open the job's input and check that the columns it reads exist (CSV: in the header;
 /// JSONL: the id and text keys in the first row; `row.*` keys are checked per row).
 pub fn open_source(job: &Job) -> Result<Box<dyn Source>, CompileError> {
-    let format = match job.input.format {
-        InputFormat::Csv { delimiter } => Format::Csv { delimiter },
+    let format = match &job.input.format {
+        InputFormat::Csv { delimiter } => Format::Csv {
+            delimiter: *delimiter,
+        },
         InputFormat::Jsonl => Format::Jsonl,
+        InputFormat::Sqlite { query } => Format::Sqlite {
+            query: query.clone(),
+        },
+        InputFormat::Postgres { url_env, query } => Format::Postgres {
+            url_env: url_env.clone(),
+            query: query.clone(),
+        },
     };
-    let source = batchlabel_source::open_source(&job.input.path, format, &job.input.id_column)?;
+    let source = batchlabel_source::open_source(
+        &job.input.path,
+        &format,
+        &job.input.id_column,
+        job.input.text_column.as_deref(),
+    )?;
     if let Some(text) = &job.input.text_column {
         source.require_column(text, "the text (`input.text`)")?;
     }

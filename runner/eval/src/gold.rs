@@ -91,11 +91,20 @@ pub fn load_gold(job: &Job, field: &LabelField, source: &GoldSource) -> Result<G
     };
     let (mut reader, label_column, text_column) = match source {
         GoldSource::Column(column) => {
-            let format = match job.input.format {
-                InputFormat::Csv { delimiter } => Format::Csv { delimiter },
+            let format = match &job.input.format {
+                InputFormat::Csv { delimiter } => Format::Csv {
+                    delimiter: *delimiter,
+                },
                 InputFormat::Jsonl => Format::Jsonl,
+                InputFormat::Sqlite { query } => Format::Sqlite {
+                    query: query.clone(),
+                },
+                InputFormat::Postgres { url_env, query } => Format::Postgres {
+                    url_env: url_env.clone(),
+                    query: query.clone(),
+                },
             };
-            let reader = open_source(&job.input.path, format, &job.input.id_column)?;
+            let reader = open_source(&job.input.path, &format, &job.input.id_column, None)?;
             reader.require_column(column, "the gold labels (`--gold`)")?;
             (reader, column.clone(), job.input.text_column.clone())
         }
@@ -190,12 +199,12 @@ fn open_gold_file(path: &Path, job: &Job, field: &LabelField) -> Result<GoldRead
         Format::Csv { delimiter: b',' }
     };
     // The id column: the spec's, else `id`.
-    let id_column = match open_source(path, format, &job.input.id_column) {
+    let id_column = match open_source(path, &format, &job.input.id_column, None) {
         Ok(source) => return finish_gold_file(source, path, field),
         Err(batchlabel_source::SourceError::MissingColumn { .. }) => "id",
         Err(other) => return Err(other.into()),
     };
-    let source = open_source(path, format, id_column)?;
+    let source = open_source(path, &format, id_column, None)?;
     finish_gold_file(source, path, field)
 }
 

@@ -85,6 +85,10 @@ pub async fn run(
         settings.plugins.validators.clone(),
     )?;
     let price = batchlabel_compile::job_price(job);
+    // A database output that cannot take the results stops the run before anything is paid.
+    if let Some(output) = &job.output {
+        batchlabel_sink::preflight(output)?;
+    }
     let run = match choose_run(&ledger, job, settings, observer)? {
         RunChoice::Resume(run) => run,
         RunChoice::Start { collect } => {

@@ -19,6 +19,7 @@ impl Runner<'_> {
             path: self.run_dir.join("results.jsonl"),
             format: OutputFormat::Jsonl,
             errors_path: self.run_dir.join("results.errors.jsonl"),
+            write_back: None,
         });
         let calibration = crate::calibrate::calibrate(&mut self.ledger, self.run.id, self.job)?;
         if calibration.rows > 0 {
@@ -30,12 +31,21 @@ impl Runner<'_> {
         let stage = Instant::now();
         let written = batchlabel_sink::write_results(&self.ledger, self.run.id, self.job, &output)?;
         self.timings.sink_seconds = stage.elapsed().as_secs_f64();
+        if written.not_written_back > 0
+            && let Some(write_back) = &output.write_back
+        {
+            self.observer.event(&format!(
+                "warning: {} labeled row(s) were not written back: table `{}` has no row with their id (their labels are in the ledger and the results)",
+                written.not_written_back, write_back.table
+            ));
+        }
         if self.ledger.run_state(self.run.id)? != RunState::Cancelled {
             self.ledger.set_run_state(self.run.id, RunState::Finished)?;
         }
         // Nothing of an ended run is retried: its shard files and downloads can go (see
         // `disk.rs`); the ledger and the results stay.
         let keep = [output.path.as_path(), output.errors_path.as_path()];
+        let output_path = output.writes_file().then(|| output.path.clone());
         let freed = crate::disk::drop_run_files(&self.run_dir, &self.ledger, self.run.id, &keep);
         freed.report(self.observer, self.run.id);
         self.ledger.truncate_log();
@@ -44,7 +54,7 @@ impl Runner<'_> {
         Ok(RunSummary {
             run: self.run.id,
             counts: status.counts,
-            output: Some(output.path),
+            output: output_path,
             errors: Some(output.errors_path),
             run_dir: self.run_dir,
             submitted_only: false,

@@ -40,7 +40,7 @@ use std::time::Duration;
 pub use batchlabel_core::{FailureReason, Outcome, ResultState, RunState, ShardState};
 pub use batchlabel_ledger::RowResult;
 pub use batchlabel_ledger::{ActualUsage, Ledger, LedgerError, RunRecord, ShardRecord};
-pub use batchlabel_sink::{SinkCounts, partial_path, rfc3339};
+pub use batchlabel_sink::{SinkCounts, partial_path, preflight as preflight_output, rfc3339};
 pub use calibrate::{Calibration, calibrate_outputs};
 pub use checks::{OutputCheck, OutputChecks, Plugins};
 pub use clean::{CleanOptions, CleanReport, CleanedRun, clean};
@@ -110,6 +110,15 @@ pub struct ProviderFailure {
 /// ledger records every intent, and the next run picks up from it.
 #[derive(Debug, thiserror::Error)]
 pub enum LifecycleError {
+    /// A query input returned other rows while it was compiled than when its identity was
+    /// taken (a concurrent writer): nothing was sent.
+    #[error(
+        "the input `{location}` changed while it was read (the query returned other rows than a moment before); nothing was sent: run again to label the rows as they are now (unchanged requests are reused)"
+    )]
+    InputChangedWhileReading {
+        /// The input.
+        location: String,
+    },
     /// The spec changed since the run in this directory started.
     #[error(
         "the spec changed since run {run} started (fingerprint {old} → {new}); pass `--new-run` to start a new run (results already labeled are reused), or restore the spec to resume"

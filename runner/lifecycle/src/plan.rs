@@ -32,6 +32,15 @@ impl Runner<'_> {
                 request_hook: self.settings.plugins.request.clone(),
             },
         )?;
+        if let Some(read) = &report.query_identity
+            && (read.size, read.version) != (self.run.input.size, self.run.input.version)
+        {
+            // Two reads of the query disagree: the table changed in between. Nothing is
+            // registered or sent; the next `run` sees the new rows as a new input.
+            return Err(LifecycleError::InputChangedWhileReading {
+                location: self.job.input.path.to_string_lossy().into_owned(),
+            });
+        }
         register_compile(
             &mut self.ledger,
             self.run.id,

@@ -30,18 +30,24 @@ pub(crate) enum RunChoice {
     },
 }
 
-/// The identity of the input a run read (path, size, modification time), `--limit` included.
+/// The identity of the input a run read, `--limit` included: a file's path, size and
+/// modification time; a query's digest of the rows it returns now (read once for this).
 pub(crate) fn input_identity(
     job: &Job,
     limit: Option<u64>,
 ) -> Result<InputIdentity, LifecycleError> {
-    let identity =
+    let identity = if job.input.format.is_query() {
+        let mut source = batchlabel_compile::open_source(job)?;
+        batchlabel_source::query_identity(source.as_mut(), limit)
+            .map_err(batchlabel_compile::CompileError::from)?
+    } else {
         batchlabel_source::input_identity(&job.input.path).map_err(|error| match error {
             batchlabel_source::SourceError::Io { path, source } => {
                 LifecycleError::io(&path, source)
             }
             other => batchlabel_compile::CompileError::from(other).into(),
-        })?;
+        })?
+    };
     let mut identity: InputIdentity = identity;
     if let Some(limit) = limit {
         identity.location = format!("{}#limit={limit}", identity.location);

@@ -59,7 +59,7 @@ impl Sink for CsvSink {
         self.writer.write_record(None::<&[u8]>).map_err(error)
     }
 
-    fn commit(self: Box<Self>) -> Result<(), SinkError> {
+    fn commit(self: Box<Self>) -> Result<u64, SinkError> {
         let Self {
             writer,
             path,
@@ -69,6 +69,6 @@ impl Sink for CsvSink {
         let file = writer
             .into_inner()
             .map_err(|error| SinkError::io(&temporary, error.into_error()))?;
-        partial::replace_file(file, &temporary, &path)
+        partial::replace_file(file, &temporary, &path).map(|()| 0)
     }
 }

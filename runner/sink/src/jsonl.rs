@@ -62,7 +62,7 @@ impl Sink for JsonlSink {
             .map_err(|source| SinkError::io(&self.temporary, source))
     }
 
-    fn commit(self: Box<Self>) -> Result<(), SinkError> {
-        partial::replace_file(self.writer, &self.temporary, &self.path)
+    fn commit(self: Box<Self>) -> Result<u64, SinkError> {
+        partial::replace_file(self.writer, &self.temporary, &self.path).map(|()| 0)
     }
 }

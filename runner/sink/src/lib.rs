@@ -8,6 +8,7 @@
 //! and the job's output settings (batchlabel-spec).
 
 mod csv;
+mod database;
 mod error;
 mod errors_file;
 mod jsonl;
@@ -20,6 +21,7 @@ use batchlabel_spec::{Output, OutputFormat};
 use serde_json::Value;
 
 pub use crate::csv::CsvSink;
+pub use database::{PostgresSink, WriteBackSink, preflight_write_back};
 pub use error::SinkError;
 pub use errors_file::{ErrorsFile, FailedRow};
 pub use jsonl::JsonlSink;
@@ -53,23 +55,82 @@ pub trait Sink {
         provenance: &Provenance<'_>,
     ) -> Result<(), SinkError>;
 
-    /// Finish: move the temporary file over the destination, or commit the SQLite
-    /// transaction.
-    fn commit(self: Box<Self>) -> Result<(), SinkError>;
+    /// Finish: move the temporary file over the destination, or commit the database
+    /// transaction. Returns the rows the destination had no row for (a write-back whose
+    /// table lacks some ids); 0 for sinks that insert.
+    fn commit(self: Box<Self>) -> Result<u64, SinkError>;
+}
+
+/// Several sinks fed the same rows (the results and the write-back), committed in order.
+struct Fanout(Vec<Box<dyn Sink>>);
+
+impl Sink for Fanout {
+    fn begin(&mut self, header: &SinkHeader<'_>) -> Result<(), SinkError> {
+        self.0.iter_mut().try_for_each(|sink| sink.begin(header))
+    }
+
+    fn labeled(
+        &mut self,
+        row_id: &str,
+        output_json: &str,
+        provenance: &Provenance<'_>,
+    ) -> Result<(), SinkError> {
+        self.0
+            .iter_mut()
+            .try_for_each(|sink| sink.labeled(row_id, output_json, provenance))
+    }
+
+    fn commit(self: Box<Self>) -> Result<u64, SinkError> {
+        let mut missing = 0;
+        for sink in self.0 {
+            missing += sink.commit()?;
+        }
+        Ok(missing)
+    }
 }
 
 /// Open the sink `output` names (creating its folder) and begin it with the label `fields`.
 pub fn open_sink(output: &Output, fields: &[&str]) -> Result<Box<dyn Sink>, SinkError> {
-    if let Some(parent) = output.path.parent() {
+    let files = [
+        output.writes_file().then_some(output.path.as_path()),
+        Some(output.errors_path.as_path()),
+    ];
+    for parent in files
+        .into_iter()
+        .flatten()
+        .filter_map(std::path::Path::parent)
+    {
         std::fs::create_dir_all(parent).map_err(|source| SinkError::io(parent, source))?;
     }
-    let mut sink: Box<dyn Sink> = match output.format {
-        OutputFormat::Csv => Box::new(CsvSink::create(&output.path)?),
-        OutputFormat::Jsonl => Box::new(JsonlSink::create(&output.path)?),
-        OutputFormat::Sqlite => Box::new(SqliteSink::open(&output.path)?),
-    };
+    let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
+    match &output.format {
+        OutputFormat::Csv => sinks.push(Box::new(CsvSink::create(&output.path)?)),
+        OutputFormat::Jsonl => sinks.push(Box::new(JsonlSink::create(&output.path)?)),
+        OutputFormat::Sqlite => sinks.push(Box::new(SqliteSink::open(&output.path)?)),
+        OutputFormat::Postgres { url_env, table } => {
+            sinks.push(Box::new(PostgresSink::new(url_env, table)?));
+        }
+        OutputFormat::WriteBackOnly => {}
+    }
+    if let Some(write_back) = &output.write_back {
+        sinks.push(Box::new(WriteBackSink::new(write_back)?));
+    }
+    let mut sink: Box<dyn Sink> = Box::new(Fanout(sinks));
     sink.begin(&SinkHeader { fields })?;
     Ok(sink)
+}
+
+/// Check, before anything is sent, that the results can be written where `output` names:
+/// a PostgreSQL sink's database is reachable, a write-back's table and columns exist with
+/// fitting types. File sinks are checked by the write guard.
+pub fn preflight(output: &Output) -> Result<(), SinkError> {
+    if let OutputFormat::Postgres { url_env, .. } = &output.format {
+        database::off_runtime(|| database::Connection::open(url_env).map(drop))?;
+    }
+    if let Some(write_back) = &output.write_back {
+        preflight_write_back(write_back)?;
+    }
+    Ok(())
 }
 
 /// The label fields of a stored output as text cells, in `fields` order: strings as they

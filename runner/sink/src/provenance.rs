@@ -4,21 +4,7 @@
 use std::borrow::Cow;
 
 /// The provenance column names, in the order every sink writes them.
-pub const PROVENANCE: [&str; 13] = [
-    "model",
-    "model_snapshot",
-    "spec_fingerprint",
-    "batch_id",
-    "custom_id",
-    "attempt",
-    "input_tokens",
-    "output_tokens",
-    "cost_usd",
-    "labeled_at",
-    "source",
-    "run",
-    "packed_in",
-];
+pub const PROVENANCE: [&str; 13] = batchlabel_spec::PROVENANCE_COLUMNS;
 
 /// Where one labeled row came from; its fields are the [`PROVENANCE`] columns, in order (the
 /// JSON Lines sink serializes it as it is).

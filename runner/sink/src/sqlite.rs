@@ -108,8 +108,8 @@ impl Sink for SqliteSink {
             .map_err(|error| SinkError::sqlite(&self.path, error))
     }
 
-    fn commit(self: Box<Self>) -> Result<(), SinkError> {
-        self.execute("COMMIT")
+    fn commit(self: Box<Self>) -> Result<u64, SinkError> {
+        self.execute("COMMIT").map(|()| 0)
     }
 }
 

@@ -48,6 +48,7 @@ fn output(directory: &Path, name: &str, format: OutputFormat) -> Output {
         path: directory.join(name),
         format,
         errors_path: directory.join("errors.jsonl"),
+        write_back: None,
     }
 }
 

@@ -19,6 +19,8 @@ pub struct SinkCounts {
     pub failed_rows: u64,
     /// Failed rows by reason.
     pub failures: BTreeMap<String, u64>,
+    /// Labeled rows the write-back table had no row for (their ids are not in it).
+    pub not_written_back: u64,
 }
 
 /// Write every result of `run_id` to `output`: labeled rows to its sink, failed rows to its
@@ -127,9 +129,9 @@ impl RunWriter<'_> {
     }
 
     /// Replace the errors file, then commit the results.
-    fn finish(self) -> Result<SinkCounts, SinkError> {
+    fn finish(mut self) -> Result<SinkCounts, SinkError> {
         self.errors.commit()?;
-        self.sink.commit()?;
+        self.counts.not_written_back = self.sink.commit()?;
         Ok(self.counts)
     }
 }

@@ -110,7 +110,7 @@ mod tests {
             return; // no mkfifo here: nothing to test against
         }
         // Opening a FIFO with no writer would block forever; the check comes first.
-        let error = crate::open_source(&path, crate::Format::Jsonl, "id").unwrap_err();
+        let error = crate::open_source(&path, &crate::Format::Jsonl, "id", None).unwrap_err();
         assert_eq!(
             error.to_string(),
             format!("input `{}` is not a regular file (a FIFO)", path.display())

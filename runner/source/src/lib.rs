@@ -4,11 +4,12 @@
 //! ([`Row::value`], [`Row::get`], [`Value`]) so no other crate knows what format a row came from.
 //!
 //! The extension point is the [`Source`] trait; [`open_source`] is the one factory. CSV
-//! ([`CsvSource`]) and JSON Lines ([`JsonlSource`]) implement it today. A new source
-//! (Parquet, SQLite, a Postgres query) is one file implementing [`Source`], plus one arm in
-//! [`open_source`] (and its [`Format`] variant), plus one arm where the spec names the input
-//! format. Resume identity is part of the trait ([`Source::identity`], [`InputIdentity`]), so
-//! it does not assume the input is a file.
+//! ([`CsvSource`]), JSON Lines ([`JsonlSource`]) and database queries ([`QuerySource`]: SQLite
+//! and PostgreSQL) implement it. A new source (Parquet) is one file implementing [`Source`],
+//! plus one arm in [`open_source`] (and its [`Format`] variant), plus one arm where the spec
+//! names the input format. Resume identity is part of the trait ([`Source::identity`],
+//! [`InputIdentity`]): a file's path, size and time; a query's digest of its rows
+//! ([`query_identity`]).
 //!
 //! Problems with one row (malformed CSV, invalid UTF-8, a missing or empty id) are returned as
 //! [`RowError`]s in the stream, so a caller can report all of them; problems with the whole
@@ -21,6 +22,7 @@ mod identity;
 mod input_file;
 mod jsonl_row;
 mod jsonl_source;
+mod query;
 mod row;
 mod source;
 mod value;
@@ -31,6 +33,12 @@ pub use columns::{ColumnKey, Columns};
 pub use csv_source::CsvSource;
 pub use identity::{InputIdentity, input_identity};
 pub use jsonl_source::JsonlSource;
+pub use query::{QuerySource, query_identity};
+/// PostgreSQL connection helpers the sinks share: settings from an environment variable,
+/// messages without the password.
+pub mod postgres_connection {
+    pub use crate::query::postgres_parts::{config_from_env, connection_message, scrub, secret_of};
+}
 pub use row::{Names, Row, RowError};
 pub use source::{Format, Source, open_source};
 pub use value::Value;
@@ -89,6 +97,16 @@ pub enum SourceError {
         /// 1-based position of the repeat.
         second: usize,
     },
+    /// A database cannot be reached or read, or the query fails.
+    #[error("input `{location}`: {message}{}", crate::hint_after(message, hint))]
+    Database {
+        /// `path/to/db.sqlite` or `postgres:$VARIABLE`.
+        location: String,
+        /// What went wrong (the database's words; the query with a caret where it points).
+        message: String,
+        /// What to do.
+        hint: String,
+    },
     /// A column the spec needs is not in the input.
     #[error(
         "input `{path}` has no column `{column}` (needed for {purpose}); its columns are: {available}"
@@ -105,4 +123,14 @@ pub enum SourceError {
         /// A close match, if any.
         suggestion: Option<String>,
     },
+}
+
+/// `; hint: …` after a one-line message, the hint on its own line after a multi-line one
+/// (a query with a caret).
+pub(crate) fn hint_after(message: &str, hint: &str) -> String {
+    match (hint.is_empty(), message.contains('\n')) {
+        (true, _) => String::new(),
+        (false, true) => format!("\nhint: {hint}"),
+        (false, false) => format!("; hint: {hint}"),
+    }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::{Columns, CsvSource, InputIdentity, JsonlSource, Row, RowError, SourceError};
 
 /// Which input format to read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Format {
     /// CSV with a header row.
     Csv {
@@ -15,6 +15,18 @@ pub enum Format {
     },
     /// JSON Lines.
     Jsonl,
+    /// An SQLite database (at the path), read with this query.
+    Sqlite {
+        /// The query.
+        query: String,
+    },
+    /// A PostgreSQL database (connection string in `url_env`), read with this query.
+    Postgres {
+        /// The environment variable holding the connection string.
+        url_env: String,
+        /// The query.
+        query: String,
+    },
 }
 
 /// A stream of rows from one input: a header of [`Columns`], then chunks of [`Row`]s.
@@ -56,15 +68,29 @@ pub trait Source: std::fmt::Debug + Send {
     fn identity(&self) -> Result<InputIdentity, SourceError>;
 }
 
-/// Open the input at `path` as `format`, and locate the id column.
+/// Open the input at `path` as `format`, and locate the id column. A query input also
+/// checks each row's `text_column` is text.
 pub fn open_source(
     path: &Path,
-    format: Format,
+    format: &Format,
     id_column: &str,
+    text_column: Option<&str>,
 ) -> Result<Box<dyn Source>, SourceError> {
     Ok(match format {
-        Format::Csv { delimiter } => Box::new(CsvSource::open(path, delimiter, id_column)?),
+        Format::Csv { delimiter } => Box::new(CsvSource::open(path, *delimiter, id_column)?),
         Format::Jsonl => Box::new(JsonlSource::open(path, id_column)?),
+        Format::Sqlite { query } => Box::new(crate::query::open_sqlite(
+            path,
+            query,
+            id_column,
+            text_column,
+        )?),
+        Format::Postgres { url_env, query } => Box::new(crate::query::open_postgres(
+            url_env,
+            query,
+            id_column,
+            text_column,
+        )?),
     })
 }
 
@@ -72,21 +98,25 @@ pub fn open_source(
 mod tests {
     use super::*;
 
-    fn open(bytes: &[u8], name: &str, format: Format) -> (Box<dyn Source>, tempfile::TempDir) {
+    fn open(bytes: &[u8], name: &str, format: &Format) -> (Box<dyn Source>, tempfile::TempDir) {
         let folder = tempfile::tempdir().unwrap();
         let path = folder.path().join(name);
         std::fs::write(&path, bytes).unwrap();
-        (open_source(&path, format, "id").unwrap(), folder)
+        (open_source(&path, format, "id", None).unwrap(), folder)
     }
 
     #[test]
     fn both_kinds_open_behind_the_trait() {
         let csv = Format::Csv { delimiter: b',' };
-        let (source, _folder) = open(b"id,text\n1,a\n", "in.csv", csv);
+        let (source, _folder) = open(b"id,text\n1,a\n", "in.csv", &csv);
         assert!(source.fixed_columns());
         assert!(source.location().ends_with("in.csv"));
         assert!(source.require_column("text", "the text").is_ok());
-        let (source, _folder) = open(b"{\"id\": 1, \"text\": \"a\"}\n", "in.jsonl", Format::Jsonl);
+        let (source, _folder) = open(
+            b"{\"id\": 1, \"text\": \"a\"}\n",
+            "in.jsonl",
+            &Format::Jsonl,
+        );
         assert!(!source.fixed_columns());
         assert_eq!(source.columns().names(), ["id", "text"]);
         assert!(matches!(
@@ -100,7 +130,7 @@ mod tests {
 
     #[test]
     fn an_unreadable_first_jsonl_row_checks_no_column() {
-        let (source, _folder) = open(b"{\"id\": 1,\n{\"id\": 2}\n", "in.jsonl", Format::Jsonl);
+        let (source, _folder) = open(b"{\"id\": 1,\n{\"id\": 2}\n", "in.jsonl", &Format::Jsonl);
         assert!(source.require_column("anything", "the text").is_ok());
     }
 }

@@ -69,10 +69,11 @@ pub struct PluginUse {
     pub pointer: String,
 }
 
-/// The input file and its key columns.
+/// The input and its key columns.
 #[derive(Debug, Clone)]
 pub struct Input {
-    /// Absolute path of the input file.
+    /// Absolute path of the input file (an SQLite input: the database); a PostgreSQL input,
+    /// which has no file, `postgres:$VARIABLE` for messages.
     pub path: PathBuf,
     /// Its format.
     pub format: InputFormat,
@@ -82,8 +83,8 @@ pub struct Input {
     pub text_column: Option<String>,
 }
 
-/// The format of an input file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The format of an input.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InputFormat {
     /// CSV with a header row and this delimiter.
     Csv {
@@ -92,6 +93,26 @@ pub enum InputFormat {
     },
     /// JSON Lines.
     Jsonl,
+    /// An SQLite database (the input's path), read with a query.
+    Sqlite {
+        /// The SQL query.
+        query: String,
+    },
+    /// A PostgreSQL database, read with a query.
+    Postgres {
+        /// The environment variable holding the connection string.
+        url_env: String,
+        /// The SQL query.
+        query: String,
+    },
+}
+
+impl InputFormat {
+    /// Whether rows come from a query (their identity is a digest of the rows, not a file's
+    /// size and time).
+    pub fn is_query(&self) -> bool {
+        matches!(self, Self::Sqlite { .. } | Self::Postgres { .. })
+    }
 }
 
 /// The message templates.
@@ -195,16 +216,29 @@ impl Model {
 /// Where results go.
 #[derive(Debug, Clone)]
 pub struct Output {
-    /// Results file.
+    /// Results file (a PostgreSQL sink: `postgres:$VARIABLE/table`, for messages; write-back
+    /// only: none is written).
     pub path: PathBuf,
     /// Its format.
     pub format: OutputFormat,
     /// Failed rows file.
     pub errors_path: PathBuf,
+    /// The input's own table to update, if asked.
+    pub write_back: Option<WriteBack>,
+}
+
+impl Output {
+    /// Whether results go to a file at [`Output::path`] (CSV, JSONL, SQLite).
+    pub fn writes_file(&self) -> bool {
+        matches!(
+            self.format,
+            OutputFormat::Csv | OutputFormat::Jsonl | OutputFormat::Sqlite
+        )
+    }
 }
 
 /// A results format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OutputFormat {
     /// CSV.
     Csv,
@@ -212,6 +246,57 @@ pub enum OutputFormat {
     Jsonl,
     /// SQLite database.
     Sqlite,
+    /// A PostgreSQL table.
+    Postgres {
+        /// The environment variable holding the connection string.
+        url_env: String,
+        /// The results table (maybe schema-qualified).
+        table: String,
+    },
+    /// No results sink: only the write-back.
+    WriteBackOnly,
+}
+
+/// The database a write-back updates: the input's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Database {
+    /// An SQLite file.
+    Sqlite(PathBuf),
+    /// PostgreSQL, its connection string in this environment variable.
+    Postgres(String),
+}
+
+/// The provenance a sink writes after the labels, in order (and the names `write_back`'s
+/// `provenance` may use).
+pub const PROVENANCE_COLUMNS: [&str; 13] = [
+    "model",
+    "model_snapshot",
+    "spec_fingerprint",
+    "batch_id",
+    "custom_id",
+    "attempt",
+    "input_tokens",
+    "output_tokens",
+    "cost_usd",
+    "labeled_at",
+    "source",
+    "run",
+    "packed_in",
+];
+
+/// Labels written into the user's own table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriteBack {
+    /// Where the table is.
+    pub database: Database,
+    /// The table.
+    pub table: String,
+    /// Its id column.
+    pub id_column: String,
+    /// (label field, column), in spec order.
+    pub columns: Vec<(String, String)>,
+    /// (provenance name, column), in spec order.
+    pub provenance: Vec<(String, String)>,
 }
 
 /// How requests are packed, queued and cleaned up (`batch.pack`,

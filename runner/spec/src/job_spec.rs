@@ -133,8 +133,8 @@ pub struct PluginUseSpec {
     pub with: Option<serde_json::Value>,
 }
 
-/// The input rows. Name exactly one source (`csv` or `jsonl`); paths are relative to the spec
-/// file.
+/// The input rows. Name exactly one source (`csv`, `jsonl`, `sqlite` or `postgres`); paths are
+/// relative to the spec file.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InputSpec {
@@ -144,7 +144,24 @@ pub struct InputSpec {
     /// A JSON Lines file: one JSON object per line.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jsonl: Option<String>,
-    /// The column (CSV) or key (JSONL) holding each row's unique id. Results are keyed by it.
+    /// An SQLite database file, read (never written) with `query`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sqlite: Option<String>,
+    /// The NAME of the environment variable that holds a PostgreSQL connection string
+    /// (`postgres://user:password@host:5432/db` or `host=… user=…`), e.g. `DATABASE_URL`;
+    /// rows come from `query`, streamed through a cursor. The connection string itself never
+    /// belongs in the spec: the spec lives in git.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postgres: Option<String>,
+    /// The SQL query that selects the rows of a `sqlite` or `postgres` input; its result
+    /// columns are the row's columns (`id`, `text` and `row.*` name them). Add an `ORDER BY`
+    /// for a stable order. A run resumes only while the query returns the same rows: a digest
+    /// of them is taken while streaming, so a changed table starts a new run (whose unchanged
+    /// requests are reused, not paid again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
+    /// The column (CSV, query) or key (JSONL) holding each row's unique id. Results are keyed
+    /// by it.
     pub id: String,
     /// The column holding the text to label. Optional, but when given it is checked to exist
     /// and templates can use it as `text`.
@@ -370,7 +387,8 @@ pub struct ModelSpec {
     pub anthropic: Option<AnthropicSpec>,
 }
 
-/// Where results go. Name exactly one sink; paths are relative to the spec file.
+/// Where results go. Name exactly one sink (`csv`, `jsonl`, `sqlite` or `postgres`), and/or
+/// `write_back` into the input's own table; paths are relative to the spec file.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OutputSpec {
@@ -383,9 +401,47 @@ pub struct OutputSpec {
     /// Upsert results into this SQLite database (table `results`, keyed by the row id).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sqlite: Option<String>,
-    /// Where rows that failed go (JSON Lines). Default: next to the results, `*.errors.jsonl`.
+    /// Upsert results into a PostgreSQL table (`table`, default `batchlabel_results`, created
+    /// when missing: `id text primary key`, a text column per label field, `labels jsonb` and
+    /// the provenance columns). The NAME of the environment variable holding the connection
+    /// string, e.g. `DATABASE_URL`. Written in one transaction: readers see all of a run's
+    /// results or none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postgres: Option<String>,
+    /// The PostgreSQL results table (only with `postgres`; default `batchlabel_results`). May
+    /// be schema-qualified (`analytics.labels`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<String>,
+    /// Update the input's own table in place (`sqlite` or `postgres` input): for each labeled
+    /// row of this run, only the named columns of the row whose `id_column` equals its id.
+    /// Checked before anything is sent: the table and columns must exist with text-compatible
+    /// types.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub write_back: Option<WriteBackSpec>,
+    /// Where rows that failed go (JSON Lines). Default: next to the results, `*.errors.jsonl`
+    /// (for database outputs, `out/<job name>.errors.jsonl` beside the spec).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub errors: Option<String>,
+}
+
+/// Labels written back into the user's own table.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WriteBackSpec {
+    /// The table to update (schema-qualified if needed, e.g. `public.comments`).
+    pub table: String,
+    /// Its column holding the row id (default: the input's `id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_column: Option<String>,
+    /// Label field → the table's column that receives it (`sentiment: sentiment_label`). A
+    /// text column gets a string label as it is and any other value as JSON; a `json` /
+    /// `jsonb` column gets JSON.
+    pub columns: IndexMap<String, String>,
+    /// Provenance → the table's column that receives it (`model: labeled_by`, `labeled_at:
+    /// labeled_at`). Names: model, model_snapshot, spec_fingerprint, batch_id, custom_id,
+    /// attempt, input_tokens, output_tokens, cost_usd, labeled_at, source, run.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub provenance: IndexMap<String, String>,
 }
 
 /// Limits of each batch file and the retry policy.

@@ -23,13 +23,15 @@ mod yaml;
 
 pub use diagnostic::{Diagnostic, Diagnostics, Severity, Span, did_you_mean};
 pub use job::{
-    BatchLimits, Batching, Input, InputFormat, Job, Label, LabelField, LabelKind, Model, Output,
-    OutputFormat, PluginUse, Prompt, StructuredOutput, Template,
+    BatchLimits, Batching, Database, Input, InputFormat, Job, Label, LabelField, LabelKind, Model,
+    Output, OutputFormat, PROVENANCE_COLUMNS, PluginUse, Prompt, StructuredOutput, Template,
+    WriteBack,
 };
 pub use job_spec::{
     AnthropicOutput, AnthropicSpec, AzureSpec, BatchSpec, BudgetSpec, ExampleSelect, ExamplesSpec,
     InputSpec, JobSpec, LabelFieldSpec, LabelSetSpec, ModelSpec, OpenaiDialect, OutputSpec,
     PackAnswer, PluginUseSpec, PluginsSpec, PromptSpec, ProviderKind, ReasoningEffort,
+    WriteBackSpec,
 };
 pub use resolve::{LoadedSpec, diagnostic_at, load, resolve_text};
 pub use schema_check::job_spec_schema;

@@ -14,6 +14,10 @@
 //! - [`contract`]: the provider contract suite, one public async function per case, that
 //!   every provider's tests run (the fake here, the OpenAI client against an in-process
 //!   `batchlabel serve` in batchlabel-providers).
+//! - [`PostgresServer`]: a real, throwaway PostgreSQL cluster (initdb in a temporary folder,
+//!   a free 127.0.0.1 port, password authentication) for the database source/sink tests,
+//!   stopped and removed on drop; it panics naming `bash scripts/prerequisites.sh` when
+//!   PostgreSQL is not installed.
 //!
 //! It depends on batchlabel-providers only (never on the lifecycle or the CLI), so any
 //! crate's tests may use it without a dependency cycle.
@@ -22,9 +26,11 @@ mod answers;
 pub mod contract;
 mod fake;
 mod fates;
+pub mod postgres;
 
 pub use batchlabel_serve::answer_for_schema;
 pub use fake::FakeProvider;
 pub use fates::{
     BatchFate, Call, CallCounts, Fault, HeldBatch, HeldInput, LineFate, LineView, NewBatch,
 };
+pub use postgres::PostgresServer;

@@ -40,6 +40,18 @@ pub(crate) fn check(args: &CheckArgs, printer: Printer) -> ExitStatus {
             return ExitStatus::Error;
         }
     };
+    // A database output is checked now, as `run` checks it before sending anything.
+    if let Some(output) = &job.output
+        && let Err(error) = batchlabel_lifecycle::preflight_output(output)
+    {
+        if args.json {
+            let value = serde_json::json!({"ok": false, "error": error.to_string()});
+            printer.data(&format!("{value:#}\n"));
+        } else {
+            printer.message(&format!("error: {error}"));
+        }
+        return ExitStatus::Error;
+    }
     if args.json {
         let value = serde_json::json!({
             "ok": true,

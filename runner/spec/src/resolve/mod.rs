@@ -14,6 +14,7 @@ use crate::job_spec::{JobSpec, PromptSpec};
 use crate::yaml::SpanIndex;
 
 mod examples;
+mod io;
 mod labels;
 mod packing;
 mod provider;
@@ -178,12 +179,11 @@ impl Resolver<'_> {
         let prompt = self.prompt(
             &spec.prompt,
             &labels,
-            input
-                .as_ref()
-                .is_some_and(|input| input.text_column.is_some()),
+            // From the spec, so an input that failed to resolve adds no false problem here.
+            spec.input.text.is_some(),
         );
         let model = self.model(&spec.model);
-        let output = self.output(spec);
+        let output = self.output(spec, input.as_ref());
         let limits = self.limits(spec);
         let pack = self.pack(spec, &labels, prompt.as_ref());
         let output_schema = crate::label_schema::validation_schema(&labels);

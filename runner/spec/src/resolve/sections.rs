@@ -1,11 +1,9 @@
-//! Resolving the spec's sections other than labels: input, prompt templates, model
-//! parameters, output sink and batch limits.
+//! Resolving the spec's sections other than labels, input and output: prompt templates,
+//! model parameters and batch limits.
 
 use std::path::Path;
 
-use crate::job::{
-    BatchLimits, Input, InputFormat, LabelField, Model, Output, OutputFormat, Prompt, Template,
-};
+use crate::job::{BatchLimits, LabelField, Model, Prompt, Template};
 use crate::job_spec::{JobSpec, ModelSpec, PromptSpec, ProviderKind};
 use crate::templates::{TemplatePlace, check_template, read_template_file};
 use crate::yaml::pointer_segment;
@@ -13,88 +11,6 @@ use crate::yaml::pointer_segment;
 use super::Resolver;
 
 impl Resolver<'_> {
-    pub(super) fn input(&mut self, spec: &JobSpec) -> Option<Input> {
-        let input = &spec.input;
-        let (key, file, format) = match (&input.csv, &input.jsonl) {
-            (Some(csv), None) => {
-                let delimiter = match input.delimiter.as_deref() {
-                    None => b',',
-                    Some(text) if text.len() == 1 && text.is_ascii() => text.as_bytes()[0],
-                    Some("\\t") => b'\t',
-                    Some(_) => {
-                        let span = self.spans.value("/input/delimiter");
-                        self.error(
-                            "invalid-value",
-                            "`input.delimiter` must be one ASCII character".into(),
-                            span,
-                            "e.g. `delimiter: \";\"` or `delimiter: \"\\t\"`",
-                        );
-                        b','
-                    }
-                };
-                ("csv", csv, InputFormat::Csv { delimiter })
-            }
-            (None, Some(jsonl)) => ("jsonl", jsonl, InputFormat::Jsonl),
-            (Some(_), Some(_)) => {
-                let span = self.spans.key("/input/jsonl");
-                self.error(
-                    "conflicting-fields",
-                    "`input` names both `csv` and `jsonl`".into(),
-                    span,
-                    "name exactly one input file",
-                );
-                return None;
-            }
-            (None, None) => {
-                let span = self.spans.key("/input");
-                self.error(
-                    "missing-field",
-                    "`input` names no file".into(),
-                    span,
-                    "add `csv: path/to/rows.csv` or `jsonl: path/to/rows.jsonl`",
-                );
-                return None;
-            }
-        };
-        if input.delimiter.is_some() && format == InputFormat::Jsonl {
-            let span = self.spans.key("/input/delimiter");
-            self.error(
-                "conflicting-fields",
-                "`input.delimiter` only applies to `csv` input".into(),
-                span,
-                "remove it",
-            );
-        }
-        let path = self.path(file);
-        if let Err(problem) = crate::files::regular_file(&path) {
-            let span = self.spans.value(&format!("/input/{key}"));
-            let (message, help) = match &problem {
-                crate::files::ReadError::Io(error)
-                    if error.kind() == std::io::ErrorKind::NotFound =>
-                {
-                    (
-                        format!("input file `{}` does not exist", path.display()),
-                        "paths are relative to the folder of the spec file",
-                    )
-                }
-                // The input is read more than once (counted, checked, compiled), so a stream
-                // cannot be one.
-                _ => (
-                    problem.describe("input file", &path),
-                    "name the CSV or JSONL file itself; a FIFO or device cannot be read twice",
-                ),
-            };
-            self.error(problem.code(), message, span, help);
-            return None;
-        }
-        Some(Input {
-            path,
-            format,
-            id_column: input.id.clone(),
-            text_column: input.text.clone(),
-        })
-    }
-
     pub(super) fn template(
         &mut self,
         role: &'static str,
@@ -245,69 +161,6 @@ impl Resolver<'_> {
             azure: spec.azure.clone().unwrap_or_default(),
             anthropic: spec.anthropic.clone().unwrap_or_default(),
         })
-    }
-
-    pub(super) fn output(&mut self, spec: &JobSpec) -> Result<Option<Output>, ()> {
-        let Some(output) = &spec.output else {
-            return Ok(None);
-        };
-        let given: Vec<(&str, &String, OutputFormat)> = [
-            ("csv", &output.csv, OutputFormat::Csv),
-            ("jsonl", &output.jsonl, OutputFormat::Jsonl),
-            ("sqlite", &output.sqlite, OutputFormat::Sqlite),
-        ]
-        .into_iter()
-        .filter_map(|(key, path, format)| path.as_ref().map(|path| (key, path, format)))
-        .collect();
-        let empty = given
-            .iter()
-            .map(|(key, path, _)| (*key, path.as_str()))
-            .chain(output.errors.as_deref().map(|errors| ("errors", errors)))
-            .find(|(_, path)| path.trim().is_empty() || path.ends_with('/'));
-        if let Some((key, _)) = empty {
-            let span = self.spans.value(&format!("/output/{key}"));
-            self.error(
-                "invalid-value",
-                format!("`output.{key}` must name a file"),
-                span,
-                "e.g. `out/results.csv`; paths are relative to the folder of the spec file",
-            );
-            return Err(());
-        }
-        match given.as_slice() {
-            [(_, path, format)] => {
-                let path = self.path(path);
-                let errors_path = output.errors.as_ref().map_or_else(
-                    || path.with_extension("errors.jsonl"),
-                    |errors| self.path(errors),
-                );
-                Ok(Some(Output {
-                    path,
-                    format: *format,
-                    errors_path,
-                }))
-            }
-            [] => {
-                let span = self.spans.key("/output");
-                self.error(
-                    "missing-field",
-                    "`output` names no sink".into(),
-                    span,
-                    "add `csv: out/results.csv`, `jsonl: …` or `sqlite: …`",
-                );
-                Err(())
-            }
-            [_, (second, _, _), ..] => {
-                let span = self.spans.key(&format!("/output/{second}"));
-                self.error(
-                    "conflicting-fields",
-                    "`output` names more than one sink".into(),
-                    span,
-                    "name exactly one of `csv`, `jsonl`, `sqlite`",
-                );
-                Err(())
-            }
-        }
     }
 
     pub(super) fn limits(&mut self, spec: &JobSpec) -> Option<BatchLimits> {

@@ -1,0 +1,358 @@
+//! The write-back: the user's own table (PostgreSQL or SQLite) updated in place — only the
+//! columns the spec names, only the rows of this run, matched by the id column — in one
+//! transaction at commit. [`preflight_write_back`] checks the table and its columns before
+//! anything is sent, so no money is spent on results that could not be written.
+
+use std::path::PathBuf;
+
+use batchlabel_spec::{Database, WriteBack};
+use serde_json::Value;
+
+use super::staged::Staged;
+use super::{Connection, off_runtime, quote, quote_table};
+use crate::{PROVENANCE, Provenance, Sink, SinkError, SinkHeader};
+
+/// One column of the user's table: its name and type, and its kind (`S` text, `N` number,
+/// `D` time, `U` json…, PostgreSQL's `typcategory`; SQLite's declared type).
+#[derive(Debug, Clone)]
+struct Column {
+    name: String,
+    kind: String,
+    category: char,
+}
+
+/// Check that the write-back can be done: the database is reachable, the table exists, and
+/// it has the id column and each target column with a type that can hold its value.
+pub fn preflight_write_back(write_back: &WriteBack) -> Result<(), SinkError> {
+    let columns = match &write_back.database {
+        Database::Postgres(url_env) => off_runtime(|| {
+            let mut connection = Connection::open(url_env)?;
+            postgres_columns(&mut connection, &write_back.table)
+        })?,
+        Database::Sqlite(path) => sqlite_columns(path, &write_back.table)?,
+    };
+    targets(write_back, &columns).map(drop)
+}
+
+/// The table's columns, `Err` when it does not exist.
+fn postgres_columns(connection: &mut Connection, table: &str) -> Result<Vec<Column>, SinkError> {
+    let rows = connection
+        .client
+        .query(
+            "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod), t.typcategory::text, \
+             t.typname::text FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid \
+             WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped",
+            &[&quote_table(table)],
+        )
+        .map_err(|failure| connection.words.error(&failure))?;
+    if rows.is_empty() {
+        return Err(connection.words.problem(
+            format!("the write-back table `{table}` does not exist"),
+            "check `output.write_back.table` (schema-qualify it if needed: `public.comments`)",
+        ));
+    }
+    Ok(rows
+        .iter()
+        .map(|row| {
+            let type_name: String = row.get(3);
+            let category: String = row.get(2);
+            Column {
+                name: row.get(0),
+                kind: row.get(1),
+                category: if type_name == "json" || type_name == "jsonb" {
+                    'J'
+                } else {
+                    category.chars().next().unwrap_or('X')
+                },
+            }
+        })
+        .collect())
+}
+
+fn sqlite_columns(path: &std::path::Path, table: &str) -> Result<Vec<Column>, SinkError> {
+    let connection =
+        rusqlite::Connection::open(path).map_err(|error| SinkError::sqlite(path, error))?;
+    let mut statement = connection
+        .prepare("SELECT name, type FROM pragma_table_info(?1)")
+        .map_err(|error| SinkError::sqlite(path, error))?;
+    let columns: Vec<Column> = statement
+        .query_map([table], |row| {
+            Ok(Column {
+                name: row.get(0)?,
+                kind: row.get(1)?,
+                category: 'S',
+            })
+        })
+        .and_then(Iterator::collect)
+        .map_err(|error| SinkError::sqlite(path, error))?;
+    if columns.is_empty() {
+        return Err(SinkError::Database {
+            location: path.to_string_lossy().into_owned(),
+            message: format!("the write-back table `{table}` does not exist"),
+            hint: "check `output.write_back.table`".into(),
+        });
+    }
+    Ok(columns)
+}
+
+/// The id column and each target column (label fields, then provenance), checked.
+fn targets(write_back: &WriteBack, columns: &[Column]) -> Result<Vec<Column>, SinkError> {
+    let location = match &write_back.database {
+        Database::Postgres(url_env) => format!("postgres:${url_env}"),
+        Database::Sqlite(path) => path.to_string_lossy().into_owned(),
+    };
+    let table = &write_back.table;
+    let find = |name: &str, purpose: &str| {
+        columns
+            .iter()
+            .find(|column| column.name == name)
+            .cloned()
+            .ok_or_else(|| SinkError::Database {
+                location: location.clone(),
+                message: format!("table `{table}` has no column `{name}` ({purpose})"),
+                hint: format!(
+                    "its columns: {}",
+                    columns
+                        .iter()
+                        .map(|column| column.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            })
+    };
+    let mut found = vec![find(&write_back.id_column, "the id column")?];
+    let wrong_type = |column: &Column, what: &str, expected: &str| SinkError::Database {
+        location: location.clone(),
+        message: format!(
+            "column `{}` of `{table}` is {}, which cannot hold {what}",
+            column.name, column.kind
+        ),
+        hint: format!("use a {expected} column, or alter its type"),
+    };
+    for (field, name) in &write_back.columns {
+        let column = find(name, &format!("for label `{field}`"))?;
+        if !matches!(column.category, 'S' | 'J') {
+            return Err(wrong_type(
+                &column,
+                &format!("label `{field}`"),
+                "text or jsonb",
+            ));
+        }
+        found.push(column);
+    }
+    for (provenance, name) in &write_back.provenance {
+        let column = find(name, &format!("for provenance `{provenance}`"))?;
+        let fits = match provenance.as_str() {
+            "attempt" | "input_tokens" | "output_tokens" | "run" | "cost_usd" => {
+                matches!(column.category, 'N' | 'S')
+            }
+            "labeled_at" => matches!(column.category, 'D' | 'S'),
+            _ => column.category == 'S',
+        };
+        if !fits {
+            return Err(wrong_type(
+                &column,
+                &format!("provenance `{provenance}`"),
+                "matching",
+            ));
+        }
+        found.push(column);
+    }
+    Ok(found)
+}
+
+/// Labeled rows written back into the user's table.
+pub struct WriteBackSink {
+    write_back: WriteBack,
+    staged: Staged,
+}
+
+impl WriteBackSink {
+    /// A write-back (nothing is written before commit).
+    pub fn new(write_back: &WriteBack) -> Result<Self, SinkError> {
+        Ok(Self {
+            write_back: write_back.clone(),
+            staged: Staged::new()?,
+        })
+    }
+}
+
+impl Sink for WriteBackSink {
+    fn begin(&mut self, _header: &SinkHeader<'_>) -> Result<(), SinkError> {
+        Ok(())
+    }
+
+    /// Stage the id, each label field as JSON, each provenance value as text.
+    fn labeled(
+        &mut self,
+        row_id: &str,
+        output_json: &str,
+        provenance: &Provenance<'_>,
+    ) -> Result<(), SinkError> {
+        let output: Value = serde_json::from_str(output_json).unwrap_or(Value::Null);
+        let labels: Vec<Option<String>> = self
+            .write_back
+            .columns
+            .iter()
+            .map(|(field, _)| output.get(field).map(Value::to_string))
+            .collect();
+        let values = provenance.values();
+        let provenance: Vec<Option<String>> = self
+            .write_back
+            .provenance
+            .iter()
+            .map(|(name, _)| {
+                let index = PROVENANCE.iter().position(|known| known == name)?;
+                match values[index] {
+                    crate::provenance::ProvenanceValue::Text(None) => None,
+                    other => Some(other.cell().into_owned()),
+                }
+            })
+            .collect();
+        let cells = std::iter::once(Some(row_id))
+            .chain(labels.iter().map(Option::as_deref))
+            .chain(provenance.iter().map(Option::as_deref));
+        self.staged.row(cells)
+    }
+
+    fn commit(self: Box<Self>) -> Result<u64, SinkError> {
+        let Self { write_back, staged } = *self;
+        match &write_back.database {
+            Database::Postgres(url_env) => off_runtime(|| {
+                let mut connection = Connection::open(url_env)?;
+                update_postgres(&mut connection, &write_back, staged)
+            }),
+            Database::Sqlite(path) => update_sqlite(path, &write_back, staged),
+        }
+    }
+}
+
+/// `UPDATE table SET … FROM staging WHERE id = staging.id`; returns the rows not found.
+fn update_postgres(
+    connection: &mut Connection,
+    write_back: &WriteBack,
+    staged: Staged,
+) -> Result<u64, SinkError> {
+    let columns = postgres_columns(connection, &write_back.table)?;
+    let targets = targets(write_back, &columns)?;
+    let staging: Vec<String> = (0..targets.len())
+        .map(|index| format!("c{index} text"))
+        .collect();
+    let sets: Vec<String> = targets
+        .iter()
+        .enumerate()
+        .skip(1)
+        .map(|(index, column)| {
+            let value = if index <= write_back.columns.len() {
+                // Labels are staged as JSON: a json column takes it as it is, a text column
+                // takes a string label's text and anything else's JSON text.
+                if column.category == 'J' {
+                    format!("s.c{index}::{}", column.kind)
+                } else {
+                    format!("(s.c{index}::jsonb #>> '{{}}')::{}", column.kind)
+                }
+            } else {
+                format!("s.c{index}::{}", column.kind)
+            };
+            format!("{} = {value}", quote(&column.name))
+        })
+        .collect();
+    let id = &targets[0];
+    let update = format!(
+        "UPDATE {} AS t SET {} FROM batchlabel_staging s WHERE t.{} = s.c0::{}",
+        quote_table(&write_back.table),
+        sets.join(", "),
+        quote(&id.name),
+        id.kind
+    );
+    let rows = staged.rows;
+    let Connection { client, words } = connection;
+    let error = |failure: &postgres::Error| words.error(failure);
+    let mut transaction = client.transaction().map_err(|failure| error(&failure))?;
+    transaction
+        .batch_execute(&format!(
+            "CREATE TEMP TABLE batchlabel_staging ({}) ON COMMIT DROP",
+            staging.join(", ")
+        ))
+        .map_err(|failure| error(&failure))?;
+    super::copy_staged(&mut transaction, staged, words)?;
+    let updated = transaction
+        .execute(&update, &[])
+        .map_err(|failure| error(&failure))?;
+    transaction.commit().map_err(|failure| error(&failure))?;
+    Ok(rows.saturating_sub(updated))
+}
+
+/// The same for SQLite: one prepared `UPDATE` per row, in one transaction.
+fn update_sqlite(path: &PathBuf, write_back: &WriteBack, staged: Staged) -> Result<u64, SinkError> {
+    use std::io::BufRead as _;
+    let sqlite = |error| SinkError::sqlite(path, error);
+    let columns = sqlite_columns(path, &write_back.table)?;
+    let targets = targets(write_back, &columns)?;
+    let sets: Vec<String> = targets
+        .iter()
+        .enumerate()
+        .skip(1)
+        .map(|(index, column)| format!("{} = ?{}", quote(&column.name), index + 1))
+        .collect();
+    let update = format!(
+        "UPDATE {} SET {} WHERE {} = ?1",
+        quote_table(&write_back.table),
+        sets.join(", "),
+        quote(&targets[0].name)
+    );
+    let mut connection = rusqlite::Connection::open(path).map_err(sqlite)?;
+    let transaction = connection.transaction().map_err(sqlite)?;
+    let mut missing = 0;
+    {
+        let mut statement = transaction.prepare(&update).map_err(sqlite)?;
+        let labels = write_back.columns.len();
+        for line in staged.reader()?.lines() {
+            let line = line.map_err(|error| SinkError::io(path, error))?;
+            let values: Vec<Option<String>> = line
+                .split('\t')
+                .enumerate()
+                .map(|(index, cell)| {
+                    let cell = unescape(cell)?;
+                    // A string label is stored as its text, anything else as JSON text.
+                    if (1..=labels).contains(&index) {
+                        return Some(match serde_json::from_str::<Value>(&cell) {
+                            Ok(Value::String(text)) => text,
+                            _ => cell,
+                        });
+                    }
+                    Some(cell)
+                })
+                .collect();
+            let changed = statement
+                .execute(rusqlite::params_from_iter(values))
+                .map_err(sqlite)?;
+            missing += u64::from(changed == 0);
+        }
+    }
+    transaction.commit().map_err(sqlite)?;
+    Ok(missing)
+}
+
+/// A COPY text cell back to its text (`\N` is NULL).
+fn unescape(cell: &str) -> Option<String> {
+    if cell == "\\N" {
+        return None;
+    }
+    let mut text = String::with_capacity(cell.len());
+    let mut chars = cell.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            text.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('t') => text.push('\t'),
+            Some('n') => text.push('\n'),
+            Some('r') => text.push('\r'),
+            Some(other) => text.push(other),
+            None => {}
+        }
+    }
+    Some(text)
+}
