@@ -16,6 +16,7 @@ mod ledger_upgrade;
 mod local;
 mod local_server;
 mod packing;
+mod parquet;
 mod pilot;
 mod plugins;
 mod providers;

@@ -426,6 +426,18 @@ impl FailedRows {
     }
 }
 
+/// The columns a job reads (id, text, the templates' `row.*`), or None when it may read any
+/// (a template uses `row` whole; a request plugin sees the whole row).
+fn needed_columns(job: &Job) -> Option<Vec<String>> {
+    if job.prompt.whole_row || job.request_plugin.is_some() {
+        return None;
+    }
+    let mut columns = vec![job.input.id_column.clone()];
+    columns.extend(job.input.text_column.clone());
+    columns.extend(job.prompt.row_columns.iter().cloned());
+    Some(columns)
+}
+
 /// Open the job's input and check that the columns it reads exist (CSV: in the header;
 /// JSONL: the id and text keys in the first row; `row.*` keys are checked per row).
 pub fn open_source(job: &Job) -> Result<Box<dyn Source>, CompileError> {
@@ -434,6 +446,9 @@ pub fn open_source(job: &Job) -> Result<Box<dyn Source>, CompileError> {
             delimiter: *delimiter,
         },
         InputFormat::Jsonl => Format::Jsonl,
+        InputFormat::Parquet => Format::Parquet {
+            columns: needed_columns(job),
+        },
         InputFormat::Sqlite { query } => Format::Sqlite {
             query: query.clone(),
         },

@@ -96,6 +96,7 @@ pub fn load_gold(job: &Job, field: &LabelField, source: &GoldSource) -> Result<G
                     delimiter: *delimiter,
                 },
                 InputFormat::Jsonl => Format::Jsonl,
+                InputFormat::Parquet => Format::Parquet { columns: None },
                 InputFormat::Sqlite { query } => Format::Sqlite {
                     query: query.clone(),
                 },

@@ -40,6 +40,9 @@ pub(crate) fn input_identity(
         let mut source = batchlabel_compile::open_source(job)?;
         batchlabel_source::query_identity(source.as_mut(), limit)
             .map_err(batchlabel_compile::CompileError::from)?
+    } else if job.input.format == batchlabel_spec::InputFormat::Parquet {
+        batchlabel_source::files_identity(&job.input.path)
+            .map_err(batchlabel_compile::CompileError::from)?
     } else {
         batchlabel_source::input_identity(&job.input.path).map_err(|error| match error {
             batchlabel_source::SourceError::Io { path, source } => {

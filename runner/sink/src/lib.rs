@@ -12,6 +12,7 @@ mod database;
 mod error;
 mod errors_file;
 mod jsonl;
+mod parquet;
 mod partial;
 mod provenance;
 mod sqlite;
@@ -25,6 +26,7 @@ pub use database::{PostgresSink, WriteBackSink, preflight_write_back};
 pub use error::SinkError;
 pub use errors_file::{ErrorsFile, FailedRow};
 pub use jsonl::JsonlSink;
+pub use parquet::ParquetSink;
 pub use partial::partial_path;
 pub use provenance::{PROVENANCE, Provenance, rfc3339};
 pub use sqlite::SqliteSink;
@@ -36,6 +38,9 @@ pub use write::{SinkCounts, write_results};
 pub struct SinkHeader<'a> {
     /// The label field names.
     pub fields: &'a [&'a str],
+    /// Per field, whether it holds a list of labels (`any_of`): a list column where the
+    /// format has them (Parquet).
+    pub lists: &'a [bool],
 }
 
 /// Where labeled rows go. [`open_sink`] opens one and calls [`Sink::begin`]; the caller then
@@ -89,8 +94,13 @@ impl Sink for Fanout {
     }
 }
 
-/// Open the sink `output` names (creating its folder) and begin it with the label `fields`.
-pub fn open_sink(output: &Output, fields: &[&str]) -> Result<Box<dyn Sink>, SinkError> {
+/// Open the sink `output` names (creating its folder) and begin it with the label `fields`
+/// (`lists`: which hold lists of labels).
+pub fn open_sink(
+    output: &Output,
+    fields: &[&str],
+    lists: &[bool],
+) -> Result<Box<dyn Sink>, SinkError> {
     let files = [
         output.writes_file().then_some(output.path.as_path()),
         Some(output.errors_path.as_path()),
@@ -106,6 +116,7 @@ pub fn open_sink(output: &Output, fields: &[&str]) -> Result<Box<dyn Sink>, Sink
     match &output.format {
         OutputFormat::Csv => sinks.push(Box::new(CsvSink::create(&output.path)?)),
         OutputFormat::Jsonl => sinks.push(Box::new(JsonlSink::create(&output.path)?)),
+        OutputFormat::Parquet => sinks.push(Box::new(ParquetSink::create(&output.path)?)),
         OutputFormat::Sqlite => sinks.push(Box::new(SqliteSink::open(&output.path)?)),
         OutputFormat::Postgres { url_env, table } => {
             sinks.push(Box::new(PostgresSink::new(url_env, table)?));
@@ -116,7 +127,7 @@ pub fn open_sink(output: &Output, fields: &[&str]) -> Result<Box<dyn Sink>, Sink
         sinks.push(Box::new(WriteBackSink::new(write_back)?));
     }
     let mut sink: Box<dyn Sink> = Box::new(Fanout(sinks));
-    sink.begin(&SinkHeader { fields })?;
+    sink.begin(&SinkHeader { fields, lists })?;
     Ok(sink)
 }
 

@@ -54,7 +54,7 @@ fn output(directory: &Path, name: &str, format: OutputFormat) -> Output {
 
 /// Write one labeled and one failed row to `output` and commit both.
 fn write_one_of_each(output: &Output) {
-    let mut sink = open_sink(output, &FIELDS).expect("sink opens");
+    let mut sink = open_sink(output, &FIELDS, &[]).expect("sink opens");
     let mut errors = ErrorsFile::create(&output.errors_path).expect("errors file opens");
     sink.labeled("7", OUTPUT, &provenance())
         .expect("labeled row");
@@ -179,7 +179,7 @@ fn an_uncommitted_csv_sink_leaves_the_destination_untouched() {
     let directory = tempfile::tempdir().expect("tempdir");
     let output = output(directory.path(), "results.csv", OutputFormat::Csv);
     std::fs::write(&output.path, "earlier results\n").expect("earlier file");
-    let mut sink = open_sink(&output, &FIELDS).expect("sink opens");
+    let mut sink = open_sink(&output, &FIELDS, &[]).expect("sink opens");
     sink.labeled("7", OUTPUT, &provenance())
         .expect("labeled row");
     drop(sink);
@@ -191,7 +191,7 @@ fn an_uncommitted_csv_sink_leaves_the_destination_untouched() {
 fn a_stored_output_that_is_not_json_stops_the_jsonl_sink() {
     let directory = tempfile::tempdir().expect("tempdir");
     let output = output(directory.path(), "results.jsonl", OutputFormat::Jsonl);
-    let mut sink = open_sink(&output, &FIELDS).expect("sink opens");
+    let mut sink = open_sink(&output, &FIELDS, &[]).expect("sink opens");
     let error = sink
         .labeled("7", "{oops", &provenance())
         .expect_err("not JSON");
@@ -209,7 +209,7 @@ fn file_errors_name_the_file() {
     let blocked = directory.path().join("blocked");
     std::fs::write(&blocked, "a file, not a folder").expect("file");
     let output = output(&blocked, "results.csv", OutputFormat::Csv);
-    let Err(error) = open_sink(&output, &FIELDS) else {
+    let Err(error) = open_sink(&output, &FIELDS, &[]) else {
         panic!("a results folder under a file cannot be created");
     };
     assert!(

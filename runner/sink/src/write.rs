@@ -34,7 +34,12 @@ pub fn write_results(
     let batch_ids = ledger.batch_ids()?;
     let links = ledger.row_links(run_id)?;
     let fields: Vec<&str> = job.labels.iter().map(|field| field.name.as_str()).collect();
-    let sink = open_sink(output, &fields)?;
+    let lists: Vec<bool> = job
+        .labels
+        .iter()
+        .map(|field| matches!(field.kind, batchlabel_spec::LabelKind::AnyOf { .. }))
+        .collect();
+    let sink = open_sink(output, &fields, &lists)?;
     let errors = ErrorsFile::create(&output.errors_path)?;
     let mut writer = RunWriter {
         job,

@@ -22,6 +22,7 @@ mod identity;
 mod input_file;
 mod jsonl_row;
 mod jsonl_source;
+mod parquet_source;
 mod query;
 mod row;
 mod source;
@@ -33,6 +34,7 @@ pub use columns::{ColumnKey, Columns};
 pub use csv_source::CsvSource;
 pub use identity::{InputIdentity, input_identity};
 pub use jsonl_source::JsonlSource;
+pub use parquet_source::{ParquetSource, files_identity};
 pub use query::{QuerySource, query_identity};
 /// PostgreSQL connection helpers the sinks share: settings from an environment variable,
 /// messages without the password.
@@ -96,6 +98,16 @@ pub enum SourceError {
         first: usize,
         /// 1-based position of the repeat.
         second: usize,
+    },
+    /// A Parquet input cannot be read, or its columns do not fit.
+    #[error("input `{path}`: {message}{}", crate::hint_after(message, hint))]
+    Parquet {
+        /// The file (or the input's path).
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+        /// What to do.
+        hint: String,
     },
     /// A database cannot be reached or read, or the query fails.
     #[error("input `{location}`: {message}{}", crate::hint_after(message, hint))]

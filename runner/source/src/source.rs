@@ -15,6 +15,11 @@ pub enum Format {
     },
     /// JSON Lines.
     Jsonl,
+    /// Parquet (a file, folder or glob), reading only `columns` (None: all).
+    Parquet {
+        /// The columns to read.
+        columns: Option<Vec<String>>,
+    },
     /// An SQLite database (at the path), read with this query.
     Sqlite {
         /// The query.
@@ -79,6 +84,12 @@ pub fn open_source(
     Ok(match format {
         Format::Csv { delimiter } => Box::new(CsvSource::open(path, *delimiter, id_column)?),
         Format::Jsonl => Box::new(JsonlSource::open(path, id_column)?),
+        Format::Parquet { columns } => Box::new(crate::ParquetSource::open(
+            path,
+            id_column,
+            text_column,
+            columns.as_deref(),
+        )?),
         Format::Sqlite { query } => Box::new(crate::query::open_sqlite(
             path,
             query,

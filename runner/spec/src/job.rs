@@ -93,6 +93,8 @@ pub enum InputFormat {
     },
     /// JSON Lines.
     Jsonl,
+    /// Parquet: a file, a folder of files or a glob.
+    Parquet,
     /// An SQLite database (the input's path), read with a query.
     Sqlite {
         /// The SQL query.
@@ -124,6 +126,8 @@ pub struct Prompt {
     pub user: Template,
     /// The `row.*` columns the templates read, sorted, each once.
     pub row_columns: Vec<String>,
+    /// Whether a template reads `row` as a whole (so every column is needed).
+    pub whole_row: bool,
 }
 
 /// One template and where it came from (for error positions).
@@ -232,7 +236,7 @@ impl Output {
     pub fn writes_file(&self) -> bool {
         matches!(
             self.format,
-            OutputFormat::Csv | OutputFormat::Jsonl | OutputFormat::Sqlite
+            OutputFormat::Csv | OutputFormat::Jsonl | OutputFormat::Parquet | OutputFormat::Sqlite
         )
     }
 }
@@ -244,6 +248,8 @@ pub enum OutputFormat {
     Csv,
     /// JSON Lines.
     Jsonl,
+    /// Parquet.
+    Parquet,
     /// SQLite database.
     Sqlite,
     /// A PostgreSQL table.

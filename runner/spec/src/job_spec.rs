@@ -133,8 +133,8 @@ pub struct PluginUseSpec {
     pub with: Option<serde_json::Value>,
 }
 
-/// The input rows. Name exactly one source (`csv`, `jsonl`, `sqlite` or `postgres`); paths are
-/// relative to the spec file.
+/// The input rows. Name exactly one source (`csv`, `jsonl`, `parquet`, `sqlite` or
+/// `postgres`); paths are relative to the spec file.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InputSpec {
@@ -144,6 +144,10 @@ pub struct InputSpec {
     /// A JSON Lines file: one JSON object per line.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jsonl: Option<String>,
+    /// Parquet: a file, a folder of `.parquet` files, or a glob (`data/part-*.parquet`), read
+    /// in name order. Only the columns the job uses are read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parquet: Option<String>,
     /// An SQLite database file, read (never written) with `query`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sqlite: Option<String>,
@@ -387,7 +391,7 @@ pub struct ModelSpec {
     pub anthropic: Option<AnthropicSpec>,
 }
 
-/// Where results go. Name exactly one sink (`csv`, `jsonl`, `sqlite` or `postgres`), and/or
+/// Where results go. Name exactly one sink (`csv`, `jsonl`, `parquet`, `sqlite` or `postgres`), and/or
 /// `write_back` into the input's own table; paths are relative to the spec file.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -401,6 +405,11 @@ pub struct OutputSpec {
     /// Upsert results into this SQLite database (table `results`, keyed by the row id).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sqlite: Option<String>,
+    /// Write results to this Parquet file: `id`, a column per label field (a string for
+    /// `one_of`, a list of strings for `any_of`, JSON text for raw-schema fields), `labels`
+    /// (the whole answer, JSON) and typed provenance columns; written atomically.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parquet: Option<String>,
     /// Upsert results into a PostgreSQL table (`table`, default `batchlabel_results`, created
     /// when missing: `id text primary key`, a text column per label field, `labels jsonb` and
     /// the provenance columns). The NAME of the environment variable holding the connection

@@ -211,11 +211,9 @@ pub fn check_template(
         let (line, column) = position_of(&template.text, &variable);
         let span = place.span(template, line, column, variable.chars().count());
         match head {
-            "row" => {
-                if let Some(column_name) = tail {
-                    row_columns.push(column_name.to_string());
-                }
-            }
+            // `row` itself (`row | tojson`, `row["a b"]`) reads every column: marked by an
+            // empty name, which no `row.<column>` can be.
+            "row" => row_columns.push(tail.unwrap_or_default().to_string()),
             "text" if !has_text_column => diagnostics.push(
                 diagnostic(
                     template,

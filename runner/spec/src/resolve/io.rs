@@ -17,6 +17,7 @@ impl Resolver<'_> {
         let named: Vec<&str> = [
             ("csv", input.csv.is_some()),
             ("jsonl", input.jsonl.is_some()),
+            ("parquet", input.parquet.is_some()),
             ("sqlite", input.sqlite.is_some()),
             ("postgres", input.postgres.is_some()),
         ]
@@ -31,7 +32,7 @@ impl Resolver<'_> {
                     "missing-field",
                     "`input` names no source".into(),
                     span,
-                    "add `csv: rows.csv`, `jsonl: rows.jsonl`, `sqlite: db.sqlite` (with `query`) or `postgres: DATABASE_URL` (with `query`)",
+                    "add `csv: rows.csv`, `jsonl: rows.jsonl`, `parquet: rows.parquet`, `sqlite: db.sqlite` (with `query`) or `postgres: DATABASE_URL` (with `query`)",
                 );
                 return None;
             }
@@ -50,6 +51,13 @@ impl Resolver<'_> {
         // Every problem is reported at once: the delimiter's even when the file is missing.
         let delimiter = (key == "csv").then(|| self.delimiter(input));
         let (path, format) = match key {
+            "parquet" => {
+                let path = self.path(input.parquet.as_deref()?);
+                if !self.parquet_input_exists(&path) {
+                    return None;
+                }
+                (path, InputFormat::Parquet)
+            }
             "csv" | "jsonl" | "sqlite" => {
                 let file = input.csv.as_ref().or(input.jsonl.as_ref());
                 let file = file.or(input.sqlite.as_ref())?;
@@ -98,7 +106,7 @@ impl Resolver<'_> {
                 "remove it",
             );
         }
-        if input.query.is_some() && matches!(key, "csv" | "jsonl") {
+        if input.query.is_some() && matches!(key, "csv" | "jsonl" | "parquet") {
             let span = self.spans.key("/input/query");
             self.error(
                 "conflicting-fields",
@@ -169,6 +177,28 @@ impl Resolver<'_> {
         false
     }
 
+    /// A Parquet input is a file, a folder, or a glob whose folder exists (its files are
+    /// listed when it is read).
+    fn parquet_input_exists(&mut self, path: &std::path::Path) -> bool {
+        let text = path.to_string_lossy();
+        let glob = text.contains(['*', '?']);
+        let exists = if glob {
+            path.parent().is_some_and(std::path::Path::is_dir)
+        } else {
+            path.exists()
+        };
+        if !exists {
+            let span = self.spans.value("/input/parquet");
+            self.error(
+                "file-not-found",
+                format!("input `{}` does not exist", path.display()),
+                span,
+                "name a Parquet file, a folder of them, or a glob like `data/*.parquet`; paths are relative to the folder of the spec file",
+            );
+        }
+        exists
+    }
+
     /// A connection string is named by its environment variable, never written in the spec
     /// (which lives in git).
     fn is_env_name(&mut self, name: &str, pointer: &str) -> bool {
@@ -228,6 +258,7 @@ impl Resolver<'_> {
         let given: Vec<(&str, &String)> = [
             ("csv", &output.csv),
             ("jsonl", &output.jsonl),
+            ("parquet", &output.parquet),
             ("sqlite", &output.sqlite),
             ("postgres", &output.postgres),
         ]
@@ -290,6 +321,7 @@ impl Resolver<'_> {
                 let format = match *key {
                     "csv" => OutputFormat::Csv,
                     "jsonl" => OutputFormat::Jsonl,
+                    "parquet" => OutputFormat::Parquet,
                     _ => OutputFormat::Sqlite,
                 };
                 Ok(Some(Output {
@@ -311,7 +343,7 @@ impl Resolver<'_> {
                     "missing-field",
                     "`output` names no sink".into(),
                     span,
-                    "add `csv: out/results.csv`, `jsonl: …`, `sqlite: …`, `postgres: DATABASE_URL` or `write_back: …`",
+                    "add `csv: out/results.csv`, `jsonl: …`, `parquet: …`, `sqlite: …`, `postgres: DATABASE_URL` or `write_back: …`",
                 );
                 Err(())
             }
@@ -321,7 +353,7 @@ impl Resolver<'_> {
                     "conflicting-fields",
                     "`output` names more than one sink".into(),
                     span,
-                    "name exactly one of `csv`, `jsonl`, `sqlite`, `postgres` (`write_back` may come with any)",
+                    "name exactly one of `csv`, `jsonl`, `parquet`, `sqlite`, `postgres` (`write_back` may come with any)",
                 );
                 Err(())
             }

@@ -99,10 +99,13 @@ impl Resolver<'_> {
         }
         row_columns.sort();
         row_columns.dedup();
+        let whole_row = row_columns.first().is_some_and(String::is_empty);
+        row_columns.retain(|column| !column.is_empty());
         Some(Prompt {
             system: system.map(|(template, _)| template),
             user: user?.0,
             row_columns,
+            whole_row,
         })
     }
 
