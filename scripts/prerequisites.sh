@@ -43,7 +43,10 @@ if [ ${#packages[@]} -gt 0 ]; then
   fi
   echo "installing ${packages[*]} (apt-get)…" >&2
   "${SUDO[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq "${packages[@]}" >/dev/null
+  # confold: the createcluster.conf written above is kept, without a prompt.
+  DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq \
+    -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
+    "${packages[@]}" >/dev/null
 fi
 if command -v rustup >/dev/null; then
   installed=$(rustup component list --installed 2>/dev/null || true)

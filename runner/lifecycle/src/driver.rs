@@ -91,7 +91,7 @@ pub async fn run(
     }
     let run = match choose_run(&ledger, job, settings, observer)? {
         RunChoice::Resume(run) => run,
-        RunChoice::Start { collect } => {
+        RunChoice::Start { collect, identity } => {
             if let Some(previous) = collect {
                 let context = Collect {
                     job,
@@ -113,7 +113,7 @@ pub async fn run(
                     return crate::finalize::summarize(&ledger, &previous, &run_dir, timings);
                 }
             }
-            start_run(provider, &ledger, job, settings, observer).await?
+            start_run(provider, &ledger, job, settings, observer, identity).await?
         }
     };
     let runner = Runner {

@@ -27,6 +27,8 @@ pub(crate) enum RunChoice {
     Start {
         /// An earlier run whose live batches must be collected first.
         collect: Option<RunRecord>,
+        /// The input's identity as just read (a query's rows are not read again for it).
+        identity: InputIdentity,
     },
 }
 
@@ -72,7 +74,10 @@ pub(crate) fn choose_run(
 ) -> Result<RunChoice, LifecycleError> {
     let identity = input_identity(job, settings.limit)?;
     let Some(run) = ledger.latest_run()? else {
-        return Ok(RunChoice::Start { collect: None });
+        return Ok(RunChoice::Start {
+            collect: None,
+            identity,
+        });
     };
     let spec_changed = run.spec_fingerprint != job.fingerprint;
     if spec_changed && !settings.new_run {
@@ -114,6 +119,7 @@ pub(crate) fn choose_run(
     ));
     Ok(RunChoice::Start {
         collect: (live > 0).then_some(run),
+        identity,
     })
 }
 
@@ -128,8 +134,15 @@ pub(crate) async fn start_run(
     job: &Job,
     settings: &RunSettings,
     observer: &dyn RunObserver,
+    read: InputIdentity,
 ) -> Result<RunRecord, LifecycleError> {
-    let identity = input_identity(job, settings.limit)?;
+    // A file is looked at again (collecting an earlier run may have taken a while); a query's
+    // rows are not read a third time: compile checks them against `read`.
+    let identity = if job.input.format.is_query() {
+        read
+    } else {
+        input_identity(job, settings.limit)?
+    };
     let unknown = unknown_remote_runs(provider, ledger, job, observer).await?;
     let spec_tag = crate::submit::spec_tag(job);
     let same_spec = |batches: &[Batch]| {
