@@ -60,6 +60,14 @@ impl<'a> ProvenanceValue<'a> {
         }
     }
 
+    /// As text, `None` for none (a NULL cell in a database).
+    pub(crate) fn text(self) -> Option<String> {
+        match self {
+            Self::Text(None) => None,
+            other => Some(other.cell().into_owned()),
+        }
+    }
+
     /// As an SQLite value (NULL for none).
     pub(crate) fn sql(self) -> rusqlite::types::Value {
         use rusqlite::types::Value as Sql;

@@ -53,10 +53,7 @@ impl Sink for PostgresSink {
         let provenance: Vec<Option<String>> = provenance
             .values()
             .iter()
-            .map(|value| match value {
-                crate::provenance::ProvenanceValue::Text(None) => None,
-                other => Some(other.cell().into_owned()),
-            })
+            .map(|value| value.text())
             .collect();
         let cells = std::iter::once(Some(row_id))
             .chain(labels.iter().map(|cell| Some(cell.as_str())))

@@ -203,10 +203,7 @@ impl Sink for WriteBackSink {
             .iter()
             .map(|(name, _)| {
                 let index = PROVENANCE.iter().position(|known| known == name)?;
-                match values[index] {
-                    crate::provenance::ProvenanceValue::Text(None) => None,
-                    other => Some(other.cell().into_owned()),
-                }
+                values[index].text()
             })
             .collect();
         let cells = std::iter::once(Some(row_id))
