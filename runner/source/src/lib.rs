@@ -22,6 +22,7 @@ mod identity;
 mod input_file;
 mod jsonl_row;
 mod jsonl_source;
+mod parquet_files;
 mod parquet_source;
 mod query;
 mod row;
@@ -34,7 +35,8 @@ pub use columns::{ColumnKey, Columns};
 pub use csv_source::CsvSource;
 pub use identity::{InputIdentity, input_identity};
 pub use jsonl_source::JsonlSource;
-pub use parquet_source::{ParquetSource, files_identity};
+pub use parquet_files::files_identity;
+pub use parquet_source::ParquetSource;
 pub use query::{QuerySource, query_identity};
 /// PostgreSQL connection helpers the sinks share: settings from an environment variable,
 /// messages without the password.

@@ -19,6 +19,7 @@ mod labels;
 mod packing;
 mod provider;
 mod sections;
+mod write_back;
 
 /// A resolved job plus the warnings found on the way.
 #[derive(Debug)]
