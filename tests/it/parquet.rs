@@ -150,3 +150,27 @@ fn parquet_inputs_that_cannot_be_labeled_are_clear_errors() {
     let check = scratch.run(&["check", "job.yaml"]);
     assert!(check.stderr.contains("no column `ident`"), "{check:?}");
 }
+
+#[test]
+fn init_from_a_parquet_file_writes_a_spec_that_reads_it() {
+    let scratch = Scratch::new();
+    pyarrow(&scratch, WRITE_INPUTS);
+    let outcome = scratch.run(&["init", "job.yaml", "--from", "data/part-0.parquet"]);
+    assert_eq!(outcome.code, 0, "{outcome:?}");
+    assert!(outcome.stdout.contains("id    id:"), "{outcome:?}");
+    assert!(outcome.stdout.contains("text  body:"), "{outcome:?}");
+    let spec = std::fs::read_to_string(scratch.path().join("job.yaml")).unwrap();
+    assert!(spec.contains("parquet: \"data/part-0.parquet\""), "{spec}");
+    let (start, end) = (
+        spec.find("labels:\n").unwrap(),
+        spec.find("model:\n").unwrap(),
+    );
+    let filled = format!(
+        "{}labels:\n  sentiment:\n    one_of: [POSITIVE, NEGATIVE, NEUTRAL]\n{}",
+        &spec[..start],
+        &spec[end..]
+    );
+    scratch.write("job.yaml", &filled);
+    let check = scratch.run(&["check", "job.yaml"]);
+    assert_eq!(check.code, 0, "{check:?}\n{filled}");
+}

@@ -36,7 +36,7 @@ pub use csv_source::CsvSource;
 pub use identity::{InputIdentity, input_identity};
 pub use jsonl_source::JsonlSource;
 pub use parquet_files::files_identity;
-pub use parquet_source::ParquetSource;
+pub use parquet_source::{ParquetSource, sample_parquet};
 pub use query::{QuerySource, query_identity};
 /// PostgreSQL connection helpers the sinks share: settings from an environment variable,
 /// messages without the password.

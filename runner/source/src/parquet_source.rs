@@ -18,6 +18,36 @@ use crate::parquet_files::parquet_files;
 use crate::row::Record;
 use crate::{Columns, InputIdentity, Row, RowError, Source, SourceError};
 
+/// The first `max` rows of a Parquet input (every column), as JSON objects, with the column
+/// names in file order: for looking at a file before a spec names its id.
+pub fn sample_parquet(
+    path: &Path,
+    max: usize,
+) -> Result<(Vec<String>, Vec<Map<String, Json>>), SourceError> {
+    let files = parquet_files(path)?;
+    let reader = open_file(&files[0])?;
+    let root = reader
+        .metadata()
+        .file_metadata()
+        .schema_descr()
+        .root_schema();
+    let names = root
+        .get_fields()
+        .iter()
+        .map(|field| field.name().to_string())
+        .collect();
+    let mut rows = Vec::new();
+    for row in RowIter::from_file_into(Box::new(reader)).take(max) {
+        let row = row.map_err(|error| parquet_error(&files[0], error, ""))?;
+        rows.push(
+            row.get_column_iter()
+                .map(|(name, field)| (name.clone(), field.to_json_value()))
+                .collect(),
+        );
+    }
+    Ok((names, rows))
+}
+
 /// Rows of one or more Parquet files.
 pub struct ParquetSource {
     location: String,

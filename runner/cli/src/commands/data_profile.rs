@@ -11,6 +11,7 @@ const SAMPLE_ROWS: usize = 500;
 pub(crate) enum DataFormat {
     Csv { delimiter: u8 },
     Jsonl,
+    Parquet,
 }
 
 impl DataFormat {
@@ -20,6 +21,7 @@ impl DataFormat {
             "csv" => Some(Self::Csv { delimiter: b',' }),
             "tsv" => Some(Self::Csv { delimiter: b'\t' }),
             "jsonl" | "ndjson" => Some(Self::Jsonl),
+            "parquet" | "pq" => Some(Self::Parquet),
             _ => None,
         }
     }
@@ -56,6 +58,7 @@ pub(crate) fn profile(path: &Path) -> Result<Profile, String> {
     let (columns, rows) = match format {
         DataFormat::Csv { delimiter } => read_csv(path, delimiter)?,
         DataFormat::Jsonl => read_jsonl(path)?,
+        DataFormat::Parquet => read_parquet(path)?,
     };
     if rows.is_empty() {
         return Err(format!("`{}` has no rows", path.display()));
@@ -133,7 +136,23 @@ fn read_jsonl(path: &Path) -> Result<(Vec<String>, Vec<Vec<String>>), String> {
             }
         }
     }
-    let rows = objects
+    let rows = as_text(&columns, &objects);
+    Ok((columns, rows))
+}
+
+fn read_parquet(path: &Path) -> Result<(Vec<String>, Vec<Vec<String>>), String> {
+    let (columns, objects) =
+        batchlabel_source::sample_parquet(path, SAMPLE_ROWS).map_err(|error| error.to_string())?;
+    let rows = as_text(&columns, &objects);
+    Ok((columns, rows))
+}
+
+/// JSON objects as rows of text cells in `columns` order (null and missing are empty).
+fn as_text(
+    columns: &[String],
+    objects: &[serde_json::Map<String, serde_json::Value>],
+) -> Vec<Vec<String>> {
+    objects
         .iter()
         .map(|object| {
             columns
@@ -145,8 +164,7 @@ fn read_jsonl(path: &Path) -> Result<(Vec<String>, Vec<Vec<String>>), String> {
                 })
                 .collect()
         })
-        .collect();
-    Ok((columns, rows))
+        .collect()
 }
 
 fn values(rows: &[Vec<String>], index: usize) -> impl Iterator<Item = &str> {
@@ -199,12 +217,19 @@ fn guess_text(columns: &[String], rows: &[Vec<String>], id: Option<&str>) -> Opt
             continue;
         }
         let (mut length, mut with_spaces) = (0usize, 0usize);
+        let mut distinct = std::collections::HashSet::new();
         for value in values(rows, index) {
             length += value.chars().count();
             with_spaces += usize::from(value.trim().contains(' '));
+            distinct.insert(value);
         }
         let average = length as f64 / rows.len() as f64;
-        if with_spaces * 2 >= rows.len() && best.is_none_or(|(_, longest)| average > longest) {
+        // The same sentence on every row is boilerplate, not the text to label.
+        let varied = rows.len() < 2 || distinct.len() > 1;
+        if varied
+            && with_spaces * 2 >= rows.len()
+            && best.is_none_or(|(_, longest)| average > longest)
+        {
             best = Some((index, average));
         }
     }

@@ -108,6 +108,7 @@ fn spec_text(name: &str, input: Option<&str>, profile: Option<&Profile>) -> Stri
     let text_column = profile.and_then(|profile| profile.text.as_ref());
     let kind = match profile.map(|profile| profile.format) {
         Some(DataFormat::Jsonl) => "jsonl",
+        Some(DataFormat::Parquet) => "parquet",
         _ => "csv",
     };
     let _ = writeln!(text, "input:");
@@ -116,7 +117,7 @@ fn spec_text(name: &str, input: Option<&str>, profile: Option<&Profile>) -> Stri
         "  {kind}: {}{}",
         yaml_string(input.unwrap_or("data.csv")),
         if input.is_none() {
-            "   # TODO: your data file (CSV or JSONL)"
+            "   # TODO: your data file (CSV, JSONL or Parquet; or sqlite/postgres + query)"
         } else {
             ""
         }
