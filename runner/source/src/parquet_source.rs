@@ -18,12 +18,12 @@ use crate::parquet_files::parquet_files;
 use crate::row::Record;
 use crate::{Columns, InputIdentity, Row, RowError, Source, SourceError};
 
+/// Column names in file order, and rows as JSON objects.
+pub type Sample = (Vec<String>, Vec<Map<String, Json>>);
+
 /// The first `max` rows of a Parquet input (every column), as JSON objects, with the column
 /// names in file order: for looking at a file before a spec names its id.
-pub fn sample_parquet(
-    path: &Path,
-    max: usize,
-) -> Result<(Vec<String>, Vec<Map<String, Json>>), SourceError> {
+pub fn sample_parquet(path: &Path, max: usize) -> Result<Sample, SourceError> {
     let files = parquet_files(path)?;
     let reader = open_file(&files[0])?;
     let root = reader
