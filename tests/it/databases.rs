@@ -179,6 +179,27 @@ fn bad_queries_ids_texts_and_write_back_targets_are_clear_errors() {
     ] {
         assert!(said.contains(text), "expected `{text}`: {run:?}");
     }
+    // A table without declared types still matches integer ids.
+    db.execute_batch(
+        "CREATE TABLE untyped(id, body, label); \
+         INSERT INTO untyped VALUES (1, 'one day', NULL), (2, 'another day', NULL);",
+    )
+    .unwrap();
+    let untyped = "  write_back:\n    table: untyped\n    columns: {sentiment: label}\n";
+    scratch.write(
+        "job.yaml",
+        sqlite_spec("SELECT id, body FROM untyped ORDER BY id", untyped),
+    );
+    let run = crate::run::run(&scratch, &server, &["--new-run"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let labeled: i64 = db
+        .query_row(
+            "SELECT count(*) FROM untyped WHERE label IN ('POSITIVE', 'NEGATIVE', 'NEUTRAL')",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(labeled, 2, "{run:?}");
     let query = "SELECT id, body FROM comments";
     let target = |table: &str, column: &str| {
         format!("  write_back:\n    table: {table}\n    columns: {{sentiment: {column}}}\n")
@@ -217,4 +238,6 @@ fn bad_queries_ids_texts_and_write_back_targets_are_clear_errors() {
             "`when` is not a provenance name",
         ],
     );
+    scratch.write("job.yaml", sqlite_spec(query, &target("comments", "id")));
+    check_fails(&scratch, &["the id column `id` would receive a value"]);
 }

@@ -245,6 +245,38 @@ fn every_way_the_database_refuses_is_a_clear_error_without_the_password() {
         &["column `stars` of `comments` is integer, which cannot hold label `sentiment`"],
         database.password(),
     );
+    database.sql(
+        "ALTER TABLE comments ADD COLUMN short varchar(5), ADD COLUMN cost integer; \
+         CREATE TABLE unkeyed(id text, sentiment text);",
+    );
+    let cases = [
+        (
+            postgres_spec(QUERY, &write_back("sentiment: short")),
+            "column `short` of `comments` is character varying(5), but label `sentiment` can be 8 characters long",
+        ),
+        (
+            postgres_spec(
+                QUERY,
+                "  write_back:\n    table: comments\n    columns: {sentiment: sentiment_label}\n    provenance: {cost_usd: cost}\n",
+            ),
+            "column `cost` of `comments` is integer, which cannot hold provenance `cost_usd`",
+        ),
+        (
+            postgres_spec(QUERY, "  postgres: BATCHLABEL_TEST_DB\n  table: unkeyed\n"),
+            "the results table `unkeyed` exists but is not keyed by a text `id`",
+        ),
+        (
+            postgres_spec(
+                QUERY,
+                "  postgres: BATCHLABEL_TEST_DB\n  table: nowhere.labels\n",
+            ),
+            "the schema of `nowhere.labels` does not exist",
+        ),
+    ];
+    for (spec, expected) in cases {
+        scratch.write("job.yaml", spec);
+        fails(&scratch, &url, &[expected], database.password());
+    }
     scratch.write(
         "job.yaml",
         postgres_spec(QUERY, &write_back("sentiment: nope")),

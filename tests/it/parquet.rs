@@ -145,6 +145,15 @@ fn parquet_inputs_that_cannot_be_labeled_are_clear_errors() {
     }
     scratch.write(
         "job.yaml",
+        spec("data").replace("out/results.parquet", "data/results.parquet"),
+    );
+    let check = scratch.run(&["check", "job.yaml"]);
+    assert!(
+        check.stderr.contains("the next run would read it as input"),
+        "{check:?}"
+    );
+    scratch.write(
+        "job.yaml",
         spec("ints.parquet").replace("id: id", "id: ident"),
     );
     let check = scratch.run(&["check", "job.yaml"]);

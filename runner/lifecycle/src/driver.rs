@@ -86,9 +86,7 @@ pub async fn run(
     )?;
     let price = batchlabel_compile::job_price(job);
     // A database output that cannot take the results stops the run before anything is paid.
-    if let Some(output) = &job.output {
-        batchlabel_sink::preflight(output)?;
-    }
+    batchlabel_sink::preflight(job)?;
     let run = match choose_run(&ledger, job, settings, observer)? {
         RunChoice::Resume(run) => run,
         RunChoice::Start { collect, identity } => {

@@ -131,15 +131,40 @@ pub fn open_sink(
     Ok(sink)
 }
 
-/// Check, before anything is sent, that the results can be written where `output` names:
-/// a PostgreSQL sink's database is reachable, a write-back's table and columns exist with
-/// fitting types. File sinks are checked by the write guard.
-pub fn preflight(output: &Output) -> Result<(), SinkError> {
-    if let OutputFormat::Postgres { url_env, .. } = &output.format {
-        database::off_runtime(|| database::Connection::open(url_env).map(drop))?;
+/// Check, before anything is sent, that `job`'s results can be written where its output
+/// names: a PostgreSQL results table can take them (see `database/results_table.rs`), a
+/// write-back's table and columns exist with fitting types. File sinks are checked by the
+/// write guard.
+pub fn preflight(job: &batchlabel_spec::Job) -> Result<(), SinkError> {
+    let Some(output) = &job.output else {
+        return Ok(());
+    };
+    if let OutputFormat::Postgres { url_env, table } = &output.format {
+        let fields: Vec<String> = job.labels.iter().map(|field| field.name.clone()).collect();
+        PostgresSink::preflight(url_env, table, &fields)?;
     }
     if let Some(write_back) = &output.write_back {
-        preflight_write_back(write_back)?;
+        let longest = |name: &str| {
+            let field = job.labels.iter().find(|field| field.name == name)?;
+            match &field.kind {
+                batchlabel_spec::LabelKind::OneOf { labels } => {
+                    labels.iter().map(|label| label.name.chars().count()).max()
+                }
+                // A list is written as JSON text: at most `max` of the longest labels, each
+                // quoted and separated, in brackets.
+                batchlabel_spec::LabelKind::AnyOf { labels, max, .. } => {
+                    let mut lengths: Vec<usize> = labels
+                        .iter()
+                        .map(|label| label.name.chars().count() + 3)
+                        .collect();
+                    lengths.sort_unstable_by(|left, right| right.cmp(left));
+                    let most = max.map_or(lengths.len(), |max| max as usize);
+                    Some(lengths.iter().take(most).sum::<usize>() + 2)
+                }
+                batchlabel_spec::LabelKind::Schema { .. } => None,
+            }
+        };
+        preflight_write_back(write_back, &longest)?;
     }
     Ok(())
 }

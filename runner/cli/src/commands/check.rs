@@ -41,9 +41,7 @@ pub(crate) fn check(args: &CheckArgs, printer: Printer) -> ExitStatus {
         }
     };
     // A database output is checked now, as `run` checks it before sending anything.
-    if let Some(output) = &job.output
-        && let Err(error) = batchlabel_lifecycle::preflight_output(output)
-    {
+    if let Err(error) = batchlabel_lifecycle::preflight_output(job) {
         if args.json {
             let value = serde_json::json!({"ok": false, "error": error.to_string()});
             printer.data(&format!("{value:#}\n"));

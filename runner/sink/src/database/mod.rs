@@ -7,6 +7,7 @@
 //! runtime, which cannot nest in the async runner's.
 
 mod postgres_sink;
+mod results_table;
 mod staged;
 mod write_back;
 
@@ -106,10 +107,18 @@ fn word(location: &str, secret: Option<&str>, error: &postgres::Error) -> SinkEr
     }
 }
 
-/// A table name as SQL: each dot-separated part quoted (`analytics.labels` →
-/// `"analytics"."labels"`).
+/// A PostgreSQL table name as SQL, read as PostgreSQL reads one: written with quotes, as it
+/// is; else each dot-separated part folded to lower case and quoted (`Analytics.Labels` →
+/// `"analytics"."labels"`, the table PostgreSQL itself would name).
 pub(crate) fn quote_table(table: &str) -> String {
-    table.split('.').map(quote).collect::<Vec<_>>().join(".")
+    if table.contains('"') {
+        return table.to_string();
+    }
+    table
+        .split('.')
+        .map(|part| quote(&part.to_lowercase()))
+        .collect::<Vec<_>>()
+        .join(".")
 }
 
 /// An identifier, quoted.
@@ -133,4 +142,31 @@ pub(crate) fn copy_staged(
         .map_err(|failure| words.problem(format!("sending the rows failed: {failure}"), ""))?;
     writer.finish().map_err(|failure| words.error(&failure))?;
     Ok(())
+}
+
+/// JSON text PostgreSQL's `jsonb` accepts: a `\u0000` in a string (which jsonb refuses)
+/// becomes U+FFFD. Text without one is returned as it is.
+pub(crate) fn jsonb_safe(json: &str) -> std::borrow::Cow<'_, str> {
+    if !json.contains("\\u0000") {
+        return std::borrow::Cow::Borrowed(json);
+    }
+    match serde_json::from_str::<serde_json::Value>(json) {
+        Ok(mut value) => {
+            without_nul(&mut value);
+            std::borrow::Cow::Owned(value.to_string())
+        }
+        Err(_) => std::borrow::Cow::Borrowed(json),
+    }
+}
+
+/// Replace NUL in every string of `value` with U+FFFD.
+pub(crate) fn without_nul(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::String(text) if text.contains('\0') => {
+            *text = text.replace('\0', "\u{fffd}");
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(without_nul),
+        serde_json::Value::Object(map) => map.values_mut().for_each(without_nul),
+        _ => {}
+    }
 }

@@ -15,6 +15,15 @@ pub struct PostgresSink {
 }
 
 impl PostgresSink {
+    /// Check, before anything is sent, that `table` can take the results of label `fields`.
+    pub fn preflight(url_env: &str, table: &str, fields: &[String]) -> Result<(), SinkError> {
+        let wanted: Vec<String> = columns(fields).into_iter().map(|(name, _)| name).collect();
+        off_runtime(|| {
+            let mut connection = Connection::open(url_env)?;
+            super::results_table::check(&mut connection, table, &wanted)
+        })
+    }
+
     /// A sink into `table` of the database in `$url_env` (nothing is sent before commit).
     pub fn new(url_env: &str, table: &str) -> Result<Self, SinkError> {
         Ok(Self {
@@ -49,7 +58,8 @@ impl Sink for PostgresSink {
         output_json: &str,
         provenance: &Provenance<'_>,
     ) -> Result<(), SinkError> {
-        let labels: Vec<String> = crate::label_cells(&self.fields, output_json).collect();
+        let output_json = super::jsonb_safe(output_json);
+        let labels: Vec<String> = crate::label_cells(&self.fields, &output_json).collect();
         let provenance: Vec<Option<String>> = provenance
             .values()
             .iter()
@@ -57,7 +67,7 @@ impl Sink for PostgresSink {
             .collect();
         let cells = std::iter::once(Some(row_id))
             .chain(labels.iter().map(|cell| Some(cell.as_str())))
-            .chain(std::iter::once(Some(output_json)))
+            .chain(std::iter::once(Some(output_json.as_ref())))
             .chain(provenance.iter().map(Option::as_deref));
         self.staged.row(cells)
     }
@@ -77,6 +87,20 @@ impl Sink for PostgresSink {
     }
 }
 
+/// The results table's columns and their types: `id`, a text column per label field,
+/// `labels`, the provenance.
+fn columns(fields: &[String]) -> Vec<(String, &'static str)> {
+    let mut columns = vec![("id".to_string(), "text")];
+    columns.extend(fields.iter().map(|field| (field.clone(), "text")));
+    columns.push(("labels".into(), "jsonb"));
+    columns.extend(
+        PROVENANCE
+            .iter()
+            .map(|name| ((*name).to_string(), provenance_type(name))),
+    );
+    columns
+}
+
 fn write(
     connection: &mut Connection,
     table: &str,
@@ -84,22 +108,29 @@ fn write(
     staged: Staged,
 ) -> Result<(), SinkError> {
     let target = quote_table(table);
-    let mut columns: Vec<(String, &str)> = vec![("id".into(), "text")];
-    columns.extend(fields.iter().map(|field| (quote(field), "text")));
-    columns.push(("labels".into(), "jsonb"));
-    columns.extend(
-        PROVENANCE
-            .iter()
-            .map(|name| (quote(name), provenance_type(name))),
-    );
+    let existing = super::results_table::existing_columns(connection, table)?;
+    let columns: Vec<(String, &str)> = columns(fields)
+        .into_iter()
+        .map(|(name, kind)| (quote(&name), kind))
+        .collect();
     let definitions: Vec<String> = columns
         .iter()
         .map(|(name, kind)| format!("{name} {kind}"))
         .collect();
-    let added: Vec<String> = definitions[1..]
-        .iter()
-        .map(|definition| format!("ALTER TABLE {target} ADD COLUMN IF NOT EXISTS {definition};"))
-        .collect();
+    // Only what is missing is created or added: altering needs ownership of the table.
+    let create = match &existing {
+        None => format!(
+            "CREATE TABLE {target} ({}, PRIMARY KEY (id));",
+            definitions.join(", ")
+        ),
+        Some(existing) => columns
+            .iter()
+            .zip(&definitions)
+            .filter(|((name, _), _)| !existing.iter().any(|have| quote(have) == *name))
+            .map(|(_, definition)| format!("ALTER TABLE {target} ADD COLUMN {definition};"))
+            .collect::<Vec<_>>()
+            .join(" "),
+    };
     let names: Vec<&str> = columns.iter().map(|(name, _)| name.as_str()).collect();
     let staging_columns: Vec<String> = names.iter().map(|name| format!("{name} text")).collect();
     let casts: Vec<String> = columns
@@ -111,10 +142,7 @@ fn write(
         .map(|name| format!("{name} = excluded.{name}"))
         .collect();
     let setup = format!(
-        "CREATE TABLE IF NOT EXISTS {target} ({}, PRIMARY KEY (id)); {} \
-         CREATE TEMP TABLE batchlabel_staging ({}) ON COMMIT DROP;",
-        definitions.join(", "),
-        added.join(" "),
+        "{create} CREATE TEMP TABLE batchlabel_staging ({}) ON COMMIT DROP;",
         staging_columns.join(", ")
     );
     let insert = format!(

@@ -34,6 +34,11 @@ impl Staged {
             }
             match cell {
                 None => line.extend_from_slice(b"\\N"),
+                // PostgreSQL text cannot hold NUL: it becomes U+FFFD, so one odd answer cannot
+                // block every later write of the run.
+                Some(text) if text.contains('\0') => {
+                    escape_into(&text.replace('\0', "\u{fffd}"), &mut line);
+                }
                 Some(text) => escape_into(text, &mut line),
             }
         }
@@ -77,9 +82,11 @@ mod tests {
     #[test]
     fn cells_are_escaped_and_null_is_marked() {
         let mut staged = Staged::new().unwrap();
-        staged.row([Some("a\tb\\c\nd"), None, Some("")]).unwrap();
+        staged
+            .row([Some("a\tb\\c\nd"), None, Some(""), Some("x\0y")])
+            .unwrap();
         let mut text = String::new();
         staged.reader().unwrap().read_to_string(&mut text).unwrap();
-        assert_eq!(text, "a\\tb\\\\c\\nd\t\\N\t\n");
+        assert_eq!(text, "a\\tb\\\\c\\nd\t\\N\t\tx\u{fffd}y\n");
     }
 }

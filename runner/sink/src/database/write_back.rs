@@ -18,12 +18,22 @@ use crate::{PROVENANCE, Provenance, Sink, SinkError, SinkHeader};
 struct Column {
     name: String,
     kind: String,
+    /// The type without its modifier, to cast to: an explicit cast to `varchar(5)` would
+    /// silently cut a longer label, an assignment raises an error instead.
+    cast: String,
     category: char,
+    /// The most characters it holds (`varchar(n)`, `char(n)`).
+    max_length: Option<usize>,
 }
 
 /// Check that the write-back can be done: the database is reachable, the table exists, and
 /// it has the id column and each target column with a type that can hold its value.
-pub fn preflight_write_back(write_back: &WriteBack) -> Result<(), SinkError> {
+/// `longest`: per label field, the longest text it can write (None: unbounded), checked
+/// against a `varchar(n)` / `char(n)` target.
+pub fn preflight_write_back(
+    write_back: &WriteBack,
+    longest: &dyn Fn(&str) -> Option<usize>,
+) -> Result<(), SinkError> {
     let columns = match &write_back.database {
         Database::Postgres(url_env) => off_runtime(|| {
             let mut connection = Connection::open(url_env)?;
@@ -31,7 +41,29 @@ pub fn preflight_write_back(write_back: &WriteBack) -> Result<(), SinkError> {
         })?,
         Database::Sqlite(path) => sqlite_columns(path, &write_back.table)?,
     };
-    targets(write_back, &columns).map(drop)
+    let targets = targets(write_back, &columns)?;
+    for ((field, _), column) in write_back.columns.iter().zip(&targets[1..]) {
+        if let (Some(limit), Some(needed)) = (column.max_length, longest(field))
+            && needed > limit
+        {
+            return Err(SinkError::Database {
+                location: location_of(write_back),
+                message: format!(
+                    "column `{}` of `{}` is {}, but label `{field}` can be {needed} characters long",
+                    column.name, write_back.table, column.kind
+                ),
+                hint: "widen the column (`ALTER TABLE … TYPE text`)".into(),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn location_of(write_back: &WriteBack) -> String {
+    match &write_back.database {
+        Database::Postgres(url_env) => format!("postgres:${url_env}"),
+        Database::Sqlite(path) => path.to_string_lossy().into_owned(),
+    }
 }
 
 /// The table's columns, `Err` when it does not exist.
@@ -40,7 +72,9 @@ fn postgres_columns(connection: &mut Connection, table: &str) -> Result<Vec<Colu
         .client
         .query(
             "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod), t.typcategory::text, \
-             t.typname::text FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid \
+             t.typname::text, format_type(a.atttypid, NULL), \
+             CASE WHEN t.typname IN ('varchar', 'bpchar') AND a.atttypmod > 4 \
+             THEN a.atttypmod - 4 END FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid \
              WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped",
             &[&quote_table(table)],
         )
@@ -59,6 +93,8 @@ fn postgres_columns(connection: &mut Connection, table: &str) -> Result<Vec<Colu
             Column {
                 name: row.get(0),
                 kind: row.get(1),
+                cast: row.get(4),
+                max_length: row.get::<_, Option<i32>>(5).map(|length| length as usize),
                 category: if type_name == "json" || type_name == "jsonb" {
                     'J'
                 } else {
@@ -80,7 +116,9 @@ fn sqlite_columns(path: &std::path::Path, table: &str) -> Result<Vec<Column>, Si
             Ok(Column {
                 name: row.get(0)?,
                 kind: row.get(1)?,
+                cast: String::new(),
                 category: 'S',
+                max_length: None,
             })
         })
         .and_then(Iterator::collect)
@@ -97,10 +135,7 @@ fn sqlite_columns(path: &std::path::Path, table: &str) -> Result<Vec<Column>, Si
 
 /// The id column and each target column (label fields, then provenance), checked.
 fn targets(write_back: &WriteBack, columns: &[Column]) -> Result<Vec<Column>, SinkError> {
-    let location = match &write_back.database {
-        Database::Postgres(url_env) => format!("postgres:${url_env}"),
-        Database::Sqlite(path) => path.to_string_lossy().into_owned(),
-    };
+    let location = location_of(write_back);
     let table = &write_back.table;
     let find = |name: &str, purpose: &str| {
         columns
@@ -143,7 +178,12 @@ fn targets(write_back: &WriteBack, columns: &[Column]) -> Result<Vec<Column>, Si
     for (provenance, name) in &write_back.provenance {
         let column = find(name, &format!("for provenance `{provenance}`"))?;
         let fits = match provenance.as_str() {
-            "attempt" | "input_tokens" | "output_tokens" | "run" | "cost_usd" => {
+            "cost_usd" => {
+                column.category == 'S'
+                    || (column.category == 'N'
+                        && !["smallint", "integer", "bigint"].contains(&column.cast.as_str()))
+            }
+            "attempt" | "input_tokens" | "output_tokens" | "run" => {
                 matches!(column.category, 'N' | 'S')
             }
             "labeled_at" => matches!(column.category, 'D' | 'S'),
@@ -189,7 +229,8 @@ impl Sink for WriteBackSink {
         output_json: &str,
         provenance: &Provenance<'_>,
     ) -> Result<(), SinkError> {
-        let output: Value = serde_json::from_str(output_json).unwrap_or(Value::Null);
+        let mut output: Value = serde_json::from_str(output_json).unwrap_or(Value::Null);
+        super::without_nul(&mut output);
         let labels: Vec<Option<String>> = self
             .write_back
             .columns
@@ -244,12 +285,12 @@ fn update_postgres(
                 // Labels are staged as JSON: a json column takes it as it is, a text column
                 // takes a string label's text and anything else's JSON text.
                 if column.category == 'J' {
-                    format!("s.c{index}::{}", column.kind)
+                    format!("s.c{index}::{}", column.cast)
                 } else {
-                    format!("(s.c{index}::jsonb #>> '{{}}')::{}", column.kind)
+                    format!("(s.c{index}::jsonb #>> '{{}}')::{}", column.cast)
                 }
             } else {
-                format!("s.c{index}::{}", column.kind)
+                format!("s.c{index}::{}", column.cast)
             };
             format!("{} = {value}", quote(&column.name))
         })
@@ -260,7 +301,7 @@ fn update_postgres(
         quote_table(&write_back.table),
         sets.join(", "),
         quote(&id.name),
-        id.kind
+        id.cast
     );
     let rows = staged.rows;
     let Connection { client, words } = connection;
@@ -294,7 +335,7 @@ fn update_sqlite(path: &PathBuf, write_back: &WriteBack, staged: Staged) -> Resu
         .collect();
     let update = format!(
         "UPDATE {} SET {} WHERE {} = ?1",
-        quote_table(&write_back.table),
+        quote(&write_back.table),
         sets.join(", "),
         quote(&targets[0].name)
     );
@@ -306,20 +347,10 @@ fn update_sqlite(path: &PathBuf, write_back: &WriteBack, staged: Staged) -> Resu
         let labels = write_back.columns.len();
         for line in staged.reader()?.lines() {
             let line = line.map_err(|error| SinkError::io(path, error))?;
-            let values: Vec<Option<String>> = line
+            let values: Vec<rusqlite::types::Value> = line
                 .split('\t')
                 .enumerate()
-                .map(|(index, cell)| {
-                    let cell = unescape(cell)?;
-                    // A string label is stored as its text, anything else as JSON text.
-                    if (1..=labels).contains(&index) {
-                        return Some(match serde_json::from_str::<Value>(&cell) {
-                            Ok(Value::String(text)) => text,
-                            _ => cell,
-                        });
-                    }
-                    Some(cell)
-                })
+                .map(|(index, cell)| sqlite_value(index, cell, labels))
                 .collect();
             let changed = statement
                 .execute(rusqlite::params_from_iter(values))
@@ -329,6 +360,30 @@ fn update_sqlite(path: &PathBuf, write_back: &WriteBack, staged: Staged) -> Resu
     }
     transaction.commit().map_err(sqlite)?;
     Ok(missing)
+}
+
+/// A staged cell as the SQLite value to bind: the id (cell 0) as an integer when it is one
+/// (a column without a declared type compares 1 and '1' as different); a label as its text
+/// when a string, NULL when null, else JSON text; provenance as text.
+fn sqlite_value(index: usize, cell: &str, labels: usize) -> rusqlite::types::Value {
+    use rusqlite::types::Value as Sql;
+    let Some(text) = unescape(cell) else {
+        return Sql::Null;
+    };
+    if index == 0 {
+        return match text.parse::<i64>() {
+            Ok(number) if number.to_string() == text => Sql::Integer(number),
+            _ => Sql::Text(text),
+        };
+    }
+    if (1..=labels).contains(&index) {
+        return match serde_json::from_str::<Value>(&text) {
+            Ok(Value::String(label)) => Sql::Text(label),
+            Ok(Value::Null) => Sql::Null,
+            _ => Sql::Text(text),
+        };
+    }
+    Sql::Text(text)
 }
 
 /// A COPY text cell back to its text (`\N` is NULL).

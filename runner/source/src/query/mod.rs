@@ -61,11 +61,19 @@ impl RowSender {
         text_column: Option<&str>,
         path: PathBuf,
     ) -> Option<Self> {
-        let columns = Columns::new(names.clone());
-        if let Err(error) = columns.require(id_column, "the row id (`input.id`)", &path) {
-            let _ = sender.send(Message::Failed(error));
-            return None;
-        }
+        // A name twice (`SELECT c.id, u.id`) would leave one of the two unreadable.
+        let columns = Columns::from_header(names.clone(), &path).and_then(|columns| {
+            columns
+                .require(id_column, "the row id (`input.id`)", &path)
+                .map(|()| columns)
+        });
+        let columns = match columns {
+            Ok(columns) => columns,
+            Err(error) => {
+                let _ = sender.send(Message::Failed(error));
+                return None;
+            }
+        };
         let id_index = columns.position(id_column)?;
         let text_index = text_column.and_then(|text| columns.position(text));
         sender.send(Message::Columns(names.clone())).ok()?;
@@ -84,15 +92,11 @@ impl RowSender {
     pub(crate) fn row(&mut self, values: Vec<Json>) -> bool {
         self.line += 1;
         let row = self.build(values);
-        self.chunk.push(row);
-        if self.chunk.len() < CHUNK {
-            return true;
-        }
-        let chunk = std::mem::replace(&mut self.chunk, Vec::with_capacity(CHUNK));
-        self.sender.send(Message::Rows(chunk)).is_ok()
+        self.push(row)
     }
 
-    /// A problem with the current row that is not about one value (the row cannot be read).
+    /// A problem with the next row that is not about one value (the row cannot be read);
+    /// `false` once the reader is gone.
     pub(crate) fn row_error(&mut self, message: String) -> bool {
         self.line += 1;
         let error = RowError {
@@ -100,8 +104,17 @@ impl RowSender {
             line: self.line,
             message,
         };
-        self.chunk.push(Err(error));
-        true
+        self.push(Err(error))
+    }
+
+    /// Queue a row, handing the chunk over when full.
+    fn push(&mut self, row: Result<Row, RowError>) -> bool {
+        self.chunk.push(row);
+        if self.chunk.len() < CHUNK {
+            return true;
+        }
+        let chunk = std::mem::replace(&mut self.chunk, Vec::with_capacity(CHUNK));
+        self.sender.send(Message::Rows(chunk)).is_ok()
     }
 
     /// Every row is sent.

@@ -240,6 +240,21 @@ impl Resolver<'_> {
         let resolved = self.write_back(spec, output, input);
         let write_back = resolved.clone().ok().flatten();
         let sink = self.sink(spec, output, write_back);
+        if let (Ok(Some(sink)), Some(input)) = (&sink, input)
+            && reads_its_own_output(input, sink)
+        {
+            let span = self.spans.value("/output/parquet");
+            self.error(
+                "output-over-input",
+                format!(
+                    "`output.parquet` is in the Parquet input's folder `{}`: the next run would read it as input",
+                    input.path.display()
+                ),
+                span,
+                "write the results to another folder, e.g. `out/results.parquet`",
+            );
+            return Err(());
+        }
         // A write-back with errors (already reported) fails the output, after the sink's
         // own checks.
         resolved?;
@@ -357,4 +372,19 @@ impl Resolver<'_> {
             }
         }
     }
+}
+
+/// Whether a Parquet output lands among a Parquet input's files (a folder's `.parquet`
+/// files, or a glob's folder).
+fn reads_its_own_output(input: &Input, output: &Output) -> bool {
+    if input.format != InputFormat::Parquet || output.format != OutputFormat::Parquet {
+        return false;
+    }
+    let glob = input.path.to_string_lossy().contains(['*', '?']);
+    let folder = if glob {
+        input.path.parent()
+    } else {
+        Some(input.path.as_path())
+    };
+    folder.is_some_and(|folder| output.path.parent() == Some(folder))
 }

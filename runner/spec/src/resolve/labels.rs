@@ -28,6 +28,19 @@ impl Resolver<'_> {
                     "use letters, digits and `_`, not starting with a digit, e.g. `sentiment`",
                 );
             }
+            // Every sink writes `id`, `labels` and the provenance beside the label fields.
+            let reserved = name == "id"
+                || name == "labels"
+                || crate::job::PROVENANCE_COLUMNS.contains(&name.as_str());
+            if reserved {
+                let span = self.spans.key(&pointer);
+                self.error(
+                    "reserved-name",
+                    format!("label field name `{name}` is also a results column (`id`, `labels` or provenance)"),
+                    span,
+                    &format!("rename the field, e.g. `{name}_label`"),
+                );
+            }
             if let Some(kind) = self.label_kind(field, &pointer) {
                 fields.push(LabelField {
                     name: name.clone(),

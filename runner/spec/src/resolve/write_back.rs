@@ -99,6 +99,17 @@ impl Resolver<'_> {
             );
             ok = false;
         }
+        let id_column = write_back.id_column.as_ref().unwrap_or(&spec.input.id);
+        if columns.contains(&id_column) {
+            let span = self.spans.key("/output/write_back");
+            self.error(
+                "conflicting-fields",
+                format!("the id column `{id_column}` would receive a value: rows are found by it"),
+                span,
+                "write labels and provenance into other columns",
+            );
+            ok = false;
+        }
         let Some(database) = database.filter(|_| ok) else {
             return Err(());
         };
