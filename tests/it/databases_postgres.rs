@@ -361,3 +361,46 @@ fn a_run_killed_at_any_moment_resumes_with_every_row_written_once() {
         assert_eq!(count, 1, "{metadata} became {count} batches");
     }
 }
+
+#[test]
+fn tls_is_verified_against_pgsslrootcert_and_required_when_asked() {
+    let (database, ca) = PostgresServer::start_tls();
+    comments(&database, 3);
+    let scratch = Scratch::new();
+    scratch.write("job.yaml", postgres_spec(QUERY, "  csv: out/results.csv\n"));
+    let ca = ca.to_str().unwrap();
+    for mode in ["require", "verify-full"] {
+        let url = format!("{}?sslmode={mode}", database.url());
+        let check = scratch.run_with_env(
+            &["check", "job.yaml"],
+            &[(ENV, &url), ("PGSSLROOTCERT", ca)],
+        );
+        assert_eq!(check.code, 0, "{mode}: {check:?}");
+        assert!(check.stdout.contains("(2 columns: id, body)"), "{check:?}");
+    }
+    // Without the CA the certificate does not verify: required TLS fails, and preferred TLS
+    // falls back to plain, which this server refuses, so the TLS error is the one shown.
+    let required = format!("{}?sslmode=require", database.url());
+    fails(
+        &scratch,
+        &required,
+        &["certificate", "set PGSSLROOTCERT"],
+        database.password(),
+    );
+    fails(
+        &scratch,
+        &database.url(),
+        &["UnknownIssuer", "set PGSSLROOTCERT"],
+        database.password(),
+    );
+    let missing = scratch.run_with_env(
+        &["check", "job.yaml"],
+        &[(ENV, &required), ("PGSSLROOTCERT", "/nonexistent/ca.pem")],
+    );
+    assert!(
+        missing
+            .stderr
+            .contains("cannot read the certificates in PGSSLROOTCERT"),
+        "{missing:?}"
+    );
+}

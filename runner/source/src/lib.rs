@@ -41,7 +41,9 @@ pub use query::{QuerySource, query_identity};
 /// PostgreSQL connection helpers the sinks share: settings from an environment variable,
 /// messages without the password.
 pub mod postgres_connection {
-    pub use crate::query::postgres_parts::{config_from_env, connection_message, scrub, secret_of};
+    pub use crate::query::postgres_parts::{
+        ConnectError, config_from_env, connect, connection_message, is_tls, scrub, secret_of,
+    };
 }
 pub use row::{Names, Row, RowError};
 pub use source::{Format, Source, open_source};

@@ -31,6 +31,8 @@ pub struct PostgresServer {
     as_system_user: bool,
     port: u16,
     password: String,
+    /// TLS only (`hostssl`), with a certificate signed by a test CA.
+    tls: bool,
 }
 
 impl PostgresServer {
@@ -38,6 +40,18 @@ impl PostgresServer {
     /// (`bash scripts/prerequisites.sh`) when PostgreSQL's binaries are not installed — tests
     /// never skip silently.
     pub fn start() -> Self {
+        Self::start_with(false)
+    }
+
+    /// One that accepts only TLS connections (`hostssl`), its certificate for `127.0.0.1`
+    /// signed by a throwaway CA; returns the CA certificate's PEM file too.
+    pub fn start_tls() -> (Self, PathBuf) {
+        let server = Self::start_with(true);
+        let ca = server.dir.path().join("ca.crt");
+        (server, ca)
+    }
+
+    fn start_with(tls: bool) -> Self {
         let (initdb, pg_ctl, psql) = (binary("initdb"), binary("pg_ctl"), binary("psql"));
         let as_system_user = is_root();
         if as_system_user {
@@ -73,8 +87,12 @@ impl PostgresServer {
             as_system_user,
             port: 0,
             password,
+            tls,
         };
         server.init_cluster();
+        if tls {
+            server.make_tls();
+        }
         let mut attempt = 1;
         loop {
             server.port = free_port();
@@ -192,9 +210,10 @@ impl PostgresServer {
         let _ = std::fs::remove_file(&log); // so the tail is this attempt's
         let options = format!(
             "-c listen_addresses=127.0.0.1 -p {} -k {} -c fsync=off -c full_page_writes=off \
-             -c synchronous_commit=off -c max_connections=50",
+             -c synchronous_commit=off -c max_connections=50{}",
             self.port,
-            self.dir.path().display()
+            self.dir.path().display(),
+            if self.tls { " -c ssl=on" } else { "" }
         );
         let mut start = self.server_command(&self.pg_ctl);
         start
@@ -211,6 +230,53 @@ impl PostgresServer {
             "{}\n{tail}",
             String::from_utf8_lossy(&start.stderr)
         )))
+    }
+
+    /// A CA, a server certificate for 127.0.0.1 it signs (in the data folder, where the
+    /// server looks), and a `pg_hba.conf` that accepts only TLS.
+    fn make_tls(&self) {
+        let folder = self.dir.path();
+        let data = self.data();
+        std::fs::write(
+            folder.join("server.ext"),
+            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+        )
+        .expect("write the certificate extensions");
+        for arguments in [
+            "req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=batchlabel-test-ca -keyout ca.key -out ca.crt",
+            "req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -keyout server.key -out server.csr",
+            "x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 -extfile server.ext -out server.crt",
+        ] {
+            let mut openssl = Command::new("openssl");
+            openssl.args(arguments.split(' ')).current_dir(folder);
+            let made = output(&mut openssl, "openssl (to make test certificates)");
+            assert!(
+                made.status.success(),
+                "openssl {arguments} failed: {}",
+                String::from_utf8_lossy(&made.stderr)
+            );
+        }
+        for name in ["server.crt", "server.key"] {
+            std::fs::copy(folder.join(name), data.join(name)).expect("copy the certificate");
+        }
+        std::fs::set_permissions(
+            data.join("server.key"),
+            std::fs::Permissions::from_mode(0o600),
+        )
+        .expect("key permissions");
+        if self.as_system_user {
+            let mut chown = Command::new("chown");
+            chown
+                .arg(format!("{SYSTEM_USER}:"))
+                .arg(data.join("server.crt"))
+                .arg(data.join("server.key"));
+            assert!(output(&mut chown, "chown").status.success(), "chown failed");
+        }
+        std::fs::write(
+            data.join("pg_hba.conf"),
+            "local all all scram-sha-256\nhostssl all all 127.0.0.1/32 scram-sha-256\n",
+        )
+        .expect("write pg_hba.conf");
     }
 
     fn redact(&self, text: &str) -> String {

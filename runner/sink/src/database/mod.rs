@@ -15,7 +15,7 @@ pub use postgres_sink::PostgresSink;
 pub use write_back::{WriteBackSink, preflight_write_back};
 
 use batchlabel_source::postgres_connection::{
-    config_from_env, connection_message, scrub, secret_of,
+    ConnectError, config_from_env, connect, connection_message, is_tls, scrub, secret_of,
 };
 
 use crate::SinkError;
@@ -57,12 +57,17 @@ impl Connection {
             hint: String::new(),
         })?;
         let secret = secret_of(&config);
-        match config.connect(postgres::NoTls) {
+        match connect(&config) {
             Ok(client) => Ok(Self {
                 client,
                 words: Words { location, secret },
             }),
-            Err(error) => Err(word(&location, secret.as_deref(), &error)),
+            Err(ConnectError::Postgres(error)) => Err(word(&location, secret.as_deref(), &error)),
+            Err(ConnectError::Settings(message)) => Err(SinkError::Database {
+                location,
+                message,
+                hint: "PGSSLROOTCERT names a PEM file of CA certificates".into(),
+            }),
         }
     }
 }
@@ -93,6 +98,11 @@ fn word(location: &str, secret: Option<&str>, error: &postgres::Error) -> SinkEr
                 _ => db.hint().unwrap_or(""),
             }
             .to_string(),
+        ),
+        None if is_tls(error) => (
+            connection_message(error),
+            "the server's TLS certificate did not verify: for a private CA, set PGSSLROOTCERT to its PEM file"
+                .into(),
         ),
         None => (
             connection_message(error),

@@ -7,6 +7,7 @@
 
 mod postgres;
 mod sqlite;
+mod tls;
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -22,6 +23,7 @@ pub(crate) use self::postgres::open_postgres;
 /// The connection helpers, for `crate::postgres_connection`.
 pub(crate) mod postgres_parts {
     pub use super::postgres::{config_from_env, connection_message, scrub, secret_of};
+    pub use super::tls::{ConnectError, connect, is_tls};
 }
 pub(crate) use self::sqlite::open_sqlite;
 

@@ -7,7 +7,7 @@ use std::sync::mpsc::SyncSender;
 use std::time::Duration;
 
 use postgres::types::{Kind, Type};
-use postgres::{Config, IsolationLevel, NoTls};
+use postgres::{Config, IsolationLevel};
 use serde_json::Value as Json;
 
 use super::{Message, QuerySource, RowSender, point_at};
@@ -46,11 +46,14 @@ pub fn config_from_env(url_env: &str) -> Result<Config, SourceError> {
         message: format!("the environment variable `{url_env}` is not set"),
         hint: format!("export {url_env}=postgres://user:password@host:5432/database"),
     })?;
-    let mut config: Config = url.parse().map_err(|_| SourceError::Database {
-        location,
-        message: format!("`{url_env}` does not hold a valid PostgreSQL connection string"),
-        hint: "e.g. postgres://user:password@host:5432/database".into(),
-    })?;
+    let mut config: Config =
+        super::tls::normalized(&url)
+            .parse()
+            .map_err(|_| SourceError::Database {
+                location,
+                message: format!("`{url_env}` does not hold a valid PostgreSQL connection string"),
+                hint: "e.g. postgres://user:password@host:5432/database".into(),
+            })?;
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(Duration::from_secs(10));
     }
@@ -82,9 +85,21 @@ impl Reader {
         let fail = |sender: &SyncSender<Message>, error: SourceError| {
             let _ = sender.send(Message::Failed(error));
         };
-        let mut client = match config.connect(NoTls) {
+        let mut client = match super::tls::connect(config) {
             Ok(client) => client,
-            Err(error) => return fail(&sender, self.error(&error)),
+            Err(super::tls::ConnectError::Postgres(error)) => {
+                return fail(&sender, self.error(&error));
+            }
+            Err(super::tls::ConnectError::Settings(message)) => {
+                return fail(
+                    &sender,
+                    SourceError::Database {
+                        location: self.location.clone(),
+                        message,
+                        hint: "PGSSLROOTCERT names a PEM file of CA certificates".into(),
+                    },
+                );
+            }
         };
         let transaction = client
             .build_transaction()
@@ -179,6 +194,11 @@ impl Reader {
                 };
                 (format!("{}{caret}", db.message()), hint.to_string())
             }
+            None if super::tls::is_tls(error) => (
+                connection_message(error),
+                "the server's TLS certificate did not verify: for a private CA, set PGSSLROOTCERT to its PEM file"
+                    .to_string(),
+            ),
             None => (
                 connection_message(error),
                 "is the server running and reachable at the host and port in the connection string?"
