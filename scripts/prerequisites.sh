@@ -18,6 +18,8 @@ python3 -c 'import ensurepip' 2>/dev/null || packages+=(python3-venv)
 # The database tests run initdb and pg_ctl themselves; Debian keeps them out of PATH.
 command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
   || packages+=(postgresql)
+# openssl makes the test CA and certificate of the TLS test.
+command -v openssl >/dev/null || packages+=(openssl)
 if [ "${1:-}" = "--with-browser" ]; then
   command -v chromium >/dev/null || packages+=(chromium)
 fi
