@@ -35,7 +35,10 @@ pub enum SinkError {
         source: rusqlite::Error,
     },
     /// A database cannot be reached, or its table cannot take the results.
-    #[error("output `{location}`: {message}{}", hint_after(message, hint))]
+    #[error(
+        "output `{location}`: {message}{}",
+        batchlabel_source::hint_after(message, hint)
+    )]
     Database {
         /// `postgres:$VARIABLE` or the SQLite file.
         location: String,
@@ -76,15 +79,5 @@ impl SinkError {
             path: path.to_path_buf(),
             source,
         }
-    }
-}
-
-/// `; hint: …` after a one-line message, the hint on its own line after a multi-line one
-/// (a query with a caret).
-pub(crate) fn hint_after(message: &str, hint: &str) -> String {
-    match (hint.is_empty(), message.contains('\n')) {
-        (true, _) => String::new(),
-        (false, true) => format!("\nhint: {hint}"),
-        (false, false) => format!("; hint: {hint}"),
     }
 }

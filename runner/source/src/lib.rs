@@ -39,11 +39,9 @@ pub use parquet_files::files_identity;
 pub use parquet_source::{ParquetSource, sample_parquet};
 pub use query::{QuerySource, query_identity};
 /// PostgreSQL connection helpers the sinks share: settings from an environment variable,
-/// messages without the password.
+/// TLS, failures worded without the password.
 pub mod postgres_connection {
-    pub use crate::query::postgres_parts::{
-        ConnectError, config_from_env, connect, connection_message, is_tls, scrub, secret_of,
-    };
+    pub use crate::query::connection::{Refusal, describe, open};
 }
 pub use row::{Names, Row, RowError};
 pub use source::{Format, Source, open_source};
@@ -142,8 +140,8 @@ pub enum SourceError {
 }
 
 /// `; hint: …` after a one-line message, the hint on its own line after a multi-line one
-/// (a query with a caret).
-pub(crate) fn hint_after(message: &str, hint: &str) -> String {
+/// (a query with a caret). The sinks word their database errors the same way.
+pub fn hint_after(message: &str, hint: &str) -> String {
     match (hint.is_empty(), message.contains('\n')) {
         (true, _) => String::new(),
         (false, true) => format!("\nhint: {hint}"),

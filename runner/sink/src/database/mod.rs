@@ -6,6 +6,7 @@
 //! PostgreSQL work runs on a thread of its own: the synchronous client drives its own
 //! runtime, which cannot nest in the async runner's.
 
+mod catalog;
 mod postgres_sink;
 mod results_table;
 mod staged;
@@ -14,9 +15,7 @@ mod write_back;
 pub use postgres_sink::PostgresSink;
 pub use write_back::{WriteBackSink, preflight_write_back};
 
-use batchlabel_source::postgres_connection::{
-    ConnectError, config_from_env, connect, connection_message, is_tls, scrub, secret_of,
-};
+use batchlabel_source::postgres_connection::{Refusal, describe, open};
 
 use crate::SinkError;
 
@@ -51,23 +50,12 @@ pub(crate) struct Words {
 impl Connection {
     pub(crate) fn open(url_env: &str) -> Result<Self, SinkError> {
         let location = format!("postgres:${url_env}");
-        let config = config_from_env(url_env).map_err(|error| SinkError::Database {
-            location: location.clone(),
-            message: error.to_string(),
-            hint: String::new(),
-        })?;
-        let secret = secret_of(&config);
-        match connect(&config) {
-            Ok(client) => Ok(Self {
+        match open(url_env) {
+            Ok((client, secret)) => Ok(Self {
                 client,
                 words: Words { location, secret },
             }),
-            Err(ConnectError::Postgres(error)) => Err(word(&location, secret.as_deref(), &error)),
-            Err(ConnectError::Settings(message)) => Err(SinkError::Database {
-                location,
-                message,
-                hint: "PGSSLROOTCERT names a PEM file of CA certificates".into(),
-            }),
+            Err(refusal) => Err(at(&location, refusal)),
         }
     }
 }
@@ -75,7 +63,10 @@ impl Connection {
 impl Words {
     /// `error` as a [`SinkError`], without the password.
     pub(crate) fn error(&self, error: &postgres::Error) -> SinkError {
-        word(&self.location, self.secret.as_deref(), error)
+        at(
+            &self.location,
+            describe(error, self.secret.as_deref(), None),
+        )
     }
 
     /// A problem found by a check (a missing table or column…).
@@ -88,32 +79,12 @@ impl Words {
     }
 }
 
-fn word(location: &str, secret: Option<&str>, error: &postgres::Error) -> SinkError {
-    let (message, hint) = match error.as_db_error() {
-        Some(db) => (
-            db.message().to_string(),
-            match db.code().code() {
-                "28P01" | "28000" => "check the user and password in the connection string",
-                "42501" => "the database user needs the right to create and write this table",
-                _ => db.hint().unwrap_or(""),
-            }
-            .to_string(),
-        ),
-        None if is_tls(error) => (
-            connection_message(error),
-            "the server's TLS certificate did not verify: for a private CA, set PGSSLROOTCERT to its PEM file"
-                .into(),
-        ),
-        None => (
-            connection_message(error),
-            "is the server running and reachable at the host and port in the connection string?"
-                .into(),
-        ),
-    };
+/// A worded failure as the error of the output at `location`.
+fn at(location: &str, refusal: Refusal) -> SinkError {
     SinkError::Database {
         location: location.to_string(),
-        message: scrub(&message, secret),
-        hint,
+        message: refusal.message,
+        hint: refusal.hint,
     }
 }
 

@@ -11,15 +11,8 @@ pub(crate) fn existing_columns(
     connection: &mut Connection,
     table: &str,
 ) -> Result<Option<Vec<String>>, SinkError> {
-    let rows = connection
-        .client
-        .query(
-            "SELECT a.attname::text FROM pg_attribute a \
-             WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped",
-            &[&quote_table(table)],
-        )
-        .map_err(|failure| connection.words.error(&failure))?;
-    Ok((!rows.is_empty()).then(|| rows.iter().map(|row| row.get(0)).collect()))
+    let columns = super::catalog::columns(connection, table)?;
+    Ok(columns.map(|columns| columns.into_iter().map(|column| column.name).collect()))
 }
 
 /// Check that the results can be upserted into `table` with `wanted` columns.

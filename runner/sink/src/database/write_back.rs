@@ -8,23 +8,10 @@ use std::path::PathBuf;
 use batchlabel_spec::{Database, WriteBack};
 use serde_json::Value;
 
+use super::catalog::Column;
 use super::staged::Staged;
 use super::{Connection, off_runtime, quote, quote_table};
 use crate::{PROVENANCE, Provenance, Sink, SinkError, SinkHeader};
-
-/// One column of the user's table: its name and type, and its kind (`S` text, `N` number,
-/// `D` time, `U` json…, PostgreSQL's `typcategory`; SQLite's declared type).
-#[derive(Debug, Clone)]
-struct Column {
-    name: String,
-    kind: String,
-    /// The type without its modifier, to cast to: an explicit cast to `varchar(5)` would
-    /// silently cut a longer label, an assignment raises an error instead.
-    cast: String,
-    category: char,
-    /// The most characters it holds (`varchar(n)`, `char(n)`).
-    max_length: Option<usize>,
-}
 
 /// Check that the write-back can be done: the database is reachable, the table exists, and
 /// it has the id column and each target column with a type that can hold its value.
@@ -68,41 +55,12 @@ fn location_of(write_back: &WriteBack) -> String {
 
 /// The table's columns, `Err` when it does not exist.
 fn postgres_columns(connection: &mut Connection, table: &str) -> Result<Vec<Column>, SinkError> {
-    let rows = connection
-        .client
-        .query(
-            "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod), t.typcategory::text, \
-             t.typname::text, format_type(a.atttypid, NULL), \
-             CASE WHEN t.typname IN ('varchar', 'bpchar') AND a.atttypmod > 4 \
-             THEN a.atttypmod - 4 END FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid \
-             WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped",
-            &[&quote_table(table)],
-        )
-        .map_err(|failure| connection.words.error(&failure))?;
-    if rows.is_empty() {
-        return Err(connection.words.problem(
+    super::catalog::columns(connection, table)?.ok_or_else(|| {
+        connection.words.problem(
             format!("the write-back table `{table}` does not exist"),
             "check `output.write_back.table` (schema-qualify it if needed: `public.comments`)",
-        ));
-    }
-    Ok(rows
-        .iter()
-        .map(|row| {
-            let type_name: String = row.get(3);
-            let category: String = row.get(2);
-            Column {
-                name: row.get(0),
-                kind: row.get(1),
-                cast: row.get(4),
-                max_length: row.get::<_, Option<i32>>(5).map(|length| length as usize),
-                category: if type_name == "json" || type_name == "jsonb" {
-                    'J'
-                } else {
-                    category.chars().next().unwrap_or('X')
-                },
-            }
-        })
-        .collect())
+        )
+    })
 }
 
 fn sqlite_columns(path: &std::path::Path, table: &str) -> Result<Vec<Column>, SinkError> {

@@ -5,6 +5,7 @@
 //! Its identity is not a file's size and time but a digest of the rows as they stream (ids
 //! and values), so a changed table is a changed input.
 
+pub(crate) mod connection;
 mod postgres;
 mod sqlite;
 mod tls;
@@ -20,11 +21,6 @@ use crate::row::Record;
 use crate::{Columns, InputIdentity, Row, RowError, Source, SourceError};
 
 pub(crate) use self::postgres::open_postgres;
-/// The connection helpers, for `crate::postgres_connection`.
-pub(crate) mod postgres_parts {
-    pub use super::postgres::{config_from_env, connection_message, scrub, secret_of};
-    pub use super::tls::{ConnectError, connect, is_tls};
-}
 pub(crate) use self::sqlite::open_sqlite;
 
 /// Rows per hand-over, and hand-overs in flight: a few thousand rows at most in memory.
@@ -182,6 +178,17 @@ fn kind(value: &Json) -> &'static str {
         Json::String(_) => "text",
         Json::Array(_) => "an array",
         Json::Object(_) => "a JSON object",
+    }
+}
+
+impl connection::Refusal {
+    /// As the error of the input at `location`.
+    pub(crate) fn at(self, location: &str) -> SourceError {
+        SourceError::Database {
+            location: location.to_string(),
+            message: self.message,
+            hint: self.hint,
+        }
     }
 }
 

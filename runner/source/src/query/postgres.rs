@@ -4,13 +4,13 @@
 //! never reaches a message.
 
 use std::sync::mpsc::SyncSender;
-use std::time::Duration;
 
 use postgres::types::{Kind, Type};
 use postgres::{Config, IsolationLevel};
 use serde_json::Value as Json;
 
-use super::{Message, QuerySource, RowSender, point_at};
+use super::connection::{config_from_env, connect_worded, describe, secret_of};
+use super::{Message, QuerySource, RowSender};
 use crate::SourceError;
 
 /// Rows fetched from the cursor per round trip.
@@ -24,7 +24,7 @@ pub(crate) fn open_postgres(
     text_column: Option<&str>,
 ) -> Result<QuerySource, SourceError> {
     let location = format!("postgres:${url_env}");
-    let config = config_from_env(url_env)?;
+    let config = config_from_env(url_env).map_err(|refusal| refusal.at(&location))?;
     let (owned_query, id_column) = (query.to_string(), id_column.to_string());
     let text_column = text_column.map(str::to_string);
     let thread_location = location.clone();
@@ -36,36 +36,6 @@ pub(crate) fn open_postgres(
         };
         reader.read(&config, &id_column, text_column.as_deref(), sender);
     })
-}
-
-/// The connection settings in `$url_env`, with a 10-second connect timeout.
-pub fn config_from_env(url_env: &str) -> Result<Config, SourceError> {
-    let location = format!("postgres:${url_env}");
-    let url = std::env::var(url_env).map_err(|_| SourceError::Database {
-        location: location.clone(),
-        message: format!("the environment variable `{url_env}` is not set"),
-        hint: format!("export {url_env}=postgres://user:password@host:5432/database"),
-    })?;
-    let mut config: Config =
-        super::tls::normalized(&url)
-            .parse()
-            .map_err(|_| SourceError::Database {
-                location,
-                message: format!("`{url_env}` does not hold a valid PostgreSQL connection string"),
-                hint: "e.g. postgres://user:password@host:5432/database".into(),
-            })?;
-    if config.get_connect_timeout().is_none() {
-        config.connect_timeout(Duration::from_secs(10));
-    }
-    Ok(config)
-}
-
-/// The password, to scrub from any message.
-pub fn secret_of(config: &Config) -> Option<String> {
-    config
-        .get_password()
-        .map(|password| String::from_utf8_lossy(password).into_owned())
-        .filter(|password| !password.is_empty())
 }
 
 struct Reader {
@@ -85,21 +55,9 @@ impl Reader {
         let fail = |sender: &SyncSender<Message>, error: SourceError| {
             let _ = sender.send(Message::Failed(error));
         };
-        let mut client = match super::tls::connect(config) {
+        let mut client = match connect_worded(config, self.secret.as_deref()) {
             Ok(client) => client,
-            Err(super::tls::ConnectError::Postgres(error)) => {
-                return fail(&sender, self.error(&error));
-            }
-            Err(super::tls::ConnectError::Settings(message)) => {
-                return fail(
-                    &sender,
-                    SourceError::Database {
-                        location: self.location.clone(),
-                        message,
-                        hint: "PGSSLROOTCERT names a PEM file of CA certificates".into(),
-                    },
-                );
-            }
+            Err(refusal) => return fail(&sender, refusal.at(&self.location)),
         };
         let transaction = client
             .build_transaction()
@@ -175,63 +133,9 @@ impl Reader {
         }
     }
 
-    /// A client or server error as a message: the server's words, the query with a caret at
-    /// its position, a hint by SQLSTATE, never the password.
+    /// A client or server error about this query, worded (see [`describe`]).
     fn error(&self, error: &postgres::Error) -> SourceError {
-        let (message, hint) = match error.as_db_error() {
-            Some(db) => {
-                let caret = match db.position() {
-                    Some(postgres::error::ErrorPosition::Original(position)) => {
-                        point_at(&self.query, *position as usize)
-                    }
-                    _ => String::new(),
-                };
-                let hint = match db.code().code() {
-                    "28P01" | "28000" => "check the user and password in the connection string",
-                    "3D000" => "check the database name in the connection string",
-                    "42P01" | "42703" | "42601" => "check the `input.query` in the spec",
-                    _ => db.hint().unwrap_or("check the `input.query` in the spec"),
-                };
-                (format!("{}{caret}", db.message()), hint.to_string())
-            }
-            None if super::tls::is_tls(error) => (
-                connection_message(error),
-                "the server's TLS certificate did not verify: for a private CA, set PGSSLROOTCERT to its PEM file"
-                    .to_string(),
-            ),
-            None => (
-                connection_message(error),
-                "is the server running and reachable at the host and port in the connection string?"
-                    .to_string(),
-            ),
-        };
-        SourceError::Database {
-            location: self.location.clone(),
-            message: scrub(&message, self.secret.as_deref()),
-            hint,
-        }
-    }
-}
-
-/// The client's error with its cause (`error connecting to server: Connection refused`).
-pub fn connection_message(error: &postgres::Error) -> String {
-    let mut message = error.to_string();
-    let mut cause = std::error::Error::source(error);
-    while let Some(inner) = cause {
-        let text = inner.to_string();
-        if !message.contains(&text) {
-            message = format!("{message}: {text}");
-        }
-        cause = inner.source();
-    }
-    message
-}
-
-/// `text` without `secret` in it.
-pub fn scrub(text: &str, secret: Option<&str>) -> String {
-    match secret {
-        Some(secret) if secret.len() >= 3 => text.replace(secret, "***"),
-        _ => text.to_string(),
+        describe(error, self.secret.as_deref(), Some(&self.query)).at(&self.location)
     }
 }
 

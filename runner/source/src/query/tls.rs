@@ -39,7 +39,7 @@ pub fn connect(config: &Config) -> Result<Client, ConnectError> {
 /// Whether the failure is the TLS handshake's (not the server's answer).
 pub fn is_tls(error: &postgres::Error) -> bool {
     error.as_db_error().is_none() && {
-        let message = crate::query::postgres_parts::connection_message(error).to_lowercase();
+        let message = super::connection::connection_message(error).to_lowercase();
         ["tls", "certificate", "handshake", "unknownissuer"]
             .iter()
             .any(|word| message.contains(word))
