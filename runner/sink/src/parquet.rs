@@ -59,7 +59,7 @@ impl ParquetSink {
     }
 
     fn error(&self, error: impl std::fmt::Display) -> SinkError {
-        SinkError::io(&self.temporary, std::io::Error::other(error.to_string()))
+        failed(&self.temporary, error)
     }
 
     /// Write the buffered rows as one row group.
@@ -67,17 +67,20 @@ impl ParquetSink {
         if self.rows == 0 {
             return Ok(());
         }
+        // The writer and the buffers are borrowed below: errors name the file directly.
+        let temporary = &self.temporary;
         let writer = self
             .writer
             .as_mut()
-            .ok_or_else(|| SinkError::io(&self.temporary, std::io::Error::other("not begun")))?;
-        let mut group = writer.next_row_group().map_err(|error| {
-            SinkError::io(&self.temporary, std::io::Error::other(error.to_string()))
-        })?;
+            .ok_or_else(|| failed(temporary, "not begun"))?;
+        let mut group = writer
+            .next_row_group()
+            .map_err(|error| failed(temporary, error))?;
         let mut index = 0;
-        while let Some(mut column) = group.next_column().map_err(|error| {
-            SinkError::io(&self.temporary, std::io::Error::other(error.to_string()))
-        })? {
+        while let Some(mut column) = group
+            .next_column()
+            .map_err(|error| failed(temporary, error))?
+        {
             let buffer = std::mem::take(&mut self.columns[index]);
             let levels = (!buffer.definitions.is_empty()).then_some(buffer.definitions.as_slice());
             let repetitions =
@@ -93,15 +96,20 @@ impl ParquetSink {
                     .typed::<DoubleType>()
                     .write_batch(&buffer.reals, levels, repetitions),
             };
-            written.and_then(|_| column.close()).map_err(|error| {
-                SinkError::io(&self.temporary, std::io::Error::other(error.to_string()))
-            })?;
+            written
+                .and_then(|_| column.close())
+                .map_err(|error| failed(temporary, error))?;
             index += 1;
         }
-        group.close().map_err(|error| self.error(error))?;
+        group.close().map_err(|error| failed(temporary, error))?;
         self.rows = 0;
         Ok(())
     }
+}
+
+/// A Parquet writer's failure, as an error writing `temporary`.
+fn failed(temporary: &Path, error: impl std::fmt::Display) -> SinkError {
+    SinkError::io(temporary, std::io::Error::other(error.to_string()))
 }
 
 /// The message type: `id`, the label fields, `labels`, the provenance.
