@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # What building and testing batchlabel needs beyond cargo, installed when missing: the
 # llama.cpp build (cmake, clang, libclang for bindgen), python3 with pip and venv (the model
-# download, the SDK tests), PostgreSQL (the database source/sink tests start throwaway
-# servers; Debian's default cluster is not created), the wasm32-wasip2 target the plugin tests
-# build for, rustfmt and clippy. Used by scripts/quickstart.sh, scripts/test.sh and .ci/run.
-# Pass --with-browser to add Chromium (the HTML report test).
+# download, the SDK tests), the wasm32-wasip2 target the plugin tests build for, rustfmt and
+# clippy. Used by scripts/quickstart.sh, scripts/test.sh and .ci/run. The tests pass
+# --with-browser to add Chromium (the HTML report test) and --with-postgres to add PostgreSQL
+# and openssl (the database tests start throwaway servers, one with a test CA; Debian's default
+# cluster is not created): a quickstart needs neither.
 # Where it cannot install (no root and no sudo), it names what is missing and the command.
 set -euo pipefail
 packages=()
@@ -15,14 +16,18 @@ dpkg -s libclang-dev >/dev/null 2>&1 || ls /usr/lib/llvm-*/lib/libclang.so* >/de
 # python3 with pip fetches the model; venv holds the official SDKs the protocol tests drive.
 command -v python3 >/dev/null || packages+=(python3 python3-pip)
 python3 -c 'import ensurepip' 2>/dev/null || packages+=(python3-venv)
-# The database tests run initdb and pg_ctl themselves; Debian keeps them out of PATH.
-command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
-  || packages+=(postgresql)
-# openssl makes the test CA and certificate of the TLS test.
-command -v openssl >/dev/null || packages+=(openssl)
-if [ "${1:-}" = "--with-browser" ]; then
-  command -v chromium >/dev/null || packages+=(chromium)
-fi
+for option in "$@"; do
+  case "$option" in
+    --with-browser) command -v chromium >/dev/null || packages+=(chromium) ;;
+    --with-postgres)
+      # The database tests run initdb and pg_ctl themselves; Debian keeps them out of PATH.
+      command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
+        || packages+=(postgresql)
+      # openssl makes the test CA and certificate of the TLS test.
+      command -v openssl >/dev/null || packages+=(openssl) ;;
+    *) echo "error: unknown option $option (expected --with-browser or --with-postgres)" >&2; exit 2 ;;
+  esac
+done
 if [ ${#packages[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     SUDO=()

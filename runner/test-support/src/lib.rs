@@ -16,7 +16,7 @@
 //!   `batchlabel serve` in batchlabel-providers).
 //! - [`PostgresServer`]: a real, throwaway PostgreSQL cluster (initdb in a temporary folder,
 //!   a free 127.0.0.1 port, password authentication) for the database source/sink tests,
-//!   stopped and removed on drop; it panics naming `bash scripts/prerequisites.sh` when
+//!   stopped and removed on drop; it panics naming `bash scripts/prerequisites.sh --with-postgres` when
 //!   PostgreSQL is not installed.
 //!
 //! It depends on batchlabel-providers only (never on the lifecycle or the CLI), so any

@@ -15,7 +15,7 @@ use tempfile::TempDir;
 /// PostgreSQL refuses to run as root; under root (CI) the cluster runs as this system user.
 const SYSTEM_USER: &str = "batchlabel-pg";
 const SUPERUSER: &str = "batchlabel";
-const FIX: &str = "bash scripts/prerequisites.sh";
+const FIX: &str = "bash scripts/prerequisites.sh --with-postgres";
 const START_ATTEMPTS: u32 = 5;
 /// Quiet, unaligned, tuples only, stop at the first error, SQL from stdin.
 const PSQL_FLAGS: &str = "-X -q -t -A -v ON_ERROR_STOP=1 -f -";
@@ -37,7 +37,7 @@ pub struct PostgresServer {
 
 impl PostgresServer {
     /// Start one (initdb + pg_ctl start -w). Panics with a clear message naming the fix
-    /// (`bash scripts/prerequisites.sh`) when PostgreSQL's binaries are not installed — tests
+    /// (`bash scripts/prerequisites.sh --with-postgres`) when PostgreSQL's binaries are not installed — tests
     /// never skip silently.
     pub fn start() -> Self {
         Self::start_with(false)
