@@ -7,6 +7,7 @@
 # usage: bench/fewshot.sh [N]    N rows of each set (default 300: all of specs/data's; TweetEval
 #                                 takes up to 12,284 from bench/fixtures' test split)
 #   DATASETS="tweeteval clinc150 goemotions"  MODES="zero fixed random similar"  K=4  THREADS=2
+#   (mode `similar-embeddings`: `similar` by the local model's embeddings instead of BM25)
 #   BIN=path/to/batchlabel runs that binary instead of building target/release/batchlabel.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -58,8 +59,10 @@ PY
         -e "s|csv: ../out/.*|csv: $OUT/$name.csv|" -e "s|jsonl: ../out/.*|jsonl: $OUT/$name.jsonl|" \
         "specs/$spec" >"$OUT/$name.yaml"
     if [ "$mode" != zero ]; then
+      select=${mode%-embeddings}
       printf 'examples:\n  file: %s\n  id: %s\n  text: %s\n  k: %s\n  select: %s\n' \
-        "$ROOT/specs/data/$pool" "$id" "$text" "$K" "$mode" >>"$OUT/$name.yaml"
+        "$ROOT/specs/data/$pool" "$id" "$text" "$K" "$select" >>"$OUT/$name.yaml"
+      [ "$select" = "$mode" ] || printf '  similarity: embeddings\n' >>"$OUT/$name.yaml"
     fi
     "$BIN" run "$OUT/$name.yaml" -q --json --threads "$THREADS" --state-dir "$OUT/state" >"$OUT/$name.run.json"
     "$BIN" eval "$OUT/$name.yaml" --gold gold --json --state-dir "$OUT/state" >"$OUT/$name.eval.json"

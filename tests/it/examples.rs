@@ -1,7 +1,8 @@
 //! Few-shot examples (issue 17): examples from a labeled pool become user/assistant turns
 //! after the system prompt; a row never gets itself; selection is reproducible; a pool with an
 //! invalid label is refused at its line; the pool's bytes are part of the fingerprint; and a
-//! local run with `select: similar` labels every row.
+//! local run with `select: similar` (by words, and by the local model's embeddings) labels every
+//! row.
 
 use serde_json::Value;
 
@@ -221,4 +222,41 @@ fn a_local_run_with_similar_examples_labels_every_row() {
     let summary = crate::run::summary(&outcome);
     assert_eq!(summary["labeled_rows"], 4, "{summary:#}");
     assert_eq!(summary["failed_rows"], 0, "{summary:#}");
+}
+
+#[test]
+fn similar_by_embeddings_picks_near_examples_and_labels_every_row() {
+    let scratch = Scratch::new();
+    job(
+        &scratch,
+        "similar\n  similarity: embeddings",
+        "  provider: local\n  name: smollm2-135m-instruct\n",
+    );
+    // The embedded model's embeddings put a battery complaint beside the battery examples.
+    let first = turns(&request(&scratch, "r1"));
+    assert_eq!(first.len(), 6, "{first:?}");
+    assert!(
+        first[3].1.contains("battery"),
+        "the nearest example is shown last, next to the row: {first:?}"
+    );
+    let third = turns(&request(&scratch, "p5"));
+    assert!(
+        !third
+            .iter()
+            .any(|turn| turn.1 == "great camera and great screen"),
+        "never the row itself: {third:?}"
+    );
+    let outcome = scratch.run(&["run", "job.yaml", "--json", "--threads", "1"]);
+    assert_eq!(outcome.code, 0, "{outcome:?}");
+    let summary = crate::run::summary(&outcome);
+    assert_eq!(summary["labeled_rows"], 4, "{summary:#}");
+    assert_eq!(summary["failed_rows"], 0, "{summary:#}");
+    // `similarity` without `select: similar` is a spec error.
+    job(&scratch, "fixed\n  similarity: embeddings", OPENAI);
+    let outcome = scratch.run(&["check", "job.yaml"]);
+    assert_eq!(outcome.code, 2, "{outcome:?}");
+    assert!(
+        outcome.stderr.contains("add `select: similar`"),
+        "{outcome:?}"
+    );
 }

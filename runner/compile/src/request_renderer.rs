@@ -173,7 +173,7 @@ impl RequestRenderer {
                 .collect::<Result<Vec<_>, String>>()?;
             crate::examples::ExampleSet::new(job, &pool, users, |text| {
                 tokens.as_ref().map_or(0, |counter| counter.message(text))
-            })
+            })?
         } else {
             None
         };
@@ -320,7 +320,7 @@ impl RequestRenderer {
                 messages.push(("system".to_string(), system));
             }
             if let Some(examples) = &self.examples {
-                for shot in examples.pick(&row.id, &user) {
+                for shot in examples.pick(&row.id, &user).map_err(LineError::Template)? {
                     messages.push(("user".to_string(), shot.user.clone()));
                     messages.push(("assistant".to_string(), shot.answer.clone()));
                 }
@@ -355,7 +355,7 @@ impl RequestRenderer {
                 .text_of(&self.user, row, context)
                 .map_err(LineError::Template)?;
             if let Some(examples) = &self.examples {
-                for shot in examples.pick(&row.id, &user) {
+                for shot in examples.pick(&row.id, &user).map_err(LineError::Template)? {
                     encoder.write_message(out, "user", &shot.user);
                     out.extend_from_slice(encoder.message_separator());
                     encoder.write_message(out, "assistant", &shot.answer);

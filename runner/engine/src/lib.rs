@@ -10,6 +10,7 @@
 //! runner serves it behind the OpenAI Batch protocol.
 
 mod answer;
+mod embed;
 mod model_file;
 mod prompt;
 mod quantize;
@@ -86,9 +87,15 @@ pub struct LocalEngine {
     model_name: String,
 }
 
-struct Job {
-    body: String,
-    reply: crossbeam_channel::Sender<Result<Completion, EngineError>>,
+enum Job {
+    Complete {
+        body: String,
+        reply: crossbeam_channel::Sender<Result<Completion, EngineError>>,
+    },
+    Embed {
+        texts: Vec<String>,
+        reply: crossbeam_channel::Sender<Result<Vec<Vec<f32>>, EngineError>>,
+    },
 }
 
 impl std::fmt::Debug for LocalEngine {
@@ -131,14 +138,25 @@ impl LocalEngine {
     /// Answer one chat-completions request body (JSON text).
     pub fn complete(&self, body: &str) -> Result<Completion, EngineError> {
         let (reply, answer) = crossbeam_channel::bounded(1);
-        self.sender
-            .send(Job {
-                body: body.to_string(),
-                reply,
-            })
-            .map_err(|_| EngineError::Inference("the model thread stopped".into()))?;
-        answer
-            .recv()
-            .map_err(|_| EngineError::Inference("the model thread stopped".into()))?
+        let job = Job::Complete {
+            body: body.to_string(),
+            reply,
+        };
+        self.sender.send(job).map_err(|_| stopped())?;
+        answer.recv().map_err(|_| stopped())?
     }
+
+    /// Embed `texts`: one unit vector each, in order (the mean of the model's last hidden
+    /// states over the text's first 256 tokens). Cosine similarity is their dot product.
+    pub fn embed(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, EngineError> {
+        let (reply, answer) = crossbeam_channel::bounded(1);
+        self.sender
+            .send(Job::Embed { texts, reply })
+            .map_err(|_| stopped())?;
+        answer.recv().map_err(|_| stopped())?
+    }
+}
+
+fn stopped() -> EngineError {
+    EngineError::Inference("the model thread stopped".into())
 }

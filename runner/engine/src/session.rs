@@ -79,9 +79,30 @@ pub(crate) fn serve(
         }
     };
     let _ = ready.send(Ok(()));
+    // Made on the first request for embeddings: most jobs never ask.
+    let mut embedder = None;
     for job in jobs {
-        let answer = crate::answer::answer(&mut session, &job.body, name, options.one_of);
-        let _ = job.reply.send(answer);
+        match job {
+            Job::Complete { body, reply } => {
+                let answer = crate::answer::answer(&mut session, &body, name, options.one_of);
+                let _ = reply.send(answer);
+            }
+            Job::Embed { texts, reply } => {
+                if embedder.is_none() {
+                    match crate::embed::Embedder::new(backend, &model, options.threads) {
+                        Ok(made) => embedder = Some(made),
+                        Err(error) => {
+                            let _ = reply.send(Err(error));
+                            continue;
+                        }
+                    }
+                }
+                let vectors = embedder
+                    .as_mut()
+                    .map_or_else(|| Ok(Vec::new()), |embedder| embedder.embed(&texts));
+                let _ = reply.send(vectors);
+            }
+        }
     }
 }
 

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use serde_json::{Map, Value};
 
 use crate::job::{LabelField, LabelKind};
-pub use crate::job_spec::ExampleSelect;
+pub use crate::job_spec::{ExampleSelect, ExampleSimilarity};
 
 /// Examples per row when the spec does not say.
 pub const DEFAULT_K: usize = 4;
@@ -49,6 +49,8 @@ pub struct Examples {
     pub k: usize,
     /// How they are chosen.
     pub select: ExampleSelect,
+    /// How `similar` compares texts.
+    pub similarity: ExampleSimilarity,
     /// Seed of `fixed` and `random` draws.
     pub seed: u64,
     /// At least one per label of the first `one_of` field, when `k` allows.

@@ -66,6 +66,20 @@ pub enum ExampleSelect {
     Similar,
 }
 
+/// How `select: similar` measures how alike a row and an example are.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ExampleSimilarity {
+    /// BM25 over lower-cased words: fast at any pool size, with any provider.
+    #[default]
+    Words,
+    /// Cosine similarity of the embedded local model's embeddings (the mean of its hidden
+    /// states): finds examples that share meaning but no words. Needs the local model
+    /// (`scripts/fetch-model.sh`), with any provider; costs one short model pass per row and
+    /// per pool example at compile.
+    Embeddings,
+}
+
 /// Few-shot examples: give exactly one of `inline` and `file`.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -97,6 +111,10 @@ pub struct ExamplesSpec {
     /// How examples are chosen: `fixed` (default), `random` or `similar`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub select: Option<ExampleSelect>,
+    /// How `similar` compares texts: `words` (default, BM25) or `embeddings` (the embedded
+    /// local model's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub similarity: Option<ExampleSimilarity>,
     /// Seed of `fixed` and `random` draws (default 0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,

@@ -28,10 +28,10 @@ pub use job::{
     WriteBack,
 };
 pub use job_spec::{
-    AnthropicOutput, AnthropicSpec, AzureSpec, BatchSpec, BudgetSpec, ExampleSelect, ExamplesSpec,
-    InputSpec, JobSpec, LabelFieldSpec, LabelSetSpec, ModelSpec, OpenaiDialect, OutputSpec,
-    PackAnswer, PluginUseSpec, PluginsSpec, PromptSpec, ProviderKind, ReasoningEffort,
-    WriteBackSpec,
+    AnthropicOutput, AnthropicSpec, AzureSpec, BatchSpec, BudgetSpec, ExampleSelect,
+    ExampleSimilarity, ExamplesSpec, InputSpec, JobSpec, LabelFieldSpec, LabelSetSpec, ModelSpec,
+    OpenaiDialect, OutputSpec, PackAnswer, PluginUseSpec, PluginsSpec, PromptSpec, ProviderKind,
+    ReasoningEffort, WriteBackSpec,
 };
 pub use resolve::{LoadedSpec, diagnostic_at, load, resolve_text};
 pub use schema_check::job_spec_schema;

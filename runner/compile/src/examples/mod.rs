@@ -6,9 +6,9 @@
 mod pool;
 mod select;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-use batchlabel_spec::examples::Example;
+use batchlabel_spec::examples::{Example, ExampleSelect, ExampleSimilarity};
 use batchlabel_spec::{Job, LabelKind};
 use minijinja::Value;
 
@@ -25,10 +25,26 @@ pub(crate) struct Shot {
     pub(crate) tokens: u64,
 }
 
+/// Embeds texts for `similarity: embeddings`: one unit vector per text, in order.
+pub type TextEmbedder = Arc<dyn Fn(&[String]) -> Result<Vec<Vec<f32>>, String> + Send + Sync>;
+
+/// Makes the embedder for a job. The compile crate does not build llama.cpp: the binary,
+/// which does, provides this once at start ([`provide_embeddings`]).
+pub type EmbedderFactory = fn(&Job) -> Result<TextEmbedder, String>;
+
+static EMBEDDER_FACTORY: OnceLock<EmbedderFactory> = OnceLock::new();
+
+/// Let `similarity: embeddings` use `factory` (the first call wins).
+pub fn provide_embeddings(factory: EmbedderFactory) {
+    let _ = EMBEDDER_FACTORY.set(factory);
+}
+
 /// A job's examples, ready to write.
 pub(crate) struct ExampleSet {
     pub(crate) shots: Vec<Shot>,
     selector: select::Selector,
+    /// Set when `similar` compares embeddings: each row's user turn is embedded.
+    embedder: Option<TextEmbedder>,
 }
 
 impl std::fmt::Debug for ExampleSet {
@@ -58,8 +74,23 @@ impl ExampleSet {
         pool: &[Example],
         users: Vec<String>,
         count: impl Fn(&str) -> u64,
-    ) -> Option<Arc<Self>> {
-        let examples = job.examples.as_ref()?;
+    ) -> Result<Option<Arc<Self>>, String> {
+        let Some(examples) = job.examples.as_ref() else {
+            return Ok(None);
+        };
+        let embedder = (examples.select == ExampleSelect::Similar
+            && examples.similarity == ExampleSimilarity::Embeddings)
+            .then(|| embedder_for(job))
+            .transpose()?;
+        let vectors = match &embedder {
+            Some(embed) => Some(embed(&users).map_err(|error| {
+                format!(
+                    "`examples`: embedding the pool's {} examples: {error}",
+                    users.len()
+                )
+            })?),
+            None => None,
+        };
         let classes: Vec<&str> = job
             .labels
             .iter()
@@ -101,19 +132,38 @@ impl ExampleSet {
                 }
             })
             .collect();
-        Some(Arc::new(Self {
+        Ok(Some(Arc::new(Self {
             shots,
-            selector: select::Selector::new(examples, candidates, classes.len()),
-        }))
+            selector: select::Selector::new(examples, candidates, classes.len(), vectors),
+            embedder,
+        })))
     }
 
     /// The examples shown to the row with `row_id` whose user turn is `row_text`.
-    pub(crate) fn pick(&self, row_id: &str, row_text: &str) -> impl Iterator<Item = &Shot> {
-        self.selector
-            .pick(row_id, row_text)
+    pub(crate) fn pick(
+        &self,
+        row_id: &str,
+        row_text: &str,
+    ) -> Result<impl Iterator<Item = &Shot>, String> {
+        let vector = match &self.embedder {
+            Some(embed) => embed(&[row_text.to_string()])
+                .map_err(|error| format!("`examples`: embedding the row: {error}"))?
+                .pop(),
+            None => None,
+        };
+        Ok(self
+            .selector
+            .pick(row_id, row_text, vector.as_deref())
             .into_iter()
-            .map(|index| &self.shots[index])
+            .map(|index| &self.shots[index]))
     }
+}
+
+fn embedder_for(job: &Job) -> Result<TextEmbedder, String> {
+    let factory = EMBEDDER_FACTORY.get().ok_or_else(|| {
+        "`examples.similarity: embeddings` needs the embedded local model, which this build of batchlabel does not include; use `similarity: words`".to_string()
+    })?;
+    factory(job).map_err(|error| format!("`examples.similarity: embeddings`: {error}"))
 }
 
 /// An example's user turn: its text when the `user` template is one column, else the

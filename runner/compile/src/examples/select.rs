@@ -1,12 +1,13 @@
 //! Choosing a row's examples: `fixed` (one seeded draw for every row), `random` (a seeded
 //! draw per row, from the row's id) or `similar` (BM25 over lower-cased words, through an
-//! inverted index so a row costs what its words' postings cost, not the pool's size). A row
+//! inverted index so a row costs what its words' postings cost, not the pool's size; or the
+//! cosine of embeddings, over the whole pool). A row
 //! never gets an example with its id or its text; `balance` puts at least one example of each
 //! label of the first `one_of` field in, where the pool has one.
 
 use std::collections::HashMap;
 
-use batchlabel_spec::examples::{ExampleSelect, Examples};
+use batchlabel_spec::examples::{ExampleSelect, ExampleSimilarity, Examples};
 
 /// BM25's term-frequency saturation and length normalisation (the usual values).
 const K1: f32 = 1.2;
@@ -111,7 +112,33 @@ pub(crate) struct Selector {
     fallback: Vec<usize>,
     /// The examples of each class.
     by_class: Vec<Vec<usize>>,
-    index: Option<Index>,
+    similarity: Option<Similarity>,
+}
+
+/// What `similar` ranks the pool by.
+enum Similarity {
+    Words(Index),
+    /// Each pool example's unit embedding.
+    Embeddings(Vec<Vec<f32>>),
+}
+
+/// The `count` pool examples nearest `query` (dot product of unit vectors), best first.
+fn nearest(vectors: &[Vec<f32>], query: &[f32], count: usize) -> Vec<usize> {
+    let mut scored: Vec<(f32, usize)> = vectors
+        .iter()
+        .enumerate()
+        .map(|(index, vector)| {
+            let dot: f32 = vector.iter().zip(query).map(|(a, b)| a * b).sum();
+            (dot, index)
+        })
+        .collect();
+    let best = |a: &(f32, usize), b: &(f32, usize)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
+    if scored.len() > count && count > 0 {
+        scored.select_nth_unstable_by(count - 1, best);
+        scored.truncate(count);
+    }
+    scored.sort_unstable_by(best);
+    scored.into_iter().map(|(_, index)| index).collect()
 }
 
 /// A seeded order of `0..count`.
@@ -128,8 +155,20 @@ fn shuffled(count: usize, seed: u64) -> Vec<usize> {
 }
 
 impl Selector {
-    pub(crate) fn new(examples: &Examples, candidates: Vec<Candidate>, classes: usize) -> Self {
-        let index = (examples.select == ExampleSelect::Similar).then(|| Index::new(&candidates));
+    /// A selector over `candidates`; `vectors` are their embeddings when `similar` compares
+    /// embeddings.
+    pub(crate) fn new(
+        examples: &Examples,
+        candidates: Vec<Candidate>,
+        classes: usize,
+        vectors: Option<Vec<Vec<f32>>>,
+    ) -> Self {
+        let similarity = (examples.select == ExampleSelect::Similar).then(|| {
+            match (examples.similarity, vectors) {
+                (ExampleSimilarity::Embeddings, Some(vectors)) => Similarity::Embeddings(vectors),
+                _ => Similarity::Words(Index::new(&candidates)),
+            }
+        });
         let order = shuffled(candidates.len(), examples.seed);
         let k = examples.k.min(candidates.len());
         let mut fallback: Vec<usize> = order.iter().take(k * 2 + 8).copied().collect();
@@ -155,7 +194,7 @@ impl Selector {
             fallback,
             by_class,
             candidates,
-            index,
+            similarity,
         }
     }
 
@@ -164,16 +203,16 @@ impl Selector {
         candidate.id.as_deref() == Some(row_id) || candidate.normalized == row_text
     }
 
-    /// The examples of the row with `row_id` whose user turn is `row_text`, in the order they
-    /// are shown.
-    pub(crate) fn pick(&self, row_id: &str, row_text: &str) -> Vec<usize> {
+    /// The examples of the row with `row_id` whose user turn is `row_text` (embedded as
+    /// `vector`, when `similar` compares embeddings), in the order they are shown.
+    pub(crate) fn pick(&self, row_id: &str, row_text: &str, vector: Option<&[f32]>) -> Vec<usize> {
         let text = normalized(row_text);
         // Every list is bounded by k, the classes and the row's matches, never the pool: a
         // row costs the same against a pool of 100 or of 200,000.
         let ranked: Vec<usize> = match self.select {
             ExampleSelect::Fixed => self.fallback.clone(),
             ExampleSelect::Random => self.drawn_for(row_id),
-            ExampleSelect::Similar => self.by_similarity(row_text),
+            ExampleSelect::Similar => self.by_similarity(row_text, vector),
         };
         let allowed = ranked
             .into_iter()
@@ -215,11 +254,18 @@ impl Selector {
         drawn
     }
 
-    /// The pool by BM25 score against `text`, best first; unmatched examples after, in the
-    /// seeded order.
-    fn by_similarity(&self, text: &str) -> Vec<usize> {
-        let Some(index) = &self.index else {
-            return self.fallback.clone();
+    /// The pool by BM25 score against `text` (or the nearest embeddings to `vector`), best
+    /// first; unmatched examples after, in the seeded order.
+    fn by_similarity(&self, text: &str, vector: Option<&[f32]>) -> Vec<usize> {
+        let index = match (&self.similarity, vector) {
+            (Some(Similarity::Words(index)), _) => index,
+            (Some(Similarity::Embeddings(vectors)), Some(query)) => {
+                // Enough for k after leaks are skipped; balancing fills from the fallback.
+                let mut ranked = nearest(vectors, query, self.k * 2 + 8);
+                ranked.extend(&self.fallback);
+                return ranked;
+            }
+            _ => return self.fallback.clone(),
         };
         let scores = index.scores(&words(text));
         let mut matched: Vec<(u32, f32)> = scores.into_iter().collect();

@@ -76,3 +76,30 @@ pub fn local_engine(
     .map_err(|error| format!("error: {error}\n"))?;
     Ok(Engine::InProcess(Arc::new(LocalResponder { engine })))
 }
+
+/// Text embeddings from the embedded model for `examples.similarity: embeddings`: the job's
+/// own model when it runs on `provider: local`, else the default one. The model is loaded
+/// once per compile, on its own thread (calls from the render workers queue up on it).
+pub fn job_embedder(job: &batchlabel_spec::Job) -> Result<TextEmbedder, String> {
+    let model = match job.model.provider {
+        batchlabel_spec::ProviderKind::Local => job.model.name.as_str(),
+        _ => batchlabel_engine::DEFAULT_MODEL,
+    };
+    let base = job.spec_path.parent().unwrap_or_else(|| Path::new("."));
+    let file = batchlabel_engine::resolve_model(model, base);
+    let threads = std::thread::available_parallelism().map_or(1, |cores| cores.get() as u32);
+    let engine = LocalEngine::start(&EngineOptions {
+        model_path: file.path,
+        threads,
+        one_of: OneOfDecoding::Score,
+    })
+    .map_err(|error| error.to_string())?;
+    Ok(Arc::new(move |texts: &[String]| {
+        engine
+            .embed(texts.to_vec())
+            .map_err(|error| error.to_string())
+    }))
+}
+
+/// Embeds texts: one unit vector per text, in order.
+pub type TextEmbedder = Arc<dyn Fn(&[String]) -> Result<Vec<Vec<f32>>, String> + Send + Sync>;

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use engine::{LocalResponder, local_engine};
+pub use engine::{LocalResponder, TextEmbedder, job_embedder, local_engine};
 
 use crate::{
     BatchProvider, BoxFuture, Codec, LineResult, OpenAiClient, ProviderError, RemoteBatch,

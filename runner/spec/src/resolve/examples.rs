@@ -5,7 +5,7 @@
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::examples::{DEFAULT_K, Example, ExampleFile, Examples, answer_of};
+use crate::examples::{DEFAULT_K, Example, ExampleFile, ExampleSelect, Examples, answer_of};
 use crate::job::{Input, LabelField};
 use crate::job_spec::JobSpec;
 use crate::yaml::pointer_segment;
@@ -24,11 +24,21 @@ impl Resolver<'_> {
         input: Option<&Input>,
     ) -> Option<(Option<Examples>, Option<String>)> {
         let examples = spec.examples.as_ref()?;
+        if examples.similarity.is_some() && examples.select != Some(ExampleSelect::Similar) {
+            let span = self.spans.key("/examples/similarity");
+            self.error(
+                "conflicting-fields",
+                "`similarity` says how `select: similar` compares texts, but this spec does not select by similarity".into(),
+                span,
+                "add `select: similar`, or remove `similarity`",
+            );
+        }
         let settings = |inline, file| Examples {
             inline,
             file,
             k: examples.k.map_or(DEFAULT_K, |k| k.clamp(1, 32) as usize),
             select: examples.select.unwrap_or_default(),
+            similarity: examples.similarity.unwrap_or_default(),
             seed: examples.seed.unwrap_or(0),
             balance: examples.balance.unwrap_or(true),
         };
