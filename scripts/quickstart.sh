@@ -4,7 +4,9 @@
 # builds batchlabel, runs `batchlabel run` on specs/tweet-sentiment-local.yaml (compile, the
 # lifecycle through an in-process batch server, calibration, results in
 # out/tweet-sentiment-local.csv), prints the summary, then `batchlabel eval` against the gold labels.
-# Run it again: the run resumes (here: it is finished, so it only rewrites the results).
+# Then the same job with four few-shot examples (specs/tweet-sentiment-fewshot.yaml), its eval, and
+# the two runs compared row by row (`eval --compare`).
+# Run it again: the runs resume (here: they are finished, so they only rewrite the results).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/prerequisites.sh
@@ -15,3 +17,6 @@ BIN=target/release/batchlabel
 # How good are the labels? Accuracy, macro-F1, per class and the confusion matrix against the
 # spec's gold column.
 "$BIN" eval specs/tweet-sentiment-local.yaml --state-dir .batchlabel --gold gold
+"$BIN" run specs/tweet-sentiment-fewshot.yaml --state-dir .batchlabel
+"$BIN" eval specs/tweet-sentiment-fewshot.yaml --state-dir .batchlabel --gold gold \
+  --compare specs/tweet-sentiment-local.yaml --show 5

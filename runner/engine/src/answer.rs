@@ -19,14 +19,7 @@ pub(crate) fn answer(
     model: &str,
     one_of: OneOfDecoding,
 ) -> Result<Completion, EngineError> {
-    let mut request = parse(body)?;
-    for (role, content) in &mut request.messages {
-        if role == "assistant"
-            && let Some(spoken) = in_answer_form(&request.fields, content)
-        {
-            *content = spoken;
-        }
-    }
+    let request = parse(body)?;
     let mut tokens = session.prompt_tokens(&request.messages)?;
     let prompt_tokens = tokens.len() as u64;
     let mut completion_tokens = 0u64;
@@ -119,50 +112,6 @@ pub(crate) fn answer(
     })
 }
 
-/// An example answer (a few-shot assistant turn) written exactly as this engine writes its
-/// own: the request's fields in order, `": "` after each key, `one_of` labels spoken, arrays
-/// with `", "`. A small model copies the examples' form: shown `{"sentiment":"POSITIVE"}`, it
-/// scores the engine's `{"sentiment": "positive` lower than the label deserves. `None` (the
-/// turn is left as written) when the turn is not an object of exactly these fields.
-fn in_answer_form(fields: &[Field], content: &str) -> Option<String> {
-    let answer: Map<String, Value> = serde_json::from_str(content).ok()?;
-    if answer.len() != fields.len() {
-        return None;
-    }
-    let mut text = String::from("{");
-    for (index, Field { name, kind }) in fields.iter().enumerate() {
-        let value = answer.get(name)?;
-        if index > 0 {
-            text.push_str(", ");
-        }
-        text.push_str(&serde_json::to_string(name).ok()?);
-        text.push_str(": ");
-        let written = match kind {
-            FieldKind::OneOf(labels) => {
-                let at = labels
-                    .iter()
-                    .position(|label| Some(label.as_str()) == value.as_str())?;
-                serde_json::to_string(&spoken_labels(labels)[at]).ok()?
-            }
-            FieldKind::AnyOf { .. } => {
-                let items: Vec<String> = value
-                    .as_array()?
-                    .iter()
-                    .map(|item| {
-                        item.as_str()
-                            .and_then(|item| serde_json::to_string(item).ok())
-                    })
-                    .collect::<Option<_>>()?;
-                format!("[{}]", items.join(", "))
-            }
-            FieldKind::Schema(_) => serde_json::to_string(value).ok()?,
-        };
-        text.push_str(&written);
-    }
-    text.push('}');
-    Some(text)
-}
-
 /// Labels as the model reads them: lower case, unless that would make two labels equal.
 fn spoken_labels(labels: &[String]) -> Vec<String> {
     let lower: Vec<String> = labels.iter().map(|label| label.to_lowercase()).collect();
@@ -215,38 +164,6 @@ mod tests {
         );
         assert_eq!(valid_set("[]", &labels, 1, 2), vec!["joy"]);
         assert_eq!(valid_set("not json", &labels, 0, 2), Vec::<Value>::new());
-    }
-
-    #[test]
-    fn example_answers_are_rewritten_in_the_engines_own_form() {
-        let fields = vec![
-            Field {
-                name: "sentiment".into(),
-                kind: FieldKind::OneOf(vec!["POSITIVE".into(), "NEGATIVE".into()]),
-            },
-            Field {
-                name: "topics".into(),
-                kind: FieldKind::AnyOf {
-                    labels: vec!["price".into(), "service".into()],
-                    min: 0,
-                    max: 2,
-                },
-            },
-            Field {
-                name: "note".into(),
-                kind: FieldKind::Schema(serde_json::json!({"type": "string"})),
-            },
-        ];
-        let written = r#"{"topics":["price","service"],"sentiment":"NEGATIVE","note":"a \"b\""}"#;
-        assert_eq!(
-            in_answer_form(&fields, written).as_deref(),
-            Some(r#"{"sentiment": "negative", "topics": ["price", "service"], "note": "a \"b\""}"#)
-        );
-        // Not an answer of these fields: left alone.
-        assert_eq!(in_answer_form(&fields, "plain words"), None);
-        assert_eq!(in_answer_form(&fields, r#"{"sentiment":"POSITIVE"}"#), None);
-        let unknown = r#"{"sentiment":"MAYBE","topics":[],"note":""}"#;
-        assert_eq!(in_answer_form(&fields, unknown), None);
     }
 
     #[test]
