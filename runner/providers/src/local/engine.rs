@@ -7,6 +7,8 @@ use std::sync::Arc;
 
 use batchlabel_engine::{EngineError, EngineOptions, LocalEngine, OneOfDecoding};
 use batchlabel_serve::{Answer, Engine, Responder};
+
+use super::embedding_cache;
 use serde_json::json;
 
 /// The local model answering chat-completions bodies with OpenAI-format completions; the
@@ -88,6 +90,7 @@ pub fn job_embedder(job: &batchlabel_spec::Job) -> Result<TextEmbedder, String> 
     let base = job.spec_path.parent().unwrap_or_else(|| Path::new("."));
     let file = batchlabel_engine::resolve_model(model, base);
     let threads = std::thread::available_parallelism().map_or(1, |cores| cores.get() as u32);
+    let model_path = file.path.clone();
     let engine = LocalEngine::start(&EngineOptions {
         model_path: file.path,
         threads,
@@ -95,9 +98,21 @@ pub fn job_embedder(job: &batchlabel_spec::Job) -> Result<TextEmbedder, String> 
     })
     .map_err(|error| error.to_string())?;
     Ok(Arc::new(move |texts: &[String]| {
-        engine
+        if texts.len() < embedding_cache::CACHED_FROM {
+            return engine
+                .embed(texts.to_vec())
+                .map_err(|error| error.to_string());
+        }
+        // The pool: the same texts at every compile of the job.
+        let cached = embedding_cache::path_for(&model_path, texts);
+        if let Some(vectors) = embedding_cache::load(&cached, texts.len()) {
+            return Ok(vectors);
+        }
+        let vectors = engine
             .embed(texts.to_vec())
-            .map_err(|error| error.to_string())
+            .map_err(|error| error.to_string())?;
+        embedding_cache::store(&cached, &vectors);
+        Ok(vectors)
     }))
 }
 

@@ -3,6 +3,7 @@
 //! resume, retries, sinks) is the same code as for a hosted API; only the pacing differs:
 //! a local batch answers in seconds, and one batch at a time keeps the run deterministic.
 
+mod embedding_cache;
 mod engine;
 
 use std::path::{Path, PathBuf};
