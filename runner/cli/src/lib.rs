@@ -18,9 +18,6 @@ pub use exit_status::ExitStatus;
 
 /// Run the command line and return the process exit code.
 pub fn main() -> ExitCode {
-    // `examples.similarity: embeddings` picks examples with the embedded model, which the
-    // compile crate does not build.
-    batchlabel_compile::examples::provide_embeddings(batchlabel_providers::local::job_embedder);
     let cli = args::Cli::parse_with_color();
     let printer = printer::Printer { quiet: cli.quiet };
     let status = match cli.command {

@@ -80,7 +80,7 @@ pub(crate) fn serve(
     };
     let _ = ready.send(Ok(()));
     // Made on the first request for embeddings: most jobs never ask.
-    let mut embedder = None;
+    let mut embedder: Option<crate::embed::Embedder<'_>> = None;
     for job in jobs {
         match job {
             Job::Complete { body, reply } => {
@@ -88,18 +88,11 @@ pub(crate) fn serve(
                 let _ = reply.send(answer);
             }
             Job::Embed { texts, reply } => {
-                if embedder.is_none() {
-                    match crate::embed::Embedder::new(backend, &model, options.threads) {
-                        Ok(made) => embedder = Some(made),
-                        Err(error) => {
-                            let _ = reply.send(Err(error));
-                            continue;
-                        }
-                    }
-                }
-                let vectors = embedder
-                    .as_mut()
-                    .map_or_else(|| Ok(Vec::new()), |embedder| embedder.embed(&texts));
+                let vectors = match embedder.as_mut() {
+                    Some(made) => made.embed(&texts),
+                    None => crate::embed::Embedder::new(backend, &model, options.threads)
+                        .and_then(|made| embedder.insert(made).embed(&texts)),
+                };
                 let _ = reply.send(vectors);
             }
         }

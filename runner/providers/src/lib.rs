@@ -33,6 +33,11 @@ use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
 
+/// Embeds texts for `examples.similarity: embeddings`: one unit vector per text, in order.
+/// `local::job_embedder` makes one from the embedded model; compile calls it per row.
+pub type TextEmbedder =
+    std::sync::Arc<dyn Fn(&[String]) -> Result<Vec<Vec<f32>>, String> + Send + Sync>;
+
 pub use anthropic::{ANTHROPIC_BASE_URL, ANTHROPIC_VERSION, AnthropicClient, AnthropicCodec};
 pub use api_key::ApiKey;
 pub use azure::azure_client;

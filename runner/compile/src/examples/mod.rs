@@ -6,8 +6,9 @@
 mod pool;
 mod select;
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
+use batchlabel_providers::TextEmbedder;
 use batchlabel_spec::examples::{Example, ExampleSelect, ExampleSimilarity};
 use batchlabel_spec::{Job, LabelKind};
 use minijinja::Value;
@@ -23,20 +24,6 @@ pub(crate) struct Shot {
     pub(crate) answer: String,
     /// Tokens of both turns, when counting.
     pub(crate) tokens: u64,
-}
-
-/// Embeds texts for `similarity: embeddings`: one unit vector per text, in order.
-pub type TextEmbedder = Arc<dyn Fn(&[String]) -> Result<Vec<Vec<f32>>, String> + Send + Sync>;
-
-/// Makes the embedder for a job. The compile crate does not build llama.cpp: the binary,
-/// which does, provides this once at start ([`provide_embeddings`]).
-pub type EmbedderFactory = fn(&Job) -> Result<TextEmbedder, String>;
-
-static EMBEDDER_FACTORY: OnceLock<EmbedderFactory> = OnceLock::new();
-
-/// Let `similarity: embeddings` use `factory` (the first call wins).
-pub fn provide_embeddings(factory: EmbedderFactory) {
-    let _ = EMBEDDER_FACTORY.set(factory);
 }
 
 /// A job's examples, ready to write.
@@ -159,11 +146,15 @@ impl ExampleSet {
     }
 }
 
+#[cfg(feature = "local")]
 fn embedder_for(job: &Job) -> Result<TextEmbedder, String> {
-    let factory = EMBEDDER_FACTORY.get().ok_or_else(|| {
-        "`examples.similarity: embeddings` needs the embedded local model, which this build of batchlabel does not include; use `similarity: words`".to_string()
-    })?;
-    factory(job).map_err(|error| format!("`examples.similarity: embeddings`: {error}"))
+    batchlabel_providers::local::job_embedder(job)
+        .map_err(|error| format!("`examples.similarity: embeddings`: {error}"))
+}
+
+#[cfg(not(feature = "local"))]
+fn embedder_for(_job: &Job) -> Result<TextEmbedder, String> {
+    Err("`examples.similarity: embeddings` needs the embedded local model, which this build of batchlabel does not include (feature `local`); use `similarity: words`".to_string())
 }
 
 /// An example's user turn: its text when the `user` template is one column, else the

@@ -59,6 +59,11 @@ impl Responder for LocalResponder {
     }
 }
 
+/// Threads when none are asked for: one per core.
+fn every_core() -> u32 {
+    std::thread::available_parallelism().map_or(1, |cores| cores.get() as u32)
+}
+
 /// Load the model named by a spec (or a flag) and wrap it as a serve engine.
 pub fn local_engine(
     name: &str,
@@ -67,9 +72,7 @@ pub fn local_engine(
     one_of: OneOfDecoding,
 ) -> Result<Engine, String> {
     let file = batchlabel_engine::resolve_model(name, base);
-    let threads = threads.unwrap_or_else(|| {
-        std::thread::available_parallelism().map_or(1, |cores| cores.get() as u32)
-    });
+    let threads = threads.unwrap_or_else(every_core);
     let engine = LocalEngine::start(&EngineOptions {
         model_path: file.path,
         threads,
@@ -82,14 +85,14 @@ pub fn local_engine(
 /// Text embeddings from the embedded model for `examples.similarity: embeddings`: the job's
 /// own model when it runs on `provider: local`, else the default one. The model is loaded
 /// once per compile, on its own thread (calls from the render workers queue up on it).
-pub fn job_embedder(job: &batchlabel_spec::Job) -> Result<TextEmbedder, String> {
+pub fn job_embedder(job: &batchlabel_spec::Job) -> Result<crate::TextEmbedder, String> {
     let model = match job.model.provider {
         batchlabel_spec::ProviderKind::Local => job.model.name.as_str(),
         _ => batchlabel_engine::DEFAULT_MODEL,
     };
     let base = job.spec_path.parent().unwrap_or_else(|| Path::new("."));
     let file = batchlabel_engine::resolve_model(model, base);
-    let threads = std::thread::available_parallelism().map_or(1, |cores| cores.get() as u32);
+    let threads = every_core();
     let model_path = file.path.clone();
     let engine = LocalEngine::start(&EngineOptions {
         model_path: file.path,
@@ -115,6 +118,3 @@ pub fn job_embedder(job: &batchlabel_spec::Job) -> Result<TextEmbedder, String> 
         Ok(vectors)
     }))
 }
-
-/// Embeds texts: one unit vector per text, in order.
-pub type TextEmbedder = Arc<dyn Fn(&[String]) -> Result<Vec<Vec<f32>>, String> + Send + Sync>;

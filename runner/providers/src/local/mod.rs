@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use engine::{LocalResponder, TextEmbedder, job_embedder, local_engine};
+pub use engine::{LocalResponder, job_embedder, local_engine};
 
 use crate::{
     BatchProvider, BoxFuture, Codec, LineResult, OpenAiClient, ProviderError, RemoteBatch,
