@@ -240,6 +240,14 @@ fn packed_runs_end_with_every_row_labeled_under_every_fault_on_every_provider() 
             "5",
             "--fault-line-error-every",
             "9",
+            "--fault-item-invalid-every",
+            "7",
+            "--fault-item-missing-every",
+            "11",
+            "--fault-pack-refusal-every",
+            "8",
+            "--fault-pack-truncate-every",
+            "6",
         ],
     );
     let origin = format!("http://{}", server.address);
@@ -258,6 +266,16 @@ fn packed_runs_end_with_every_row_labeled_under_every_fault_on_every_provider() 
         (
             "anthropic",
             format!("  provider: anthropic\n  name: claude-haiku-4-5\n  base_url: {origin}\n"),
+        ),
+        (
+            "gemini",
+            format!("  provider: gemini\n  name: gemini-2.5-flash\n  base_url: {origin}\n"),
+        ),
+        (
+            "mistral",
+            format!(
+                "  provider: mistral\n  name: mistral-small-latest\n  base_url: {origin}\n"
+            ),
         ),
     ] {
         let scratch = Scratch::new();
@@ -290,6 +308,11 @@ fn packed_runs_end_with_every_row_labeled_under_every_fault_on_every_provider() 
     }
     for (metadata, count) in stats["batches_by_metadata"].as_object().unwrap() {
         assert_eq!(count, 1, "{metadata} created twice: {stats:#}");
+    }
+    let gemini = stats["gemini_batches_by_display_name"].as_object().unwrap();
+    assert!(!gemini.is_empty(), "{stats:#}");
+    for (name, count) in gemini {
+        assert_eq!(count, 1, "{name} created twice: {stats:#}");
     }
 }
 

@@ -448,6 +448,20 @@ pub struct ServeArgs {
     /// Fault: answer every Nth line with an HTTP 500 (in the error file).
     #[arg(long, value_name = "N", value_parser = every)]
     pub fault_line_error_every: Option<u64>,
+    /// Fault (scripted engine, `batch.pack`): answer every Nth packed item with a label outside
+    /// the schema.
+    #[arg(long, value_name = "N", value_parser = every)]
+    pub fault_item_invalid_every: Option<u64>,
+    /// Fault (scripted engine, `batch.pack`): leave every Nth packed item out of its answer.
+    #[arg(long, value_name = "N", value_parser = every)]
+    pub fault_item_missing_every: Option<u64>,
+    /// Fault (scripted engine, `batch.pack`): refuse every Nth packed request as a whole.
+    #[arg(long, value_name = "N", value_parser = every)]
+    pub fault_pack_refusal_every: Option<u64>,
+    /// Fault (scripted engine, `batch.pack`): cut every Nth packed answer off half way
+    /// (`finish_reason: length`).
+    #[arg(long, value_name = "N", value_parser = every)]
+    pub fault_pack_truncate_every: Option<u64>,
 }
 
 /// `batchlabel serve --one-of`.

@@ -44,16 +44,23 @@ pub use tokens::TokenCounter;
 /// with a body's message hash it gives the request fingerprint that the cross-run cache keys.
 /// Validators are not in it: they do not change a request, only which answers are accepted,
 /// so a run with other validators re-validates earlier answers instead of asking again (see
-/// the lifecycle's plan). Packing is: an answer given among N items is kept apart from one
-/// given alone, so comparing the two (`pilot --pack`) asks both.
+/// the lifecycle's plan). Packing is, with its answer form: an answer given among N items is
+/// kept apart from one given alone, and a `codes` answer from a `lists` one, so comparing them
+/// (`pilot --compare-pack`, `eval --compare`) asks each side.
 pub fn request_salt(job: &batchlabel_spec::Job) -> u128 {
+    use batchlabel_spec::PackAnswer;
     let shape = batchlabel_providers::RequestShape::of(job);
     let fixed = batchlabel_providers::codec_for(job).fixed_request_part(&shape);
     let mut constant = serde_json::json!([job.model.name, job.model.parameters, fixed]);
     if job.batching.pack > 1
         && let Some(parts) = constant.as_array_mut()
     {
-        parts.push(serde_json::json!({"pack": job.batching.pack}));
+        // `lists` salts as before the answer form existed, so its cached answers stay found.
+        let part = match job.batching.pack_answer {
+            PackAnswer::Lists => serde_json::json!({"pack": job.batching.pack}),
+            PackAnswer::Codes => serde_json::json!({"pack": job.batching.pack, "answer": "codes"}),
+        };
+        parts.push(part);
     }
     xxhash_rust::xxh3::xxh3_128(constant.to_string().as_bytes())
 }

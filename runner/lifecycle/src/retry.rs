@@ -53,7 +53,8 @@ pub(crate) fn plan_retry(
             };
             let line = if failure.reason.wants_feedback() {
                 let feedback = format!(
-                    "Your previous answer was rejected: {}. Answer again with only a JSON object that matches the required schema.",
+                    "{}{}. Answer again with only a JSON object that matches the required schema.",
+                    batchlabel_protocol::FEEDBACK_PREFIX,
                     failure.detail
                 );
                 let previous = failure.output.as_deref().unwrap_or_default();

@@ -14,6 +14,10 @@ pub use lenient::unix_seconds;
 /// The endpoint every batchlabel request line targets.
 pub const CHAT_COMPLETIONS: &str = "/v1/chat/completions";
 
+/// How the user turn that asks again after a rejected answer starts (the runner writes it;
+/// `serve`'s scripted engine recognises it to answer the row's own turn again).
+pub const FEEDBACK_PREFIX: &str = "Your previous answer was rejected: ";
+
 /// A file object (`object: "file"`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct FileObject {

@@ -40,6 +40,8 @@ pub struct Script {
     rules: Vec<(Rule, AtomicU64)>,
     /// Count usage with the o200k_base tokenizer instead of characters / 4 (slower).
     exact_usage: bool,
+    /// Faults in packed answers.
+    pack_faults: crate::packed::PackFaults,
 }
 
 /// One rule: when the last message contains `contains`, answer this way.
@@ -75,7 +77,19 @@ impl Script {
                 .map(|rule| (rule, AtomicU64::new(0)))
                 .collect(),
             exact_usage: false,
+            pack_faults: crate::packed::PackFaults::default(),
         }
+    }
+
+    /// Inject these faults into packed answers.
+    #[must_use]
+    pub fn with_pack_faults(mut self, faults: crate::packed::PackFaults) -> Self {
+        self.pack_faults = faults;
+        self
+    }
+
+    pub(crate) fn pack_faults(&self) -> &crate::packed::PackFaults {
+        &self.pack_faults
     }
 
     /// Report usage counted with `o200k_base` (gpt-4o-mini's tokenizer), as the provider
@@ -305,9 +319,13 @@ fn scripted_answer(script: &Script, body: &str) -> Answer {
         text: schema_text,
     } = schema_of(request.response_format);
     // A packed request: its items are answered one by one (see `packed`).
+    let whole_pack;
     let (rule, packed) = if batchlabel_protocol::pack::is_packed_schema(&schema) {
         match crate::packed::answer(script, &schema, last) {
-            crate::packed::Packed::Whole(rule) => (Some(rule), None),
+            crate::packed::Packed::Whole(rule) => {
+                whole_pack = rule;
+                (Some(&*whole_pack), None)
+            }
             crate::packed::Packed::Content(content) => (None, Some(content)),
         }
     } else {
@@ -322,7 +340,22 @@ fn scripted_answer(script: &Script, body: &str) -> Answer {
             "invalid_request_error",
         );
     }
-    let hash = xxhash_rust::xxh3::xxh3_64(last.as_bytes());
+    // Asked again after a rejected answer, the engine answers the row's own turn as it would
+    // have: a row's default labels do not depend on the path it took.
+    let mut own_turn = request.messages.len();
+    while own_turn >= 3
+        && request.messages[own_turn - 1]
+            .content
+            .as_deref()
+            .is_some_and(|text| text.starts_with(batchlabel_protocol::FEEDBACK_PREFIX))
+    {
+        own_turn -= 2;
+    }
+    let row_turn = request.messages[..own_turn]
+        .last()
+        .and_then(|message| message.content.as_deref())
+        .unwrap_or("");
+    let hash = xxhash_rust::xxh3::xxh3_64(row_turn.as_bytes());
     let generated;
     let (content, refusal) = match rule {
         _ if packed.is_some() => (packed.as_deref(), None),

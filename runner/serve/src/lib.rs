@@ -35,6 +35,7 @@ use std::sync::Arc;
 pub use anthropic::DEFAULT_MAX_REQUESTS as ANTHROPIC_DEFAULT_MAX_REQUESTS;
 pub use engine::{Answer, Engine, Responder, Rule, Script, answer_for_schema};
 pub use faults::{BatchFate, Faults, HttpFault};
+pub use packed::PackFaults;
 
 /// How to serve.
 #[derive(Debug, Clone)]

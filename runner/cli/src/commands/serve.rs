@@ -64,8 +64,15 @@ fn options(args: &ServeArgs) -> Result<ServeOptions, String> {
                 }
                 None => Script::default(),
             };
+            let mut pack_faults = batchlabel_serve::PackFaults::default();
+            pack_faults.item_invalid_every = args.fault_item_invalid_every;
+            pack_faults.item_missing_every = args.fault_item_missing_every;
+            pack_faults.refusal_every = args.fault_pack_refusal_every;
+            pack_faults.truncate_every = args.fault_pack_truncate_every;
             Engine::Scripted(std::sync::Arc::new(
-                script.with_exact_usage(args.exact_usage),
+                script
+                    .with_exact_usage(args.exact_usage)
+                    .with_pack_faults(pack_faults),
             ))
         }
         EngineKind::Local => batchlabel_providers::local::local_engine(
