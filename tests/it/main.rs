@@ -16,6 +16,7 @@ mod ledger_upgrade;
 mod local;
 mod local_server;
 mod packing;
+mod packing_cache;
 mod parquet;
 mod pilot;
 mod plugins;

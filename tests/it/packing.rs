@@ -13,7 +13,7 @@ use crate::local_server::LocalServer;
 use crate::run::{errors, job, results, run, summary};
 
 /// `job.yaml` with `batch.pack: size`.
-fn packed(scratch: &Scratch, size: u32) {
+pub(crate) fn packed(scratch: &Scratch, size: u32) {
     let path = scratch.path().join("job.yaml");
     let spec = std::fs::read_to_string(&path).unwrap();
     assert!(spec.contains("\nbatch:\n"), "{spec}");

@@ -95,11 +95,9 @@ impl Packer {
         let schema = packed_schema(&pack_fields(job));
         let mut parameters = job.model.parameters.clone();
         // The answer grows with the items: so does its cap.
-        if let Some(max) = job.model.max_completion_tokens {
-            parameters.insert(
-                "max_completion_tokens".into(),
-                (u64::from(max) * size as u64).into(),
-            );
+        if let Some(cap) = crate::pack_output::packed_output_cap(job, &pack_fields(job), size as u64)
+        {
+            parameters.insert("max_completion_tokens".into(), cap.into());
         }
         let shape = RequestShape {
             model: job.model.request_model(),
