@@ -112,4 +112,13 @@ for kind in ("pack", "codes"):
         line(f"{kind} {pack}", run["inp"], run["outp"], run["requests"], run["estimated"])
 line("floor", text, floor["requests"], floor["requests"])
 print("\n".join(rows_out))
+# Issue 16's target: some packed setting at or under 0.4x the article's dollars.
+ratios = {f"{kind} {pack}": per_million(r["inp"], r["outp"]) / article
+          for kind in ("pack", "codes") for pack in packs for r in [run_of(f"{kind}-{pack}")]}
+best = min(ratios, key=ratios.get)
+if ratios[best] > 0.4:
+    print(f"target missed: the best setting, {best}, costs {ratios[best]:.2f}x the article (target <= 0.40x)")
+    sys.exit(1)
+met = ", ".join(name for name, ratio in ratios.items() if ratio <= 0.4)
+print(f"target met (<= 0.40x the article's dollars): {met}")
 PY

@@ -179,6 +179,9 @@ fn packed_runs_killed_at_random_resume_with_every_row_labeled_once() {
     for (metadata, count) in stats["batches_by_metadata"].as_object().unwrap() {
         assert_eq!(count, 1, "{metadata} became {count} batches");
     }
+    // Packs were sent: 13 requests of up to 4 rows per 50-row shard, not a request per row.
+    let packs = PACKED_RUNS * SHARDS as u64 * (ROWS / SHARDS).div_ceil(4) as u64;
+    assert_eq!(stats["requests_in_batches"], packs, "{stats:#}");
 }
 
 /// `runs` jobs of [`ROWS`] rows in [`SHARDS`] shards, each `batchlabel run` killed with SIGKILL

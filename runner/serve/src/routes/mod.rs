@@ -249,8 +249,15 @@ async fn stats(State(state): State<Arc<AppState>>) -> Response {
         .iter()
         .filter(|batch| batch.endpoint == crate::gemini::INTERNAL_ENDPOINT)
         .count();
+    // Lines across every batch: a packed run sends far fewer than it has rows.
+    let requests_in_batches: u64 = batches
+        .iter()
+        .filter_map(|batch| batch.request_counts.as_ref())
+        .map(|counts| counts.total)
+        .sum();
     let mut counters = json!({
         "uploads": uploads_by_filename.values().sum::<u64>(),
+        "requests_in_batches": requests_in_batches,
         "batches": batches.len(),
         "files_held": files.len(),
         "files_deleted": deleted.len(),
