@@ -273,9 +273,7 @@ fn packed_runs_end_with_every_row_labeled_under_every_fault_on_every_provider() 
         ),
         (
             "mistral",
-            format!(
-                "  provider: mistral\n  name: mistral-small-latest\n  base_url: {origin}\n"
-            ),
+            format!("  provider: mistral\n  name: mistral-small-latest\n  base_url: {origin}\n"),
         ),
     ] {
         let scratch = Scratch::new();

@@ -60,7 +60,10 @@ fn packed_rows_are_deduplicated_and_cached_one_by_one_and_codes_never_reuse_list
     let wanted = ["sentiment", "source", "packed_in"];
     let labeled = columns(&scratch, &wanted);
     for index in 0..10 {
-        let (original, duplicate) = (&labeled[&format!("t{index}")], &labeled[&format!("d{index}")]);
+        let (original, duplicate) = (
+            &labeled[&format!("t{index}")],
+            &labeled[&format!("d{index}")],
+        );
         assert_eq!(duplicate[0], original[0], "d{index} has t{index}'s label");
         assert_eq!(duplicate[1], "duplicate", "{duplicate:?}");
     }
@@ -70,10 +73,17 @@ fn packed_rows_are_deduplicated_and_cached_one_by_one_and_codes_never_reuse_list
     let again = run(&scratch, &server, &["--new-run"]);
     assert_eq!(again.code, 0, "{again:?}");
     assert_eq!(summary(&again)["cached_requests"], 30, "{again:?}");
-    assert_eq!(server.stored_files("batch").len(), 1, "nothing new was sent");
+    assert_eq!(
+        server.stored_files("batch").len(),
+        1,
+        "nothing new was sent"
+    );
     let cached = columns(&scratch, &wanted);
     assert_eq!(cached["t12"][1], "cache");
-    assert_eq!(cached["t12"][2], labeled["t12"][2], "the answering pack is kept");
+    assert_eq!(
+        cached["t12"][2], labeled["t12"][2],
+        "the answering pack is kept"
+    );
     for (id, values) in &cached {
         assert_eq!(values[0], labeled[id][0], "{id}");
     }
@@ -87,7 +97,11 @@ fn packed_rows_are_deduplicated_and_cached_one_by_one_and_codes_never_reuse_list
     let codes = run(&scratch, &server, &["--new-run"]);
     assert_eq!(codes.code, 0, "{codes:?}");
     assert_eq!(summary(&codes)["cached_requests"], 0, "{codes:?}");
-    assert_eq!(server.stored_files("batch").len(), 2, "the codes run was sent");
+    assert_eq!(
+        server.stored_files("batch").len(),
+        2,
+        "the codes run was sent"
+    );
     let answered = columns(&scratch, &wanted);
     for (id, values) in &answered {
         assert_eq!(values[0], labeled[id][0], "{id}: the same labels in codes");

@@ -124,8 +124,10 @@ fn swapping_the_validator_wasm_changes_the_results_without_rebuilding_batchlabel
             "so-so"
         ]
     );
-    // The new validator's answers were asked for again, not taken from the first run's cache.
-    assert_eq!(crate::run::summary(&outcome)["cached_requests"], 0);
+    // The new validator judged the answers the model gave in run 1 (not what the first
+    // validator made of them): nothing was asked again.
+    assert_eq!(crate::run::summary(&outcome)["cached_requests"], 6);
+    assert_eq!(server.stats()["uploads"], 1, "run 2 sent nothing");
 }
 
 #[test]
@@ -146,10 +148,11 @@ fn other_validators_recheck_earlier_answers_and_only_what_now_fails_is_asked_aga
     );
     let outcome = run(&scratch, &server, &["--new-run"]);
     assert_eq!(outcome.code, 0, "{outcome:?}");
-    // The four answers that still pass are reused; the two NEUTRAL ones are asked again.
+    // Every answer is judged again as the model gave it: the two "so-so" ones (NEUTRAL
+    // before) pass now as NEGATIVE, so nothing is asked again.
     assert_eq!(
         crate::run::summary(&outcome)["cached_requests"],
-        4,
+        6,
         "{outcome:?}"
     );
     assert_eq!(
@@ -162,7 +165,42 @@ fn other_validators_recheck_earlier_answers_and_only_what_now_fails_is_asked_aga
         ]
     );
     let stats = server.stats();
-    assert_eq!(stats["uploads"], 2, "one shard per run: {stats:#}");
+    assert_eq!(stats["uploads"], 1, "run 2 sent nothing: {stats:#}");
+
+    // What the validator now rejects is asked again, and only that: without the synonym,
+    // "so-so" is no label (and the model says it again, so those rows fail).
+    let spec = std::fs::read_to_string(scratch.path().join("job.yaml")).unwrap();
+    scratch.write(
+        "job.yaml",
+        spec.replace(", synonyms: {so-so: NEGATIVE}", ""),
+    );
+    let outcome = run(&scratch, &server, &["--new-run"]);
+    let summary = crate::run::summary(&outcome);
+    assert_eq!(summary["cached_requests"], 4, "{outcome:?}");
+    assert_eq!(summary["labeled_rows"], 4, "{outcome:?}");
+    assert_eq!(
+        server.stats()["uploads"],
+        2,
+        "only the so-so rows were sent"
+    );
+
+    // Without validators every answer is judged as the model gave it, the rejected ones too:
+    // nothing is asked again and each row gets the model's own label.
+    let spec = std::fs::read_to_string(scratch.path().join("job.yaml")).unwrap();
+    let without = spec.split("plugins:").next().unwrap().to_string();
+    scratch.write("job.yaml", without);
+    let outcome = run(&scratch, &server, &["--new-run"]);
+    assert_eq!(outcome.code, 0, "{outcome:?}");
+    assert_eq!(crate::run::summary(&outcome)["cached_requests"], 6);
+    assert_eq!(server.stats()["uploads"], 2, "nothing was sent");
+    let raw: Vec<String> = labels(&scratch)
+        .into_iter()
+        .map(|(_, label)| label)
+        .collect();
+    assert!(
+        raw.iter().filter(|label| *label == "so-so").count() == 2,
+        "{raw:?}"
+    );
 }
 
 #[test]

@@ -95,7 +95,8 @@ impl Packer {
         let schema = packed_schema(&pack_fields(job));
         let mut parameters = job.model.parameters.clone();
         // The answer grows with the items: so does its cap.
-        if let Some(cap) = crate::pack_output::packed_output_cap(job, &pack_fields(job), size as u64)
+        if let Some(cap) =
+            crate::pack_output::packed_output_cap(job, &pack_fields(job), size as u64)
         {
             parameters.insert("max_completion_tokens".into(), cap.into());
         }

@@ -87,6 +87,9 @@ pub enum Outcome {
     Labeled {
         /// The labels (JSON).
         output: String,
+        /// The model's own answer, when the validators changed it: kept so that a later run
+        /// with other validators judges what the model said, not what these made of it.
+        answer: Option<String>,
         /// Raw per-label scores (JSON), when the model gave them.
         scores: Option<String>,
         /// The model that answered.

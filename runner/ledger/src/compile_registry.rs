@@ -31,9 +31,9 @@ pub enum CachedReuse {
 
 /// One compile being registered; nothing is visible until [`CompileRegistry::finish`].
 pub struct CompileRegistry<'ledger> {
-    transaction: rusqlite::Transaction<'ledger>,
-    run_id: i64,
-    error: Box<dyn Fn(rusqlite::Error) -> LedgerError>,
+    pub(crate) transaction: rusqlite::Transaction<'ledger>,
+    pub(crate) run_id: i64,
+    pub(crate) error: Box<dyn Fn(rusqlite::Error) -> LedgerError>,
 }
 
 impl Ledger {

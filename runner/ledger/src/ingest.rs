@@ -62,8 +62,8 @@ struct IngestWriter<'a> {
 }
 
 const INSERT_RESULT: &str = "INSERT OR REPLACE INTO results(run_id, custom_id, state, output, reason, detail, attempt, shard_id,
-     model_snapshot, input_tokens, output_tokens, cost, finished_at, scores, packed_in)
- VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
+     model_snapshot, input_tokens, output_tokens, cost, finished_at, scores, packed_in, raw_output)
+ VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
 
 const INSERT_ATTEMPT: &str =
     "INSERT OR REPLACE INTO attempts(run_id, custom_id, attempt, shard_id, reason, detail, output,
@@ -82,6 +82,7 @@ impl IngestWriter<'_> {
         match outcome {
             Outcome::Labeled {
                 output,
+                answer,
                 scores,
                 model_snapshot,
                 input_tokens,
@@ -103,7 +104,9 @@ impl IngestWriter<'_> {
                     cost(*input_tokens, *cached_input_tokens, *output_tokens),
                     self.finished_at,
                     scores,
-                    packed_in
+                    packed_in,
+                    // A scored answer's raw_output is calibration's: the answer it starts from.
+                    answer.as_deref().filter(|_| scores.is_none())
                 ])?;
             }
             Outcome::Failed {
@@ -144,7 +147,8 @@ impl IngestWriter<'_> {
                         0.0,
                         self.finished_at,
                         None::<String>,
-                        packed_in
+                        packed_in,
+                        None::<String>
                     ])?;
                 }
             }

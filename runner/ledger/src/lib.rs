@@ -13,6 +13,7 @@ mod compile_registry;
 mod error;
 mod ingest;
 mod results;
+mod revalidate;
 mod rows;
 mod runs;
 pub mod schema;
@@ -48,6 +49,7 @@ pub use ingest::{PackedIn, Pricing};
 pub use results::{
     ActualUsage, PendingFailure, ResultRow, RowCountGroup, ScoredResult, UsageTotals,
 };
+pub use revalidate::{EarlierAnswer, Relabeled, Reusable, Verdict};
 pub use rows::{RowLinks, RowResult};
 pub use runs::{RunRecord, RunSummary};
 pub use shards::{PlannedShard, RemoteSubmission, ShardRecord};

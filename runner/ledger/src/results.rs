@@ -169,7 +169,8 @@ impl Ledger {
         rows.collect::<Result<_, _>>().map_err(self.error())
     }
 
-    /// Fingerprints of requests labeled (not reused) by runs in this ledger.
+    /// Fingerprints of requests labeled (not reused) by runs in this ledger, as the model
+    /// answered them: answers validators rewrote are left to [`Ledger::judge_earlier_answers`].
     pub fn labeled_fingerprints(&self) -> Result<HashSet<u128>, LedgerError> {
         // Only a ledger with earlier runs gets here with work to do; index it for the join then.
         self.connection
@@ -182,7 +183,8 @@ impl Ledger {
             .prepare(
                 "SELECT q.fingerprint FROM requests q JOIN results r
                    ON r.run_id = q.run_id AND r.custom_id = q.custom_id
-                 WHERE r.state = ?1 AND r.cached_from_run IS NULL",
+                 WHERE r.state = ?1 AND r.cached_from_run IS NULL
+                   AND (r.raw_output IS NULL OR r.scores IS NOT NULL)",
             )
             .map_err(self.error())?;
         let rows = statement
@@ -195,48 +197,6 @@ impl Ledger {
             let bytes = bytes.map_err(self.error())?;
             if let Ok(array) = <[u8; 16]>::try_from(bytes.as_slice()) {
                 set.insert(u128::from_be_bytes(array));
-            }
-        }
-        Ok(set)
-    }
-
-    /// Each request labeled (not reused) by runs in this ledger, with its custom_id and the
-    /// labels as they were accepted, to be checked again by other validators. `each` says
-    /// whether the answer still holds; the fingerprints of those that do are returned.
-    pub fn revalidated_fingerprints(
-        &self,
-        mut each: impl FnMut(&str, &str) -> bool,
-    ) -> Result<HashSet<u128>, LedgerError> {
-        self.connection
-            .execute_batch(
-                "CREATE INDEX IF NOT EXISTS requests_by_custom_id ON requests(run_id, custom_id)",
-            )
-            .map_err(self.error())?;
-        let mut statement = self
-            .connection
-            .prepare(
-                "SELECT q.fingerprint, q.custom_id, r.output FROM requests q JOIN results r
-                   ON r.run_id = q.run_id AND r.custom_id = q.custom_id
-                 WHERE r.state = ?1 AND r.cached_from_run IS NULL AND r.output IS NOT NULL",
-            )
-            .map_err(self.error())?;
-        let mut rows = statement
-            .query([ResultState::Labeled.as_str()])
-            .map_err(self.error())?;
-        let mut set = HashSet::new();
-        while let Some(row) = rows.next().map_err(self.error())? {
-            let bytes: Vec<u8> = row.get(0).map_err(self.error())?;
-            let Ok(array) = <[u8; 16]>::try_from(bytes.as_slice()) else {
-                continue;
-            };
-            let fingerprint = u128::from_be_bytes(array);
-            if set.contains(&fingerprint) {
-                continue;
-            }
-            let custom_id: String = row.get(1).map_err(self.error())?;
-            let output: String = row.get(2).map_err(self.error())?;
-            if each(&custom_id, &output) {
-                set.insert(fingerprint);
             }
         }
         Ok(set)

@@ -102,12 +102,15 @@ fn judge_answer(answer: Answer, checks: &OutputChecks, custom_id: &str) -> Outco
             Some(content),
         );
     }
+    let unchecked = (!checks.plugins.is_empty()).then(|| value.clone());
     let value = match run_plugins(value, &content, checks, custom_id, usage) {
         Ok(value) => value,
         Err(outcome) => return outcome,
     };
+    let changed = unchecked.is_some_and(|unchecked| unchecked != value);
     Outcome::Labeled {
         output: value.to_string(),
+        answer: changed.then_some(content),
         scores: answer.scores,
         model_snapshot: answer.model_snapshot,
         input_tokens: usage.input_tokens,
@@ -116,20 +119,18 @@ fn judge_answer(answer: Answer, checks: &OutputChecks, custom_id: &str) -> Outco
     }
 }
 
-/// Whether labels an earlier run accepted (`output`, JSON) still pass this job's checks
-/// unchanged: the label schema, then every validator plugin, none of which may reject or
-/// rewrite them (a rewrite would make the reused labels differ from a fresh answer's).
-pub(crate) fn still_valid(output: &str, checks: &OutputChecks, custom_id: &str) -> bool {
-    let Ok(value) = serde_json::from_str::<serde_json::Value>(output) else {
-        return false;
-    };
+/// What this job's checks make of an answer an earlier run got for `custom_id`: the label
+/// schema, then every validator plugin in turn. `None` when they reject it.
+pub(crate) fn judged_again(
+    answer: &str,
+    checks: &OutputChecks,
+    custom_id: &str,
+) -> Option<serde_json::Value> {
+    let value = crate::strict_json::parse_unique_keys(answer).ok()?;
     if checks.schema_problems(&value).is_some() {
-        return false;
+        return None;
     }
-    match run_plugins(value.clone(), output, checks, custom_id, Usage::default()) {
-        Ok(checked) => checked == value,
-        Err(_) => false,
-    }
+    run_plugins(value, answer, checks, custom_id, Usage::default()).ok()
 }
 
 /// Each validator plugin in turn may normalize the answer or reject it.

@@ -5,6 +5,8 @@ use std::fmt::Write as _;
 
 use batchlabel_compile::{CompileOptions, CompileReport};
 
+use batchlabel_ledger::{LedgerError, Reusable, Verdict};
+
 use crate::LifecycleError;
 use crate::driver::Runner;
 use crate::record::register_compile;
@@ -12,7 +14,8 @@ use crate::record::register_compile;
 impl Runner<'_> {
     /// Compile and register the run's first attempt.
     pub(crate) fn plan(&mut self) -> Result<CompileReport, LifecycleError> {
-        let labeled = self.reusable_fingerprints()?;
+        let reusable = self.reusable_requests()?;
+        let labeled = reusable.fingerprints();
         let compile_dir = self.run_files.join("attempt-1");
         self.observer.event(&format!(
             "compiling requests into {}",
@@ -47,6 +50,7 @@ impl Runner<'_> {
             &compile_dir,
             &report,
             cost_model,
+            &reusable.relabeled,
         )?;
         self.observer.event(&describe(&report));
         Ok(report)
@@ -54,28 +58,44 @@ impl Runner<'_> {
 }
 
 impl Runner<'_> {
-    /// The requests earlier runs labeled that this run may reuse. With validator plugins,
-    /// every earlier answer is checked again by them (they may differ from the earlier run's),
-    /// and only those that still pass unchanged are reused: the rest are asked again.
-    fn reusable_fingerprints(&self) -> Result<std::collections::HashSet<u128>, LifecycleError> {
-        if self.checks.plugins.is_empty() {
-            return Ok(self.ledger.labeled_fingerprints()?);
-        }
-        let (mut kept, mut dropped) = (0u64, 0u64);
+    /// The requests earlier runs answered that this run may reuse. Answers earlier checks
+    /// rejected are judged again by this job's (they may accept them now); with validator
+    /// plugins, accepted answers are too, from what the model said. What passes is reused,
+    /// with this job's labels; only what fails now is asked again.
+    fn reusable_requests(&self) -> Result<Reusable, LedgerError> {
         let checks = &self.checks;
-        let reusable = self.ledger.revalidated_fingerprints(|custom_id, output| {
-            let valid = crate::judge::still_valid(output, checks, custom_id);
-            if valid {
-                kept += 1;
-            } else {
-                dropped += 1;
+        let validators = !checks.plugins.is_empty();
+        let (mut kept, mut relabeled, mut dropped) = (0u64, 0u64, 0u64);
+        let mut reusable = self.ledger.judge_earlier_answers(validators, |earlier| {
+            let verdict =
+                match crate::judge::judged_again(earlier.answer, checks, earlier.custom_id) {
+                    None => Verdict::Drop,
+                    Some(labels) => {
+                        let unchanged = earlier.labels.is_some_and(|earlier| {
+                            serde_json::from_str::<serde_json::Value>(earlier).ok()
+                                == Some(labels.clone())
+                        });
+                        if unchanged {
+                            Verdict::Keep
+                        } else {
+                            Verdict::Relabel(labels.to_string())
+                        }
+                    }
+                };
+            match verdict {
+                Verdict::Keep => kept += 1,
+                Verdict::Relabel(_) => relabeled += 1,
+                Verdict::Drop => dropped += 1,
             }
-            valid
+            verdict
         })?;
-        if kept + dropped > 0 {
+        if !validators {
+            reusable.kept.extend(self.ledger.labeled_fingerprints()?);
+        }
+        if kept + relabeled + dropped > 0 {
             self.observer.event(&format!(
-                "re-validated {} earlier answer(s) with this job's validators: {kept} still hold, {dropped} will be asked again",
-                kept + dropped
+                "re-validated {} earlier answer(s) with this job's checks: {kept} hold as they were, {relabeled} pass now with new labels, {dropped} will be asked again",
+                kept + relabeled + dropped
             ));
         }
         Ok(reusable)

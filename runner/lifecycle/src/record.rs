@@ -20,6 +20,7 @@ pub(crate) fn register_compile(
     compile_dir: &Path,
     report: &CompileReport,
     cost: Option<&batchlabel_compile::CostModel>,
+    relabeled: &std::collections::HashMap<u128, batchlabel_ledger::Relabeled>,
 ) -> Result<(), LifecycleError> {
     let registry = ledger.begin_compile(run_id)?;
     let id_set_hashes = register_requests(&registry, compile_dir)?;
@@ -55,6 +56,9 @@ pub(crate) fn register_compile(
     } else {
         CachedReuse::None
     };
+    if cached == CachedReuse::Some {
+        registry.reuse_relabeled(relabeled)?;
+    }
     registry.finish(totals, cached)?;
     Ok(())
 }

@@ -137,10 +137,10 @@ pub(crate) fn answer<'a>(script: &'a Script, schema: &Value, prompt: &str) -> Pa
                 .map(|field| (field.name.to_string(), Value::from(NOT_A_LABEL)))
                 .collect(),
             None => match rule.and_then(|rule| rule.content.as_deref()) {
-            Some(content) => match serde_json::from_str::<Value>(content) {
-                Ok(Value::Object(item)) => item,
-                _ => continue, // left out of the answer
-            },
+                Some(content) => match serde_json::from_str::<Value>(content) {
+                    Ok(Value::Object(item)) => item,
+                    _ => continue, // left out of the answer
+                },
                 None => default_item(&fields, text),
             },
         };
@@ -297,7 +297,9 @@ mod tests {
             .collect();
         assert_eq!(
             kinds,
-            ["answer", "refusal", "cut off", "refusal", "answer", "refusal"]
+            [
+                "answer", "refusal", "cut off", "refusal", "answer", "refusal"
+            ]
         );
     }
 }
