@@ -107,10 +107,13 @@ impl RequestEncoder for AnthropicEncoder {
     }
 
     fn system_prefix(&self, text: &str) -> Vec<u8> {
-        let mut out = b"\"system\":".to_vec();
+        // A text block marked as the end of the cacheable prefix (tools, then system): every
+        // request of a job shares it byte for byte, so the provider's prompt cache can serve it
+        // (below the model's minimum cacheable length the mark is ignored).
+        let mut out = b"\"system\":[{\"type\":\"text\",\"text\":".to_vec();
         // Writing a str into a Vec cannot fail.
         let _ = serde_json::to_writer(&mut out, text);
-        out.extend_from_slice(b",\"messages\":[");
+        out.extend_from_slice(b",\"cache_control\":{\"type\":\"ephemeral\"}}],\"messages\":[");
         out
     }
 
@@ -344,6 +347,15 @@ impl Codec for AnthropicCodec {
         let system = match &params["system"] {
             Value::Null => None,
             Value::String(text) => Some(text.clone()),
+            Value::Array(blocks) => {
+                let texts: Option<Vec<&str>> =
+                    blocks.iter().map(|block| block["text"].as_str()).collect();
+                Some(
+                    texts
+                        .ok_or("the system prompt is not text blocks")?
+                        .join("\n"),
+                )
+            }
             _ => return Err("the system prompt is not text".into()),
         };
         crate::codec::conversation_of(system, &params["messages"])

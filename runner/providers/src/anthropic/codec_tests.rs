@@ -39,7 +39,16 @@ fn output_format_lines_are_messages_requests() {
     assert_eq!(params["max_tokens"], 50);
     assert!(params.get("max_completion_tokens").is_none());
     assert_eq!(params["temperature"], 0);
-    assert_eq!(params["system"], "Label it.");
+    // The system prompt is the cacheable prefix's end: one text block marked for the cache.
+    assert_eq!(
+        params["system"],
+        serde_json::json!([{"type": "text", "text": "Label it.",
+            "cache_control": {"type": "ephemeral"}}])
+    );
+    let conversation = codec
+        .conversation(std::str::from_utf8(&line).unwrap().trim())
+        .unwrap();
+    assert_eq!(conversation.system.as_deref(), Some("Label it."));
     assert_eq!(params["messages"][0]["role"], "user");
     assert_eq!(params["messages"][0]["content"], "great \"stuff\"");
     assert_eq!(params["output_config"]["format"]["type"], "json_schema");
