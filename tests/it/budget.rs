@@ -181,3 +181,46 @@ fn cached_prompt_tokens_are_priced_at_the_cached_rate_and_shown() {
         text.stdout
     );
 }
+
+#[test]
+fn packing_counts_in_estimates_and_budgets_and_matches_the_usage_the_server_reports() {
+    let unpacked = Scratch::new();
+    job(&unpacked, 200, 100, 1);
+    let packed = Scratch::new();
+    job(&packed, 200, 100, 1);
+    crate::packing::packed(&packed, 50);
+    let estimate = |scratch: &Scratch| -> Value {
+        let outcome = scratch.run(&["estimate", "job.yaml", "--json"]);
+        assert_eq!(outcome.code, 0, "{outcome:?}");
+        let value: Value = serde_json::from_str(&outcome.stdout).expect("estimate JSON");
+        value["estimate"].clone()
+    };
+    let (alone, together) = (estimate(&unpacked), estimate(&packed));
+    assert_eq!(alone["requests_sent"], 200, "{alone:#}");
+    assert_eq!(together["requests_sent"], 4, "{together:#}");
+    let tokens = |estimate: &Value| estimate["input_tokens"].as_u64().unwrap();
+    assert!(
+        tokens(&together) * 2 < tokens(&alone),
+        "{together:#} vs {alone:#}"
+    );
+    let dollars = |estimate: &Value| estimate["cost_usd_max"].as_f64().unwrap();
+    assert!(dollars(&together) < dollars(&alone));
+
+    // A budget between the two bounds: the unpacked job is refused, the packed one runs.
+    let budget = format!("{:.10}", (dollars(&together) + dollars(&alone)) / 2.0);
+    with_budget(&unpacked, &budget);
+    with_budget(&packed, &budget);
+    let server = LocalServer::start(packed.path(), &["--exact-usage"]);
+    let refused = run(&unpacked, &server, &[]);
+    assert_eq!(refused.code, 2, "{refused:?}");
+    assert!(refused.stdout.contains("over budget"), "{refused:?}");
+    let outcome = run(&packed, &server, &[]);
+    assert_eq!(outcome.code, 0, "{outcome:?}");
+    assert_eq!(crate::run::summary(&outcome)["labeled_rows"], 200);
+    // The server counts what it was sent with the same tokenizer: the estimate was exact.
+    let status = crate::run::status(&packed);
+    assert_eq!(
+        status["cost"]["actual_input_tokens"], together["input_tokens"],
+        "{status:#}"
+    );
+}

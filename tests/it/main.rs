@@ -21,6 +21,7 @@ mod parquet;
 mod pilot;
 mod plugins;
 mod providers;
+mod queue_status;
 mod run;
 mod runs;
 mod safety;
