@@ -2,6 +2,7 @@
 
 mod budget;
 mod check;
+mod clean;
 mod compile;
 mod crash;
 mod databases;
