@@ -205,17 +205,34 @@ fn other_validators_recheck_earlier_answers_and_only_what_now_fails_is_asked_aga
 
 #[test]
 fn a_request_builder_scrubs_pii_before_anything_is_written_or_sent() {
+    scrubbed_run(None);
+}
+
+/// A request builder runs before packing: each row's own request is scrubbed, then the
+/// scrubbed rows are packed into one request.
+#[test]
+fn a_request_builders_rows_are_packed_after_it_ran() {
+    let server = scrubbed_run(Some(3));
+    assert_eq!(
+        server.stats()["requests_in_batches"],
+        1,
+        "one pack of three"
+    );
+}
+
+fn scrubbed_run(pack: Option<u32>) -> LocalServer {
     let scratch = Scratch::new();
     scratch.write(
         "rows.csv",
         "id,text\np1,write to jane.doe@example.com\np2,call +1 (555) 123-4567 or @jane\np3,see https://example.com/x\n",
     );
-    scratch.write(
-        "job.yaml",
-        "name: scrubbed\ninput: {csv: rows.csv, id: id, text: text}\nprompt:\n  system: Label the sentiment.\n  user: \"Comment: {{ text }}\"\nlabels:\n  sentiment: {one_of: [POSITIVE, NEGATIVE, NEUTRAL]}\nmodel: {provider: openai, name: gpt-4o-mini}\nplugins:\n  request: {uses: pii.wasm}\n",
-    );
+    let spec = "name: scrubbed\ninput: {csv: rows.csv, id: id, text: text}\nprompt:\n  system: Label the sentiment.\n  user: \"Comment: {{ text }}\"\nlabels:\n  sentiment: {one_of: [POSITIVE, NEGATIVE, NEUTRAL]}\nmodel: {provider: openai, name: gpt-4o-mini}\nplugins:\n  request: {uses: pii.wasm}\n".to_string();
+    scratch.write("job.yaml", spec);
     // The server keeps what it was sent: the masks must be found there.
     crate::keep_remote_files(&scratch);
+    if let Some(size) = pack {
+        crate::packing::packed(&scratch, size);
+    }
     copy_plugin(&scratch, "pii_scrub", "pii.wasm");
     let server = LocalServer::start(scratch.path(), &[]);
     let outcome = run(&scratch, &server, &[]);
@@ -246,6 +263,7 @@ fn a_request_builder_scrubs_pii_before_anything_is_written_or_sent() {
     ] {
         assert!(sent.contains(mask), "missing `{mask}`");
     }
+    server
 }
 
 fn walk(folder: &std::path::Path) -> Vec<PathBuf> {
