@@ -207,7 +207,7 @@ fn packing_counts_in_estimates_and_budgets_and_matches_the_usage_the_server_repo
     assert!(dollars(&together) < dollars(&alone));
 
     // A budget between the two bounds: the unpacked job is refused, the packed one runs.
-    let budget = format!("{:.10}", (dollars(&together) + dollars(&alone)) / 2.0);
+    let budget = format!("{:.10}", f64::midpoint(dollars(&together), dollars(&alone)));
     with_budget(&unpacked, &budget);
     with_budget(&packed, &budget);
     let server = LocalServer::start(packed.path(), &["--exact-usage"]);

@@ -63,6 +63,8 @@ fn color_choice(arguments: &[std::ffi::OsString]) -> clap::ColorChoice {
 }
 
 /// The subcommands.
+// Parsed once per process: the size of `serve`'s many flags costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check a spec: its structure, its input's columns, and the first rows' requests.

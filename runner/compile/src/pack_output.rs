@@ -17,15 +17,14 @@ pub const PACK_OUTPUT_CEILING: u64 = 16_384;
 /// The output cap of a pack of `size` rows of `job`; `None` leaves the provider's default
 /// (a label field given as a JSON schema has no bound per row).
 pub(crate) fn packed_output_cap(job: &Job, fields: &[PackField<'_>], size: u64) -> Option<u64> {
-    let cap = match job.model.max_completion_tokens {
-        Some(per_row) => u64::from(per_row).saturating_mul(size),
-        None => {
-            let counter = TokenCounter::for_model(&job.model.name);
-            let per_row = counter.output_bound(job)?;
-            counter
-                .count(&skeleton(fields).to_string())
-                .saturating_add(per_row.saturating_mul(size))
-        }
+    let cap = if let Some(per_row) = job.model.max_completion_tokens {
+        u64::from(per_row).saturating_mul(size)
+    } else {
+        let counter = TokenCounter::for_model(&job.model.name);
+        let per_row = counter.output_bound(job)?;
+        counter
+            .count(&skeleton(fields).to_string())
+            .saturating_add(per_row.saturating_mul(size))
     };
     Some(cap.clamp(1, PACK_OUTPUT_CEILING))
 }

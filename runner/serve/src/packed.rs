@@ -251,9 +251,11 @@ mod tests {
 
     #[test]
     fn item_faults_pick_the_same_items_on_every_request() {
-        let mut faults = PackFaults::default();
-        faults.item_invalid_every = Some(4);
-        faults.item_missing_every = Some(5);
+        let faults = PackFaults {
+            item_invalid_every: Some(4),
+            item_missing_every: Some(5),
+            ..PackFaults::default()
+        };
         let script = Script::default().with_pack_faults(faults);
         let texts: Vec<String> = (0..60).map(|row| format!("comment {row}")).collect();
         let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
@@ -274,9 +276,11 @@ mod tests {
 
     #[test]
     fn pack_faults_refuse_or_cut_off_every_nth_packed_request() {
-        let mut faults = PackFaults::default();
-        faults.refusal_every = Some(2);
-        faults.truncate_every = Some(3);
+        let faults = PackFaults {
+            refusal_every: Some(2),
+            truncate_every: Some(3),
+            ..PackFaults::default()
+        };
         let script = Script::default().with_pack_faults(faults);
         let prompt = packed_prompt(&["one", "two", "three"]);
         let schema = packed_schema(&fields());
