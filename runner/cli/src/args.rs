@@ -448,6 +448,10 @@ pub struct ServeArgs {
     /// Fault: answer every Nth line with an HTTP 500 (in the error file).
     #[arg(long, value_name = "N", value_parser = every)]
     pub fault_line_error_every: Option<u64>,
+    /// Spell Gemini batch states `JOB_STATE_*` (as Google's SDK and REST guide do) instead of
+    /// the wire's `BATCH_STATE_*`.
+    #[arg(long)]
+    pub gemini_job_states: bool,
 }
 
 /// `batchlabel serve --one-of`.

@@ -58,7 +58,7 @@ pub struct ServeOptions {
     pub azure_max_enqueued_tokens: u64,
     /// Most input tokens queued at once (batches created and not yet ended), as providers
     /// cap them; a batch that would go over fails with `token_limit_exceeded` (OpenAI,
-    /// Azure) or is refused with a 429 (Anthropic). `None`: no cap.
+    /// Azure) or is refused with a 429 (Anthropic, Gemini, Mistral). `None`: no cap.
     pub max_enqueued_tokens: Option<u64>,
 }
 
@@ -135,6 +135,15 @@ impl Server {
             .anthropic
             .max_requests
             .store(max, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Answer Gemini batch states as `JOB_STATE_*` (the SDK's spelling) instead of the wire's
+    /// `BATCH_STATE_*`, so a client can be tested against both spellings.
+    pub fn set_gemini_job_state_names(&self, on: bool) {
+        self.state
+            .gemini
+            .job_state_names
+            .store(on, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Serve until the process ends.

@@ -5,7 +5,9 @@
 use std::collections::HashSet;
 use std::io::Write;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
+use crate::faults::BatchFate;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -27,6 +29,11 @@ const MAX_BODY_BYTES: usize = 20 * 1024 * 1024;
 fn render(state: &AppState, record: &BatchRecord) -> Value {
     let batch = state.store.batch(&record.batch_id);
     let batch_state = state_of(record, batch.as_ref());
+    let batch_state = if state.gemini.job_state_names.load(Ordering::Relaxed) {
+        batch_state.replacen("BATCH_STATE_", "JOB_STATE_", 1)
+    } else {
+        batch_state.to_string()
+    };
     let total = record.keys.len() as u64;
     let (successful, failed) = match (&record.ended, &batch) {
         (Some(ended), _) => (ended.successful, ended.failed),
@@ -211,6 +218,18 @@ pub(super) async fn create(
         Ok(Err(problem)) => return internal(&problem),
         Err(problem) => return internal(&std::io::Error::other(problem.to_string())),
     };
+    // Gemini reports a full queue as a 429 at create, never as a failed batch: a drawn
+    // `Failed` fate is a full queue, refused here, and nothing is made.
+    let fate = match state.options.faults.next_batch() {
+        Some(BatchFate::Failed) => {
+            return super::exhausted(
+                "Resource has been exhausted: too many batches are already queued for this model. Try again once some batches have ended.",
+            );
+        }
+        Some(BatchFate::Expired) => Some("expired"),
+        Some(BatchFate::Cancelled) => Some("cancelled"),
+        None => None,
+    };
     let id = state.gemini.new_id();
     let batch_id = state.store.new_id("batch_");
     // Refused at create when the queue cannot take it, as Gemini does: nothing is made.
@@ -232,7 +251,7 @@ pub(super) async fn create(
         ended: None,
         deleted: false,
     };
-    match start(&state, record, &input.lines) {
+    match start(&state, record, &input.lines, fate) {
         Ok(record) => Json(render(&state, &record)).into_response(),
         Err(problem) => {
             state.queue.release(&batch_id);
@@ -241,12 +260,14 @@ pub(super) async fn create(
     }
 }
 
-/// Store the translated input as an internal file and batch, record the batch, and hand it
-/// to the shared processor.
+/// Store the translated input as an internal file and batch (carrying the fate drawn at
+/// create, so a restart does not draw again), record the batch, and hand it to the shared
+/// processor.
 fn start(
     state: &Arc<AppState>,
     record: BatchRecord,
     input: &[u8],
+    fate: Option<&str>,
 ) -> std::io::Result<Arc<BatchRecord>> {
     let now = record.created_at;
     let file_id = state.store.new_id("file-");
@@ -263,6 +284,9 @@ fn start(
     })?;
     let mut metadata = Map::new();
     metadata.insert("gemini_batch".into(), json!(record.id));
+    if let Some(fate) = fate {
+        metadata.insert(super::FATE_KEY.into(), json!(fate));
+    }
     state.store.add_batch(Batch {
         id: record.batch_id.clone(),
         object: "batch".into(),

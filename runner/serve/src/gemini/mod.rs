@@ -35,6 +35,24 @@ pub(crate) use records::Records;
 /// reading `/v1/batches`, that the batch came from this front end.
 pub(crate) const INTERNAL_ENDPOINT: &str = "/gemini/v1beta/chat/completions";
 
+/// The internal batch's metadata key holding the fate drawn at create.
+const FATE_KEY: &str = "gemini_fate";
+
+/// The fate the processor gives a batch of this front end: the one drawn at create (a
+/// `Failed` fate never gets this far: it was a 429 there).
+pub(crate) fn batch_fate(batch: &batchlabel_protocol::Batch) -> Option<crate::faults::BatchFate> {
+    let fate = batch
+        .metadata
+        .as_ref()
+        .and_then(|metadata| metadata.get(FATE_KEY))
+        .and_then(Value::as_str);
+    match fate {
+        Some("expired") => Some(crate::faults::BatchFate::Expired),
+        Some("cancelled") => Some(crate::faults::BatchFate::Cancelled),
+        _ => None,
+    }
+}
+
 /// The `@type` of a batch in an operation's `metadata` and `response`.
 const BATCH_TYPE: &str =
     "type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatch";

@@ -5,12 +5,13 @@
 
 use std::time::{Duration, Instant};
 
-use batchlabel_serve::{BatchFate, Faults};
+use batchlabel_serve::Faults;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::common::{KEY, Running, copy_tree, scripted, start, start_adjusted};
+use crate::common::{KEY, Running, scripted, start, start_adjusted};
 
+mod fates;
 mod sdk;
 
 const MODEL: &str = "gemini-test";
@@ -478,94 +479,4 @@ async fn generate_content_answers_through_the_engine() {
         .json(Method::POST, &path, Some(json!({"contents": []})))
         .await;
     assert_eq!(status_of(&body, 400), "INVALID_ARGUMENT", "{status}");
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn the_queue_cap_refuses_a_create_and_fates_end_batches() {
-    let dir = tempfile::tempdir().unwrap();
-    let capped = start_adjusted(
-        dir.path(),
-        scripted(),
-        Faults::default(),
-        Duration::ZERO,
-        |options| {
-            options.max_enqueued_tokens = Some(10);
-        },
-    )
-    .await;
-    let gemini = Gemini(&capped);
-    let file = gemini.upload(&lines("q", 3), 1).await;
-    let (status, body) = gemini
-        .create(file["name"].as_str().unwrap(), "too-big")
-        .await;
-    assert_eq!(status_of(&body, 429), "RESOURCE_EXHAUSTED", "{status}");
-    let dir = tempfile::tempdir().unwrap();
-    let mut faults = Faults::default();
-    faults.batch_fates = vec![(BatchFate::Failed, 1)];
-    let fated = start(dir.path(), faults).await;
-    let gemini = Gemini(&fated);
-    let file = gemini.upload(&lines("f", 2), 1).await;
-    let (_, created) = gemini.create(file["name"].as_str().unwrap(), "fated").await;
-    let done = gemini.wait_done(created["name"].as_str().unwrap()).await;
-    assert_eq!(done["metadata"]["state"], "BATCH_STATE_FAILED", "{done}");
-    assert_eq!(done["error"]["code"], 8, "{done}");
-    assert!(
-        done["metadata"]["output"].is_null() && done["response"].is_null(),
-        "{done}"
-    );
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn a_batch_accepted_before_a_restart_ends_after_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let (first, second) = (dir.path().join("first"), dir.path().join("second"));
-    let running = start_adjusted(
-        &first,
-        scripted(),
-        Faults::default(),
-        Duration::from_secs(5),
-        |_| {},
-    )
-    .await;
-    let gemini = Gemini(&running);
-    let file = gemini.upload(&lines("r", 5), 2).await;
-    let (_, created) = gemini
-        .create(file["name"].as_str().unwrap(), "survivor")
-        .await;
-    assert_eq!(
-        created["metadata"]["state"], "BATCH_STATE_PENDING",
-        "{created}"
-    );
-    // What a killed server leaves; a new server on it finishes the batch (however fast).
-    copy_tree(&first, &second);
-    let restarted = start(&second, Faults::default()).await;
-    let gemini = Gemini(&restarted);
-    let done = gemini.wait_done(created["name"].as_str().unwrap()).await;
-    assert_eq!(done["metadata"]["state"], "BATCH_STATE_SUCCEEDED", "{done}");
-    let responses = done["metadata"]["output"]["responsesFile"]
-        .as_str()
-        .unwrap();
-    let text = gemini
-        .download(&format!("/v1beta/{responses}:download?alt=media"))
-        .await;
-    let keys: Vec<String> = text
-        .lines()
-        .map(|line| {
-            serde_json::from_str::<Value>(line).unwrap()["key"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
-        .collect();
-    assert_eq!(
-        keys,
-        (0..5).map(|index| format!("r{index}")).collect::<Vec<_>>()
-    );
-    let stats = restarted.stats().await;
-    assert_eq!(
-        stats["gemini_batches_by_display_name"],
-        json!({"survivor": 1}),
-        "{stats}"
-    );
-    assert_eq!(stats["gemini_uploads"], 1, "{stats}");
 }
