@@ -20,6 +20,7 @@ mod parquet;
 mod pilot;
 mod plugins;
 mod providers;
+mod providers_faults;
 mod run;
 mod runs;
 mod safety;

@@ -1,7 +1,6 @@
 //! What becomes of Gemini batches: a full queue is a 429 at create (as the real API reports
 //! it) and never a failed batch; drawn fates end batches; a batch failing validation is a
-//! genuine `BATCH_STATE_FAILED`; states are spelled `JOB_STATE_*` when asked; a batch accepted
-//! before a restart ends after it.
+//! genuine `BATCH_STATE_FAILED` with code 3; a batch accepted before a restart ends after it.
 
 use std::time::Duration;
 
