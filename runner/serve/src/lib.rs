@@ -1,10 +1,9 @@
 //! batchlabel-serve: `batchlabel serve`, an HTTP server on loopback that speaks five batch
 //! protocols over one batch service, chosen by path: OpenAI's Files + Batches (+ chat
-//! completions) (protocols.md §1–§4: statuses and their transitions, `request_counts`, output
-//! and error files, whole-file validation, cancel, paginated lists and metadata); Azure
-//! OpenAI's dialect of it under `/openai/` (§7); Anthropic's Message Batches (+ Messages)
-//! under `/v1/messages` (§7); and Mistral's batch jobs under `/v1/batch/jobs` over the same
-//! `/v1/files` (§7); the last two translated onto the same batches. State lives on disk, so a
+//! completions) (statuses and their transitions, `request_counts`, output and error files,
+//! whole-file validation, cancel, paginated lists and metadata); Azure OpenAI's dialect of it
+//! under `/openai/`; Anthropic's Message Batches (+ Messages) under `/v1/messages`; and
+//! Mistral's batch jobs under `/v1/batch/jobs` over the same `/v1/files`; the last two translated onto the same batches. State lives on disk, so a
 //! restart keeps every file, batch and job. Google's Gemini API batch mode (files, batches,
 //! generateContent) is served under `/v1beta/`, `/upload/v1beta/` and `/download/v1beta/`,
 //! translated the same way.

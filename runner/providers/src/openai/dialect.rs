@@ -1,4 +1,4 @@
-//! How OpenAI-compatible hosts differ from OpenAI's own batch API (protocols.md §7), as named
+//! How OpenAI-compatible hosts differ from OpenAI's own batch API, as named
 //! dialects of the one client. Groq, vLLM, litellm and `batchlabel serve` speak OpenAI's
 //! protocol as it is. Together AI writes lines `{custom_id, body}` (no method or URL), takes
 //! uploads with `purpose=batch-api`, keeps no batch metadata and may wrap a created batch as

@@ -1,4 +1,4 @@
-//! The Google Gemini API front end (protocols.md §7 "Google Gemini API batch mode"): the
+//! The Google Gemini API front end: the
 //! File API (resumable uploads under `/upload/v1beta/files`, files under `/v1beta/files`),
 //! batch mode (`models/{model}:batchGenerateContent`, long-running operations under
 //! `/v1beta/batches`) and the synchronous `models/{model}:generateContent`, with Google's
