@@ -2,12 +2,9 @@
 //! checked whole before anything is made, as Gemini does), get, list, cancel and delete, each
 //! batch shown as the long-running Operation Google answers.
 
-use std::collections::HashSet;
-use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use crate::faults::BatchFate;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -17,9 +14,11 @@ use batchlabel_protocol::{Batch, BatchStatus, FileObject};
 use serde_json::{Map, Value, json};
 
 use super::finish::{finish_if_done, state_of};
+use super::input::read_input;
 use super::records::BatchRecord;
-use super::translate::{field, to_chat};
+use super::translate::field;
 use super::{BATCH_TYPE, INTERNAL_ENDPOINT, internal, invalid, not_found, timestamp};
+use crate::faults::BatchFate;
 use crate::routes::AppState;
 
 /// The most a create body may hold (its input is a file; the body is small).
@@ -106,58 +105,6 @@ async fn current(state: &Arc<AppState>, id: &str) -> Result<Arc<BatchRecord>, Re
         Ok(Err(problem)) => Err(internal(&problem)),
         Err(problem) => Err(internal(&std::io::Error::other(problem.to_string()))),
     }
-}
-
-/// A checked input file: its keys and the internal batch's input lines.
-struct Input {
-    keys: Vec<String>,
-    lines: Vec<u8>,
-}
-
-/// Check every line of the input file (`{"key", "request"}`) and translate it; the first
-/// problem refuses the whole create, naming the line.
-fn read_input(content: &[u8], model: &str, file: &str, max: u64) -> Result<Input, String> {
-    let mut keys = Vec::new();
-    let mut lines = Vec::with_capacity(content.len());
-    let mut seen = HashSet::new();
-    for (index, raw) in content.split(|byte| *byte == b'\n').enumerate() {
-        if raw.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        let at = format!("{file} line {}", index + 1);
-        let Ok(Value::Object(line)) = serde_json::from_slice::<Value>(raw) else {
-            return Err(format!("{at}: not a JSON object"));
-        };
-        let key = match line.get("key") {
-            Some(Value::String(key)) if !key.is_empty() => key,
-            _ => return Err(format!("{at}: `key` is required, a non-empty string")),
-        };
-        if !seen.insert(key.clone()) {
-            return Err(format!(
-                "{at}: key `{key}` is used by an earlier line; keys must be unique"
-            ));
-        }
-        let Some(request) = line.get("request") else {
-            return Err(format!(
-                "{at}: `request` is required, a GenerateContentRequest"
-            ));
-        };
-        let chat = to_chat(request, model).map_err(|problem| format!("{at}: request.{problem}"))?;
-        let internal =
-            json!({"custom_id": key, "method": "POST", "url": INTERNAL_ENDPOINT, "body": chat});
-        writeln!(lines, "{internal}").map_err(|problem| problem.to_string())?;
-        keys.push(key.clone());
-    }
-    if keys.is_empty() {
-        return Err(format!("{file}: the input file has no requests"));
-    }
-    if keys.len() as u64 > max {
-        return Err(format!(
-            "{file}: {} requests; this server takes at most {max} per batch",
-            keys.len()
-        ));
-    }
-    Ok(Input { keys, lines })
 }
 
 /// `POST models/{model}:batchGenerateContent`.

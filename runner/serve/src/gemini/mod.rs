@@ -13,6 +13,7 @@ mod digest;
 mod files;
 mod finish;
 mod generate;
+mod input;
 mod records;
 mod translate;
 
