@@ -6,10 +6,21 @@ use crate::{Scratch, batchlabel, files_with_extension, repository, spec};
 #[test]
 fn every_example_spec_passes_check() {
     let specs = files_with_extension(&repository().join("specs"), "yaml");
-    assert!(
-        specs.len() >= 4,
-        "expected the four example specs, found {specs:?}"
-    );
+    // One example per provider and per documented OpenAI-compatible host, at least.
+    for name in [
+        "tweet-sentiment.yaml",
+        "tweet-sentiment-anthropic.yaml",
+        "tweet-sentiment-azure.yaml",
+        "tweet-sentiment-gemini.yaml",
+        "tweet-sentiment-mistral.yaml",
+        "tweet-sentiment-together.yaml",
+        "tweet-sentiment-groq.yaml",
+    ] {
+        assert!(
+            specs.iter().any(|path| path.ends_with(name)),
+            "expected the example {name}, found {specs:?}"
+        );
+    }
     for path in specs {
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(

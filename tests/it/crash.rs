@@ -123,6 +123,12 @@ fn gemini_runs_killed_at_random_resume_with_no_shard_sent_twice() {
     for (name, count) in stats["gemini_batches_by_display_name"].as_object().unwrap() {
         assert_eq!(count, 1, "{name} became {count} batches");
     }
+    // A lost upload answer is found by display name, never uploaded again.
+    assert_eq!(
+        stats["gemini_uploads"],
+        GEMINI_RUNS * SHARDS as u64,
+        "one upload per shard: {stats:#}"
+    );
 }
 
 /// The crash test on Mistral's batch jobs (uploads found by name, jobs by metadata).

@@ -22,6 +22,7 @@ mod parquet;
 mod pilot;
 mod plugins;
 mod providers;
+mod providers_faults;
 mod queue_status;
 mod run;
 mod runs;

@@ -256,7 +256,8 @@ fn gemini_schema_and_parameter_problems_are_reported_at_their_line() {
             .contains("Gemini's responseSchema takes string enums only"),
         "{outcome:?}"
     );
-    assert!(outcome.stderr.contains("job.yaml:15:"), "{outcome:?}");
+    // At the `enum`'s value, the part Gemini cannot take.
+    assert!(outcome.stderr.contains("--> job.yaml:15:13"), "{outcome:?}");
     assert!(!outcome.stderr.contains("note"), "{outcome:?}");
     job(
         &scratch,
@@ -278,69 +279,91 @@ fn gemini_schema_and_parameter_problems_are_reported_at_their_line() {
     );
 }
 
+/// A shard over a provider's request cap is a spec error at `max_requests_per_file`'s line:
+/// Gemini's 100,000 (its own cap on one file), Mistral's 1,000,000.
 #[test]
-fn every_fault_at_once_ends_with_every_row_labeled_on_anthropic_and_azure() {
-    const FLAGS: &[&str] = &[
-        "--fault-http",
-        "429:5",
-        "--fault-http",
-        "500:11",
-        "--fault-drop-every",
-        "6",
-        "--fault-batch",
-        "failed:4",
-        "--fault-batch",
-        "expired:5",
-        "--fault-malformed-every",
-        "17",
-        "--fault-missing-every",
-        "13",
-        "--fault-line-error-every",
-        "19",
-    ];
-    let server_dir = tempfile::tempdir().unwrap();
-    let server = LocalServer::start(server_dir.path(), FLAGS);
-    let origin = format!("http://{}", server.address);
-    for (name, block) in [
+fn request_caps_of_gemini_and_mistral_are_checked_at_their_line() {
+    for (block, over, cap) in [
         (
-            "anthropic",
-            format!("  provider: anthropic\n  name: claude-haiku-4-5\n  base_url: {origin}\n"),
+            "  provider: gemini\n  name: gemini-2.5-flash\n",
+            "100001",
+            "`gemini` accepts at most 100000 requests per file",
         ),
         (
-            "azure",
-            format!(
-                "  provider: azure_openai\n  name: gpt-4o-mini\n  azure: {{endpoint: \"{origin}\", deployment: labels-batch}}\n"
-            ),
+            "  provider: mistral\n  name: mistral-small-latest\n",
+            "1000001",
+            "`mistral` accepts at most 1000000 requests per file",
         ),
     ] {
         let scratch = Scratch::new();
-        job(&scratch, &block);
+        job(&scratch, block);
         let spec = std::fs::read_to_string(scratch.path().join("job.yaml")).unwrap();
         scratch.write(
             "job.yaml",
             spec.replace(
-                "name: providers",
-                &format!("name: faults-{}", name.replace(' ', "-")),
-            )
-            .replace(
-                "max_requests_per_file: 5\n",
-                "max_requests_per_file: 5\n  max_attempts: 6\n",
+                "max_requests_per_file: 5",
+                &format!("max_requests_per_file: {over}"),
             ),
         );
-        let outcome = run(&scratch);
-        assert_eq!(outcome.code, 0, "{name}: {outcome:?}");
-        assert_eq!(
-            crate::run::summary(&outcome)["labeled_rows"],
-            ROWS as u64,
-            "{name}: {outcome:?}"
+        let outcome = scratch.run(&["check", "job.yaml"]);
+        assert_eq!(outcome.code, 2, "{outcome:?}");
+        assert!(outcome.stderr.contains(cap), "{outcome:?}");
+        assert!(outcome.stderr.contains("job.yaml:18:26"), "{outcome:?}");
+        // One under the cap passes.
+        let under = (over.parse::<u64>().unwrap() - 1).to_string();
+        scratch.write(
+            "job.yaml",
+            spec.replace(
+                "max_requests_per_file: 5",
+                &format!("max_requests_per_file: {under}"),
+            ),
         );
-        assert_eq!(crate::run::results(&scratch).len(), ROWS, "{name}");
+        let outcome = scratch.run(&["check", "job.yaml"]);
+        assert_eq!(outcome.code, 0, "{outcome:?}");
     }
-    let stats = server.stats();
-    for (file, count) in stats["uploads_by_filename"].as_object().unwrap() {
-        assert_eq!(count, 1, "{file} uploaded twice: {stats:#}");
-    }
-    for (metadata, count) in stats["batches_by_metadata"].as_object().unwrap() {
-        assert_eq!(count, 1, "{metadata} created twice: {stats:#}");
-    }
+}
+
+/// With only `GOOGLE_API_KEY` set (the other name Google's SDK reads), a Gemini run reaches a
+/// server that demands the key, and the key is in no output, log or journal.
+#[test]
+fn a_gemini_run_with_only_google_api_key_labels_every_row() {
+    const GOOGLE_KEY: &str = "AIza-google-only-secret-4455";
+    let server_dir = tempfile::tempdir().unwrap();
+    let server = LocalServer::start_with_env(
+        server_dir.path(),
+        &["--require-key-env", "SERVE_KEY"],
+        &[("SERVE_KEY", GOOGLE_KEY)],
+    );
+    let scratch = Scratch::new();
+    job(
+        &scratch,
+        &format!(
+            "  provider: gemini\n  name: gemini-2.5-flash\n  base_url: http://{}\n",
+            server.address
+        ),
+    );
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_batchlabel"))
+        .args(["run", "job.yaml", "--json", "--poll-interval", "0.02"])
+        .args(["--max-poll-interval", "0.1"])
+        .current_dir(scratch.path())
+        .env("NO_COLOR", "1")
+        .env("GOOGLE_API_KEY", GOOGLE_KEY)
+        .env_remove("GEMINI_API_KEY")
+        .env_remove("GEMINI_BASE_URL")
+        .output()
+        .expect("run batchlabel");
+    let outcome = Outcome {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    };
+    assert_eq!(outcome.code, 0, "{outcome:?}");
+    assert_eq!(
+        crate::run::summary(&outcome)["labeled_rows"],
+        ROWS as u64,
+        "{outcome:?}"
+    );
+    assert!(!outcome.stdout.contains(GOOGLE_KEY) && !outcome.stderr.contains(GOOGLE_KEY));
+    crate::assert_no_file_holds(scratch.path(), GOOGLE_KEY, None);
+    assert_eq!(server.stats_with_key(GOOGLE_KEY)["gemini_batches"], 3);
 }

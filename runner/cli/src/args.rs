@@ -450,11 +450,12 @@ pub struct ServeArgs {
     /// Fault: answer every Nth line with an HTTP 500 (in the error file).
     #[arg(long, value_name = "N", value_parser = every)]
     pub fault_line_error_every: Option<u64>,
-    /// Fault (scripted engine, `batch.pack`): answer every Nth packed item with a label outside
-    /// the schema.
+    /// Fault (scripted engine, `batch.pack`): answer about one packed item in N (picked by its
+    /// text's hash, so the same items on every provider) with a label outside the schema.
     #[arg(long, value_name = "N", value_parser = every)]
     pub fault_item_invalid_every: Option<u64>,
-    /// Fault (scripted engine, `batch.pack`): leave every Nth packed item out of its answer.
+    /// Fault (scripted engine, `batch.pack`): leave about one packed item in N (picked by its
+    /// text's hash) out of its pack's answer.
     #[arg(long, value_name = "N", value_parser = every)]
     pub fault_item_missing_every: Option<u64>,
     /// Fault (scripted engine, `batch.pack`): refuse every Nth packed request as a whole.
@@ -464,6 +465,10 @@ pub struct ServeArgs {
     /// (`finish_reason: length`).
     #[arg(long, value_name = "N", value_parser = every)]
     pub fault_pack_truncate_every: Option<u64>,
+    /// Spell Gemini batch states `JOB_STATE_*` (as Google's SDK and REST guide do) instead of
+    /// the wire's `BATCH_STATE_*`.
+    #[arg(long)]
+    pub gemini_job_states: bool,
 }
 
 /// `batchlabel serve --one-of`.

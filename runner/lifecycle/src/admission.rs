@@ -1,7 +1,7 @@
 //! Enqueued-token admission. Providers cap the input tokens a model may have queued per
 //! organisation (OpenAI fails the batch with `token_limit_exceeded`, Azure reports its quota
-//! in `deployment-maximum-enqueued-tokens`, Anthropic answers 429 at create; protocols.md §2,
-//! §7), so sending every shard at once gets most of a large job refused. Shards go out in
+//! in `deployment-maximum-enqueued-tokens`, Anthropic, Gemini and Mistral answer 429 at
+//! create), so sending every shard at once gets most of a large job refused. Shards go out in
 //! waves instead: a planned shard is sent only while the tokens in flight (shards whose batch
 //! is created and not yet ended) plus its own stay within the cap, in shard order.
 //!
@@ -21,8 +21,8 @@ use batchlabel_core::ShardState;
 use batchlabel_ledger::ShardRecord;
 use batchlabel_spec::{Job, ProviderKind};
 
-/// OpenAI's enqueued-token limit for gpt-4o-mini at usage tier 1, the lowest (protocols.md
-/// §2): higher tiers set `batch.max_enqueued_tokens`.
+/// OpenAI's enqueued-token limit for gpt-4o-mini at usage tier 1, the lowest (OpenAI's
+/// rate-limit tiers): higher tiers set `batch.max_enqueued_tokens`.
 pub(crate) const OPENAI_DEFAULT_TOKENS: u64 = 2_000_000;
 /// Azure: below its default Global Batch quotas (gpt-4o 200M, gpt-4o-mini 1B), so it holds
 /// for the common models.

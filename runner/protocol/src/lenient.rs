@@ -1,4 +1,4 @@
-//! Reading what Azure OpenAI sends where OpenAI's shape is strict (protocols.md §7): statuses
+//! Reading what Azure OpenAI sends where OpenAI's shape is strict: statuses
 //! in other spellings (`Validating`, `InProgress`, `canceled`) and times as RFC 3339 text
 //! instead of Unix seconds. OpenAI's own answers read the same as before.
 

@@ -1,4 +1,5 @@
-//! batchlabel-protocol: the OpenAI Files + Batches wire types (protocols.md §1–§3), shared by
+//! batchlabel-protocol: the OpenAI Files + Batches wire types (files, batches, input and
+//! result lines), shared by
 //! the client (`batchlabel-providers`) and the local server (`batchlabel-serve`) so both
 //! speak exactly the same shapes.
 //!

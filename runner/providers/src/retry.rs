@@ -1,5 +1,5 @@
-//! When and how long to wait before retrying an HTTP call, as the official SDK does
-//! (protocols.md §5): connection errors, 408, 409, 429 and 5xx are retried with exponential
+//! When and how long to wait before retrying an HTTP call, as the official OpenAI SDK
+//! does: connection errors, 408, 409, 429 and 5xx are retried with exponential
 //! backoff and jitter; the server's `retry-after-ms` / `retry-after` wins when it is sane,
 //! then the reset time of an exhausted rate-limit bucket (OpenAI and Azure's
 //! `x-ratelimit-reset-*` durations, Anthropic's `anthropic-ratelimit-*-reset` times);

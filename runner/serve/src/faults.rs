@@ -18,7 +18,8 @@ pub struct HttpFault {
 /// What happens to an unlucky batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BatchFate {
-    /// Fails validation with `token_limit_exceeded` (the enqueued-token queue is full).
+    /// Meets a full enqueued-token queue: OpenAI and Azure fail it in validation with
+    /// `token_limit_exceeded`; Anthropic, Gemini and Mistral refuse its create with a 429.
     Failed,
     /// Expires half way: the rest of its lines get `batch_expired`.
     Expired,

@@ -1,10 +1,10 @@
-//! Whole-file validation of a batch input file (protocols.md §3): every line parses, uses
+//! Whole-file validation of a batch input file, as OpenAI checks one before running it: every line parses, uses
 //! `POST` and the batch's endpoint, names one model, has a unique custom_id, asks for
 //! nothing this server cannot do (`stream: true`, `n > 1`), and the file is neither empty
 //! nor over the per-file request cap. Problems fail the batch with `errors.data[]` entries,
 //! as OpenAI does, rather than a 400 on create.
 //!
-//! Azure's rules (protocols.md §7) differ: `body.model` (the deployment name) is required on
+//! Azure's rules differ: `body.model` (the deployment name) is required on
 //! every line (`model_not_found` where absent), a UTF-8 BOM fails the file, a line's url may
 //! be spelled `/chat/completions` or `/v1/chat/completions`, and an empty file is
 //! `empty_batch`.

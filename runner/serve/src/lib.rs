@@ -1,10 +1,9 @@
 //! batchlabel-serve: `batchlabel serve`, an HTTP server on loopback that speaks five batch
 //! protocols over one batch service, chosen by path: OpenAI's Files + Batches (+ chat
-//! completions) (protocols.md §1–§4: statuses and their transitions, `request_counts`, output
-//! and error files, whole-file validation, cancel, paginated lists and metadata); Azure
-//! OpenAI's dialect of it under `/openai/` (§7); Anthropic's Message Batches (+ Messages)
-//! under `/v1/messages` (§7); and Mistral's batch jobs under `/v1/batch/jobs` over the same
-//! `/v1/files` (§7); the last two translated onto the same batches. State lives on disk, so a
+//! completions) (statuses and their transitions, `request_counts`, output and error files,
+//! whole-file validation, cancel, paginated lists and metadata); Azure OpenAI's dialect of it
+//! under `/openai/`; Anthropic's Message Batches (+ Messages) under `/v1/messages`; and
+//! Mistral's batch jobs under `/v1/batch/jobs` over the same `/v1/files`; the last two translated onto the same batches. State lives on disk, so a
 //! restart keeps every file, batch and job. Google's Gemini API batch mode (files, batches,
 //! generateContent) is served under `/v1beta/`, `/upload/v1beta/` and `/download/v1beta/`,
 //! translated the same way.
@@ -59,7 +58,7 @@ pub struct ServeOptions {
     pub azure_max_enqueued_tokens: u64,
     /// Most input tokens queued at once (batches created and not yet ended), as providers
     /// cap them; a batch that would go over fails with `token_limit_exceeded` (OpenAI,
-    /// Azure) or is refused with a 429 (Anthropic). `None`: no cap.
+    /// Azure) or is refused with a 429 (Anthropic, Gemini, Mistral). `None`: no cap.
     pub max_enqueued_tokens: Option<u64>,
 }
 
@@ -136,6 +135,15 @@ impl Server {
             .anthropic
             .max_requests
             .store(max, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Answer Gemini batch states as `JOB_STATE_*` (the SDK's spelling) instead of the wire's
+    /// `BATCH_STATE_*`, so a client can be tested against both spellings.
+    pub fn set_gemini_job_state_names(&self, on: bool) {
+        self.state
+            .gemini
+            .job_state_names
+            .store(on, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Serve until the process ends.

@@ -105,11 +105,11 @@ fn process(state: &Arc<AppState>, batch_id: &str, ticket: u64) -> std::io::Resul
             line: None,
         }]),
     };
-    // The Mistral front end drew its job's fate at create, as the Anthropic one does.
-    let fate = if batch.endpoint == crate::mistral::INTERNAL_ENDPOINT {
-        crate::mistral::batch_fate(state, batch_id)
-    } else {
-        crate::anthropic::batch_fate(&state.options.faults, &batch)
+    // The Anthropic, Gemini and Mistral front ends drew their batch's fate at create.
+    let fate = match batch.endpoint.as_str() {
+        crate::mistral::INTERNAL_ENDPOINT => crate::mistral::batch_fate(state, batch_id),
+        crate::gemini::INTERNAL_ENDPOINT => crate::gemini::batch_fate(&batch),
+        _ => crate::anthropic::batch_fate(&state.options.faults, &batch),
     };
     let checked = match (checked, fate) {
         (Ok(_), Some(BatchFate::Failed)) => Err(vec![queue_full()]),

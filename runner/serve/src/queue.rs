@@ -1,9 +1,9 @@
 //! The enqueued-token queue (`--max-enqueued-tokens`). Providers cap the input tokens a model
-//! may have queued (protocols.md §2, §7), so a client must pace its batches; this server
+//! may have queued (OpenAI per model and organization, Azure per deployment), so a client must pace its batches; this server
 //! enforces a cap so that pacing is tested over real HTTP. A batch's tokens (characters/4 of
 //! its input, Azure's estimate) count from create until it ends. A create that would bring
 //! the total over the cap is refused — OpenAI and Azure fail the batch in validation with
-//! `token_limit_exceeded`, Anthropic answers 429 — even a lone batch bigger than the cap, as
+//! `token_limit_exceeded`, Anthropic, Gemini and Mistral answer 429 — even a lone batch bigger than the cap, as
 //! the providers do. The peak total is kept so tests can check what a client queued.
 
 use std::collections::{HashMap, HashSet};

@@ -345,7 +345,7 @@ impl ProviderKind {
     /// The provider's own per-file limits.
     pub fn limits(self) -> BatchLimits {
         match self {
-            // protocols.md §2: ≤ 50,000 requests and ≤ 200 MB per input file.
+            // OpenAI takes at most 50,000 requests and 200 MB per batch input file.
             ProviderKind::Openai => BatchLimits {
                 max_requests_per_file: 50_000,
                 max_bytes_per_file: 200_000_000,
@@ -353,8 +353,8 @@ impl ProviderKind {
             },
             // Small files keep the work a killed local run redoes small (a batch restarts
             // from its first line).
-            // protocols.md §7: Azure ≤ 100,000 requests and ≤ 200 MB per file; Anthropic
-            // ≤ 100,000 requests and ≤ 256 MB per batch.
+            // Azure takes at most 100,000 requests and 200 MB per file; Anthropic at most
+            // 100,000 requests and 256 MB per batch.
             ProviderKind::AzureOpenai => BatchLimits {
                 max_requests_per_file: 100_000,
                 max_bytes_per_file: 200_000_000,
@@ -365,9 +365,9 @@ impl ProviderKind {
                 max_bytes_per_file: 256_000_000,
                 max_attempts: 3,
             },
-            // protocols.md §7: a Gemini input file ≤ 2 GB (requests per batch are not
-            // capped; 100,000 keeps a shard's retry and download small); Mistral ≤ 1M
-            // requests per job, files ≤ 512 MB.
+            // Gemini takes input files up to 2 GB and does not cap requests per batch
+            // (100,000 keeps a shard's retry and download small); Mistral takes up to 1M
+            // requests per job and files up to 512 MB.
             ProviderKind::Gemini => BatchLimits {
                 max_requests_per_file: 100_000,
                 max_bytes_per_file: 2_000_000_000,

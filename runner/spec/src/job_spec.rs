@@ -292,8 +292,12 @@ impl OpenaiDialect {
     /// The dialect of the host at `url`: `together` on Together AI's hosts, else `openai`.
     pub fn of_url(url: &str) -> Self {
         let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
-        let host = rest.split(['/', '?', ':']).next().unwrap_or_default();
-        let host = host.rsplit_once('@').map_or(host, |(_, host)| host);
+        // The authority, then without its user info (which may hold a `:`), then its port.
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        let host = authority
+            .rsplit_once('@')
+            .map_or(authority, |(_, host)| host);
+        let host = host.split(':').next().unwrap_or_default();
         let on = |domain: &str| host == domain || host.ends_with(&format!(".{domain}"));
         if on("together.xyz") || on("together.ai") {
             Self::Together

@@ -1,5 +1,5 @@
 //! From label fields to JSON Schemas: the strict `response_format` sent to OpenAI (which must
-//! stay within its structured-output subset, protocols.md §4) and the schema every output is
+//! stay within its strict structured-output subset of JSON Schema) and the schema every output is
 //! validated against (which may be stricter, e.g. `uniqueItems`).
 
 use serde_json::{Map, Value, json};

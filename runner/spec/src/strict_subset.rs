@@ -1,4 +1,4 @@
-//! OpenAI's strict structured-output subset of JSON Schema (protocols.md §4): which keywords
+//! OpenAI's strict structured-output subset of JSON Schema: which keywords
 //! are allowed, the shape rules for objects, and the size limits. A violation means the
 //! provider would answer 400 for every request, so it is caught before anything is sent.
 

@@ -121,6 +121,7 @@ pub(crate) fn serve(args: &ServeArgs, printer: Printer) -> ExitStatus {
         let server = Server::bind(options)
             .await
             .map_err(|error| error.to_string())?;
+        server.set_gemini_job_state_names(args.gemini_job_states);
         let address = server.local_address();
         if let Some(path) = &args.address_file {
             let temporary = path.with_extension("tmp");

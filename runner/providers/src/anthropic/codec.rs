@@ -1,4 +1,4 @@
-//! The Anthropic Message Batches line format (protocols.md §7): request lines
+//! The Anthropic Message Batches line format: request lines
 //! `{"custom_id", "params": <Messages create body>}` whose structured output is either
 //! `output_config.format` (a JSON schema) or a forced tool whose `input_schema` is the label
 //! schema, and result lines `{"custom_id", "result": {"type": "succeeded" | "errored" |

@@ -1,4 +1,4 @@
-//! Anthropic's Message Batches API (protocols.md §7): no file upload — a batch is created with
+//! Anthropic's Message Batches API: no file upload — a batch is created with
 //! its requests inline (`POST /v1/messages/batches`, the shard's lines streamed as
 //! `{"requests": [...]}`), polled by `processing_status`, and its results streamed from
 //! `results_url` once it has ended. Headers `x-api-key` and `anthropic-version`.

@@ -1,6 +1,6 @@
 //! Anthropic's Message Batches prices (US dollars per 1M tokens): 50% of the standard price
 //! for input and output. Standard prices as listed on claude.com/pricing (read through
-//! public price tables, checked against protocols.md §6 for claude-haiku-4-5). Cache reads
+//! public price tables). Cache reads
 //! cost a tenth of the input price, in batches too.
 
 use crate::BatchPrice;

@@ -1,4 +1,4 @@
-//! Azure OpenAI batch (protocols.md §7): OpenAI's Files + Batches protocol under a resource
+//! Azure OpenAI batch: OpenAI's Files + Batches protocol under a resource
 //! endpoint — the v1 API (`{endpoint}/openai/v1/…`) or the dated API
 //! (`{endpoint}/openai/…?api-version=…`) — with the key in an `api-key` header and the batch
 //! deployment's name as every line's `model`. The client, codec and exactly-once rules are

@@ -1,4 +1,4 @@
-//! The Gemini batch line format (protocols.md §7): request lines `{"key", "request":
+//! The Gemini batch line format: request lines `{"key", "request":
 //! GenerateContentRequest}` — the system prompt as `systemInstruction`, turns as `contents`
 //! (`user` / `model`), sampling and the label schema in `generationConfig` (`responseMimeType`
 //! + `responseSchema`, see `schema.rs`) — and result lines `{"key", "response":

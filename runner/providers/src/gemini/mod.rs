@@ -1,4 +1,4 @@
-//! Google's Gemini API batch mode (protocols.md §7): a shard is uploaded through the File API
+//! Google's Gemini API batch mode: a shard is uploaded through the File API
 //! (resumable upload), a batch is created over it with `models/{model}:batchGenerateContent`
 //! and returned as a long-running operation `batches/{id}`, polled by `metadata.state`, and
 //! its `responsesFile` downloaded once it ends. Header `x-goog-api-key`.

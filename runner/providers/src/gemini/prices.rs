@@ -1,6 +1,6 @@
 //! Gemini API batch prices (US dollars per 1M text tokens): 50% of the standard price for input
-//! and output (protocols.md §6–§7). Standard prices from ai.google.dev/pricing (gemini-2.5-flash
-//! and -flash-lite checked against protocols.md §6); Gemini 2.5 Pro at its ≤ 200k-token prompt
+//! and output. Standard prices from ai.google.dev/pricing as of the date in `PRICES_AS_OF`;
+//! Gemini 2.5 Pro at its ≤ 200k-token prompt
 //! tier, which every label request is in. Context-cache hits are billed at the standard cached
 //! price (a tenth of the standard input price for 2.5 models, a quarter for 2.0), not halved.
 

@@ -13,6 +13,9 @@ use crate::{
     RequestCounts, ResultFiles, ResultKind, StagedInput, Tags,
 };
 
+/// google.rpc.Code of an operation that ran out of quota.
+const RESOURCE_EXHAUSTED: i64 = 8;
+
 fn bare<'a>(name: &'a str, prefix: &str) -> &'a str {
     name.strip_prefix(prefix).unwrap_or(name)
 }
@@ -33,12 +36,13 @@ fn remote(operation: Operation) -> Result<RemoteBatch, ProviderError> {
     let failure = (state == BatchState::Failed).then(|| {
         let error = operation.error.unwrap_or_default();
         BatchFailure {
+            // The API reports a full queue as a 429 at create; a batch that fails with
+            // RESOURCE_EXHAUSTED all the same is worth sending again once the queue drains.
+            queue_full: error.code == Some(RESOURCE_EXHAUSTED),
             note: match error.code {
                 Some(code) => format!("{} (code {code})", error.message),
                 None => error.message,
             },
-            // A full queue is a 429 at create, never a failed batch.
-            queue_full: false,
         }
     });
     Ok(RemoteBatch {
@@ -251,5 +255,68 @@ impl BatchProvider for GeminiClient {
 
     fn retries_made(&self) -> u64 {
         GeminiClient::retries_made(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn operation(value: serde_json::Value) -> Operation {
+        serde_json::from_value(value).expect("an operation")
+    }
+
+    #[test]
+    fn a_succeeded_job_reads_as_a_completed_batch_with_its_responses() {
+        let batch = remote(operation(serde_json::json!({
+            "name": "batches/b7",
+            "done": true,
+            "metadata": {"state": "JOB_STATE_SUCCEEDED",
+                "displayName": "batchlabel;run=r1;shard=a1-00001-s1",
+                "createTime": "2026-11-27T10:00:00Z",
+                "inputConfig": {"fileName": "files/f1"},
+                "batchStats": {"requestCount": "3", "successfulRequestCount": "3"}},
+            "response": {"responsesFile": "files/out1"},
+        })))
+        .expect("a batch");
+        assert_eq!(batch.id, "b7");
+        assert_eq!(batch.state, BatchState::Completed);
+        assert_eq!(batch.input_id.as_deref(), Some("f1"));
+        assert_eq!(batch.created_at, 1_795_773_600);
+        assert_eq!((batch.counts.total, batch.counts.completed), (3, 3));
+        assert_eq!(batch.counts.failed, 0);
+        assert_eq!(
+            batch.tags.get("batchlabel_shard").map(String::as_str),
+            Some("a1-00001-s1")
+        );
+        assert_eq!(batch.results, [(ResultKind::Answers, "out1".to_string())]);
+        assert!(batch.failure.is_none());
+    }
+
+    #[test]
+    fn a_batch_failed_for_quota_is_a_full_queue_and_others_are_not() {
+        let failed = |code: i64| {
+            remote(operation(serde_json::json!({
+                "name": "batches/b8",
+                "metadata": {"state": "BATCH_STATE_FAILED"},
+                "error": {"code": code, "message": "no"},
+            })))
+            .expect("a batch")
+            .failure
+            .expect("a failure")
+        };
+        let exhausted = failed(8);
+        assert!(exhausted.queue_full, "{exhausted:?}");
+        assert_eq!(exhausted.note, "no (code 8)");
+        assert!(!failed(3).queue_full);
+    }
+
+    #[test]
+    fn an_unknown_state_is_a_protocol_error() {
+        let error = remote(operation(serde_json::json!({
+            "name": "batches/b9", "metadata": {"state": "JOB_STATE_WEIRD"},
+        })))
+        .expect_err("unknown");
+        assert!(error.to_string().contains("JOB_STATE_WEIRD"), "{error}");
     }
 }

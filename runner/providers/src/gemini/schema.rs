@@ -1,5 +1,5 @@
-//! The label schema as Gemini's `responseSchema` takes it: the OpenAPI 3.0 subset (protocols.md
-//! §7). Types are upper-case, `["string", "null"]` becomes `nullable`, `const` a one-value
+//! The label schema as Gemini's `responseSchema` takes it: the OpenAPI 3.0 subset Google
+//! documents for structured output. Types are upper-case, `["string", "null"]` becomes `nullable`, `const` a one-value
 //! `enum`, `$ref`s are inlined, objects list their `propertyOrdering` (so answers keep the
 //! spec's field order) and `additionalProperties` goes (Gemini objects hold only the declared
 //! properties). Keywords the subset lacks (`uniqueItems`, `multipleOf`…) move into the

@@ -140,3 +140,68 @@ pub(crate) struct OperationPage {
     #[serde(default)]
     pub(crate) next_page_token: Option<String>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_state_reads_under_both_spellings() {
+        let expected = [
+            ("UNSPECIFIED", BatchState::Validating),
+            ("QUEUED", BatchState::Validating),
+            ("PENDING", BatchState::Validating),
+            ("RUNNING", BatchState::InProgress),
+            ("UPDATING", BatchState::InProgress),
+            ("PAUSED", BatchState::InProgress),
+            ("SUCCEEDED", BatchState::Completed),
+            ("PARTIALLY_SUCCEEDED", BatchState::Completed),
+            ("FAILED", BatchState::Failed),
+            ("CANCELLING", BatchState::Cancelling),
+            ("CANCELLED", BatchState::Cancelled),
+            ("EXPIRED", BatchState::Expired),
+        ];
+        for (name, state) in expected {
+            for prefix in ["BATCH_STATE_", "JOB_STATE_"] {
+                assert_eq!(
+                    batch_state(&format!("{prefix}{name}")),
+                    Some(state),
+                    "{prefix}{name}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn an_unknown_state_is_none() {
+        for text in [
+            "BATCH_STATE_EXPLODED",
+            "JOB_STATE_",
+            "SUCCEEDED",
+            "STATE_SUCCEEDED",
+            "batch_state_succeeded",
+            "",
+        ] {
+            assert_eq!(batch_state(text), None, "{text}");
+        }
+    }
+
+    #[test]
+    fn an_operation_reads_with_counts_as_strings_or_numbers() {
+        let operation: Operation = serde_json::from_value(serde_json::json!({
+            "name": "batches/b1",
+            "metadata": {"state": "JOB_STATE_RUNNING", "displayName": "d",
+                "batchStats": {"requestCount": "4", "successfulRequestCount": 1}},
+        }))
+        .expect("an operation");
+        let stats = operation.metadata.stats.expect("stats");
+        assert_eq!(
+            (stats.request_count, stats.successful_request_count),
+            (4, 1)
+        );
+        assert_eq!(
+            operation.metadata.state.as_deref(),
+            Some("JOB_STATE_RUNNING")
+        );
+    }
+}

@@ -1,4 +1,4 @@
-//! Mistral's batch line format (protocols.md §7): request lines `{"custom_id", "body"}` whose
+//! Mistral's batch line format: request lines `{"custom_id", "body"}` whose
 //! body is a chat-completions request with Mistral's names for two parameters (`max_tokens`,
 //! `random_seed`) and a strict `json_schema` response format; result lines are OpenAI's
 //! (`{"custom_id", "response": {"status_code", "body"}, "error"}`), read by the same code.

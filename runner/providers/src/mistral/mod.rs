@@ -1,4 +1,4 @@
-//! Mistral's batch API (protocols.md §7): a shard is uploaded through `/v1/files`
+//! Mistral's batch API: a shard is uploaded through `/v1/files`
 //! (`purpose=batch`, as OpenAI's), a job is created at `/v1/batch/jobs` over it with the
 //! shard's tags as `metadata`, polled by `status`, and its output and error files downloaded
 //! from `/v1/files/{id}/content`. Lines are `{"custom_id", "body"}` (see `codec.rs`).

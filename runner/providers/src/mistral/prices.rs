@@ -1,5 +1,5 @@
 //! Mistral batch prices (US dollars per 1M tokens): 50% of the standard price for input and
-//! output (protocols.md §6–§7), standard prices from mistral.ai/pricing. Mistral bills no
+//! output, as for every batch API; standard prices from mistral.ai/pricing. Mistral bills no
 //! cached-token discount, so cached input costs what input costs.
 
 use crate::BatchPrice;

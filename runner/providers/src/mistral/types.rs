@@ -1,4 +1,4 @@
-//! Mistral's batch job and list objects (protocols.md §7), read leniently: fields a host may
+//! Mistral's batch job and list objects, read leniently: fields a host may
 //! leave out default.
 
 use serde::Deserialize;

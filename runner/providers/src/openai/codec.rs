@@ -1,4 +1,4 @@
-//! The OpenAI batch line format (protocols.md §1): request lines
+//! The OpenAI batch line format: request lines
 //! `{"custom_id", "method": "POST", "url": "/v1/chat/completions", "body": {model, messages, …,
 //! response_format}}` with a strict `json_schema` response format, and output/error lines
 //! `{"custom_id", "response": {"status_code", "body": chat.completion}, "error"}`.

@@ -1,4 +1,4 @@
-//! How OpenAI-compatible hosts differ from OpenAI's own batch API (protocols.md §7), as named
+//! How OpenAI-compatible hosts differ from OpenAI's own batch API, as named
 //! dialects of the one client. Groq, vLLM, litellm and `batchlabel serve` speak OpenAI's
 //! protocol as it is. Together AI writes lines `{custom_id, body}` (no method or URL), takes
 //! uploads with `purpose=batch-api`, keeps no batch metadata and may wrap a created batch as
@@ -111,6 +111,102 @@ body_only_codec!(TogetherCodec, together_name);
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codec::{LineResult, RequestShape};
+
+    #[test]
+    fn the_dialect_follows_the_host_of_the_url() {
+        for url in [
+            "https://api.together.xyz/v1",
+            "https://api.together.ai/v1",
+            "http://together.xyz",
+            "https://user:pw@api.together.xyz:443/v1?x=1",
+        ] {
+            assert_eq!(OpenaiDialect::of_url(url), OpenaiDialect::Together, "{url}");
+        }
+        for url in [
+            "https://api.groq.com/openai/v1",
+            "https://api.openai.com/v1",
+            "http://127.0.0.1:8089/v1",
+            // Only the host counts, not a path or a look-alike domain.
+            "https://proxy.example/api.together.xyz/v1",
+            "https://nottogether.xyz/v1",
+            "https://together.xyz.evil.example/v1",
+            "",
+        ] {
+            assert_eq!(OpenaiDialect::of_url(url), OpenaiDialect::Openai, "{url}");
+        }
+    }
+
+    #[test]
+    fn together_lines_carry_only_custom_id_and_body_with_max_tokens() {
+        let parameters = serde_json::Map::from_iter([
+            ("temperature".to_string(), Value::from(0)),
+            ("max_completion_tokens".to_string(), Value::from(20)),
+            ("seed".to_string(), Value::from(7)),
+        ]);
+        let schema = serde_json::json!({"type": "object"});
+        let shape = RequestShape {
+            model: "meta-llama/Llama-3.3-70B-Instruct-Turbo",
+            parameters: &parameters,
+            schema_name: "labels",
+            schema: &schema,
+        };
+        let encoder = TogetherCodec.encoder(&shape).expect("encoder");
+        let mut line = encoder.line_start().to_vec();
+        line.extend_from_slice(b"r-1");
+        line.extend_from_slice(encoder.after_custom_id());
+        line.extend_from_slice(encoder.body_head());
+        line.extend(encoder.system_prefix("Label it."));
+        encoder.write_message(&mut line, "user", "fine");
+        line.extend_from_slice(encoder.body_tail());
+        line.extend_from_slice(encoder.line_end());
+        let value: Value = serde_json::from_slice(&line).expect("valid JSON");
+        let keys: Vec<&String> = value.as_object().expect("object").keys().collect();
+        assert_eq!(keys, ["custom_id", "body"]);
+        let body = &value["body"];
+        assert_eq!(body["model"], "meta-llama/Llama-3.3-70B-Instruct-Turbo");
+        assert_eq!(body["max_tokens"], 20);
+        // `seed` keeps its OpenAI name on Together.
+        assert_eq!(body["seed"], 7);
+        assert!(body.get("max_completion_tokens").is_none(), "{body}");
+        assert_eq!(body["messages"].as_array().map(Vec::len), Some(2), "{body}");
+        assert_eq!(body["response_format"]["type"], "json_schema", "{body}");
+        assert_eq!(TogetherCodec.endpoint(), "/v1/chat/completions");
+        assert_eq!(
+            TogetherCodec.request_custom_id(&line).as_deref(),
+            Some("r-1")
+        );
+        let text = std::str::from_utf8(&line).expect("UTF-8");
+        assert_eq!(
+            TogetherCodec
+                .conversation(text)
+                .expect("read")
+                .messages
+                .len(),
+            1
+        );
+        assert_eq!(
+            TogetherCodec.request_body(text).expect("body")["max_tokens"],
+            20
+        );
+    }
+
+    #[test]
+    fn together_result_lines_read_as_openai_ones() {
+        let line = br#"{"custom_id":"r-1","response":{"status_code":200,"body":{"choices":[{"message":{"content":"{\"label\":\"POSITIVE\"}"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":2}}}}"#;
+        let decoded = TogetherCodec.decode_result_line(line).expect("readable");
+        assert_eq!(decoded.custom_id, "r-1");
+        assert!(
+            matches!(decoded.result, LineResult::Answered(_)),
+            "{decoded:?}"
+        );
+        let failed = br#"{"custom_id":"r-2","error":{"message":"bad request"}}"#;
+        let decoded = TogetherCodec.decode_result_line(failed).expect("readable");
+        assert!(
+            !matches!(decoded.result, LineResult::Answered(_)),
+            "{decoded:?}"
+        );
+    }
 
     #[test]
     fn together_batches_read_as_batches() {

@@ -1,4 +1,4 @@
-//! The OpenAI Files + Batches client (protocols.md §1–§2, §5). It works with any server that
+//! The OpenAI Files + Batches client, with the official SDK's retry rules. It works with any server that
 //! speaks the protocol: set the base URL.
 //!
 //! Calls that change remote state (upload, create) are not blindly retried after a lost

@@ -94,7 +94,7 @@ mod tests {
     }
 
     #[test]
-    fn example_from_protocols_md() {
+    fn a_million_short_requests_on_gpt_4_1_nano_cost_about_16_dollars() {
         // 1M items × (300 in + 5 out) on gpt-4.1-nano batch ≈ $15 + $1.
         let price = batch_price("gpt-4.1-nano").unwrap();
         assert!((price.cost(300_000_000, 5_000_000) - 16.0).abs() < 1e-9);

@@ -18,6 +18,11 @@ pub struct Served {
 }
 
 pub async fn serve(step_delay: Duration) -> Served {
+    serve_adjusted(step_delay, |_| {}).await
+}
+
+/// [`serve`], with `adjust` setting the server up before it starts.
+pub async fn serve_adjusted(step_delay: Duration, adjust: impl FnOnce(&Server)) -> Served {
     let scratch = tempfile::tempdir().expect("temp dir");
     let server = Server::bind(ServeOptions {
         address: ([127, 0, 0, 1], 0).into(),
@@ -32,6 +37,7 @@ pub async fn serve(step_delay: Duration) -> Served {
     })
     .await
     .expect("bind");
+    adjust(&server);
     let origin = format!("http://{}", server.local_address());
     tokio::spawn(server.run());
     Served { origin, scratch }

@@ -1,4 +1,4 @@
-//! The Anthropic front end (protocols.md §7): Message Batches under `/v1/messages/batches`
+//! The Anthropic front end: Message Batches under `/v1/messages/batches`
 //! and the synchronous `POST /v1/messages`, with Anthropic's headers, error envelope and
 //! rate-limit headers. It owns no processing: a message batch is translated into an internal
 //! OpenAI-shaped batch run by the shared processor, and answers are translated back on read,

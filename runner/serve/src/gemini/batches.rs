@@ -2,9 +2,8 @@
 //! checked whole before anything is made, as Gemini does), get, list, cancel and delete, each
 //! batch shown as the long-running Operation Google answers.
 
-use std::collections::HashSet;
-use std::io::Write;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use axum::Json;
 use axum::body::Body;
@@ -15,9 +14,11 @@ use batchlabel_protocol::{Batch, BatchStatus, FileObject};
 use serde_json::{Map, Value, json};
 
 use super::finish::{finish_if_done, state_of};
+use super::input::read_input;
 use super::records::BatchRecord;
-use super::translate::{field, to_chat};
+use super::translate::field;
 use super::{BATCH_TYPE, INTERNAL_ENDPOINT, internal, invalid, not_found, timestamp};
+use crate::faults::BatchFate;
 use crate::routes::AppState;
 
 /// The most a create body may hold (its input is a file; the body is small).
@@ -27,6 +28,11 @@ const MAX_BODY_BYTES: usize = 20 * 1024 * 1024;
 fn render(state: &AppState, record: &BatchRecord) -> Value {
     let batch = state.store.batch(&record.batch_id);
     let batch_state = state_of(record, batch.as_ref());
+    let batch_state = if state.gemini.job_state_names.load(Ordering::Relaxed) {
+        batch_state.replacen("BATCH_STATE_", "JOB_STATE_", 1)
+    } else {
+        batch_state.to_string()
+    };
     let total = record.keys.len() as u64;
     let (successful, failed) = match (&record.ended, &batch) {
         (Some(ended), _) => (ended.successful, ended.failed),
@@ -101,58 +107,6 @@ async fn current(state: &Arc<AppState>, id: &str) -> Result<Arc<BatchRecord>, Re
     }
 }
 
-/// A checked input file: its keys and the internal batch's input lines.
-struct Input {
-    keys: Vec<String>,
-    lines: Vec<u8>,
-}
-
-/// Check every line of the input file (`{"key", "request"}`) and translate it; the first
-/// problem refuses the whole create, naming the line.
-fn read_input(content: &[u8], model: &str, file: &str, max: u64) -> Result<Input, String> {
-    let mut keys = Vec::new();
-    let mut lines = Vec::with_capacity(content.len());
-    let mut seen = HashSet::new();
-    for (index, raw) in content.split(|byte| *byte == b'\n').enumerate() {
-        if raw.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        let at = format!("{file} line {}", index + 1);
-        let Ok(Value::Object(line)) = serde_json::from_slice::<Value>(raw) else {
-            return Err(format!("{at}: not a JSON object"));
-        };
-        let key = match line.get("key") {
-            Some(Value::String(key)) if !key.is_empty() => key,
-            _ => return Err(format!("{at}: `key` is required, a non-empty string")),
-        };
-        if !seen.insert(key.clone()) {
-            return Err(format!(
-                "{at}: key `{key}` is used by an earlier line; keys must be unique"
-            ));
-        }
-        let Some(request) = line.get("request") else {
-            return Err(format!(
-                "{at}: `request` is required, a GenerateContentRequest"
-            ));
-        };
-        let chat = to_chat(request, model).map_err(|problem| format!("{at}: request.{problem}"))?;
-        let internal =
-            json!({"custom_id": key, "method": "POST", "url": INTERNAL_ENDPOINT, "body": chat});
-        writeln!(lines, "{internal}").map_err(|problem| problem.to_string())?;
-        keys.push(key.clone());
-    }
-    if keys.is_empty() {
-        return Err(format!("{file}: the input file has no requests"));
-    }
-    if keys.len() as u64 > max {
-        return Err(format!(
-            "{file}: {} requests; this server takes at most {max} per batch",
-            keys.len()
-        ));
-    }
-    Ok(Input { keys, lines })
-}
-
 /// `POST models/{model}:batchGenerateContent`.
 pub(super) async fn create(
     State(state): State<Arc<AppState>>,
@@ -211,6 +165,18 @@ pub(super) async fn create(
         Ok(Err(problem)) => return internal(&problem),
         Err(problem) => return internal(&std::io::Error::other(problem.to_string())),
     };
+    // Gemini reports a full queue as a 429 at create, never as a failed batch: a drawn
+    // `Failed` fate is a full queue, refused here, and nothing is made.
+    let fate = match state.options.faults.next_batch() {
+        Some(BatchFate::Failed) => {
+            return super::exhausted(
+                "Resource has been exhausted: too many batches are already queued for this model. Try again once some batches have ended.",
+            );
+        }
+        Some(BatchFate::Expired) => Some("expired"),
+        Some(BatchFate::Cancelled) => Some("cancelled"),
+        None => None,
+    };
     let id = state.gemini.new_id();
     let batch_id = state.store.new_id("batch_");
     // Refused at create when the queue cannot take it, as Gemini does: nothing is made.
@@ -232,7 +198,7 @@ pub(super) async fn create(
         ended: None,
         deleted: false,
     };
-    match start(&state, record, &input.lines) {
+    match start(&state, record, &input.lines, fate) {
         Ok(record) => Json(render(&state, &record)).into_response(),
         Err(problem) => {
             state.queue.release(&batch_id);
@@ -241,12 +207,14 @@ pub(super) async fn create(
     }
 }
 
-/// Store the translated input as an internal file and batch, record the batch, and hand it
-/// to the shared processor.
+/// Store the translated input as an internal file and batch (carrying the fate drawn at
+/// create, so a restart does not draw again), record the batch, and hand it to the shared
+/// processor.
 fn start(
     state: &Arc<AppState>,
     record: BatchRecord,
     input: &[u8],
+    fate: Option<&str>,
 ) -> std::io::Result<Arc<BatchRecord>> {
     let now = record.created_at;
     let file_id = state.store.new_id("file-");
@@ -263,6 +231,9 @@ fn start(
     })?;
     let mut metadata = Map::new();
     metadata.insert("gemini_batch".into(), json!(record.id));
+    if let Some(fate) = fate {
+        metadata.insert(super::FATE_KEY.into(), json!(fate));
+    }
     state.store.add_batch(Batch {
         id: record.batch_id.clone(),
         object: "batch".into(),

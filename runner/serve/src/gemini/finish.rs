@@ -69,14 +69,11 @@ pub(crate) fn finish_if_done(
     let (ended_state, error) = match batch.status {
         BatchStatus::Failed => {
             let first = batch.errors.as_ref().and_then(|errors| errors.data.first());
-            // Operation errors are google.rpc.Status: gRPC codes (8 RESOURCE_EXHAUSTED, 3
+            // A full queue was refused at create (429), so a batch failing here failed
+            // validation. Operation errors are google.rpc.Status: gRPC codes (3 is
             // INVALID_ARGUMENT), not HTTP ones.
-            let code = match first.map(|error| error.code.as_str()) {
-                Some("token_limit_exceeded") => 8,
-                _ => 3,
-            };
             let message = first.map_or("The batch failed.", |error| error.message.as_str());
-            ("BATCH_STATE_FAILED", Some((code, message.to_string())))
+            ("BATCH_STATE_FAILED", Some((3, message.to_string())))
         }
         BatchStatus::Cancelled => ("BATCH_STATE_CANCELLED", None),
         BatchStatus::Expired => ("BATCH_STATE_EXPIRED", None),

@@ -1,4 +1,4 @@
-//! The Google Gemini API front end (protocols.md §7 "Google Gemini API batch mode"): the
+//! The Google Gemini API front end: the
 //! File API (resumable uploads under `/upload/v1beta/files`, files under `/v1beta/files`),
 //! batch mode (`models/{model}:batchGenerateContent`, long-running operations under
 //! `/v1beta/batches`) and the synchronous `models/{model}:generateContent`, with Google's
@@ -13,6 +13,7 @@ mod digest;
 mod files;
 mod finish;
 mod generate;
+mod input;
 mod records;
 mod translate;
 
@@ -34,6 +35,24 @@ pub(crate) use records::Records;
 /// The `endpoint` (and line `url`) of internal batches: it tells the stats, and anyone
 /// reading `/v1/batches`, that the batch came from this front end.
 pub(crate) const INTERNAL_ENDPOINT: &str = "/gemini/v1beta/chat/completions";
+
+/// The internal batch's metadata key holding the fate drawn at create.
+const FATE_KEY: &str = "gemini_fate";
+
+/// The fate the processor gives a batch of this front end: the one drawn at create (a
+/// `Failed` fate never gets this far: it was a 429 there).
+pub(crate) fn batch_fate(batch: &batchlabel_protocol::Batch) -> Option<crate::faults::BatchFate> {
+    let fate = batch
+        .metadata
+        .as_ref()
+        .and_then(|metadata| metadata.get(FATE_KEY))
+        .and_then(Value::as_str);
+    match fate {
+        Some("expired") => Some(crate::faults::BatchFate::Expired),
+        Some("cancelled") => Some(crate::faults::BatchFate::Cancelled),
+        _ => None,
+    }
+}
 
 /// The `@type` of a batch in an operation's `metadata` and `response`.
 const BATCH_TYPE: &str =

@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
@@ -85,6 +85,9 @@ pub(crate) struct Records {
     /// Held while translating results, so one batch is never finished twice at once.
     pub(crate) finishing: Mutex<()>,
     sequence: AtomicU64,
+    /// Answer states as `JOB_STATE_*` (the spelling of Google's SDK and REST guide) instead
+    /// of the wire's `BATCH_STATE_*`, so clients are tested against both.
+    pub(crate) job_state_names: AtomicBool,
 }
 
 fn locked<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -135,6 +138,7 @@ impl Records {
             uploads: Mutex::new(HashMap::new()),
             finishing: Mutex::new(()),
             sequence: AtomicU64::new(1),
+            job_state_names: AtomicBool::new(false),
         }
     }
 

@@ -1,4 +1,4 @@
-//! The Mistral front end (protocols.md §7 "Mistral batch"): batch jobs under `/v1/batch/jobs`
+//! The Mistral front end: batch jobs under `/v1/batch/jobs`
 //! over the shared `/v1/files` store, with Mistral's job object, upper-case statuses,
 //! page-numbered lists and error envelope (`{"object": "error", "message", "type", "param",
 //! "code"}`). Like the Anthropic front end it owns no processing: a job's input files are

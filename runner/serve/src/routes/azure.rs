@@ -1,4 +1,4 @@
-//! Azure OpenAI's front end (protocols.md §7): the same files, batches and engines, under
+//! Azure OpenAI's front end: the same files, batches and engines, under
 //! `/openai/`. Two URL styles: the v1 API (`/openai/v1/files`, `/openai/v1/batches`, …, no
 //! api-version) and the dated one (`/openai/files?api-version=2024-10-21`, …, plus
 //! `/openai/deployments/{deployment}/chat/completions`), where `api-version` is required.
