@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Dollars per million comments on the article's job (bench/compile.yaml: its system prompt,
 # gpt-4o-mini, one label per comment), side by side in one run:
-#   article    the article's script: one request per comment, its prompt, no schema;
+#   article    the article's script: one request per comment, its prompt, no schema (its
+#              requests, as bench/tools/seed_compile.py writes them, sent to the same server);
 #   unpacked   batchlabel, one request per comment (strict schema);
 #   pack N     batchlabel with `batch.pack: N` (answers as label → row-number lists);
 #   codes N    the same with `pack_answer: codes` (one character per row);
@@ -10,8 +11,8 @@
 # engine, `--exact-usage`), whose usage counts the tokens of what it was sent and answered with
 # the o200k_base tokenizer (gpt-4o-mini's); the run's own `status` reports that usage, and
 # `estimate` (same tokenizer) is printed beside it as a cross-check. The article's requests
-# carry the same messages as the unpacked ones without the schema, so its input is the
-# unpacked usage less the schema's tokens, and its answers are the same JSON. The article
+# are sent to the same server (bench/tools/send_batch.py) and its input is what the server
+# counted; its answers are taken to be the same JSON as the unpacked ones. The article
 # pays for every comment; batchlabel sends identical comments once. Dollars at the dated batch
 # price of gpt-4o-mini (input $0.075, output $0.30 per 1M tokens).
 #
@@ -48,6 +49,12 @@ one() { # name, pack, answer → $OUT/<name>/{estimate,run,status}.json
   "$BIN" status "$dir/job.yaml" --json --state-dir "$dir/state" >"$dir/status.json"
 }
 one unpacked 1
+# The article's own requests, as its script writes them (one per comment, duplicates too),
+# sent through the same server: their input tokens counted exactly as batchlabel's are.
+python3 -c 'import pandas' 2>/dev/null || python3 -m pip install --quiet pandas
+mkdir -p "$OUT/article"
+python3 "$TOOLS/seed_compile.py" "$data" "$OUT/article/requests.jsonl" >/dev/null
+python3 "$TOOLS/send_batch.py" "$base_url" "$OUT/article/requests.jsonl" >"$OUT/article/usage.json"
 # The floor's text tokens: the estimate of the same job with no system prompt.
 mkdir -p "$OUT/floor"
 python3 - "$OUT/unpacked/job.yaml" >"$OUT/floor/job.yaml" <<'PY'
@@ -90,8 +97,13 @@ def per_million(inp, outp):
     return (inp * IN + outp * OUTP) / rows  # $ per comment × 1M tokens/M → $ per 1M comments
 
 unpacked = run_of("unpacked")
-article_in = (unpacked["inp"] - unpacked["unique"] * unpacked["schema"]) / unpacked["unique"] * rows
+# The article's input: what the server counted in its own requests. Its answers are taken to
+# be the same JSON as batchlabel's unpacked ones (the scripted engine cannot know its prompt).
+sent = json.loads((out / "article" / "usage.json").read_text())
+assert sent["requests"] == rows, sent
+article_in = sent["prompt_tokens"]
 article_out = unpacked["outp"] / unpacked["unique"] * rows
+derived = (unpacked["inp"] - unpacked["unique"] * unpacked["schema"]) / unpacked["unique"] * rows
 article = per_million(article_in, article_out)
 # Text tokens: the job without its system prompt, less the schema and the chat format (6 per
 # request: 3 for the message, 3 to prime the reply); one output token per comment.
@@ -103,6 +115,8 @@ def line(name, inp, outp, requests, estimated=None):
     check = "" if estimated is None else f"{estimated / inp:9.3f}"
     rows_out.append(f"{name:>10} {requests:>9} {inp / rows:10.1f} {outp / rows:9.2f} {dollars:10.2f} {dollars / article:9.2f}x {check}")
 print(f"{rows} comments ({unpacked['unique']} unique), gpt-4o-mini batch prices")
+print(f"article input counted from its own requests: {article_in / rows:.1f} tokens/comment "
+      f"(batchlabel's unpacked requests less the schema: {derived / rows:.1f})")
 print(f"{'':>10} {'requests':>9} {'in/comment':>10} {'out/comm.':>9} {'$/M comm.':>10} {'vs article':>10} {'est/actual':>9}")
 line("article", article_in, article_out, rows)
 line("unpacked", unpacked["inp"], unpacked["outp"], unpacked["requests"], unpacked["estimated"])
