@@ -1,58 +1,184 @@
-//! `batchlabel init --from DATA`: on each example data file, a spec that reads it, with its id
-//! and text columns guessed, that passes `check` once its labels are filled in; never over an
-//! existing file.
+//! `batchlabel init --from DATA`: on every example data file under `specs/data/` (found on
+//! disk, so a new one is covered without touching this test), a spec that reads it, with its
+//! id and text columns guessed, its first row shown and the next commands printed, that passes
+//! `check` once its labels are filled in; never over an existing file. Also TSV and SQLite.
 
-use crate::{Scratch, repository};
+use std::path::{Path, PathBuf};
+
+use crate::{Outcome, Scratch, repository};
+
+/// The data files under `specs/data/` (any depth) in the formats `init --from` reads.
+fn example_data_files() -> Vec<PathBuf> {
+    let mut stack = vec![repository().join("specs/data")];
+    let mut files = Vec::new();
+    while let Some(folder) = stack.pop() {
+        for entry in std::fs::read_dir(&folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|extension| {
+                ["csv", "tsv", "jsonl", "parquet"].contains(&extension.to_str().unwrap_or(""))
+            }) {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// The value in the first data row of `file` under `column` (CSV, TSV or JSONL).
+fn first_value(file: &Path, column: &str) -> Option<String> {
+    match file.extension()?.to_str()? {
+        "csv" | "tsv" => {
+            let delimiter = if file.extension()? == "tsv" {
+                b'\t'
+            } else {
+                b','
+            };
+            let mut reader = csv::ReaderBuilder::new()
+                .delimiter(delimiter)
+                .from_path(file)
+                .ok()?;
+            let position = reader
+                .headers()
+                .ok()?
+                .iter()
+                .position(|name| name == column)?;
+            let record = reader.records().next()?.ok()?;
+            record.get(position).map(str::to_string)
+        }
+        "jsonl" => {
+            let text = std::fs::read_to_string(file).ok()?;
+            let row: serde_json::Value = serde_json::from_str(text.lines().next()?).ok()?;
+            match &row[column] {
+                serde_json::Value::String(text) => Some(text.clone()),
+                other => Some(other.to_string()),
+            }
+        }
+        _ => None,
+    }
+}
+
+/// The column `init` chose as `what` (`id` or `text`), from its report.
+fn chosen(outcome: &Outcome, what: &str) -> String {
+    let prefix = format!("  {what:<5} ");
+    let line = outcome
+        .stdout
+        .lines()
+        .find(|line| line.starts_with(&prefix))
+        .unwrap_or_else(|| panic!("no `{what}` line: {outcome:?}"));
+    let rest = &line[prefix.len()..];
+    assert!(!rest.starts_with("not found"), "{outcome:?}");
+    rest.split(':').next().unwrap().to_string()
+}
+
+/// Replace the spec's template labels with real ones, as a user would; the filled spec.
+pub(crate) fn fill_labels(path: &Path) -> String {
+    let spec = std::fs::read_to_string(path).unwrap();
+    assert!(
+        spec.contains("TODO"),
+        "the labels are a marked template: {spec}"
+    );
+    let start = spec.find("labels:\n").unwrap();
+    let end = spec.find("model:\n").unwrap();
+    let filled = format!(
+        "{}labels:\n  topic:\n    one_of:\n      SPORTS: games and players\n      OTHER: anything else\n{}",
+        &spec[..start],
+        &spec[end..]
+    );
+    std::fs::write(path, &filled).unwrap();
+    filled
+}
+
+/// `init specs/job.yaml --from data` in a fresh scratch folder; checks what every `init`
+/// prints and writes, fills the labels and `check`s the spec. The scratch and the report.
+fn init_and_check(data: &Path) -> (Scratch, Outcome) {
+    let scratch = Scratch::new();
+    std::fs::create_dir_all(scratch.path().join("specs")).unwrap();
+    let name = data.display();
+    let outcome = scratch.run(&["init", "specs/job.yaml", "--from", data.to_str().unwrap()]);
+    assert_eq!(outcome.code, 0, "{name}: {outcome:?}");
+    for line in [
+        "first rows:",
+        "  batchlabel check specs/job.yaml\n",
+        "  batchlabel pilot specs/job.yaml --rows 20\n",
+        "  batchlabel run specs/job.yaml\n",
+    ] {
+        assert!(
+            outcome.stdout.contains(line),
+            "{name}: no {line:?}: {outcome:?}"
+        );
+    }
+    let path = scratch.path().join("specs/job.yaml");
+    let spec = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        spec.starts_with("# yaml-language-server: $schema="),
+        "{spec}"
+    );
+    let filled = fill_labels(&path);
+    let check = scratch.run(&["check", "specs/job.yaml"]);
+    assert_eq!(check.code, 0, "{name}: {check:?}\n{filled}");
+
+    // A second init never overwrites it.
+    let again = scratch.run(&["init", "specs/job.yaml", "--from", data.to_str().unwrap()]);
+    assert_eq!(again.code, 2, "{again:?}");
+    assert!(again.stderr.contains("refusing to overwrite"), "{again:?}");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), filled);
+    (scratch, outcome)
+}
 
 #[test]
-fn init_from_each_example_file_writes_a_spec_that_checks_once_labeled() {
-    for (file, id, text) in [
+fn init_from_every_example_data_file_writes_a_spec_that_checks_once_labeled() {
+    let files = example_data_files();
+    assert!(!files.is_empty(), "no data files under specs/data/");
+    for data in &files {
+        let (_scratch, outcome) = init_and_check(data);
+        let (id, text) = (chosen(&outcome, "id"), chosen(&outcome, "text"));
+        assert_ne!(id, text, "{outcome:?}");
+        // The first row is shown: its id, as the file has it.
+        if let Some(value) = first_value(data, &id) {
+            let shown = format!("{id}={value}");
+            let rows = outcome.stdout.split("first rows:\n").nth(1).unwrap();
+            assert!(
+                rows.lines().next().unwrap().contains(&shown),
+                "{}: {shown:?} is not the first row shown: {outcome:?}",
+                data.display()
+            );
+        }
+    }
+    // The guesses on the files whose columns are known.
+    let expected = [
         ("tweeteval-sentiment.csv", "id", "text"),
         ("clinc150-intent.csv", "id", "utterance"),
         ("goemotions.csv", "comment_id", "body"),
         ("tweet-topics.jsonl", "id", "text"),
-    ] {
-        let scratch = Scratch::new();
+    ];
+    for (file, id, text) in expected {
         let data = repository().join("specs/data").join(file);
-        std::fs::create_dir_all(scratch.path().join("specs")).unwrap();
-        let outcome = scratch.run(&["init", "specs/job.yaml", "--from", data.to_str().unwrap()]);
-        assert_eq!(outcome.code, 0, "{file}: {outcome:?}");
-        assert!(
-            outcome.stdout.contains(&format!("id    {id}:"))
-                && outcome.stdout.contains(&format!("text  {text}:")),
-            "{file}: {}",
-            outcome.stdout
-        );
-        assert!(outcome.stdout.contains("first rows:"), "{}", outcome.stdout);
-        assert!(outcome.stdout.contains("batchlabel check specs/job.yaml"));
-        let path = scratch.path().join("specs/job.yaml");
-        let spec = std::fs::read_to_string(&path).unwrap();
-        assert!(
-            spec.starts_with("# yaml-language-server: $schema="),
-            "{spec}"
-        );
-        assert!(
-            spec.contains("TODO"),
-            "the labels are a marked template: {spec}"
-        );
-        // Fill in the labels as a user would.
-        let start = spec.find("labels:\n").unwrap();
-        let end = spec.find("model:\n").unwrap();
-        let filled = format!(
-            "{}labels:\n  topic:\n    one_of:\n      SPORTS: games and players\n      OTHER: anything else\n{}",
-            &spec[..start],
-            &spec[end..]
-        );
-        std::fs::write(&path, &filled).unwrap();
-        let check = scratch.run(&["check", "specs/job.yaml"]);
-        assert_eq!(check.code, 0, "{file}: {check:?}\n{filled}");
-
-        // A second init never overwrites it.
-        let again = scratch.run(&["init", "specs/job.yaml", "--from", data.to_str().unwrap()]);
-        assert_eq!(again.code, 2, "{again:?}");
-        assert!(again.stderr.contains("refusing to overwrite"), "{again:?}");
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), filled);
+        assert!(files.contains(&data), "{file} is gone from specs/data/");
+        let outcome = Scratch::new().run(&["init", "job.yaml", "--from", data.to_str().unwrap()]);
+        assert_eq!(chosen(&outcome, "id"), id, "{file}: {outcome:?}");
+        assert_eq!(chosen(&outcome, "text"), text, "{file}: {outcome:?}");
     }
+}
+
+#[test]
+fn init_from_a_tsv_file_writes_the_tab_delimiter() {
+    let source = Scratch::new();
+    let csv = std::fs::read_to_string(repository().join("specs/data/clinc150-intent.csv")).unwrap();
+    // The utterances hold no tabs or quotes, so swapping the delimiter is a faithful TSV.
+    let tsv: String = csv
+        .lines()
+        .take(30)
+        .map(|line| format!("{}\n", line.replace(',', "\t")))
+        .collect();
+    let data = source.write("utterances.tsv", tsv);
+    let (scratch, outcome) = init_and_check(&data);
+    assert_eq!(chosen(&outcome, "text"), "utterance", "{outcome:?}");
+    let spec = std::fs::read_to_string(scratch.path().join("specs/job.yaml")).unwrap();
+    assert!(spec.contains("\n  csv: \""), "{spec}");
+    assert!(spec.contains("\n  delimiter: \"\\t\"\n"), "{spec}");
 }
 
 #[test]

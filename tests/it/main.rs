@@ -11,6 +11,7 @@ mod estimate;
 mod eval;
 mod examples;
 mod init;
+mod init_databases;
 mod input_hardening;
 mod ledger_upgrade;
 mod local;

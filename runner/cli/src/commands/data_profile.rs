@@ -6,16 +6,32 @@ use std::path::Path;
 /// Rows read to profile a file.
 const SAMPLE_ROWS: usize = 500;
 
-/// The data file's format, from its extension.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The data's kind, from its extension, or its first bytes (SQLite), or being a folder or a
+/// glob (Parquet).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum DataFormat {
-    Csv { delimiter: u8 },
+    Csv {
+        delimiter: u8,
+    },
     Jsonl,
+    /// A file, a folder of `.parquet` files, or a glob.
     Parquet,
+    /// An SQLite database, read from this table.
+    Sqlite {
+        table: String,
+    },
 }
 
 impl DataFormat {
     pub(crate) fn of(path: &Path) -> Option<Self> {
+        if path.to_string_lossy().contains(['*', '?']) || path.is_dir() {
+            return Some(Self::Parquet);
+        }
+        if is_sqlite(path) {
+            return Some(Self::Sqlite {
+                table: String::new(),
+            });
+        }
         let extension = path.extension()?.to_str()?.to_ascii_lowercase();
         match extension.as_str() {
             "csv" => Some(Self::Csv { delimiter: b',' }),
@@ -24,6 +40,54 @@ impl DataFormat {
             "parquet" | "pq" => Some(Self::Parquet),
             _ => None,
         }
+    }
+}
+
+/// Whether `path` starts with SQLite's header (whatever its extension: `.db`, `.sqlite3`…).
+fn is_sqlite(path: &Path) -> bool {
+    let mut header = [0u8; 16];
+    std::fs::File::open(path)
+        .and_then(|mut file| std::io::Read::read_exact(&mut file, &mut header))
+        .is_ok_and(|()| &header == b"SQLite format 3\0")
+}
+
+/// An SQL identifier, quoted (a `"` in it doubled).
+pub(crate) fn quoted(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// The query `init` writes for a table: every column, in the id's order (a stable order lets
+/// a run resume).
+pub(crate) fn table_query(table: &str, id: Option<&str>) -> String {
+    let order = id.map_or_else(String::new, |id| format!(" ORDER BY {}", quoted(id)));
+    format!("SELECT * FROM {}{order}", quoted(table))
+}
+
+/// The table of an SQLite database to read: `table` if it has it, else its only one.
+fn sqlite_table(path: &Path, table: Option<&str>) -> Result<String, String> {
+    let tables = batchlabel_source::sqlite_tables(path).map_err(|error| error.to_string())?;
+    let listed = || {
+        tables
+            .iter()
+            .map(|name| format!("`{name}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match (table, tables.as_slice()) {
+        (_, []) => Err(format!("`{}` has no tables", path.display())),
+        (Some(table), _) if tables.iter().any(|name| name == table) => Ok(table.to_string()),
+        (Some(table), _) => Err(format!(
+            "`{}` has no table `{table}`; its tables: {}\nhint: `--table NAME` with one of them",
+            path.display(),
+            listed()
+        )),
+        (None, [only]) => Ok(only.clone()),
+        (None, _) => Err(format!(
+            "`{}` has {} tables: {}\nhint: name the one to label with `--table NAME`",
+            path.display(),
+            tables.len(),
+            listed()
+        )),
     }
 }
 
@@ -47,18 +111,32 @@ pub(crate) struct Profile {
     pub(crate) gold: Option<String>,
 }
 
-/// Read and profile the first rows of `path`.
-pub(crate) fn profile(path: &Path) -> Result<Profile, String> {
-    let format = DataFormat::of(path).ok_or_else(|| {
+/// Read and profile the first rows of `path` (of its `table`, for a database).
+pub(crate) fn profile(path: &Path, table: Option<&str>) -> Result<Profile, String> {
+    let mut format = DataFormat::of(path).ok_or_else(|| {
         format!(
-            "`{}`: unknown data format\nhint: `--from` takes a .csv, .tsv, .jsonl or .ndjson file",
+            "`{}`: unknown data format\nhint: `--from` takes a .csv, .tsv, .jsonl or .ndjson file, Parquet (a file, a folder or a glob), or an SQLite database",
             path.display()
         )
     })?;
-    let (columns, rows) = match format {
-        DataFormat::Csv { delimiter } => read_csv(path, delimiter)?,
+    if table.is_some() && !matches!(format, DataFormat::Sqlite { .. }) {
+        return Err(format!(
+            "`--table` picks a table of a database, and `{}` is not one",
+            path.display()
+        ));
+    }
+    let (columns, rows) = match &mut format {
+        DataFormat::Csv { delimiter } => read_csv(path, *delimiter)?,
         DataFormat::Jsonl => read_jsonl(path)?,
         DataFormat::Parquet => read_parquet(path)?,
+        DataFormat::Sqlite { table: chosen } => {
+            *chosen = sqlite_table(path, table)?;
+            let query = format!("{} LIMIT {SAMPLE_ROWS}", table_query(chosen, None));
+            let (columns, objects) = batchlabel_source::sample_sqlite(path, &query, SAMPLE_ROWS)
+                .map_err(|error| error.to_string())?;
+            let rows = as_text(&columns, &objects);
+            (columns, rows)
+        }
     };
     if rows.is_empty() {
         return Err(format!("`{}` has no rows", path.display()));

@@ -1,0 +1,111 @@
+//! `batchlabel init --from` a database: an SQLite file (known by its header, whatever its
+//! name) has its tables listed, one picked (`--table` when there are several), its rows
+//! sampled and its id and text guessed; the spec reads it with `sqlite:` and a `query:`.
+
+use rusqlite::Connection;
+
+use crate::Scratch;
+use crate::init::fill_labels;
+
+/// `name` with a `comments` table (12 rows) and, with `users`, a second table.
+fn database(scratch: &Scratch, name: &str, users: bool) {
+    let db = Connection::open(scratch.path().join(name)).unwrap();
+    db.execute_batch(
+        "CREATE TABLE comments(id INTEGER PRIMARY KEY, body TEXT, lang TEXT, picture BLOB);",
+    )
+    .unwrap();
+    for id in 1..=12 {
+        db.execute(
+            "INSERT INTO comments(id, body, lang, picture) VALUES (?1, ?2, 'en', x'00ff')",
+            rusqlite::params![id, format!("comment number {id} about the product")],
+        )
+        .unwrap();
+    }
+    if users {
+        db.execute_batch("CREATE TABLE \"user list\"(uid TEXT, name TEXT); INSERT INTO \"user list\" VALUES ('u1', 'ann');")
+            .unwrap();
+    }
+}
+
+#[test]
+fn init_from_an_sqlite_database_reads_the_named_or_only_table() {
+    let scratch = Scratch::new();
+    database(&scratch, "app.sqlite", true);
+
+    let several = scratch.run(&["init", "job.yaml", "--from", "app.sqlite"]);
+    assert_eq!(several.code, 2, "{several:?}");
+    assert!(
+        several
+            .stderr
+            .contains("has 2 tables: `comments`, `user list`")
+            && several.stderr.contains("--table NAME"),
+        "{several:?}"
+    );
+    let unknown = scratch.run(&[
+        "init",
+        "job.yaml",
+        "--from",
+        "app.sqlite",
+        "--table",
+        "posts",
+    ]);
+    assert_eq!(unknown.code, 2, "{unknown:?}");
+    assert!(
+        unknown
+            .stderr
+            .contains("has no table `posts`; its tables: `comments`, `user list`"),
+        "{unknown:?}"
+    );
+    assert!(!scratch.path().join("job.yaml").exists());
+
+    let outcome = scratch.run(&[
+        "init",
+        "job.yaml",
+        "--from",
+        "app.sqlite",
+        "--table",
+        "comments",
+    ]);
+    assert_eq!(outcome.code, 0, "{outcome:?}");
+    for line in [
+        "table: comments",
+        "  id    id: named like an id",
+        "  text  body: the longest free text",
+        "id=1  body=comment number 1 about the product  lang=en",
+        "  batchlabel check job.yaml\n",
+    ] {
+        assert!(outcome.stdout.contains(line), "no {line:?}: {outcome:?}");
+    }
+    let path = scratch.path().join("job.yaml");
+    let spec = std::fs::read_to_string(&path).unwrap();
+    assert!(spec.contains("\n  sqlite: \"app.sqlite\"\n"), "{spec}");
+    assert!(
+        spec.contains("\n  query: \"SELECT * FROM \\\"comments\\\" ORDER BY \\\"id\\\"\"\n"),
+        "{spec}"
+    );
+    fill_labels(&path);
+    // The BLOB column cannot be labeled: the query is the place to leave it out.
+    let check = scratch.run(&["check", "job.yaml"]);
+    assert_eq!(check.code, 2, "{check:?}");
+    assert!(check.stderr.contains("BLOB"), "{check:?}");
+    let edited = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("SELECT *", "SELECT id, body, lang");
+    std::fs::write(&path, edited).unwrap();
+    let check = scratch.run(&["check", "job.yaml"]);
+    assert_eq!(check.code, 0, "{check:?}");
+
+    // One table: no `--table` needed; the header, not the name, says it is SQLite.
+    database(&scratch, "export.data", false);
+    let only = scratch.run(&["init", "only.yaml", "--from", "export.data"]);
+    assert_eq!(only.code, 0, "{only:?}");
+    assert!(only.stdout.contains("table: comments"), "{only:?}");
+
+    scratch.write("rows.csv", "id,text\n1,some words here\n");
+    let not_a_database = scratch.run(&["init", "csv.yaml", "--from", "rows.csv", "--table", "t"]);
+    assert_eq!(not_a_database.code, 2, "{not_a_database:?}");
+    assert!(
+        not_a_database.stderr.contains("`--table` picks a table"),
+        "{not_a_database:?}"
+    );
+}
