@@ -16,6 +16,7 @@ mod input_hardening;
 mod ledger_upgrade;
 mod local;
 mod local_server;
+mod model;
 mod packing;
 mod parquet;
 mod pilot;

@@ -8,11 +8,13 @@ pub(crate) mod data_profile;
 pub(crate) mod estimate;
 pub(crate) mod eval;
 pub(crate) mod init;
+pub(crate) mod model;
 pub(crate) mod pilot;
 pub(crate) mod pilot_compare;
 pub(crate) mod report;
 pub(crate) mod run;
 pub(crate) mod runs;
+pub(crate) mod schema;
 pub(crate) mod serve;
 pub(crate) mod status;
 
