@@ -197,3 +197,78 @@ fn init_without_data_writes_a_template_and_bad_data_is_refused() {
     );
     assert!(!scratch.path().join("other.yaml").exists());
 }
+
+/// The folder `$schema=` in the spec at `spec` names, resolved from the spec's folder.
+fn schema_of(spec: &Path) -> PathBuf {
+    let text = std::fs::read_to_string(spec).unwrap();
+    let line = text.lines().next().unwrap();
+    let named = line
+        .strip_prefix("# yaml-language-server: $schema=")
+        .unwrap_or_else(|| panic!("no $schema line: {text}"));
+    spec.parent().unwrap().join(named)
+}
+
+#[test]
+fn the_schema_line_names_a_file_that_exists_and_batchlabel_schema_prints_it() {
+    let schema =
+        std::fs::read_to_string(repository().join("schemas/job-spec.schema.json")).unwrap();
+    let scratch = Scratch::new();
+    let printed = scratch.run(&["schema"]);
+    assert_eq!(printed.code, 0, "{printed:?}");
+    assert_eq!(
+        printed.stdout, schema,
+        "the binary's schema is the generated one"
+    );
+
+    // Outside a checkout: a copy beside the spec, written once, never over another file.
+    let outcome = scratch.run(&["init", "job.yaml"]);
+    assert!(
+        outcome
+            .stdout
+            .contains("schema: job-spec.schema.json beside the spec (written now"),
+        "{outcome:?}"
+    );
+    let written = schema_of(&scratch.path().join("job.yaml"));
+    assert_eq!(written, scratch.path().join("job-spec.schema.json"));
+    assert_eq!(std::fs::read_to_string(&written).unwrap(), schema);
+    let again = scratch.run(&["init", "job-2.yaml"]);
+    assert!(
+        again.stdout.contains("(already there, up to date)"),
+        "{again:?}"
+    );
+    std::fs::create_dir_all(scratch.path().join("old")).unwrap();
+    scratch.write("old/job-spec.schema.json", "{\"title\": \"an older one\"}");
+    let kept = scratch.run(&["init", "old/job.yaml"]);
+    assert_eq!(kept.code, 0, "{kept:?}");
+    assert!(
+        kept.stdout
+            .contains("was kept; `batchlabel schema > old/job-spec.schema.json` updates it"),
+        "{kept:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(scratch.path().join("old/job-spec.schema.json")).unwrap(),
+        "{\"title\": \"an older one\"}"
+    );
+
+    // Inside a checkout (a folder above holds `schemas/job-spec.schema.json`): that file,
+    // relative to the spec, and nothing written beside it.
+    let checkout = Scratch::new();
+    checkout.write("schemas/job-spec.schema.json", &schema);
+    std::fs::create_dir_all(checkout.path().join("specs/team")).unwrap();
+    let inside = checkout.run(&["init", "specs/team/job.yaml"]);
+    assert_eq!(inside.code, 0, "{inside:?}");
+    let spec = checkout.path().join("specs/team/job.yaml");
+    let named = std::fs::read_to_string(&spec).unwrap();
+    assert!(
+        named.starts_with("# yaml-language-server: $schema=../../schemas/job-spec.schema.json\n"),
+        "{named}"
+    );
+    assert!(schema_of(&spec).is_file());
+    assert!(
+        !checkout
+            .path()
+            .join("specs/team/job-spec.schema.json")
+            .exists()
+    );
+    assert!(inside.stdout.contains("(this checkout's;"), "{inside:?}");
+}
