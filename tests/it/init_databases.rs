@@ -109,3 +109,85 @@ fn init_from_an_sqlite_database_reads_the_named_or_only_table() {
         "{not_a_database:?}"
     );
 }
+
+/// PostgreSQL: named by the variable holding its connection string (as specs name it), the
+/// string itself never written or printed; a column batchlabel does not read is cast to text
+/// in the query `init` writes, so the spec checks as written once labeled.
+#[test]
+fn init_from_postgres_names_the_variable_and_reads_the_table() {
+    const ENV: &str = "BATCHLABEL_TEST_DB";
+    let database = batchlabel_test_support::PostgresServer::start();
+    database.sql(
+        "CREATE TABLE comments(id bigint PRIMARY KEY, body text, created timestamptz DEFAULT now()); \
+         INSERT INTO comments(id, body) SELECT n, 'comment ' || n || ' about the product' FROM generate_series(1, 12) AS n; \
+         CREATE SCHEMA crm; CREATE TABLE crm.tickets(ticket text, message text);",
+    );
+    let url = database.url();
+    let env = [(ENV, url.as_str())];
+    let scratch = Scratch::new();
+
+    let several = scratch.run_with_env(&["init", "job.yaml", "--from-postgres", ENV], &env);
+    assert_eq!(several.code, 2, "{several:?}");
+    assert!(
+        several.stderr.contains(
+            "the database in `$BATCHLABEL_TEST_DB` has 2 tables: `comments`, `crm.tickets`"
+        ),
+        "{several:?}"
+    );
+    let unset = scratch.run(&[
+        "init",
+        "job.yaml",
+        "--from-postgres",
+        "NO_SUCH_VARIABLE",
+        "--table",
+        "comments",
+    ]);
+    assert_eq!(unset.code, 2, "{unset:?}");
+    assert!(
+        unset.stderr.contains("`NO_SUCH_VARIABLE` is not set"),
+        "{unset:?}"
+    );
+
+    let outcome = scratch.run_with_env(
+        &[
+            "init",
+            "job.yaml",
+            "--from-postgres",
+            ENV,
+            "--table",
+            "comments",
+        ],
+        &env,
+    );
+    assert_eq!(outcome.code, 0, "{outcome:?}");
+    for line in [
+        "table: comments",
+        "  id    id: named like an id",
+        "  text  body:",
+        "id=1  body=comment 1 about the product",
+    ] {
+        assert!(outcome.stdout.contains(line), "no {line:?}: {outcome:?}");
+    }
+    let path = scratch.path().join("job.yaml");
+    let spec = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        spec.contains("\n  postgres: \"BATCHLABEL_TEST_DB\"\n"),
+        "{spec}"
+    );
+    assert!(
+        spec.contains(
+            "\n  query: \"SELECT \\\"id\\\", \\\"body\\\", \\\"created\\\"::text AS \\\"created\\\" FROM \\\"comments\\\" ORDER BY \\\"id\\\"\"\n"
+        ),
+        "{spec}"
+    );
+    fill_labels(&path);
+    let check = scratch.run_with_env(&["check", "job.yaml"], &env);
+    assert_eq!(check.code, 0, "{check:?}");
+    for text in [&spec, &format!("{outcome:?}{several:?}{check:?}")] {
+        assert!(
+            !text.contains(database.password()),
+            "the password leaked: {text}"
+        );
+        assert!(!text.contains(&url), "the connection string leaked: {text}");
+    }
+}

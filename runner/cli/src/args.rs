@@ -92,7 +92,7 @@ pub enum Command {
     /// Write a starter spec; with `--from DATA`, one that reads that file (its id and text
     /// columns guessed, and why). Never over an existing file.
     #[command(
-        after_help = "Examples:\n  batchlabel init job.yaml --from comments.csv\n  batchlabel init specs/intent.yaml --from data/utterances.jsonl\n  batchlabel init job.yaml --from app.sqlite --table comments\n  batchlabel init job.yaml                  (a template to fill in)"
+        after_help = "Examples:\n  batchlabel init job.yaml --from comments.csv\n  batchlabel init specs/intent.yaml --from data/utterances.jsonl\n  batchlabel init job.yaml --from app.sqlite --table comments\n  batchlabel init job.yaml --from-postgres DATABASE_URL --table comments\n  batchlabel init job.yaml                  (a template to fill in)"
     )]
     Init(InitArgs),
     /// List a job's runs: number, start, state, rows labeled and failed, cost.
@@ -324,6 +324,11 @@ pub struct InitArgs {
     /// guessed.
     #[arg(long, value_name = "DATA")]
     pub from: Option<PathBuf>,
+    /// A PostgreSQL database instead: the NAME of the environment variable holding its
+    /// connection string (e.g. `DATABASE_URL`), as specs name it; the string itself is never
+    /// written into the spec or printed.
+    #[arg(long, value_name = "VARIABLE", conflicts_with = "from")]
+    pub from_postgres: Option<String>,
     /// With a database: the table to read (needed when it has more than one).
     #[arg(long, value_name = "NAME")]
     pub table: Option<String>,

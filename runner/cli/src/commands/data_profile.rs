@@ -20,6 +20,13 @@ pub(crate) enum DataFormat {
     Sqlite {
         table: String,
     },
+    /// A PostgreSQL database (its connection string in `$url_env`), read with this query (of
+    /// this table).
+    Postgres {
+        url_env: String,
+        table: String,
+        query: String,
+    },
 }
 
 impl DataFormat {
@@ -63,9 +70,8 @@ pub(crate) fn table_query(table: &str, id: Option<&str>) -> String {
     format!("SELECT * FROM {}{order}", quoted(table))
 }
 
-/// The table of an SQLite database to read: `table` if it has it, else its only one.
-fn sqlite_table(path: &Path, table: Option<&str>) -> Result<String, String> {
-    let tables = batchlabel_source::sqlite_tables(path).map_err(|error| error.to_string())?;
+/// The table to read: `table` if the database has it, else its only one.
+fn choose_table(place: &str, tables: &[String], table: Option<&str>) -> Result<String, String> {
     let listed = || {
         tables
             .iter()
@@ -73,22 +79,37 @@ fn sqlite_table(path: &Path, table: Option<&str>) -> Result<String, String> {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    match (table, tables.as_slice()) {
-        (_, []) => Err(format!("`{}` has no tables", path.display())),
+    match (table, tables) {
+        (_, []) => Err(format!("{place} has no tables")),
         (Some(table), _) if tables.iter().any(|name| name == table) => Ok(table.to_string()),
         (Some(table), _) => Err(format!(
-            "`{}` has no table `{table}`; its tables: {}\nhint: `--table NAME` with one of them",
-            path.display(),
+            "{place} has no table `{table}`; its tables: {}\nhint: `--table NAME` with one of them",
             listed()
         )),
         (None, [only]) => Ok(only.clone()),
         (None, _) => Err(format!(
-            "`{}` has {} tables: {}\nhint: name the one to label with `--table NAME`",
-            path.display(),
+            "{place} has {} tables: {}\nhint: name the one to label with `--table NAME`",
             tables.len(),
             listed()
         )),
     }
+}
+
+/// Profile the first rows of a PostgreSQL table (its only one, or `table`), the connection
+/// string in `$url_env` (never printed: messages name the variable).
+pub(crate) fn profile_postgres(url_env: &str, table: Option<&str>) -> Result<Profile, String> {
+    let tables = batchlabel_source::postgres_tables(url_env).map_err(|error| error.to_string())?;
+    let table = choose_table(&format!("the database in `${url_env}`"), &tables, table)?;
+    let (query, (columns, objects)) =
+        batchlabel_source::sample_postgres(url_env, &table, SAMPLE_ROWS)
+            .map_err(|error| error.to_string())?;
+    let rows = as_text(&columns, &objects);
+    let format = DataFormat::Postgres {
+        url_env: url_env.to_string(),
+        table,
+        query,
+    };
+    profiled(format, columns, rows, url_env)
 }
 
 /// A column chosen, and why.
@@ -115,7 +136,7 @@ pub(crate) struct Profile {
 pub(crate) fn profile(path: &Path, table: Option<&str>) -> Result<Profile, String> {
     let mut format = DataFormat::of(path).ok_or_else(|| {
         format!(
-            "`{}`: unknown data format\nhint: `--from` takes a .csv, .tsv, .jsonl or .ndjson file, Parquet (a file, a folder or a glob), or an SQLite database",
+            "`{}`: unknown data format\nhint: `--from` takes a .csv, .tsv, .jsonl or .ndjson file, Parquet (a file, a folder or a glob), or an SQLite database; PostgreSQL: `--from-postgres VARIABLE`",
             path.display()
         )
     })?;
@@ -129,8 +150,13 @@ pub(crate) fn profile(path: &Path, table: Option<&str>) -> Result<Profile, Strin
         DataFormat::Csv { delimiter } => read_csv(path, *delimiter)?,
         DataFormat::Jsonl => read_jsonl(path)?,
         DataFormat::Parquet => read_parquet(path)?,
+        DataFormat::Postgres { .. } => {
+            return Err("a PostgreSQL database is named by `--from-postgres VARIABLE`".into());
+        }
         DataFormat::Sqlite { table: chosen } => {
-            *chosen = sqlite_table(path, table)?;
+            let tables =
+                batchlabel_source::sqlite_tables(path).map_err(|error| error.to_string())?;
+            *chosen = choose_table(&format!("`{}`", path.display()), &tables, table)?;
             let query = format!("{} LIMIT {SAMPLE_ROWS}", table_query(chosen, None));
             let (columns, objects) = batchlabel_source::sample_sqlite(path, &query, SAMPLE_ROWS)
                 .map_err(|error| error.to_string())?;
@@ -138,8 +164,18 @@ pub(crate) fn profile(path: &Path, table: Option<&str>) -> Result<Profile, Strin
             (columns, rows)
         }
     };
+    profiled(format, columns, rows, &path.display().to_string())
+}
+
+/// The id, text and gold columns guessed from the sampled rows of `place`.
+fn profiled(
+    format: DataFormat,
+    columns: Vec<String>,
+    rows: Vec<Vec<String>>,
+    place: &str,
+) -> Result<Profile, String> {
     if rows.is_empty() {
-        return Err(format!("`{}` has no rows", path.display()));
+        return Err(format!("`{place}` has no rows"));
     }
     let id = guess_id(&columns, &rows);
     let text = guess_text(&columns, &rows, id.as_ref().map(|id| id.column.as_str()));

@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use super::data_profile::{DataFormat, Profile, profile, table_query};
+use super::data_profile::{DataFormat, Profile, profile, profile_postgres, quoted, table_query};
 use super::schema::SchemaReference;
 use crate::ExitStatus;
 use crate::args::InitArgs;
@@ -37,19 +37,21 @@ fn write_spec(args: &InitArgs) -> Result<String, String> {
         .parent()
         .filter(|parent| !parent.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let profile = args
-        .from
-        .as_deref()
-        .map(|from| profile(from, args.table.as_deref()))
-        .transpose()?;
-    if args.table.is_some() && args.from.is_none() {
+    if args.table.is_some() && args.from.is_none() && args.from_postgres.is_none() {
         return Err("`--table` picks a table of the database `--from` names".into());
     }
+    let profile = match (&args.from, &args.from_postgres) {
+        (Some(from), _) => Some(profile(from, args.table.as_deref())?),
+        (None, Some(url_env)) => Some(profile_postgres(url_env, args.table.as_deref())?),
+        (None, None) => None,
+    };
     let name = job_name(&args.spec);
+    // A PostgreSQL input is named by its variable: the connection string stays out of the spec.
     let input = args
         .from
         .as_deref()
-        .map(|from| relative_to(from, directory));
+        .map(|from| relative_to(from, directory))
+        .or_else(|| args.from_postgres.clone());
     let schema = super::schema::reference(directory);
     let text = spec_text(&name, &schema, input.as_deref(), profile.as_ref());
     // `create_new`: a file that appeared since the check is not overwritten either.
@@ -141,6 +143,7 @@ fn spec_text(
         Some(DataFormat::Jsonl) => "jsonl",
         Some(DataFormat::Parquet) => "parquet",
         Some(DataFormat::Sqlite { .. }) => "sqlite",
+        Some(DataFormat::Postgres { .. }) => "postgres",
         _ => "csv",
     };
     let _ = writeln!(text, "input:");
@@ -161,6 +164,12 @@ fn spec_text(
         Some(DataFormat::Sqlite { table }) => {
             let query = table_query(table, id.map(|id| id.column.as_str()));
             let _ = writeln!(text, "  query: {}", yaml_string(&query));
+        }
+        Some(DataFormat::Postgres { query, .. }) => {
+            let order = id.map_or_else(String::new, |id| {
+                format!(" ORDER BY {}", quoted(&id.column))
+            });
+            let _ = writeln!(text, "  query: {}", yaml_string(&format!("{query}{order}")));
         }
         _ => {}
     }
@@ -214,7 +223,7 @@ fn report(spec: &Path, schema_note: &str, profile: Option<&Profile>) -> String {
         field(schema_note)
     );
     if let Some(profile) = profile {
-        if let DataFormat::Sqlite { table } = &profile.format {
+        if let DataFormat::Sqlite { table } | DataFormat::Postgres { table, .. } = &profile.format {
             let _ = writeln!(
                 text,
                 "\ntable: {} (its rows, by a query you can edit: `input.query`)",

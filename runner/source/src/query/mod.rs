@@ -21,6 +21,7 @@ use crate::row::Record;
 use crate::{Columns, InputIdentity, Row, RowError, Source, SourceError};
 
 pub(crate) use self::postgres::open_postgres;
+pub use self::postgres::{postgres_tables, sample_postgres};
 pub(crate) use self::sqlite::open_sqlite;
 pub use self::sqlite::{sample_sqlite, sqlite_tables};
 
