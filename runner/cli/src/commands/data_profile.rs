@@ -3,8 +3,11 @@
 
 use std::path::Path;
 
+use super::database_profile::{choose_table, is_sqlite, table_query};
+pub(crate) use super::database_profile::{profile_postgres, quoted};
+
 /// Rows read to profile a file.
-const SAMPLE_ROWS: usize = 500;
+pub(crate) const SAMPLE_ROWS: usize = 500;
 
 /// The data's kind, from its extension, or its first bytes (SQLite), or being a folder or a
 /// glob (Parquet).
@@ -16,9 +19,13 @@ pub(crate) enum DataFormat {
     Jsonl,
     /// A file, a folder of `.parquet` files, or a glob.
     Parquet,
-    /// An SQLite database, read from this table.
+    /// An SQLite database, read with this query (of this table; before the sample is read,
+    /// both are empty).
     Sqlite {
         table: String,
+        query: String,
+        /// Columns left out of the query: they hold BLOBs, which are not text.
+        left_out: Vec<String>,
     },
     /// A PostgreSQL database (its connection string in `$url_env`), read with this query (of
     /// this table).
@@ -37,6 +44,8 @@ impl DataFormat {
         if is_sqlite(path) {
             return Some(Self::Sqlite {
                 table: String::new(),
+                query: String::new(),
+                left_out: Vec::new(),
             });
         }
         let extension = path.extension()?.to_str()?.to_ascii_lowercase();
@@ -48,68 +57,6 @@ impl DataFormat {
             _ => None,
         }
     }
-}
-
-/// Whether `path` starts with SQLite's header (whatever its extension: `.db`, `.sqlite3`…).
-fn is_sqlite(path: &Path) -> bool {
-    let mut header = [0u8; 16];
-    std::fs::File::open(path)
-        .and_then(|mut file| std::io::Read::read_exact(&mut file, &mut header))
-        .is_ok_and(|()| &header == b"SQLite format 3\0")
-}
-
-/// An SQL identifier, quoted (a `"` in it doubled).
-pub(crate) fn quoted(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-/// The query `init` writes for a table: every column, in the id's order (a stable order lets
-/// a run resume).
-pub(crate) fn table_query(table: &str, id: Option<&str>) -> String {
-    let order = id.map_or_else(String::new, |id| format!(" ORDER BY {}", quoted(id)));
-    format!("SELECT * FROM {}{order}", quoted(table))
-}
-
-/// The table to read: `table` if the database has it, else its only one.
-fn choose_table(place: &str, tables: &[String], table: Option<&str>) -> Result<String, String> {
-    let listed = || {
-        tables
-            .iter()
-            .map(|name| format!("`{name}`"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    match (table, tables) {
-        (_, []) => Err(format!("{place} has no tables")),
-        (Some(table), _) if tables.iter().any(|name| name == table) => Ok(table.to_string()),
-        (Some(table), _) => Err(format!(
-            "{place} has no table `{table}`; its tables: {}\nhint: `--table NAME` with one of them",
-            listed()
-        )),
-        (None, [only]) => Ok(only.clone()),
-        (None, _) => Err(format!(
-            "{place} has {} tables: {}\nhint: name the one to label with `--table NAME`",
-            tables.len(),
-            listed()
-        )),
-    }
-}
-
-/// Profile the first rows of a PostgreSQL table (its only one, or `table`), the connection
-/// string in `$url_env` (never printed: messages name the variable).
-pub(crate) fn profile_postgres(url_env: &str, table: Option<&str>) -> Result<Profile, String> {
-    let tables = batchlabel_source::postgres_tables(url_env).map_err(|error| error.to_string())?;
-    let table = choose_table(&format!("the database in `${url_env}`"), &tables, table)?;
-    let (query, (columns, objects)) =
-        batchlabel_source::sample_postgres(url_env, &table, SAMPLE_ROWS)
-            .map_err(|error| error.to_string())?;
-    let rows = as_text(&columns, &objects);
-    let format = DataFormat::Postgres {
-        url_env: url_env.to_string(),
-        table,
-        query,
-    };
-    profiled(format, columns, rows, url_env)
 }
 
 /// A column chosen, and why.
@@ -153,13 +100,22 @@ pub(crate) fn profile(path: &Path, table: Option<&str>) -> Result<Profile, Strin
         DataFormat::Postgres { .. } => {
             return Err("a PostgreSQL database is named by `--from-postgres VARIABLE`".into());
         }
-        DataFormat::Sqlite { table: chosen } => {
+        DataFormat::Sqlite {
+            table: chosen,
+            query,
+            left_out,
+        } => {
             let tables =
                 batchlabel_source::sqlite_tables(path).map_err(|error| error.to_string())?;
             *chosen = choose_table(&format!("`{}`", path.display()), &tables, table)?;
-            let query = format!("{} LIMIT {SAMPLE_ROWS}", table_query(chosen, None));
-            let (columns, objects) = batchlabel_source::sample_sqlite(path, &query, SAMPLE_ROWS)
-                .map_err(|error| error.to_string())?;
+            let sample = format!("{} LIMIT {SAMPLE_ROWS}", table_query(chosen, None));
+            let ((mut columns, objects), blobs) =
+                batchlabel_source::sample_sqlite(path, &sample, SAMPLE_ROWS)
+                    .map_err(|error| error.to_string())?;
+            // A BLOB fails its row in a run: the query names the other columns instead.
+            columns.retain(|column| !blobs.contains(column));
+            *query = table_query(chosen, (!blobs.is_empty()).then_some(&columns[..]));
+            *left_out = blobs;
             let rows = as_text(&columns, &objects);
             (columns, rows)
         }
@@ -168,7 +124,7 @@ pub(crate) fn profile(path: &Path, table: Option<&str>) -> Result<Profile, Strin
 }
 
 /// The id, text and gold columns guessed from the sampled rows of `place`.
-fn profiled(
+pub(crate) fn profiled(
     format: DataFormat,
     columns: Vec<String>,
     rows: Vec<Vec<String>>,
@@ -262,7 +218,7 @@ fn read_parquet(path: &Path) -> Result<(Vec<String>, Vec<Vec<String>>), String> 
 }
 
 /// JSON objects as rows of text cells in `columns` order (null and missing are empty).
-fn as_text(
+pub(crate) fn as_text(
     columns: &[String],
     objects: &[serde_json::Map<String, serde_json::Value>],
 ) -> Vec<Vec<String>> {

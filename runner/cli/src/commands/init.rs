@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use super::data_profile::{DataFormat, Profile, profile, profile_postgres, quoted, table_query};
+use super::data_profile::{DataFormat, Profile, profile, profile_postgres, quoted};
 use super::schema::SchemaReference;
 use crate::ExitStatus;
 use crate::args::InitArgs;
@@ -161,11 +161,8 @@ fn spec_text(
         Some(DataFormat::Csv { delimiter: b'\t' }) => {
             let _ = writeln!(text, "  delimiter: \"\\t\"");
         }
-        Some(DataFormat::Sqlite { table }) => {
-            let query = table_query(table, id.map(|id| id.column.as_str()));
-            let _ = writeln!(text, "  query: {}", yaml_string(&query));
-        }
-        Some(DataFormat::Postgres { query, .. }) => {
+        Some(DataFormat::Sqlite { query, .. } | DataFormat::Postgres { query, .. }) => {
+            // A stable order lets a run resume.
             let order = id.map_or_else(String::new, |id| {
                 format!(" ORDER BY {}", quoted(&id.column))
             });
@@ -223,7 +220,22 @@ fn report(spec: &Path, schema_note: &str, profile: Option<&Profile>) -> String {
         field(schema_note)
     );
     if let Some(profile) = profile {
-        if let DataFormat::Sqlite { table } | DataFormat::Postgres { table, .. } = &profile.format {
+        if let DataFormat::Sqlite { left_out, .. } = &profile.format
+            && !left_out.is_empty()
+        {
+            let _ = writeln!(
+                text,
+                "\nleft out of the query: {} (BLOB values, which are not text)",
+                left_out
+                    .iter()
+                    .map(|column| field(column).into_owned())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        if let DataFormat::Sqlite { table, .. } | DataFormat::Postgres { table, .. } =
+            &profile.format
+        {
             let _ = writeln!(
                 text,
                 "\ntable: {} (its rows, by a query you can edit: `input.query`)",

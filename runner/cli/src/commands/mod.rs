@@ -5,6 +5,7 @@ pub(crate) mod check;
 pub(crate) mod clean;
 pub(crate) mod compile;
 pub(crate) mod data_profile;
+pub(crate) mod database_profile;
 pub(crate) mod estimate;
 pub(crate) mod eval;
 pub(crate) mod init;

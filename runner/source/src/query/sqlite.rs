@@ -122,8 +122,13 @@ pub fn sqlite_tables(path: &Path) -> Result<Vec<String>, SourceError> {
 }
 
 /// The first `max` rows of `query` on the SQLite database at `path`, as JSON objects, with
-/// the result's column names (a BLOB, which cannot be labeled, reads as null).
-pub fn sample_sqlite(path: &Path, query: &str, max: usize) -> Result<Sample, SourceError> {
+/// the result's column names; and the columns that held a BLOB (read as null here, and an
+/// error in a run: a BLOB is not text).
+pub fn sample_sqlite(
+    path: &Path,
+    query: &str,
+    max: usize,
+) -> Result<(Sample, Vec<String>), SourceError> {
     let connection = open_read_only(path)?;
     let fail = |error: rusqlite::Error| database_error(path, query, &error);
     let mut statement = connection.prepare(query).map_err(fail)?;
@@ -133,23 +138,25 @@ pub fn sample_sqlite(path: &Path, query: &str, max: usize) -> Result<Sample, Sou
         .map(str::to_string)
         .collect();
     let mut rows = statement.query([]).map_err(fail)?;
-    let mut sample = Vec::new();
+    let (mut sample, mut blobs) = (Vec::new(), Vec::new());
     while sample.len() < max {
         let Some(row) = rows.next().map_err(fail)? else {
             break;
         };
         let mut object = serde_json::Map::new();
         for (index, name) in names.iter().enumerate() {
-            let value = row
-                .get_ref(index)
-                .ok()
+            let value = row.get_ref(index).ok();
+            if matches!(value, Some(ValueRef::Blob(_))) && !blobs.contains(name) {
+                blobs.push(name.clone());
+            }
+            let value = value
                 .and_then(|value| json_of(value).ok())
                 .unwrap_or(Json::Null);
             object.insert(name.clone(), value);
         }
         sample.push(object);
     }
-    Ok((names, sample))
+    Ok(((names, sample), blobs))
 }
 
 /// The database at `path`, read-only; a missing file is not created.
