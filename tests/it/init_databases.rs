@@ -147,6 +147,27 @@ fn init_from_postgres_names_the_variable_and_reads_the_table() {
         "{unset:?}"
     );
 
+    // The connection string itself, given by mistake: refused, and not echoed.
+    let pasted = scratch.run(&[
+        "init",
+        "job.yaml",
+        "--from-postgres",
+        &url,
+        "--table",
+        "comments",
+    ]);
+    assert_eq!(pasted.code, 2, "{pasted:?}");
+    assert!(
+        pasted
+            .stderr
+            .contains("takes the NAME of an environment variable"),
+        "{pasted:?}"
+    );
+    assert!(
+        !format!("{pasted:?}").contains(database.password()),
+        "{pasted:?}"
+    );
+
     let outcome = scratch.run_with_env(
         &[
             "init",

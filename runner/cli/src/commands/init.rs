@@ -40,6 +40,12 @@ fn write_spec(args: &InitArgs) -> Result<String, String> {
     if args.table.is_some() && args.from.is_none() && args.from_postgres.is_none() {
         return Err("`--table` picks a table of the database `--from` names".into());
     }
+    if let Some(url_env) = &args.from_postgres
+        && !is_variable_name(url_env)
+    {
+        // Not echoed: it may be the connection string itself, password and all.
+        return Err("`--from-postgres` takes the NAME of an environment variable that holds the connection string, not the string itself\nhint: `export DATABASE_URL=postgres://…` then `--from-postgres DATABASE_URL`".into());
+    }
     let profile = match (&args.from, &args.from_postgres) {
         (Some(from), _) => Some(profile(from, args.table.as_deref())?),
         (None, Some(url_env)) => Some(profile_postgres(url_env, args.table.as_deref())?),
@@ -65,7 +71,15 @@ fn write_spec(args: &InitArgs) -> Result<String, String> {
     let mut note = schema.note;
     if let Some(path) = &schema.write {
         // The spec is written; a schema that cannot be is only worth a line.
-        if let Err(error) = std::fs::write(path, super::schema::SCHEMA) {
+        // `create_new`: never over a file, even one that appeared since it was looked for.
+        let written = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .and_then(|mut file| {
+                std::io::Write::write_all(&mut file, super::schema::SCHEMA.as_bytes())
+            });
+        if let Err(error) = written {
             note = format!(
                 "schema: cannot write `{}` ({error}); `batchlabel schema > {}` writes it",
                 path.display(),
@@ -74,6 +88,16 @@ fn write_spec(args: &InitArgs) -> Result<String, String> {
         }
     }
     Ok(report(&args.spec, &note, profile.as_ref()))
+}
+
+/// Whether `name` can be an environment variable's name (letters, digits, `_`; no digit first).
+fn is_variable_name(name: &str) -> bool {
+    name.chars()
+        .next()
+        .is_some_and(|first| !first.is_ascii_digit())
+        && name
+            .chars()
+            .all(|character| character.is_ascii_alphanumeric() || character == '_')
 }
 
 /// The job name: the spec file's stem, in the characters a job name may have (it starts
@@ -328,5 +352,14 @@ mod tests {
             "../data/x.csv"
         );
         assert_eq!(yaml_string("a: b"), "\"a: b\"");
+        assert!(is_variable_name("DATABASE_URL") && is_variable_name("_x1"));
+        for bad in [
+            "",
+            "1X",
+            "postgres://u:secret@h/db",
+            "host=h password=secret",
+        ] {
+            assert!(!is_variable_name(bad), "{bad}");
+        }
     }
 }
