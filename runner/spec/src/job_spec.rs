@@ -75,7 +75,7 @@ pub enum ExampleSimilarity {
     Words,
     /// Cosine similarity of the embedded local model's embeddings (the mean of its hidden
     /// states): finds examples that share meaning but no words. Needs the local model
-    /// (`scripts/fetch-model.sh`), with any provider; costs one short model pass per row and
+    /// (`batchlabel model fetch`), with any provider; costs one short model pass per row and
     /// per pool example at compile.
     Embeddings,
 }
@@ -269,7 +269,7 @@ pub enum ProviderKind {
     /// Mistral's batch API. Key from `$MISTRAL_API_KEY`.
     Mistral,
     /// The embedded local model (llama.cpp, CPU): offline, no key. `name` is
-    /// `smollm2-135m-instruct` (fetched by `scripts/fetch-model.sh`) or a path to a `.gguf`
+    /// `smollm2-135m-instruct` (fetched by `batchlabel model fetch`) or a path to a `.gguf`
     /// file, relative to the spec.
     Local,
 }

@@ -3,19 +3,51 @@
 
 use std::path::Path;
 
-/// Rows read to profile a file.
-const SAMPLE_ROWS: usize = 500;
+use super::database_profile::{choose_table, is_sqlite, table_query};
+pub(crate) use super::database_profile::{profile_postgres, quoted};
 
-/// The data file's format, from its extension.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Rows read to profile a file.
+pub(crate) const SAMPLE_ROWS: usize = 500;
+
+/// The data's kind, from its extension, or its first bytes (SQLite), or being a folder or a
+/// glob (Parquet).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum DataFormat {
-    Csv { delimiter: u8 },
+    Csv {
+        delimiter: u8,
+    },
     Jsonl,
+    /// A file, a folder of `.parquet` files, or a glob.
     Parquet,
+    /// An SQLite database, read with this query (of this table; before the sample is read,
+    /// both are empty).
+    Sqlite {
+        table: String,
+        query: String,
+        /// Columns left out of the query: they hold BLOBs, which are not text.
+        left_out: Vec<String>,
+    },
+    /// A PostgreSQL database (its connection string in `$url_env`), read with this query (of
+    /// this table).
+    Postgres {
+        url_env: String,
+        table: String,
+        query: String,
+    },
 }
 
 impl DataFormat {
     pub(crate) fn of(path: &Path) -> Option<Self> {
+        if path.to_string_lossy().contains(['*', '?']) || path.is_dir() {
+            return Some(Self::Parquet);
+        }
+        if is_sqlite(path) {
+            return Some(Self::Sqlite {
+                table: String::new(),
+                query: String::new(),
+                left_out: Vec::new(),
+            });
+        }
         let extension = path.extension()?.to_str()?.to_ascii_lowercase();
         match extension.as_str() {
             "csv" => Some(Self::Csv { delimiter: b',' }),
@@ -47,21 +79,59 @@ pub(crate) struct Profile {
     pub(crate) gold: Option<String>,
 }
 
-/// Read and profile the first rows of `path`.
-pub(crate) fn profile(path: &Path) -> Result<Profile, String> {
-    let format = DataFormat::of(path).ok_or_else(|| {
+/// Read and profile the first rows of `path` (of its `table`, for a database).
+pub(crate) fn profile(path: &Path, table: Option<&str>) -> Result<Profile, String> {
+    let mut format = DataFormat::of(path).ok_or_else(|| {
         format!(
-            "`{}`: unknown data format\nhint: `--from` takes a .csv, .tsv, .jsonl or .ndjson file",
+            "`{}`: unknown data format\nhint: `--from` takes a .csv, .tsv, .jsonl or .ndjson file, Parquet (a file, a folder or a glob), or an SQLite database; PostgreSQL: `--from-postgres VARIABLE`",
             path.display()
         )
     })?;
-    let (columns, rows) = match format {
-        DataFormat::Csv { delimiter } => read_csv(path, delimiter)?,
+    if table.is_some() && !matches!(format, DataFormat::Sqlite { .. }) {
+        return Err(format!(
+            "`--table` picks a table of a database, and `{}` is not one",
+            path.display()
+        ));
+    }
+    let (columns, rows) = match &mut format {
+        DataFormat::Csv { delimiter } => read_csv(path, *delimiter)?,
         DataFormat::Jsonl => read_jsonl(path)?,
         DataFormat::Parquet => read_parquet(path)?,
+        DataFormat::Postgres { .. } => {
+            return Err("a PostgreSQL database is named by `--from-postgres VARIABLE`".into());
+        }
+        DataFormat::Sqlite {
+            table: chosen,
+            query,
+            left_out,
+        } => {
+            let tables =
+                batchlabel_source::sqlite_tables(path).map_err(|error| error.to_string())?;
+            *chosen = choose_table(&format!("`{}`", path.display()), &tables, table)?;
+            let sample = format!("{} LIMIT {SAMPLE_ROWS}", table_query(chosen, None));
+            let ((mut columns, objects), blobs) =
+                batchlabel_source::sample_sqlite(path, &sample, SAMPLE_ROWS)
+                    .map_err(|error| error.to_string())?;
+            // A BLOB fails its row in a run: the query names the other columns instead.
+            columns.retain(|column| !blobs.contains(column));
+            *query = table_query(chosen, (!blobs.is_empty()).then_some(&columns[..]));
+            *left_out = blobs;
+            let rows = as_text(&columns, &objects);
+            (columns, rows)
+        }
     };
+    profiled(format, columns, rows, &path.display().to_string())
+}
+
+/// The id, text and gold columns guessed from the sampled rows of `place`.
+pub(crate) fn profiled(
+    format: DataFormat,
+    columns: Vec<String>,
+    rows: Vec<Vec<String>>,
+    place: &str,
+) -> Result<Profile, String> {
     if rows.is_empty() {
-        return Err(format!("`{}` has no rows", path.display()));
+        return Err(format!("`{place}` has no rows"));
     }
     let id = guess_id(&columns, &rows);
     let text = guess_text(&columns, &rows, id.as_ref().map(|id| id.column.as_str()));
@@ -148,7 +218,7 @@ fn read_parquet(path: &Path) -> Result<(Vec<String>, Vec<Vec<String>>), String> 
 }
 
 /// JSON objects as rows of text cells in `columns` order (null and missing are empty).
-fn as_text(
+pub(crate) fn as_text(
     columns: &[String],
     objects: &[serde_json::Map<String, serde_json::Value>],
 ) -> Vec<Vec<String>> {

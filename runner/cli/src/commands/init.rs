@@ -1,17 +1,16 @@
 //! `batchlabel init SPEC [--from DATA]`: write a starter spec — with `--from`, one reading that
 //! file, its id and text columns guessed (and why), its first rows shown — whose labels are a
-//! marked template to fill in; never over an existing file. Then the next commands.
+//! marked template to fill in; never over an existing file. Then the next commands. Its
+//! `$schema` line names a schema file that exists (see [`super::schema`]).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use super::data_profile::{DataFormat, Profile, profile};
+use super::data_profile::{DataFormat, Profile, profile, profile_postgres, quoted};
+use super::schema::SchemaReference;
 use crate::ExitStatus;
 use crate::args::InitArgs;
 use crate::printer::{Printer, field};
-
-/// The JSON Schema editors validate specs against (the schema's `$id`).
-const SCHEMA_URL: &str = "https://batchlabel.dev/schemas/job-spec.schema.json";
 
 pub(crate) fn init(args: &InitArgs, printer: Printer) -> ExitStatus {
     match write_spec(args) {
@@ -38,13 +37,29 @@ fn write_spec(args: &InitArgs) -> Result<String, String> {
         .parent()
         .filter(|parent| !parent.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let profile = args.from.as_deref().map(profile).transpose()?;
+    if args.table.is_some() && args.from.is_none() && args.from_postgres.is_none() {
+        return Err("`--table` picks a table of the database `--from` names".into());
+    }
+    if let Some(url_env) = &args.from_postgres
+        && !is_variable_name(url_env)
+    {
+        // Not echoed: it may be the connection string itself, password and all.
+        return Err("`--from-postgres` takes the NAME of an environment variable that holds the connection string, not the string itself\nhint: `export DATABASE_URL=postgres://…` then `--from-postgres DATABASE_URL`".into());
+    }
+    let profile = match (&args.from, &args.from_postgres) {
+        (Some(from), _) => Some(profile(from, args.table.as_deref())?),
+        (None, Some(url_env)) => Some(profile_postgres(url_env, args.table.as_deref())?),
+        (None, None) => None,
+    };
     let name = job_name(&args.spec);
+    // A PostgreSQL input is named by its variable: the connection string stays out of the spec.
     let input = args
         .from
         .as_deref()
-        .map(|from| relative_to(from, directory));
-    let text = spec_text(&name, input.as_deref(), profile.as_ref());
+        .map(|from| relative_to(from, directory))
+        .or_else(|| args.from_postgres.clone());
+    let schema = super::schema::reference(directory);
+    let text = spec_text(&name, &schema, input.as_deref(), profile.as_ref());
     // `create_new`: a file that appeared since the check is not overwritten either.
     let mut file = std::fs::OpenOptions::new()
         .write(true)
@@ -53,7 +68,36 @@ fn write_spec(args: &InitArgs) -> Result<String, String> {
         .map_err(|error| format!("cannot write `{}`: {error}", args.spec.display()))?;
     std::io::Write::write_all(&mut file, text.as_bytes())
         .map_err(|error| format!("cannot write `{}`: {error}", args.spec.display()))?;
-    Ok(report(&args.spec, profile.as_ref()))
+    let mut note = schema.note;
+    if let Some(path) = &schema.write {
+        // The spec is written; a schema that cannot be is only worth a line.
+        // `create_new`: never over a file, even one that appeared since it was looked for.
+        let written = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .and_then(|mut file| {
+                std::io::Write::write_all(&mut file, super::schema::SCHEMA.as_bytes())
+            });
+        if let Err(error) = written {
+            note = format!(
+                "schema: cannot write `{}` ({error}); `batchlabel schema > {}` writes it",
+                path.display(),
+                path.display()
+            );
+        }
+    }
+    Ok(report(&args.spec, &note, profile.as_ref()))
+}
+
+/// Whether `name` can be an environment variable's name (letters, digits, `_`; no digit first).
+fn is_variable_name(name: &str) -> bool {
+    name.chars()
+        .next()
+        .is_some_and(|first| !first.is_ascii_digit())
+        && name
+            .chars()
+            .all(|character| character.is_ascii_alphanumeric() || character == '_')
 }
 
 /// The job name: the spec file's stem, in the characters a job name may have (it starts
@@ -77,8 +121,12 @@ fn job_name(spec: &Path) -> String {
     if name.is_empty() { "job".into() } else { name }
 }
 
-/// `path` as the spec (in `directory`) should name it: relative when both are relative.
+/// `path` as the spec (in `directory`) should name it: relative when both are relative; an
+/// absolute path as it was given.
 fn relative_to(path: &Path, directory: &Path) -> String {
+    if path.is_absolute() {
+        return path.to_string_lossy().into_owned();
+    }
     let absolute = |path: &Path| std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
     let (path, directory) = (absolute(path), absolute(directory));
     let mut up = PathBuf::new();
@@ -102,13 +150,24 @@ fn yaml_string(text: &str) -> String {
     serde_json::Value::String(text.to_string()).to_string()
 }
 
-fn spec_text(name: &str, input: Option<&str>, profile: Option<&Profile>) -> String {
-    let mut text = format!("# yaml-language-server: $schema={SCHEMA_URL}\nname: {name}\n");
+fn spec_text(
+    name: &str,
+    schema: &SchemaReference,
+    input: Option<&str>,
+    profile: Option<&Profile>,
+) -> String {
+    let mut text = format!(
+        "# yaml-language-server: $schema={}\nname: {name}\n",
+        schema.path
+    );
     let id = profile.and_then(|profile| profile.id.as_ref());
     let text_column = profile.and_then(|profile| profile.text.as_ref());
-    let kind = match profile.map(|profile| profile.format) {
+    let format = profile.map(|profile| &profile.format);
+    let kind = match format {
         Some(DataFormat::Jsonl) => "jsonl",
         Some(DataFormat::Parquet) => "parquet",
+        Some(DataFormat::Sqlite { .. }) => "sqlite",
+        Some(DataFormat::Postgres { .. }) => "postgres",
         _ => "csv",
     };
     let _ = writeln!(text, "input:");
@@ -117,13 +176,23 @@ fn spec_text(name: &str, input: Option<&str>, profile: Option<&Profile>) -> Stri
         "  {kind}: {}{}",
         yaml_string(input.unwrap_or("data.csv")),
         if input.is_none() {
-            "   # TODO: your data file (CSV, JSONL or Parquet; or sqlite/postgres + query)"
+            "   # TODO: your data (CSV, TSV, JSONL, Parquet; or sqlite/postgres + query)"
         } else {
             ""
         }
     );
-    if let Some(DataFormat::Csv { delimiter: b'\t' }) = profile.map(|profile| profile.format) {
-        let _ = writeln!(text, "  delimiter: \"\\t\"");
+    match format {
+        Some(DataFormat::Csv { delimiter: b'\t' }) => {
+            let _ = writeln!(text, "  delimiter: \"\\t\"");
+        }
+        Some(DataFormat::Sqlite { query, .. } | DataFormat::Postgres { query, .. }) => {
+            // A stable order lets a run resume.
+            let order = id.map_or_else(String::new, |id| {
+                format!(" ORDER BY {}", quoted(&id.column))
+            });
+            let _ = writeln!(text, "  query: {}", yaml_string(&format!("{query}{order}")));
+        }
+        _ => {}
     }
     let _ = writeln!(
         text,
@@ -168,9 +237,35 @@ fn spec_text(name: &str, input: Option<&str>, profile: Option<&Profile>) -> Stri
     text
 }
 
-fn report(spec: &Path, profile: Option<&Profile>) -> String {
-    let mut text = format!("wrote {}\n", field(&spec.display().to_string()));
+fn report(spec: &Path, schema_note: &str, profile: Option<&Profile>) -> String {
+    let mut text = format!(
+        "wrote {}\n{}\n",
+        field(&spec.display().to_string()),
+        field(schema_note)
+    );
     if let Some(profile) = profile {
+        if let DataFormat::Sqlite { left_out, .. } = &profile.format
+            && !left_out.is_empty()
+        {
+            let _ = writeln!(
+                text,
+                "\nleft out of the query: {} (BLOB values, which are not text)",
+                left_out
+                    .iter()
+                    .map(|column| field(column).into_owned())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        if let DataFormat::Sqlite { table, .. } | DataFormat::Postgres { table, .. } =
+            &profile.format
+        {
+            let _ = writeln!(
+                text,
+                "\ntable: {} (its rows, by a query you can edit: `input.query`)",
+                field(table)
+            );
+        }
         let _ = writeln!(
             text,
             "\ncolumns: {}",
@@ -257,5 +352,14 @@ mod tests {
             "../data/x.csv"
         );
         assert_eq!(yaml_string("a: b"), "\"a: b\"");
+        assert!(is_variable_name("DATABASE_URL") && is_variable_name("_x1"));
+        for bad in [
+            "",
+            "1X",
+            "postgres://u:secret@h/db",
+            "host=h password=secret",
+        ] {
+            assert!(!is_variable_name(bad), "{bad}");
+        }
     }
 }

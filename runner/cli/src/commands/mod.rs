@@ -5,14 +5,17 @@ pub(crate) mod check;
 pub(crate) mod clean;
 pub(crate) mod compile;
 pub(crate) mod data_profile;
+pub(crate) mod database_profile;
 pub(crate) mod estimate;
 pub(crate) mod eval;
 pub(crate) mod init;
+pub(crate) mod model;
 pub(crate) mod pilot;
 pub(crate) mod pilot_compare;
 pub(crate) mod report;
 pub(crate) mod run;
 pub(crate) mod runs;
+pub(crate) mod schema;
 pub(crate) mod serve;
 pub(crate) mod status;
 

@@ -21,7 +21,9 @@ use crate::row::Record;
 use crate::{Columns, InputIdentity, Row, RowError, Source, SourceError};
 
 pub(crate) use self::postgres::open_postgres;
+pub use self::postgres::{postgres_tables, sample_postgres};
 pub(crate) use self::sqlite::open_sqlite;
+pub use self::sqlite::{sample_sqlite, sqlite_tables};
 
 /// Rows per hand-over, and hand-overs in flight: a few thousand rows at most in memory.
 const CHUNK: usize = 512;

@@ -9,9 +9,10 @@ use postgres::types::{Kind, Type};
 use postgres::{Config, IsolationLevel};
 use serde_json::Value as Json;
 
-use super::connection::{config_from_env, connect_worded, describe, secret_of};
+use super::connection::{config_from_env, connect_worded, describe, open, secret_of};
 use super::{Message, QuerySource, RowSender};
 use crate::SourceError;
+use crate::parquet_source::Sample;
 
 /// Rows fetched from the cursor per round trip.
 const FETCH: i32 = 1000;
@@ -187,4 +188,85 @@ fn value(row: &postgres::Row, index: usize, kind: &Type) -> Result<Json, postgre
             .try_get::<_, Option<String>>(index)?
             .map_or(Json::Null, Json::String),
     })
+}
+
+/// The tables and views the user in `$url_env` can read, as `schema.table` (`public.` left
+/// off), in name order: for looking at a database before a spec names its query.
+pub fn postgres_tables(url_env: &str) -> Result<Vec<String>, SourceError> {
+    let location = format!("postgres:${url_env}");
+    let (mut client, secret) = open(url_env).map_err(|refusal| refusal.at(&location))?;
+    let rows = client
+        .query(
+            "SELECT CASE WHEN table_schema = 'public' THEN table_name \
+             ELSE table_schema || '.' || table_name END FROM information_schema.tables \
+             WHERE table_schema NOT IN ('pg_catalog', 'information_schema') ORDER BY 1",
+            &[],
+        )
+        .map_err(|error| describe(&error, secret.as_deref(), None).at(&location))?;
+    Ok(rows.iter().map(|row| row.get::<_, String>(0)).collect())
+}
+
+/// A query reading every column of `table` (`name` or `schema.name`; a column of a type
+/// batchlabel does not read is cast to text), and its first `max` rows.
+pub fn sample_postgres(
+    url_env: &str,
+    table: &str,
+    max: usize,
+) -> Result<(String, Sample), SourceError> {
+    let location = format!("postgres:${url_env}");
+    let (mut client, secret) = open(url_env).map_err(|refusal| refusal.at(&location))?;
+    let quote = |name: &str| format!("\"{}\"", name.replace('"', "\"\""));
+    let from = match table.split_once('.') {
+        Some((schema, name)) => format!("{}.{}", quote(schema), quote(name)),
+        None => quote(table),
+    };
+    let fail = |error: &postgres::Error, query: &str| {
+        describe(error, secret.as_deref(), Some(query)).at(&location)
+    };
+    let all = format!("SELECT * FROM {from}");
+    let statement = client.prepare(&all).map_err(|error| fail(&error, &all))?;
+    let selected: Vec<String> = statement
+        .columns()
+        .iter()
+        .map(|column| {
+            let name = quote(column.name());
+            if readable(column.type_()) {
+                name
+            } else {
+                format!("{name}::text AS {name}")
+            }
+        })
+        .collect();
+    let query = format!("SELECT {} FROM {from}", selected.join(", "));
+    let limited = format!("{query} LIMIT {max}");
+    let statement = client
+        .prepare(&limited)
+        .map_err(|error| fail(&error, &limited))?;
+    let names: Vec<String> = statement
+        .columns()
+        .iter()
+        .map(|column| column.name().to_string())
+        .collect();
+    let types: Vec<Type> = statement
+        .columns()
+        .iter()
+        .map(|column| column.type_().clone())
+        .collect();
+    let rows = client
+        .query(&statement, &[])
+        .map_err(|error| fail(&error, &limited))?;
+    let sample = rows
+        .iter()
+        .map(|row| {
+            names
+                .iter()
+                .zip(&types)
+                .enumerate()
+                .map(|(index, (name, kind))| {
+                    (name.clone(), value(row, index, kind).unwrap_or(Json::Null))
+                })
+                .collect()
+        })
+        .collect();
+    Ok((query, (names, sample)))
 }

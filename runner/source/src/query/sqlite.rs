@@ -9,6 +9,7 @@ use serde_json::Value as Json;
 
 use super::{Message, QuerySource, RowSender, point_at};
 use crate::SourceError;
+use crate::parquet_source::Sample;
 
 /// Open `query` on the database at `path`.
 pub(crate) fn open_sqlite(
@@ -103,6 +104,72 @@ fn read(
     }
 }
 
+/// The tables and views of the SQLite database at `path` (not SQLite's own), by name: for
+/// looking at a database before a spec names its query.
+pub fn sqlite_tables(path: &Path) -> Result<Vec<String>, SourceError> {
+    let connection = open_read_only(path)?;
+    let fail = |error: rusqlite::Error| database_error(path, "", &error);
+    let mut statement = connection
+        .prepare(
+            "SELECT name FROM sqlite_schema WHERE type IN ('table', 'view') \
+             AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name",
+        )
+        .map_err(fail)?;
+    let names = statement
+        .query_map([], |row| row.get::<_, String>(0))
+        .map_err(fail)?;
+    names.collect::<Result<_, _>>().map_err(fail)
+}
+
+/// The first `max` rows of `query` on the SQLite database at `path`, as JSON objects, with
+/// the result's column names; and the columns that held a BLOB (read as null here, and an
+/// error in a run: a BLOB is not text).
+pub fn sample_sqlite(
+    path: &Path,
+    query: &str,
+    max: usize,
+) -> Result<(Sample, Vec<String>), SourceError> {
+    let connection = open_read_only(path)?;
+    let fail = |error: rusqlite::Error| database_error(path, query, &error);
+    let mut statement = connection.prepare(query).map_err(fail)?;
+    let names: Vec<String> = statement
+        .column_names()
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    let mut rows = statement.query([]).map_err(fail)?;
+    let (mut sample, mut blobs) = (Vec::new(), Vec::new());
+    while sample.len() < max {
+        let Some(row) = rows.next().map_err(fail)? else {
+            break;
+        };
+        let mut object = serde_json::Map::new();
+        for (index, name) in names.iter().enumerate() {
+            let value = row.get_ref(index).ok();
+            if matches!(value, Some(ValueRef::Blob(_))) && !blobs.contains(name) {
+                blobs.push(name.clone());
+            }
+            let value = value
+                .and_then(|value| json_of(value).ok())
+                .unwrap_or(Json::Null);
+            object.insert(name.clone(), value);
+        }
+        sample.push(object);
+    }
+    Ok(((names, sample), blobs))
+}
+
+/// The database at `path`, read-only; a missing file is not created.
+fn open_read_only(path: &Path) -> Result<Connection, SourceError> {
+    if !path.is_file() {
+        return Err(SourceError::Missing {
+            path: path.to_path_buf(),
+        });
+    }
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    Connection::open_with_flags(path, flags).map_err(|error| database_error(path, "", &error))
+}
+
 /// A stored value as JSON; a BLOB is not text and cannot be labeled.
 fn json_of(value: ValueRef<'_>) -> Result<Json, String> {
     Ok(match value {
@@ -145,6 +212,10 @@ fn database_error(path: &Path, query: &str, error: &rusqlite::Error) -> SourceEr
     SourceError::Database {
         location: location.to_string_lossy().into_owned(),
         message: format!("{message}{caret}"),
-        hint: "check the `input.query` in the spec".into(),
+        hint: if query.is_empty() {
+            "is it an SQLite database, readable by you?".into()
+        } else {
+            "check the `input.query` in the spec".into()
+        },
     }
 }
