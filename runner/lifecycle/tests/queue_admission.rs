@@ -4,96 +4,21 @@
 //! the runner does not know, the server's refusals lower the runner's cap and the job still
 //! finishes, every batch created once.
 
-use std::fmt::Write as _;
-use std::sync::Arc;
-use std::time::Duration;
-
-use batchlabel_lifecycle::{Ledger, Plugins, RunObserver, RunSettings, RunSummary};
+use batchlabel_lifecycle::{Ledger, RunSettings, RunSummary};
 use batchlabel_providers::{OpenAiClient, RetryPolicy};
-use batchlabel_serve::{Engine, Faults, Script, ServeOptions, Server};
 use serde_json::Value;
 
-/// The server's cap, in tokens (characters/4); shards hold at most 16,000 bytes (4,000
-/// tokens), so two always fit.
-const CAP: u64 = 10_000;
-const ROWS: usize = 400;
+mod queue_support;
 
-struct Quiet;
+use queue_support::{CAP, Quiet, ROWS, serve, settings, stats};
 
-impl RunObserver for Quiet {
-    fn event(&self, _message: &str) {}
-    fn progress(&self, _finished: u64, _total: u64) {}
-}
-
-/// A job over `ROWS` rows; `batch_extra` goes under `batch:`.
-fn job(scratch: &std::path::Path, batch_extra: &str) -> batchlabel_spec::Job {
-    let mut csv = String::from("id,text\n");
-    for index in 0..ROWS {
-        let _ = writeln!(
-            csv,
-            "t{index},comment number {index} about the product: it arrived on time and works as described"
-        );
-    }
-    std::fs::write(scratch.join("rows.csv"), csv).expect("write rows");
-    let spec = format!(
-        "name: queue-job\ninput:\n  csv: rows.csv\n  id: id\n  text: text\nprompt:\n  system: Label the sentiment.\n  user: \"{{{{ text }}}}\"\nlabels:\n  sentiment:\n    one_of: {{POSITIVE: good, NEGATIVE: bad, NEUTRAL: neither}}\nmodel:\n  provider: openai\n  name: gpt-4o-mini\n  temperature: 0\nbatch:\n  max_bytes_per_file: 16000\n  max_attempts: 2\n{batch_extra}"
-    );
-    let path = scratch.join("job.yaml");
-    std::fs::write(&path, spec).expect("write spec");
-    batchlabel_spec::load(&path)
-        .unwrap_or_else(|diagnostics| panic!("{diagnostics:?}"))
-        .job
-}
-
-fn settings(scratch: &std::path::Path) -> RunSettings {
-    RunSettings {
-        state_dir: scratch.join("state"),
-        limit: None,
-        no_wait: false,
-        new_run: false,
-        poll_interval: Duration::from_millis(5),
-        max_poll_interval: Duration::from_millis(20),
-        concurrency: 8,
-        max_usd: None,
-        plugins: Plugins::default(),
-    }
-}
-
-/// A server capped at [`CAP`] queued tokens; its origin.
-async fn serve(scratch: &std::path::Path) -> String {
-    let server = Server::bind(ServeOptions {
-        address: ([127, 0, 0, 1], 0).into(),
-        state_dir: scratch.join("serve"),
-        engine: Engine::Scripted(Arc::new(Script::default())),
-        faults: Faults::default(),
-        max_requests_per_file: 50_000,
-        api_key: None,
-        // Batches take a while, so several are queued at once.
-        step_delay: Duration::from_millis(15),
-        azure_max_enqueued_tokens: batchlabel_serve::DEFAULT_AZURE_MAX_ENQUEUED_TOKENS,
-        max_enqueued_tokens: Some(CAP),
-    })
-    .await
-    .expect("bind");
-    let origin = format!("http://{}", server.local_address());
-    tokio::spawn(server.run());
-    origin
-}
+const OPENAI: &str = "  provider: openai\n  name: gpt-4o-mini\n  temperature: 0\n";
 
 async fn run(origin: &str, job: &batchlabel_spec::Job, settings: &RunSettings) -> RunSummary {
     let provider = OpenAiClient::new(&format!("{origin}/v1"), None, RetryPolicy::default());
     batchlabel_lifecycle::run(job, settings, &provider, &Quiet)
         .await
         .expect("run")
-}
-
-async fn stats(origin: &str) -> Value {
-    reqwest::get(format!("{origin}/v1/_batchlabel/stats"))
-        .await
-        .expect("stats")
-        .json()
-        .await
-        .expect("stats JSON")
 }
 
 /// Every batch was created once (its metadata names the shard and the submission).
@@ -111,7 +36,12 @@ fn assert_each_batch_once(stats: &Value) {
 async fn a_job_several_times_the_queue_cap_goes_in_waves() {
     let scratch = tempfile::tempdir().expect("temp dir");
     let origin = serve(scratch.path()).await;
-    let job = job(scratch.path(), &format!("  max_enqueued_tokens: {CAP}\n"));
+    let job = queue_support::job(
+        scratch.path(),
+        "queue-job",
+        OPENAI,
+        &format!("  max_enqueued_tokens: {CAP}\n"),
+    );
     let summary = run(&origin, &job, &settings(scratch.path())).await;
     assert_eq!(summary.counts.labeled_rows, ROWS as u64, "{summary:?}");
     assert_eq!(summary.counts.failed_rows, 0, "{summary:?}");
@@ -158,7 +88,7 @@ async fn refusals_from_a_cap_the_runner_does_not_know_lower_its_cap() {
     let scratch = tempfile::tempdir().expect("temp dir");
     let origin = serve(scratch.path()).await;
     // No cap in the spec, and a loopback server gets no default: everything goes at first.
-    let job = job(scratch.path(), "");
+    let job = queue_support::job(scratch.path(), "queue-job", OPENAI, "");
     let summary = run(&origin, &job, &settings(scratch.path())).await;
     assert_eq!(summary.counts.labeled_rows, ROWS as u64, "{summary:?}");
     assert_eq!(summary.counts.failed_rows, 0, "{summary:?}");

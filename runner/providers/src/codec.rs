@@ -242,3 +242,35 @@ pub(crate) fn conversation_of(
     }
     Ok(conversation)
 }
+
+/// One request line as `codec` writes it for `model` (temperature 0, a 20-token cap, seed
+/// 7, system "Label it.", user "fine"), and parsed: for the codecs' own tests.
+#[cfg(test)]
+pub(crate) fn sample_line(codec: &dyn Codec, model: &str) -> (Vec<u8>, serde_json::Value) {
+    let parameters = serde_json::Map::from_iter([
+        ("temperature".to_string(), serde_json::Value::from(0)),
+        (
+            "max_completion_tokens".to_string(),
+            serde_json::Value::from(20),
+        ),
+        ("seed".to_string(), serde_json::Value::from(7)),
+    ]);
+    let schema = serde_json::json!({"type": "object"});
+    let shape = RequestShape {
+        model,
+        parameters: &parameters,
+        schema_name: "labels",
+        schema: &schema,
+    };
+    let encoder = codec.encoder(&shape).expect("encoder");
+    let mut line = encoder.line_start().to_vec();
+    line.extend_from_slice(b"r-1");
+    line.extend_from_slice(encoder.after_custom_id());
+    line.extend_from_slice(encoder.body_head());
+    line.extend(encoder.system_prefix("Label it."));
+    encoder.write_message(&mut line, "user", "fine");
+    line.extend_from_slice(encoder.body_tail());
+    line.extend_from_slice(encoder.line_end());
+    let value = serde_json::from_slice(&line).expect("valid JSON");
+    (line, value)
+}

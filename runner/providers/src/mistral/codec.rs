@@ -21,33 +21,11 @@ crate::openai::body_only_codec!(MistralCodec, mistral_name);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codec::{Codec, LineResult, RequestShape};
-    use serde_json::Value;
+    use crate::codec::{Codec, LineResult};
 
     #[test]
     fn lines_carry_only_custom_id_and_body_with_mistral_names() {
-        let parameters = serde_json::Map::from_iter([
-            ("temperature".to_string(), Value::from(0)),
-            ("max_completion_tokens".to_string(), Value::from(20)),
-            ("seed".to_string(), Value::from(7)),
-        ]);
-        let schema = serde_json::json!({"type": "object"});
-        let shape = RequestShape {
-            model: "mistral-small-latest",
-            parameters: &parameters,
-            schema_name: "labels",
-            schema: &schema,
-        };
-        let encoder = MistralCodec.encoder(&shape).expect("encoder");
-        let mut line = encoder.line_start().to_vec();
-        line.extend_from_slice(b"r-1");
-        line.extend_from_slice(encoder.after_custom_id());
-        line.extend_from_slice(encoder.body_head());
-        line.extend(encoder.system_prefix("Label it."));
-        encoder.write_message(&mut line, "user", "fine");
-        line.extend_from_slice(encoder.body_tail());
-        line.extend_from_slice(encoder.line_end());
-        let value: Value = serde_json::from_slice(&line).expect("valid JSON");
+        let (line, value) = crate::codec::sample_line(&MistralCodec, "mistral-small-latest");
         let keys: Vec<&String> = value.as_object().unwrap().keys().collect();
         assert_eq!(keys, ["custom_id", "body"]);
         assert_eq!(value["body"]["max_tokens"], 20);

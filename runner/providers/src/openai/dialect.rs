@@ -111,7 +111,7 @@ body_only_codec!(TogetherCodec, together_name);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codec::{LineResult, RequestShape};
+    use crate::codec::LineResult;
 
     #[test]
     fn the_dialect_follows_the_host_of_the_url() {
@@ -139,28 +139,8 @@ mod tests {
 
     #[test]
     fn together_lines_carry_only_custom_id_and_body_with_max_tokens() {
-        let parameters = serde_json::Map::from_iter([
-            ("temperature".to_string(), Value::from(0)),
-            ("max_completion_tokens".to_string(), Value::from(20)),
-            ("seed".to_string(), Value::from(7)),
-        ]);
-        let schema = serde_json::json!({"type": "object"});
-        let shape = RequestShape {
-            model: "meta-llama/Llama-3.3-70B-Instruct-Turbo",
-            parameters: &parameters,
-            schema_name: "labels",
-            schema: &schema,
-        };
-        let encoder = TogetherCodec.encoder(&shape).expect("encoder");
-        let mut line = encoder.line_start().to_vec();
-        line.extend_from_slice(b"r-1");
-        line.extend_from_slice(encoder.after_custom_id());
-        line.extend_from_slice(encoder.body_head());
-        line.extend(encoder.system_prefix("Label it."));
-        encoder.write_message(&mut line, "user", "fine");
-        line.extend_from_slice(encoder.body_tail());
-        line.extend_from_slice(encoder.line_end());
-        let value: Value = serde_json::from_slice(&line).expect("valid JSON");
+        let (line, value) =
+            crate::codec::sample_line(&TogetherCodec, "meta-llama/Llama-3.3-70B-Instruct-Turbo");
         let keys: Vec<&String> = value.as_object().expect("object").keys().collect();
         assert_eq!(keys, ["custom_id", "body"]);
         let body = &value["body"];
