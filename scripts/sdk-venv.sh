@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The official client SDKs the protocol tests drive `batchlabel serve` with (OpenAI's,
-# Anthropic's and Google's google-genai Python SDKs, from PyPI, pinned) and pyarrow (another
+# Anthropic's, Google's google-genai and Mistral's mistralai Python SDKs, from PyPI, pinned) and pyarrow (another
 # Parquet implementation, which writes the Parquet inputs and reads the Parquet results of the
 # interoperability test), in a virtual environment at
 # ${BATCHLABEL_SDK_VENV:-<repo>/.venv-sdk}. Tests find its python there. Running it again when
@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${BATCHLABEL_SDK_VENV:-$PWD/.venv-sdk}
-PINS=(openai==3.57.0 anthropic==2.14.0 google-genai==3.3.0 pyarrow==26.0.1)
+PINS=(openai==3.57.0 anthropic==2.14.0 google-genai==3.3.0 mistralai==3.7.0 pyarrow==26.0.1)
 if [ -x "$VENV/bin/python" ] && "$VENV/bin/python" - "${PINS[@]}" <<'PY' 2>/dev/null; then
 import sys
 from importlib.metadata import version

@@ -1,5 +1,6 @@
 //! The job list: page numbers (0-based, newest first) and Mistral's filters (`metadata`, a
-//! JSON object every listed job's metadata contains; `created_after`, RFC 3339; `status`,
+//! JSON object every listed job's metadata contains, or its entries as parameters of their own
+//! as the official SDK sends them; `created_after`, RFC 3339; `status`,
 //! repeated or comma-separated; `model`), answered as `{"data", "object": "list", "total"}`.
 
 use std::sync::Arc;
@@ -80,7 +81,16 @@ fn parse_list(query: &str) -> Result<ListQuery, String> {
                     parsed.statuses.push(status.to_string());
                 }
             }
-            _ => {}
+            // Other list parameters this server does not filter by.
+            "agent_id" | "created_by_me" | "order_by" => {}
+            // The official SDK sends the `metadata` object form-exploded: each entry as its
+            // own parameter (`?job=labels`), a string.
+            _ => {
+                parsed
+                    .metadata
+                    .get_or_insert_with(Map::new)
+                    .insert(key.into_owned(), Value::String(value.into_owned()));
+            }
         }
     }
     Ok(parsed)
@@ -154,6 +164,14 @@ mod tests {
         assert_eq!(query.metadata.unwrap()["run"], "1");
         assert_eq!(query.statuses, ["RUNNING", "QUEUED", "SUCCESS"]);
         assert!(query.created_after.is_some());
+        // The official SDK's form-exploded metadata.
+        let exploded = parse_list("page=0&job=labels&run=3&order_by=-created").unwrap();
+        let metadata = exploded.metadata.unwrap();
+        assert_eq!(
+            (metadata["job"].as_str(), metadata["run"].as_str()),
+            (Some("labels"), Some("3"))
+        );
+        assert_eq!(metadata.len(), 2);
         for bad in [
             "page=-1",
             "page_size=0",

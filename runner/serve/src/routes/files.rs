@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Multipart, Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use batchlabel_protocol::FileObject;
 use serde::Deserialize;
@@ -45,6 +45,7 @@ fn batch_filename_ok(filename: &str) -> bool {
 
 pub(super) async fn upload_file(
     State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
     mut multipart: Multipart,
 ) -> Response {
     let file_id = state.store.new_id("file-");
@@ -135,7 +136,7 @@ pub(super) async fn upload_file(
     if let Err(problem) = state.store.add_file(file.clone()) {
         return internal(&problem);
     }
-    Json(file).into_response()
+    file_answer(&file, &headers)
 }
 
 #[derive(Deserialize)]
@@ -174,6 +175,38 @@ pub(super) async fn list_files(
     Json(page(&files, |file| &file.id, query.after.as_deref(), limit)).into_response()
 }
 
+/// A file object as the client's protocol has it. Both protocols share `/v1/files`; Mistral's
+/// adds fields its SDK requires and OpenAI's has none of, so the client is told by its user
+/// agent (Mistral's official SDKs name `mistralai` in it).
+fn file_answer(file: &FileObject, headers: &HeaderMap) -> Response {
+    let mistral = headers
+        .get(axum::http::header::USER_AGENT)
+        .and_then(|agent| agent.to_str().ok())
+        .is_some_and(|agent| agent.to_ascii_lowercase().contains("mistral"));
+    if mistral {
+        Json(with_mistral_fields(file)).into_response()
+    } else {
+        Json(file).into_response()
+    }
+}
+
+/// A file object as Mistral has it: OpenAI's fields, and Mistral's `sample_type`, `source`
+/// and `deleted`.
+fn with_mistral_fields(file: &FileObject) -> serde_json::Value {
+    let (sample_type, source) = match file.purpose.as_str() {
+        "batch_output" if file.filename.contains("error") => ("batch_error", "mistral"),
+        "batch_output" => ("batch_result", "mistral"),
+        _ => ("batch_request", "upload"),
+    };
+    let mut value = json!(file);
+    if let Some(object) = value.as_object_mut() {
+        object.insert("sample_type".into(), json!(sample_type));
+        object.insert("source".into(), json!(source));
+        object.insert("deleted".into(), json!(false));
+    }
+    value
+}
+
 /// A page of files as Mistral lists them (`{"data", "object": "list", "total"}`), each with
 /// Mistral's `sample_type` and `source` beside OpenAI's fields.
 fn mistral_page(files: &[FileObject], page: usize, page_size: Option<usize>) -> Response {
@@ -182,28 +215,18 @@ fn mistral_page(files: &[FileObject], page: usize, page_size: Option<usize>) -> 
         .iter()
         .skip(page.saturating_mul(page_size))
         .take(page_size)
-        .map(|file| {
-            let (sample_type, source) = match file.purpose.as_str() {
-                "batch_output" => ("batch_result", "mistral"),
-                _ => ("batch_request", "upload"),
-            };
-            let mut value = json!(file);
-            if let Some(object) = value.as_object_mut() {
-                object.insert("sample_type".into(), json!(sample_type));
-                object.insert("source".into(), json!(source));
-            }
-            value
-        })
+        .map(with_mistral_fields)
         .collect();
     Json(json!({"data": data, "object": "list", "total": files.len()})).into_response()
 }
 
 pub(super) async fn get_file(
     State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
     match state.store.file(&id) {
-        Some(file) => Json(file).into_response(),
+        Some(file) => file_answer(&file, &headers),
         None => not_found("File", &id),
     }
 }

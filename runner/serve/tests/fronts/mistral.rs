@@ -2,6 +2,8 @@
 //! pages and filters of jobs and files, cancel, validation, the error envelope, faults, the
 //! enqueued-token cap and a restart mid-job.
 
+mod sdk;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
