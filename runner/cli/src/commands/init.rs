@@ -228,7 +228,7 @@ fn spec_text(
         "      FIRST: TODO what this label means\n",
         "      SECOND: TODO what this label means\n",
         "model:\n",
-        "  provider: openai          # or azure_openai, anthropic, local (the embedded model, offline)\n",
+        "  provider: openai          # or azure_openai, anthropic, gemini, mistral, local (offline)\n",
         "  name: gpt-4o-mini\n",
         "  temperature: 0\n",
     ));
