@@ -180,3 +180,20 @@ pub async fn run_sdk_workflow(script: &str, port: u16, unset: &[&str]) -> String
     );
     stdout
 }
+
+/// Start a scripted server with a short step delay (so a second batch can be cancelled before
+/// it runs) and run the official SDK's workflow script `tests/sdk/{script}` against it to its
+/// `ok`.
+pub async fn sdk_workflow_runs(script: &str, unset: &[&str]) {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_adjusted(
+        dir.path(),
+        scripted(),
+        Faults::default(),
+        Duration::from_millis(150),
+        |_| {},
+    )
+    .await;
+    let stdout = run_sdk_workflow(script, server.address.port(), unset).await;
+    assert!(stdout.contains("ok"), "{stdout}");
+}
