@@ -4,3 +4,5 @@ mod batches;
 mod common;
 mod faults;
 mod sdk;
+#[path = "../support/sdk_runner.rs"]
+mod sdk_runner;

@@ -125,66 +125,29 @@ pub fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
-/// Run the official SDK's workflow script `tests/sdk/{script}` (with the SDKs' python from
-/// `scripts/sdk-venv.sh`) against a server on `port` with [`KEY`], without `unset` from the
-/// environment; its stdout once it exits successfully within two minutes.
-pub async fn run_sdk_workflow(script: &str, port: u16, unset: &[&str]) -> String {
-    let python = std::env::var_os("BATCHLABEL_SDK_PYTHON").map_or_else(
-        || std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv-sdk/bin/python"),
-        std::path::PathBuf::from,
-    );
-    assert!(
-        python.exists(),
-        "the SDKs' python ({}) is missing: run bash scripts/sdk-venv.sh",
-        python.display()
-    );
-    let dir = tempfile::tempdir().unwrap();
-    let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/sdk")
-        .join(script);
-    let (stdout_path, stderr_path) = (dir.path().join("sdk.out"), dir.path().join("sdk.err"));
-    let mut command = std::process::Command::new(&python);
-    command
-        .arg(&script)
-        .arg(port.to_string())
-        .arg(KEY)
-        .env("NO_PROXY", "127.0.0.1,localhost")
-        .stdout(std::fs::File::create(&stdout_path).unwrap())
-        .stderr(std::fs::File::create(&stderr_path).unwrap());
-    for variable in unset {
-        command.env_remove(variable);
-    }
-    let mut child = command
-        .spawn()
-        .unwrap_or_else(|error| panic!("cannot run {}: {error}", python.display()));
-    let deadline = std::time::Instant::now() + std::time::Duration::from_mins(2);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "the SDK script {} did not finish in 120 s",
-                script.display()
-            );
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    };
-    let stdout = std::fs::read_to_string(&stdout_path).unwrap_or_default();
-    let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
-    assert!(
-        status.success(),
-        "the SDK workflow failed:\n{stdout}\n{stderr}"
-    );
-    stdout
+/// Run the official SDK's workflow script `tests/sdk/{script}` against a server on `port`
+/// with [`KEY`], without `unset` from the environment; its stdout once it succeeds.
+pub async fn run_sdk_workflow(
+    script: &'static str,
+    port: u16,
+    unset: &'static [&'static str],
+) -> String {
+    tokio::task::spawn_blocking(move || {
+        crate::sdk_runner::run_workflow(script, |command| {
+            command.arg(port.to_string()).arg(KEY);
+            for variable in unset {
+                command.env_remove(variable);
+            }
+        })
+    })
+    .await
+    .expect("the SDK run")
 }
 
 /// Start a scripted server with a short step delay (so a second batch can be cancelled before
 /// it runs) and run the official SDK's workflow script `tests/sdk/{script}` against it to its
 /// `ok`.
-pub async fn sdk_workflow_runs(script: &str, unset: &[&str]) {
+pub async fn sdk_workflow_runs(script: &'static str, unset: &'static [&'static str]) {
     let dir = tempfile::tempdir().unwrap();
     let server = start_adjusted(
         dir.path(),

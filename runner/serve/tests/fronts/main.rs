@@ -3,3 +3,5 @@
 mod common;
 mod gemini;
 mod mistral;
+#[path = "../support/sdk_runner.rs"]
+mod sdk_runner;

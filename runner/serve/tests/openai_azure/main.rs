@@ -7,3 +7,5 @@ mod common;
 mod openai_http;
 mod openai_sdk;
 mod queue;
+#[path = "../support/sdk_runner.rs"]
+mod sdk_runner;

@@ -2,10 +2,10 @@
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_official_google_genai_sdk_runs_the_whole_workflow() {
-    let unset = [
+    const UNSET: &[&str] = &[
         "GEMINI_API_KEY",
         "GOOGLE_API_KEY",
         "GOOGLE_GENAI_USE_VERTEXAI",
     ];
-    crate::common::sdk_workflow_runs("gemini_workflow.py", &unset).await;
+    crate::common::sdk_workflow_runs("gemini_workflow.py", UNSET).await;
 }

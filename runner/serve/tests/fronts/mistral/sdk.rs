@@ -5,6 +5,6 @@
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_official_mistralai_sdk_runs_the_whole_workflow() {
-    let unset = ["MISTRAL_API_KEY", "MISTRAL_SERVER_URL"];
-    crate::common::sdk_workflow_runs("mistral_workflow.py", &unset).await;
+    const UNSET: &[&str] = &["MISTRAL_API_KEY", "MISTRAL_SERVER_URL"];
+    crate::common::sdk_workflow_runs("mistral_workflow.py", UNSET).await;
 }
