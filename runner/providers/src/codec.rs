@@ -243,6 +243,33 @@ pub(crate) fn conversation_of(
     Ok(conversation)
 }
 
+/// Request line `r-1` written by `encoder` as the compiler writes one: the system prompt (or
+/// none), then `turns` (role, text) in order. For the codecs' own tests.
+#[cfg(test)]
+pub(crate) fn encode_line(
+    encoder: &dyn RequestEncoder,
+    system: Option<&str>,
+    turns: &[(&str, &str)],
+) -> Vec<u8> {
+    let mut line = encoder.line_start().to_vec();
+    line.extend_from_slice(b"r-1");
+    line.extend_from_slice(encoder.after_custom_id());
+    line.extend_from_slice(encoder.body_head());
+    match system {
+        Some(text) => line.extend(encoder.system_prefix(text)),
+        None => line.extend_from_slice(encoder.no_system_prefix()),
+    }
+    for (index, (role, text)) in turns.iter().enumerate() {
+        if index > 0 {
+            line.extend_from_slice(encoder.message_separator());
+        }
+        encoder.write_message(&mut line, role, text);
+    }
+    line.extend_from_slice(encoder.body_tail());
+    line.extend_from_slice(encoder.line_end());
+    line
+}
+
 /// One request line as `codec` writes it for `model` (temperature 0, a 20-token cap, seed
 /// 7, system "Label it.", user "fine"), and parsed: for the codecs' own tests.
 #[cfg(test)]
@@ -263,14 +290,7 @@ pub(crate) fn sample_line(codec: &dyn Codec, model: &str) -> (Vec<u8>, serde_jso
         schema: &schema,
     };
     let encoder = codec.encoder(&shape).expect("encoder");
-    let mut line = encoder.line_start().to_vec();
-    line.extend_from_slice(b"r-1");
-    line.extend_from_slice(encoder.after_custom_id());
-    line.extend_from_slice(encoder.body_head());
-    line.extend(encoder.system_prefix("Label it."));
-    encoder.write_message(&mut line, "user", "fine");
-    line.extend_from_slice(encoder.body_tail());
-    line.extend_from_slice(encoder.line_end());
+    let line = encode_line(encoder.as_ref(), Some("Label it."), &[("user", "fine")]);
     let value = serde_json::from_slice(&line).expect("valid JSON");
     (line, value)
 }

@@ -13,18 +13,7 @@ fn line(codec: AnthropicCodec, system: Option<&str>) -> Vec<u8> {
         schema: &schema,
     };
     let encoder = codec.encoder(&shape).expect("encoder");
-    let mut line = encoder.line_start().to_vec();
-    line.extend_from_slice(b"r-1");
-    line.extend_from_slice(encoder.after_custom_id());
-    line.extend_from_slice(encoder.body_head());
-    match system {
-        Some(text) => line.extend(encoder.system_prefix(text)),
-        None => line.extend_from_slice(encoder.no_system_prefix()),
-    }
-    encoder.write_message(&mut line, "user", "great \"stuff\"");
-    line.extend_from_slice(encoder.body_tail());
-    line.extend_from_slice(encoder.line_end());
-    line
+    crate::codec::encode_line(encoder.as_ref(), system, &[("user", "great \"stuff\"")])
 }
 
 #[test]

@@ -13,17 +13,8 @@ fn line(codec: GeminiCodec, parameters: &serde_json::Map<String, Value>) -> Vec<
         schema: &schema,
     };
     let encoder = codec.encoder(&shape).expect("encoder");
-    let mut line = encoder.line_start().to_vec();
-    line.extend_from_slice(b"r-1");
-    line.extend_from_slice(encoder.after_custom_id());
-    line.extend_from_slice(encoder.body_head());
-    line.extend(encoder.system_prefix("Label it."));
-    encoder.write_message(&mut line, "user", "great \"stuff\"");
-    line.extend_from_slice(encoder.message_separator());
-    encoder.write_message(&mut line, "assistant", "{}");
-    line.extend_from_slice(encoder.body_tail());
-    line.extend_from_slice(encoder.line_end());
-    line
+    let turns = [("user", "great \"stuff\""), ("assistant", "{}")];
+    crate::codec::encode_line(encoder.as_ref(), Some("Label it."), &turns)
 }
 
 #[test]

@@ -367,14 +367,8 @@ mod tests {
             schema: &schema,
         };
         let encoder = OpenAiCodec.encoder(&shape).expect("encoder");
-        let mut line = encoder.line_start().to_vec();
-        line.extend_from_slice(b"r-1");
-        line.extend_from_slice(encoder.after_custom_id());
-        line.extend_from_slice(encoder.body_head());
-        line.extend(encoder.system_prefix("Label it."));
-        encoder.write_message(&mut line, "user", "great \"stuff\"");
-        line.extend_from_slice(encoder.body_tail());
-        line.extend_from_slice(encoder.line_end());
+        let turns = [("user", "great \"stuff\"")];
+        let line = crate::codec::encode_line(encoder.as_ref(), Some("Label it."), &turns);
         let value: Value = serde_json::from_slice(&line).expect("valid JSON");
         assert_eq!(value["custom_id"], "r-1");
         assert_eq!(value["url"], CHAT_COMPLETIONS_URL);
