@@ -92,12 +92,11 @@ impl Packer {
             return Ok(None);
         }
         let codec = batchlabel_providers::codec_for(job);
-        let schema = packed_schema(&pack_fields(job));
+        let fields = pack_fields(job);
+        let schema = packed_schema(&fields);
         let mut parameters = job.model.parameters.clone();
         // The answer grows with the items: so does its cap.
-        if let Some(cap) =
-            crate::pack_output::packed_output_cap(job, &pack_fields(job), size as u64)
-        {
+        if let Some(cap) = crate::pack_output::packed_output_cap(job, &fields, size as u64) {
             parameters.insert("max_completion_tokens".into(), cap.into());
         }
         let shape = RequestShape {
